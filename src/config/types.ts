@@ -1,0 +1,61 @@
+/**
+ * The validated, defaulted, frozen configuration (DESIGN section 3). Produced only by
+ * loadConfig() in ./load.ts; everything downstream takes these types, never raw YAML.
+ */
+
+export interface PasswordPolicy {
+  /** Characters, 8-64. */
+  length: number;
+  /** The special characters to draw from: printable ASCII, no `:`, quotes, backslash or whitespace. */
+  symbols: string;
+}
+
+export interface ClusterConfig {
+  /** The key under `clusters:`. */
+  name: string;
+  /** Base URL of the REST API, e.g. https://in01-xxxx.api.gcp-us-west1.zillizcloud.com:19530 */
+  endpoint: string;
+  /** Per-request timeout. Default 10000. */
+  timeoutMs: number;
+  /** PEM file of a CA to trust for this endpoint (private CAs). */
+  caFile?: string;
+}
+
+export interface CredentialConfig {
+  /** The key under `credentials:`. */
+  id: string;
+  /** Secrets Manager name or ARN. */
+  secretId: string;
+  /** The Milvus user whose password is rotated (the secret's `username` must equal it). */
+  username: string;
+  /** Names of clusters rotated together: all or none. */
+  clusters: string[];
+  /** Cron (5 or 6 fields) or "off"; the credential's own or `defaults.schedule`. */
+  schedule: string;
+  /** IANA time zone of `schedule`. */
+  timezone: string;
+  password: PasswordPolicy;
+}
+
+export interface Config {
+  redis: { url: string; prefix: string };
+  aws: {
+    region?: string;
+    /** Attempts per Secrets Manager call (SDK retry with jittered backoff). Default 4. */
+    maxAttempts: number;
+    /** Secrets Manager write quota shared by all replicas (PutSecretValue + UpdateSecretVersionStage). Default 50. */
+    writesPerSecond: number;
+  };
+  defaults: { schedule: string; timezone: string; password: PasswordPolicy };
+  clusters: Readonly<Record<string, ClusterConfig>>;
+  credentials: Readonly<Record<string, CredentialConfig>>;
+  http: { port: number; host: string; triggerTokens: string[] };
+  leakAlerts: {
+    /** The `webhookSecret` key plus any under `webhookSecrets`: all are accepted (rotation without dropping alerts). */
+    webhookSecrets: string[];
+    /** Accepted clock skew of X-Rotator-Timestamp. Default 300. */
+    toleranceSeconds: number;
+    /** JSON file of GitHub secret-scanning public keys ({public_keys: [{key_identifier, key}]}). */
+    githubKeysFile?: string;
+  };
+}
