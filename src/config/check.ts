@@ -1,0 +1,38 @@
+/**
+ * `config check --config FILE`: validates a file without connecting to anything. The CLI prints
+ * `lines` and exits 0 when `ok`, else 2 (DESIGN section 7).
+ */
+import { ConfigError, formatIssue } from './errors.ts';
+import type { Env } from './expand-env.ts';
+import { loadConfig } from './load.ts';
+import { SCHEDULE_OFF } from './schedule.ts';
+
+export interface CheckResult {
+  ok: boolean;
+  /** One summary line when ok; one line per issue (`key.path: reason`) when not. */
+  lines: string[];
+}
+
+export function checkConfig(path: string, env: Env = process.env): CheckResult {
+  try {
+    const config = loadConfig(path, env);
+    const credentials = Object.values(config.credentials);
+    const scheduled = credentials.filter((credential) => credential.schedule !== SCHEDULE_OFF).length;
+    const clusters = Object.keys(config.clusters).length;
+    return {
+      ok: true,
+      lines: [
+        `${path}: OK: ${plural(credentials.length, 'credential')} (${scheduled} scheduled), ${plural(clusters, 'cluster')}`,
+      ],
+    };
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return { ok: false, lines: error.issues.map((issue) => (issue.path === '' ? `${path}: ${issue.message}` : formatIssue(issue))) };
+    }
+    throw error;
+  }
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

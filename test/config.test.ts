@@ -1,0 +1,520 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { checkConfig } from '../src/config/check.ts';
+import { ConfigError, type ConfigIssue } from '../src/config/errors.ts';
+import { expandString } from '../src/config/expand-env.ts';
+import { loadConfig, parseConfig } from '../src/config/load.ts';
+import { configFileSchema, DEFAULTS } from '../src/config/schema.ts';
+
+const TOKEN = 'trigger-token-0123456789';
+const SECRET = 'webhook-secret-0123456789';
+
+/** The smallest valid file: two clusters, one credential on both. */
+function minimal(): Record<string, unknown> {
+  return {
+    clusters: {
+      'prod-west': { endpoint: 'https://west.example.com:19530' },
+      'prod-east': { endpoint: 'https://east.example.com:19530' },
+    },
+    credentials: {
+      'app-reader': { secretId: 'prod/milvus/app-reader', username: 'app_reader', clusters: ['prod-west', 'prod-east'] },
+    },
+  };
+}
+
+/** `minimal()` with `patch` applied at a dotted path (undefined deletes the key). */
+function withValue(path: string, value: unknown): Record<string, unknown> {
+  const root = minimal();
+  const keys = path.split('.');
+  let node: Record<string, unknown> = root;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  const last = keys.at(-1) ?? '';
+  if (value === undefined) delete node[last];
+  else node[last] = value;
+  return root;
+}
+
+function parse(input: Record<string, unknown> | string, env: Record<string, string> = {}) {
+  return parseConfig(typeof input === 'string' ? input : stringify(input), env, 'test.yaml');
+}
+
+/** The issues of a refused file (fails the test when the file is accepted). */
+function issuesOf(input: Record<string, unknown> | string, env: Record<string, string> = {}): ConfigIssue[] {
+  try {
+    parse(input, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.code).toBe('ROTATOR_CONFIG_INVALID');
+    return [...configError.issues];
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+/** Asserts that the file is refused with exactly one issue at `path` whose message matches. */
+function expectRefused(input: Record<string, unknown> | string, path: string, message: string | RegExp, env: Record<string, string> = {}): void {
+  const issues = issuesOf(input, env);
+  expect(issues, JSON.stringify(issues)).toHaveLength(1);
+  expect(issues[0]?.path).toBe(path);
+  if (typeof message === 'string') expect(issues[0]?.message).toBe(message);
+  else expect(issues[0]?.message).toMatch(message);
+}
+
+describe('config: loading', () => {
+  it('applies every default to a minimal file', () => {
+    const config = parse(minimal());
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' });
+    expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
+    expect('region' in config.aws).toBe(false);
+    expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
+    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', triggerTokens: [] });
+    expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300 });
+    expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
+    expect(config.credentials['app-reader']).toEqual({
+      id: 'app-reader',
+      secretId: 'prod/milvus/app-reader',
+      username: 'app_reader',
+      clusters: ['prod-west', 'prod-east'],
+      schedule: '0 3 * * 0',
+      timezone: 'UTC',
+      password: { length: 32, symbols: '!#%*+-=?@^_~' },
+    });
+  });
+
+  it('keeps DEFAULTS equal to the documented defaults', () => {
+    expect(DEFAULTS).toEqual({
+      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+      aws: { maxAttempts: 4, writesPerSecond: 50 },
+      defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
+      cluster: { timeoutMs: 10_000 },
+      http: { port: 8080, host: '0.0.0.0' },
+      leakAlerts: { toleranceSeconds: 300 },
+    });
+  });
+
+  it('merges per-credential overrides field by field over defaults', () => {
+    const file = minimal();
+    file.defaults = { schedule: '0 1 * * *', timezone: 'Europe/Paris', password: { length: 40 } };
+    (file.credentials as Record<string, Record<string, unknown>>)['app-reader'] = {
+      secretId: 'a',
+      username: 'a',
+      clusters: ['prod-west'],
+      schedule: '30 2 * * 1-5',
+      timezone: 'Asia/Tokyo',
+      password: { symbols: '#%' },
+    };
+    (file.credentials as Record<string, unknown>)['app-writer'] = { secretId: 'b', username: 'b', clusters: ['prod-east'] };
+    const config = parse(file);
+    expect(config.credentials['app-reader']).toMatchObject({ schedule: '30 2 * * 1-5', timezone: 'Asia/Tokyo', password: { length: 40, symbols: '#%' } });
+    expect(config.credentials['app-writer']).toMatchObject({
+      schedule: '0 1 * * *',
+      timezone: 'Europe/Paris',
+      password: { length: 40, symbols: '!#%*+-=?@^_~' },
+    });
+  });
+
+  it('accepts 6-field cron, "off", an ARN secret id, caFile, region and the added keys', () => {
+    const file = minimal();
+    file.defaults = { schedule: 'off' };
+    file.aws = { region: 'eu-central-1', maxAttempts: 6, writesPerSecond: 10 };
+    file.http = { port: 9090, host: '127.0.0.1', triggerTokens: [TOKEN] };
+    file.leakAlerts = { webhookSecret: SECRET, webhookSecrets: ['another-secret-abcdefgh', SECRET], toleranceSeconds: 60, githubKeysFile: '/keys.json' };
+    const clusters = file.clusters as Record<string, Record<string, unknown>>;
+    clusters['prod-west'] = { endpoint: 'http://10.0.0.1:19530', timeoutMs: 100, caFile: '/etc/ca.pem' };
+    const credentials = file.credentials as Record<string, Record<string, unknown>>;
+    credentials['app-reader'] = {
+      secretId: 'arn:aws:secretsmanager:us-west-2:123456789012:secret:prod/milvus/app-reader-AbCdEf',
+      username: 'App.reader-1',
+      clusters: ['prod-west'],
+      schedule: '0 0 3 * * 0',
+    };
+    const config = parse(file);
+    expect(config.defaults.schedule).toBe('off');
+    expect(config.credentials['app-reader']?.schedule).toBe('0 0 3 * * 0');
+    expect(config.aws).toEqual({ region: 'eu-central-1', maxAttempts: 6, writesPerSecond: 10 });
+    expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'http://10.0.0.1:19530', timeoutMs: 100, caFile: '/etc/ca.pem' });
+    expect(config.http).toEqual({ port: 9090, host: '127.0.0.1', triggerTokens: [TOKEN] });
+    expect(config.leakAlerts).toEqual({
+      webhookSecrets: [SECRET, 'another-secret-abcdefgh'],
+      toleranceSeconds: 60,
+      githubKeysFile: '/keys.json',
+    });
+  });
+
+  it('freezes the result deeply', () => {
+    const config = parse(minimal());
+    const credential = config.credentials['app-reader'];
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.redis)).toBe(true);
+    expect(Object.isFrozen(config.clusters)).toBe(true);
+    expect(Object.isFrozen(config.clusters['prod-west'])).toBe(true);
+    expect(Object.isFrozen(credential)).toBe(true);
+    expect(Object.isFrozen(credential?.clusters)).toBe(true);
+    expect(Object.isFrozen(credential?.password)).toBe(true);
+    expect(Object.isFrozen(config.http.triggerTokens)).toBe(true);
+    expect(Object.isFrozen(config.leakAlerts.webhookSecrets)).toBe(true);
+    expect(() => {
+      (config.redis as { url: string }).url = 'redis://elsewhere';
+    }).toThrow(TypeError);
+    expect(() => credential?.clusters.push('x')).toThrow(TypeError);
+  });
+
+  it('loads a file from disk, and reports an unreadable one as a config error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rotator-config-'));
+    try {
+      const file = join(dir, 'rotator.yaml');
+      writeFileSync(file, stringify(minimal()));
+      expect(loadConfig(file, {}).credentials['app-reader']?.username).toBe('app_reader');
+      const missing = join(dir, 'missing.yaml');
+      expect(() => loadConfig(missing, {})).toThrow(ConfigError);
+      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts a number written as a string of digits, so numbers can come from ${ENV}', () => {
+    const config = parse(withValue('http', { port: '${PORT}' }), { PORT: '9091' });
+    expect(config.http.port).toBe(9091);
+  });
+});
+
+describe('config: the examples', () => {
+  const env = {
+    REDIS_URL: 'rediss://:redis-password@redis.internal:6380/0',
+    ROTATOR_TRIGGER_TOKEN: TOKEN,
+    ROTATOR_WEBHOOK_SECRET: SECRET,
+  };
+
+  it('examples/rotator.yaml passes config check with and without its variables', () => {
+    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/rotator.yaml', {}).ok).toBe(true);
+    const config = loadConfig('examples/rotator.yaml', env);
+    expect(config.redis.url).toBe(env.REDIS_URL);
+    expect(config.http.triggerTokens).toEqual([TOKEN]);
+    expect(config.leakAlerts.webhookSecrets).toEqual([SECRET]);
+    expect(Object.keys(config.clusters)).toEqual(['prod-west', 'prod-dr']);
+    expect(config.credentials['app-writer']?.password).toEqual({ length: 40, symbols: '!#%*+-=?@^_~' });
+  });
+
+  it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
+    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'] });
+    const config = loadConfig('examples/sandbox.yaml', {});
+    expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
+    expect(config.credentials['app-reader']?.clusters).toHaveLength(2);
+    expect(config.credentials['app-writer']?.clusters).toHaveLength(1);
+  });
+});
+
+describe('config: ${ENV} expansion', () => {
+  it('substitutes ${VAR} inside longer strings', () => {
+    const config = parse(withValue('clusters.prod-west.endpoint', 'https://${HOST}:${PORT}'), { HOST: 'w.example.com', PORT: '19530' });
+    expect(config.clusters['prod-west']?.endpoint).toBe('https://w.example.com:19530');
+  });
+
+  it('treats a scalar that is exactly ${VAR}, VAR unset, as absent: the default applies', () => {
+    const config = parse(withValue('redis', { url: '${REDIS_URL}' }), {});
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(parse(withValue('redis', { url: '${REDIS_URL}' }), { REDIS_URL: 'redis://r:6379' }).redis.url).toBe('redis://r:6379');
+  });
+
+  it('drops a list item that is exactly ${VAR} with VAR unset', () => {
+    const config = parse(withValue('http', { triggerTokens: ['${A}', '${B}'] }), { B: TOKEN });
+    expect(config.http.triggerTokens).toEqual([TOKEN]);
+  });
+
+  it('names the variable when a required key is absent because it is unset', () => {
+    expectRefused(withValue('credentials.app-reader.secretId', '${SECRET_ID}'), 'credentials.app-reader.secretId', 'required, but environment variable SECRET_ID is not set');
+  });
+
+  it('refuses an unset variable inside a longer string, naming the key and the variable', () => {
+    expectRefused(
+      withValue('clusters.prod-west.endpoint', 'https://${HOST}:19530'),
+      'clusters.prod-west.endpoint',
+      'environment variable HOST is not set (write ${HOST:-default} to give a default)',
+    );
+  });
+
+  it('uses ${VAR:-default} when VAR is unset or empty, and the value otherwise', () => {
+    const file = withValue('http', { host: '${HOST:-127.0.0.1}' });
+    expect(parse(file, {}).http.host).toBe('127.0.0.1');
+    expect(parse(file, { HOST: '' }).http.host).toBe('127.0.0.1');
+    expect(parse(file, { HOST: '::' }).http.host).toBe('::');
+    expect(parse(withValue('redis', { prefix: 'p-${X:-}' }), {}).redis.prefix).toBe('p-');
+  });
+
+  it('keeps $${ as a literal ${ and never re-expands a value from the environment', () => {
+    expect(expandString('a$${B}c', {})).toEqual({ kind: 'value', value: 'a${B}c' });
+    expect(expandString('${A}', { A: '${B}', B: 'no' })).toEqual({ kind: 'value', value: '${B}' });
+    const config = parse(withValue('http', { triggerTokens: ['$${literal}-0123456789'] }));
+    expect(config.http.triggerTokens).toEqual(['${literal}-0123456789']);
+  });
+
+  it('expands string scalars only: keys, numbers and booleans are untouched', () => {
+    expect(expandString('plain', {})).toEqual({ kind: 'value', value: 'plain' });
+    // A key that looks like a reference is not expanded, so it is an unknown key, not "port".
+    expectRefused(withValue('http', { '${KEY}': 1 }), 'http["${KEY}"]', /^unknown key/, { KEY: 'port' });
+  });
+
+  it('refuses malformed references', () => {
+    expectRefused(withValue('redis', { prefix: 'a${B' }), 'redis.prefix', /^unterminated \$\{ at character 2/);
+    expectRefused(withValue('redis', { prefix: '${1B}' }), 'redis.prefix', /^invalid variable reference at character 1/);
+  });
+
+  it('never puts a value from the environment into an error message', () => {
+    const secret = 'super-secret-value-do-not-print';
+    const issues = issuesOf(withValue('redis', { url: 'http://${PASSWORD}@host' }), { PASSWORD: secret });
+    expect(issues).toEqual([{ path: 'redis.url', message: 'must be a redis:// or rediss:// URL' }]);
+    const tokenIssues = issuesOf(withValue('http', { triggerTokens: ['${SHORT}'] }), { SHORT: 'tiny-secret' });
+    expect(JSON.stringify(tokenIssues)).not.toContain('tiny-secret');
+  });
+});
+
+describe('config: refusals name the key path and the reason', () => {
+  it('refuses a reference to an unknown cluster', () => {
+    expectRefused(withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr']), 'credentials.app-reader.clusters[1]', 'unknown cluster "prod-dr"');
+  });
+
+  it('refuses a cluster listed twice in one credential', () => {
+    expectRefused(
+      withValue('credentials.app-reader.clusters', ['prod-west', 'prod-east', 'prod-west']),
+      'credentials.app-reader.clusters[2]',
+      'cluster "prod-west" is listed twice (first at clusters[0])',
+    );
+  });
+
+  it('refuses two credentials with the same secretId', () => {
+    const file = withValue('credentials.app-writer', { secretId: 'prod/milvus/app-reader', username: 'app_writer', clusters: ['prod-west'] });
+    expectRefused(file, 'credentials.app-writer.secretId', 'secret "prod/milvus/app-reader" is already used by credential "app-reader"');
+  });
+
+  it('refuses two credentials rotating the same user on the same cluster', () => {
+    const file = withValue('credentials.app-writer', { secretId: 'prod/milvus/other', username: 'app_reader', clusters: ['prod-east'] });
+    expectRefused(file, 'credentials.app-writer.username', 'user "app_reader" on cluster "prod-east" is already rotated by credential "app-reader"');
+  });
+
+  it('allows the same user on different clusters under different credentials', () => {
+    const file = withValue('credentials.app-reader.clusters', ['prod-west']);
+    (file.credentials as Record<string, unknown>)['app-reader-east'] = { secretId: 'east/reader', username: 'app_reader', clusters: ['prod-east'] };
+    expect(Object.keys(parse(file).credentials)).toEqual(['app-reader', 'app-reader-east']);
+  });
+
+  it('refuses unknown keys at every level, suggesting the near miss', () => {
+    expectRefused(withValue('clusters.prod-west.timeoutMS', 5000), 'clusters.prod-west.timeoutMS', 'unknown key (did you mean "timeoutMs"?)');
+    expectRefused(withValue('credentials.app-reader.schedul', '0 3 * * *'), 'credentials.app-reader.schedul', 'unknown key (did you mean "schedule"?)');
+    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix)');
+    expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
+    expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
+    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts\)$/);
+    expectRefused(withValue('leakAlerts.webhookSecretz', SECRET), 'leakAlerts.webhookSecretz', 'unknown key (did you mean "webhookSecret"?)');
+  });
+
+  it('refuses duplicate keys, naming the path and the first line', () => {
+    const text = [
+      'clusters:',
+      '  prod-west:',
+      '    endpoint: https://a.example.com',
+      '  prod-west:',
+      '    endpoint: https://b.example.com',
+      'credentials:',
+      '  app-reader:',
+      '    secretId: s',
+      '    username: u',
+      '    username: v',
+      '    clusters: [prod-west]',
+    ].join('\n');
+    expect(issuesOf(text)).toEqual([
+      { path: 'clusters.prod-west', message: 'duplicate key (first defined on line 2)' },
+      { path: 'credentials.app-reader.username', message: 'duplicate key (first defined on line 9)' },
+    ]);
+  });
+
+  it('refuses bad cron expressions', () => {
+    expectRefused(withValue('defaults.schedule', '0 3 * *'), 'defaults.schedule', 'must be a cron expression of 5 fields (or 6, seconds first), or "off"; got 4 field(s)');
+    expectRefused(withValue('credentials.app-reader.schedule', '0 3 * * 0 2026 1'), 'credentials.app-reader.schedule', /got 7 field\(s\)$/);
+    expectRefused(withValue('credentials.app-reader.schedule', '61 3 * * 0'), 'credentials.app-reader.schedule', /^invalid cron expression: .*61/);
+    expectRefused(withValue('credentials.app-reader.schedule', '@daily'), 'credentials.app-reader.schedule', /got 1 field\(s\)$/);
+    expectRefused(withValue('credentials.app-reader.schedule', 'Off'), 'credentials.app-reader.schedule', /got 1 field\(s\)$/);
+  });
+
+  it('refuses unknown and offset time zones', () => {
+    expectRefused(withValue('defaults.timezone', 'Mars/Olympus_Mons'), 'defaults.timezone', 'unknown time zone "Mars/Olympus_Mons": use an IANA name such as "UTC" or "Europe/Paris"');
+    expectRefused(withValue('credentials.app-reader.timezone', '+02:00'), 'credentials.app-reader.timezone', /^unknown time zone "\+02:00"/);
+  });
+
+  it('refuses endpoints that are not http(s) URLs', () => {
+    expectRefused(withValue('clusters.prod-west.endpoint', 'grpc://w.example.com:19530'), 'clusters.prod-west.endpoint', 'must be an http:// or https:// URL');
+    expectRefused(withValue('clusters.prod-west.endpoint', 'w.example.com:19530'), 'clusters.prod-west.endpoint', 'must be an http:// or https:// URL');
+    expectRefused(withValue('clusters.prod-west.endpoint', 'not a url'), 'clusters.prod-west.endpoint', 'must be an absolute http:// or https:// URL');
+    expectRefused(withValue('clusters.prod-west.endpoint', 'https://u:p@w.example.com'), 'clusters.prod-west.endpoint', 'must not contain credentials');
+    expectRefused(withValue('clusters.prod-west.endpoint', undefined), 'clusters.prod-west.endpoint', 'required');
+  });
+
+  it('refuses usernames Milvus would refuse', () => {
+    const message = /^must start with a letter and contain only letters, digits/;
+    for (const username of ['1user', '_user', 'user:x', 'user name', 'a'.repeat(33), '']) {
+      expectRefused(withValue('credentials.app-reader.username', username), 'credentials.app-reader.username', message);
+    }
+    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']?.username).toHaveLength(32);
+  });
+
+  it('refuses password lengths outside 8-64', () => {
+    expectRefused(withValue('defaults.password', { length: 7 }), 'defaults.password.length', 'must be an integer from 8 to 64');
+    expectRefused(withValue('credentials.app-reader.password', { length: 65 }), 'credentials.app-reader.password.length', 'must be an integer from 8 to 64');
+    expectRefused(withValue('defaults.password', { length: 20.5 }), 'defaults.password.length', 'must be an integer from 8 to 64');
+    expect(parse(withValue('defaults.password', { length: 8 })).defaults.password.length).toBe(8);
+    expect(parse(withValue('defaults.password', { length: 64 })).defaults.password.length).toBe(64);
+  });
+
+  it('refuses bad symbol sets', () => {
+    const at = 'defaults.password.symbols';
+    expectRefused(withValue('defaults.password', { symbols: '' }), at, 'must not be empty: passwords need at least one symbol');
+    expectRefused(withValue('defaults.password', { symbols: '!!' }), at, 'must not repeat "!": a repeated symbol would be drawn more often');
+    expectRefused(withValue('defaults.password', { symbols: '!:' }), at, /^must not contain ":"/);
+    expectRefused(withValue('defaults.password', { symbols: '!"' }), at, /^must not contain "\\""/);
+    expectRefused(withValue('defaults.password', { symbols: "!'" }), at, /^must not contain "'"/);
+    expectRefused(withValue('defaults.password', { symbols: '!`' }), at, /^must not contain "`"/);
+    expectRefused(withValue('defaults.password', { symbols: '!\\' }), at, /^must not contain "\\\\"/);
+    expectRefused(withValue('defaults.password', { symbols: '! ' }), at, 'must not contain whitespace (U+0020)');
+    expectRefused(withValue('defaults.password', { symbols: '!\t' }), at, 'must not contain whitespace (U+0009)');
+    expectRefused(withValue('defaults.password', { symbols: '!\u0001' }), at, 'must be printable ASCII (U+0001 is not)');
+    expectRefused(withValue('defaults.password', { symbols: '!é' }), at, 'must be printable ASCII (U+00E9 is not)');
+    expectRefused(withValue('defaults.password', { symbols: '!a' }), at, 'must not contain letters or digits ("a")');
+    expectRefused(withValue('credentials.app-reader.password', { symbols: '!!' }), 'credentials.app-reader.password.symbols', /^must not repeat/);
+  });
+
+  it('refuses trigger tokens and webhook secrets shorter than 16 characters', () => {
+    expectRefused(withValue('http', { triggerTokens: [TOKEN, 'fifteen-chars!!'] }), 'http.triggerTokens[1]', 'must be at least 16 characters');
+    expectRefused(withValue('http', { triggerTokens: ['sixteen chars ok'] }), 'http.triggerTokens[0]', /^must be printable ASCII without whitespace/);
+    expectRefused(withValue('leakAlerts', { webhookSecret: 'short' }), 'leakAlerts.webhookSecret', 'must be at least 16 characters');
+    expectRefused(withValue('leakAlerts', { webhookSecrets: [SECRET, 'short'] }), 'leakAlerts.webhookSecrets[1]', 'must be at least 16 characters');
+    expect(parse(withValue('http', { triggerTokens: ['x'.repeat(16)] })).http.triggerTokens).toEqual(['x'.repeat(16)]);
+  });
+
+  it('refuses a Redis URL that is not redis:// or rediss://, without quoting it', () => {
+    expectRefused(withValue('redis', { url: 'http://:pw@127.0.0.1:6379' }), 'redis.url', 'must be a redis:// or rediss:// URL');
+    expectRefused(withValue('redis', { url: '127.0.0.1:6379' }), 'redis.url', 'must be a redis:// or rediss:// URL');
+    expect(parse(withValue('redis', { url: 'rediss://h:6380' })).redis.url).toBe('rediss://h:6380');
+  });
+
+  it('refuses timeoutMs outside 100-120000', () => {
+    expectRefused(withValue('clusters.prod-west.timeoutMs', 99), 'clusters.prod-west.timeoutMs', 'must be an integer from 100 to 120000');
+    expectRefused(withValue('clusters.prod-east.timeoutMs', 120_001), 'clusters.prod-east.timeoutMs', 'must be an integer from 100 to 120000');
+    expectRefused(withValue('clusters.prod-east.timeoutMs', 'soon'), 'clusters.prod-east.timeoutMs', 'must be an integer from 100 to 120000');
+    expect(parse(withValue('clusters.prod-west.timeoutMs', 120_000)).clusters['prod-west']?.timeoutMs).toBe(120_000);
+  });
+
+  it('refuses other out-of-range numbers', () => {
+    expectRefused(withValue('http', { port: 65_536 }), 'http.port', 'must be an integer from 0 to 65535');
+    expectRefused(withValue('aws', { maxAttempts: 0 }), 'aws.maxAttempts', 'must be an integer from 1 to 10');
+    expectRefused(withValue('aws', { writesPerSecond: 0 }), 'aws.writesPerSecond', 'must be an integer from 1 to 1000');
+    expectRefused(withValue('leakAlerts', { toleranceSeconds: 0 }), 'leakAlerts.toleranceSeconds', 'must be an integer from 1 to 3600');
+    expectRefused(withValue('aws', { region: 'mars' }), 'aws.region', 'must be an AWS region such as us-west-2');
+  });
+
+  it('refuses missing sections, empty maps, empty cluster lists and bad names', () => {
+    expectRefused(withValue('clusters', undefined), 'clusters', 'required');
+    expectRefused(withValue('credentials', {}), 'credentials', 'must define at least one credential');
+    expectRefused(withValue('credentials.app-reader.clusters', []), 'credentials.app-reader.clusters', 'must list at least one cluster');
+    expectRefused(withValue('credentials.app-reader.secretId', 'has space'), 'credentials.app-reader.secretId', /^must be a Secrets Manager secret name/);
+    expectRefused(withValue('clusters.prod west', { endpoint: 'https://x.example.com' }), 'clusters["prod west"]', /^cluster may contain only letters/);
+    expectRefused(withValue('credentials.app-reader', 'oops'), 'credentials.app-reader', 'must be a mapping');
+  });
+
+  it('reports every shape problem at once', () => {
+    const file = withValue('clusters.prod-west.timeoutMs', 1);
+    (file.credentials as Record<string, Record<string, unknown>>)['app-reader']!.username = '9';
+    file.redis = { url: 'nope' };
+    expect(issuesOf(file).map((issue) => issue.path)).toEqual(['redis.url', 'clusters.prod-west.timeoutMs', 'credentials.app-reader.username']);
+  });
+
+  it('refuses a key named __proto__ anywhere (objects and zod records would drop it silently)', () => {
+    const text = ['clusters:', '  __proto__: {endpoint: "https://y.example.com"}', '  a: {endpoint: "https://x.example.com"}', 'credentials:', '  r: {secretId: s, username: u, clusters: [a]}'].join('\n');
+    expect(issuesOf(text)).toEqual([{ path: 'clusters.__proto__', message: 'reserved key name' }]);
+  });
+
+  it('says how to write an empty section', () => {
+    expectRefused(`${stringify(minimal())}redis:\n`, 'redis', 'must be a mapping, not empty (write {} or remove the key)');
+  });
+
+  it('refuses YAML that does not parse, an empty file and a non-mapping, without quoting the source', () => {
+    const issues = issuesOf('clusters: [a\nsecret: hunter2-secret-value');
+    expect(issues[0]?.path).toBe('');
+    expect(issues[0]?.message).toMatch(/^YAML syntax error at line \d+, column \d+: /);
+    expect(JSON.stringify(issues)).not.toContain('hunter2');
+    expect(issuesOf('')).toEqual([{ path: '', message: 'the file is empty' }]);
+    expect(issuesOf('- a\n- b\n')).toEqual([{ path: '', message: 'the top level must be a mapping of keys' }]);
+  });
+});
+
+describe('config: checkConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rotator-check-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints one line per issue, in DESIGN format', () => {
+    const file = join(dir, 'bad.yaml');
+    const bad = withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr']);
+    (bad.clusters as Record<string, Record<string, unknown>>)['prod-west']!.timeoutMs = 5;
+    writeFileSync(file, stringify(bad));
+    expect(checkConfig(file, {})).toEqual({
+      ok: false,
+      lines: ['clusters.prod-west.timeoutMs: must be an integer from 100 to 120000', 'credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'],
+    });
+    writeFileSync(file, stringify(withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr'])));
+    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'] });
+  });
+
+  it('summarises a good file with its counts', () => {
+    const file = join(dir, 'good.yaml');
+    writeFileSync(file, stringify(minimal()));
+    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`] });
+  });
+});
+
+describe('config: docs/configuration.md', () => {
+  /** Every key path the schema accepts, `<name>` standing for map keys. */
+  function schemaKeys(schema: z.ZodType, prefix: string): string[] {
+    if (schema instanceof z.ZodOptional || schema instanceof z.ZodDefault || schema instanceof z.ZodPrefault) {
+      return schemaKeys(schema.def.innerType as z.ZodType, prefix);
+    }
+    if (schema instanceof z.ZodPipe) return schemaKeys(schema.def.out as z.ZodType, prefix);
+    if (schema instanceof z.ZodObject) {
+      return Object.entries(schema.shape as Record<string, z.ZodType>).flatMap(([key, child]) => {
+        const path = prefix === '' ? key : `${prefix}.${key}`;
+        const below = schemaKeys(child, path);
+        return below.length === 0 ? [path] : below;
+      });
+    }
+    if (schema instanceof z.ZodRecord) {
+      const placeholder = prefix === 'clusters' ? '<name>' : '<id>';
+      return schemaKeys(schema.def.valueType as z.ZodType, `${prefix}.${placeholder}`);
+    }
+    return [];
+  }
+
+  it('documents exactly the keys of the schema, with the defaults of DEFAULTS', () => {
+    const docs = readFileSync('docs/configuration.md', 'utf8');
+    const documented = [...docs.matchAll(/^\| `([A-Za-z][^`]*)` \|/gm)].map((match) => match[1]);
+    expect(documented.sort()).toEqual(schemaKeys(configFileSchema, '').sort());
+    const row = (key: string): string => docs.split('\n').find((line) => line.startsWith(`| \`${key}\` |`)) ?? '';
+    expect(row('redis.url')).toContain(`| \`${DEFAULTS.redis.url}\` |`);
+    expect(row('redis.prefix')).toContain(`| \`${DEFAULTS.redis.prefix}\` |`);
+    expect(row('aws.maxAttempts')).toContain(`| \`${DEFAULTS.aws.maxAttempts}\` |`);
+    expect(row('aws.writesPerSecond')).toContain(`| \`${DEFAULTS.aws.writesPerSecond}\` |`);
+    expect(row('defaults.schedule')).toContain(`| \`${DEFAULTS.defaults.schedule}\` |`);
+    expect(row('defaults.timezone')).toContain(`| \`${DEFAULTS.defaults.timezone}\` |`);
+    expect(row('defaults.password.length')).toContain(`| \`${DEFAULTS.defaults.password.length}\` |`);
+    expect(row('defaults.password.symbols')).toContain(`| \`${DEFAULTS.defaults.password.symbols}\` |`);
+    expect(row('clusters.<name>.timeoutMs')).toContain(`| \`${DEFAULTS.cluster.timeoutMs}\` |`);
+    expect(row('http.port')).toContain(`| \`${DEFAULTS.http.port}\` |`);
+    expect(row('http.host')).toContain(`| \`${DEFAULTS.http.host}\` |`);
+    expect(row('leakAlerts.toleranceSeconds')).toContain(`| \`${DEFAULTS.leakAlerts.toleranceSeconds}\` |`);
+  });
+});
