@@ -28,8 +28,17 @@ export interface SecretVersion {
   createdDate?: Date;
 }
 
+/** One version's metadata, without its value (ListSecretVersionIds). */
+export interface SecretVersionInfo {
+  versionId: string;
+  stages: string[];
+  createdDate?: Date;
+}
+
 export interface SecretStore {
   describe(secretId: string): Promise<SecretDescription>;
+  /** Labelled versions with their creation dates; reads no value (status and ages). */
+  listVersions(secretId: string): Promise<SecretVersionInfo[]>;
   /** The version carrying `stage`, or null when no version carries it (or it has no value). */
   getByStage(secretId: string, stage: Stage): Promise<SecretVersion | null>;
   /** The version `versionId`, or null when it does not exist (or has no value). */
