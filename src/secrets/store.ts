@@ -9,6 +9,7 @@
  * - Errors: mapped once, here, by toSecretStoreError(); no SDK type leaves src/secrets/.
  * - No logging: callers log, and an optional `onCall` hook feeds metrics.
  */
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -44,6 +45,10 @@ export interface SecretStoreOptions {
   region?: string;
   /** Attempts per call, first included (SDK standard retry mode). Integer >= 1. */
   maxAttempts: number;
+  /** Backoff bound of the first retry; doubles each retry up to retryCapMs (full jitter below it). @defaultValue 100 */
+  retryBaseMs?: number;
+  /** @defaultValue 2000 */
+  retryCapMs?: number;
   /**
    * Time for one attempt, from sending to the full response, in ms. On expiry the attempt fails
    * with a TimeoutError, which the SDK retries. @defaultValue 5000
@@ -63,6 +68,8 @@ export interface SecretStoreOptions {
 export const SECRET_STORE_DEFAULTS = {
   requestTimeoutMs: 5_000,
   connectionTimeoutMs: 2_000,
+  retryBaseMs: 100,
+  retryCapMs: 2_000,
 } as const satisfies Partial<SecretStoreOptions>;
 
 /** Builds a store over a new SecretsManagerClient. Call close() to release its sockets. */
@@ -74,10 +81,14 @@ export function createSecretStore(options: SecretStoreOptions): AwsSecretStore {
   if (!(requestTimeoutMs > 0)) throw new RangeError('requestTimeoutMs must be greater than 0');
   if (!(connectionTimeoutMs > 0)) throw new RangeError('connectionTimeoutMs must be greater than 0');
 
+  const retryBaseMs = options.retryBaseMs ?? SECRET_STORE_DEFAULTS.retryBaseMs;
+  const retryCapMs = options.retryCapMs ?? SECRET_STORE_DEFAULTS.retryCapMs;
   const client = new SecretsManagerClient({
     ...(options.region === undefined ? {} : { region: options.region }),
-    maxAttempts,
-    retryMode: 'standard',
+    // The SDK's standard strategy (retry quota, which errors are retryable) with our own backoff:
+    // its throttling backoff starts at 500 ms-1 s, too slow for a leak that must die within a
+    // second. Full jitter over an exponential bound, capped, so replicas do not retry in step.
+    retryStrategy: new ConfiguredRetryStrategy(maxAttempts, (attempt) => Math.floor(Math.random() * Math.min(retryCapMs, retryBaseMs * 2 ** attempt))),
     requestHandler: {
       connectionTimeout: connectionTimeoutMs,
       requestTimeout: requestTimeoutMs,

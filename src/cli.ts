@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { ConfigError, formatIssue } from './config/errors.ts';
+import { loadConfig } from './config/load.ts';
+import type { Config } from './config/types.ts';
+import { createLogger } from './observability/logger.ts';
+import { EXIT, type ExitCode } from './rotation/exit-code.ts';
+import { resolveConfigPath } from './cli/config-path.ts';
+import { runRotate } from './cli/rotate-command.ts';
+import { runVerify } from './cli/verify-command.ts';
+import { runStatus } from './cli/status-command.ts';
+import { runConfigCheck } from './cli/config-check-command.ts';
+import { runSandbox } from './cli/sandbox-command.ts';
+import { runDemo } from './cli/demo-command.ts';
+import { UsageError } from './cli/usage-error.ts';
+
+/** Where a command writes: results to stdout, logs (JSON lines) to stderr. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+function loadOrExit(configOption: string | undefined): Config {
+  return loadConfig(resolveConfigPath(configOption));
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Builds the commander program; `run` resolves with the process exit code. */
+export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCode: () => ExitCode } {
+  let exitCode: ExitCode = EXIT.ok;
+  const logger = () => createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: 2 });
+  const configOption = new Option('-c, --config <file>', 'config file (default: $ROTATOR_CONFIG, then ./rotator.yaml)');
+
+  const program = new Command()
+    .name('milvus-rotator')
+    .description('Rotates Milvus / Zilliz Cloud user passwords into AWS Secrets Manager.')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program
+    .command('rotate')
+    .description('rotate now, in this process (no Redis needed): the CronJob and incident path')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable)', collect)
+    .option('--all', 'every configured credential')
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .option('--json', 'one JSON result object per credential')
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runRotate(config, options, { out: io.out, logger: logger() });
+    });
+
+  program
+    .command('recover')
+    .description('resume or settle an interrupted rotation, adopting its pending version even if it is recent')
+    .addOption(configOption)
+    .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
+    .option('--json', 'one JSON result object per credential')
+    .action(async (options: { config?: string; credential: string[]; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runRotate(config, { ...options, mode: 'manual', recover: true }, { out: io.out, logger: logger() });
+    });
+
+  program
+    .command('verify')
+    .description('check that every cluster accepts AWSCURRENT and no pending version is stale (exit 0, 1 or 3)')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable; default: all)', collect)
+    .option('--json', 'one JSON object per credential')
+    .action(async (options: { config?: string; credential?: string[]; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runVerify(config, options, io);
+    });
+
+  program
+    .command('status')
+    .description('per credential: last rotation and its age, version ids, pending or not, next scheduled run')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable; default: all)', collect)
+    .option('--json', 'one JSON object per credential')
+    .action(async (options: { config?: string; credential?: string[]; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runStatus(config, options, io);
+    });
+
+  program
+    .command('config')
+    .description('configuration')
+    .command('check')
+    .description('validate a config file: exit 0, or 2 with one line per problem')
+    .addOption(configOption)
+    .action((options: { config?: string }) => {
+      exitCode = runConfigCheck(resolveConfigPath(options.config), io);
+    });
+
+  program
+    .command('sandbox')
+    .description('start the Milvus simulator (one per configured cluster) and the Secrets Manager emulator, seeded from the config')
+    .addOption(configOption)
+    .option('--secrets-port <port>', 'port of the Secrets Manager emulator (default: a free one)')
+    .action(async (options: { config?: string; secretsPort?: string }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runSandbox(config, options, io);
+    });
+
+  program
+    .command('demo')
+    .description('start the sandbox in this process, rotate a credential on two clusters, show before and after, verify')
+    .action(async () => {
+      exitCode = await runDemo(io);
+    });
+
+  return { program, exitCode: () => exitCode };
+}
+
+/** Runs the CLI and returns the exit code; usage and config errors are exit 2 before any call. */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitCode> {
+  const { program, exitCode } = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode();
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      io.err(err.message);
+      for (const issue of err.issues) io.err(`  ${formatIssue(issue)}`);
+      return EXIT.usage;
+    }
+    if (err instanceof UsageError) {
+      io.err(`error: ${err.message}`);
+      return EXIT.usage;
+    }
+    io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT.needsAttention;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../config/load.ts';
+import type { CredentialConfig } from '../config/types.ts';
+import { checkCredential, exitCodeOfCheck } from '../rotation/check-credential.ts';
+import { createEngineRuntime, type EngineRuntime } from '../rotation/create-engine.ts';
+import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
+import { parseCredentialSecret } from '../rotation/secret-value.ts';
+import { MODE } from '../rotation/types.ts';
+import { startSandbox } from '../sandbox/sandbox.ts';
+import { STAGE } from '../secrets/types.ts';
+import { renderResults } from './rotate-command.ts';
+import { renderChecks } from './verify-command.ts';
+import { shortId, table } from './output.ts';
+
+const SAMPLE_CONFIG = fileURLToPath(new URL('../../examples/sandbox.yaml', import.meta.url));
+const DEMO_CREDENTIAL = 'app-reader';
+
+/**
+ * `demo`: the sandbox in this process (a Secrets Manager emulator and two Milvus simulators on
+ * free ports), then a real rotation through the real clients over HTTP: before, rotate, after,
+ * verify. Passwords are never printed: the tables say which version's password a cluster accepts.
+ */
+export async function runDemo(io: { out: (line: string) => void }): Promise<ExitCode> {
+  const sample = loadConfig(SAMPLE_CONFIG, { ...process.env, ROTATOR_TRIGGER_TOKEN: 'demo-trigger-token-0123456789', ROTATOR_WEBHOOK_SECRET: 'demo-webhook-secret' });
+  const sandbox = await startSandbox(sample);
+  Object.assign(process.env, sandbox.env);
+  const credential = sandbox.config.credentials[DEMO_CREDENTIAL] as CredentialConfig;
+  const runtime = createEngineRuntime(sandbox.config);
+  try {
+    io.out(`sandbox: Secrets Manager emulator at ${sandbox.emulator.url}`);
+    for (const [name, simulator] of sandbox.clusters) io.out(`sandbox: cluster ${name} at ${simulator.url}`);
+    io.out('');
+    io.out(`== before: credential ${credential.id} (user ${credential.username}, secret ${credential.secretId})`);
+    io.out(await describeState(runtime, credential));
+
+    io.out('');
+    io.out(`== rotate --credential ${credential.id}`);
+    const result = await runtime.engine.rotate({ credential, mode: MODE.manual, rotationId: randomUUID() });
+    io.out(renderResults([result]));
+
+    io.out('');
+    io.out('== after');
+    io.out(await describeState(runtime, credential));
+
+    io.out('');
+    io.out('== verify');
+    const check = await checkCredential(runtime, credential);
+    io.out(renderChecks([check]));
+    const code = worstExitCode([exitCodeOf(result.outcome), exitCodeOfCheck(check.status)]);
+    io.out('');
+    io.out(code === EXIT.ok ? 'demo: rotated and verified; the old password is dead on both clusters.' : `demo: FAILED (exit ${code})`);
+    return code;
+  } finally {
+    runtime.close();
+    await sandbox.close();
+  }
+}
+
+/** Versions and labels, then which labelled password each cluster accepts, masked. */
+async function describeState(runtime: EngineRuntime, credential: CredentialConfig): Promise<string> {
+  const versions = await runtime.store.listVersions(credential.secretId);
+  const versionRows = versions.map((v) => [shortId(v.versionId), v.stages.join(','), v.createdDate?.toISOString() ?? '-']);
+  const labelled: { stage: string; versionId: string; password: string }[] = [];
+  for (const stage of [STAGE.current, STAGE.previous]) {
+    const version = await runtime.store.getByStage(credential.secretId, stage);
+    const secret = version ? parseCredentialSecret(version.value) : null;
+    if (version && secret) labelled.push({ stage, versionId: version.versionId, password: secret.password });
+  }
+  const clusterRows = await Promise.all(
+    credential.clusters.map(async (name) => {
+      const cells = await Promise.all(
+        labelled.map(async ({ stage, versionId, password }) => {
+          const answer = await runtime.cluster(name).probe(credential.username, password);
+          return `${stage}@${shortId(versionId)} ${mask(password)} ${answer.kind}`;
+        }),
+      );
+      return [name, cells.join('   ')];
+    }),
+  );
+  return [table(['VERSION', 'LABELS', 'CREATED'], versionRows), '', table(['CLUSTER', 'PASSWORDS TRIED'], clusterRows)].join('\n');
+}
+
+/** Never shows a character of a password: only its length. */
+function mask(password: string): string {
+  return `[${password.length} chars]`;
+}

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config, CredentialConfig } from '../config/types.ts';
+import { logRotationEvents } from '../observability/rotation-log.ts';
+import { createEngineRuntime } from '../rotation/create-engine.ts';
+import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
+import { MODE, type Mode, type RotationResult } from '../rotation/types.ts';
+import { UsageError } from './usage-error.ts';
+import { credentialsOrAll } from './credential-selection.ts';
+import { shortId, table } from './output.ts';
+
+export interface RotateOptions {
+  credential?: string[];
+  all?: boolean;
+  mode?: string;
+  json?: boolean;
+  /** Adopt a foreign pending version (the `recover` command). */
+  recover?: boolean;
+}
+
+/** Rotations of different credentials run side by side, this many at a time. */
+const PARALLEL_CREDENTIALS = 4;
+
+/** Resolves `--credential ID... | --all` against the config; a usage error names what is wrong. */
+export function selectCredentials(config: Config, options: Pick<RotateOptions, 'credential' | 'all'>): CredentialConfig[] {
+  const ids = options.credential ?? [];
+  if (options.all && ids.length > 0) throw new UsageError('give either --credential or --all, not both');
+  if (!options.all && ids.length === 0) throw new UsageError('give --credential ID (repeatable) or --all');
+  return credentialsOrAll(config, ids);
+}
+
+export function parseMode(value: string | undefined): Mode {
+  const mode = value ?? MODE.manual;
+  if (mode === MODE.scheduled || mode === MODE.manual || mode === MODE.leak) return mode;
+  throw new UsageError(`--mode must be one of scheduled, manual, leak (got "${mode}")`);
+}
+
+/**
+ * `rotate` and `recover`: runs the engine in this process (no Redis), prints one result per
+ * credential, and returns the most severe exit code.
+ */
+export async function runRotate(config: Config, options: RotateOptions, io: { out: (line: string) => void; logger: Logger }): Promise<ExitCode> {
+  const credentials = selectCredentials(config, options);
+  const mode = parseMode(options.mode);
+  const runtime = createEngineRuntime(config, { onEvent: logRotationEvents(io.logger) });
+  const results: RotationResult[] = [];
+  try {
+    const queue = [...credentials];
+    const workers = Array.from({ length: Math.min(PARALLEL_CREDENTIALS, queue.length) }, async () => {
+      for (let credential = queue.shift(); credential; credential = queue.shift()) {
+        const result = await runtime.engine.rotate({ credential, mode, rotationId: randomUUID(), recover: options.recover ?? false });
+        results.push(result);
+        if (options.json) io.out(JSON.stringify(result));
+      }
+    });
+    await Promise.all(workers);
+  } finally {
+    runtime.close();
+  }
+  if (!options.json) io.out(renderResults(results));
+  return results.length === 0 ? EXIT.ok : worstExitCode(results.map((r) => exitCodeOf(r.outcome)));
+}
+
+export function renderResults(results: RotationResult[]): string {
+  const rows = results.map((r) => [
+    r.credential,
+    r.outcome,
+    r.reason,
+    shortId(r.versionId),
+    Object.entries(r.clusters)
+      .map(([name, state]) => `${name}=${state}`)
+      .join(' '),
+    `${r.durationMs}ms`,
+  ]);
+  const notes = results.filter((r) => r.error).map((r) => `${r.credential}: ${r.error}`);
+  return [table(['CREDENTIAL', 'OUTCOME', 'REASON', 'VERSION', 'CLUSTERS', 'TIME'], rows), ...notes].join('\n');
+}

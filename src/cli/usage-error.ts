@@ -1,0 +1,8 @@
+import { RotatorError } from '../errors.ts';
+
+/** A bad command line: exit 2 before any call. */
+export class UsageError extends RotatorError {
+  constructor(message: string) {
+    super('ROTATOR_USAGE', message);
+  }
+}

@@ -1,0 +1,35 @@
+import type { Config } from '../config/types.ts';
+import { checkCredential, exitCodeOfCheck, type CredentialCheck } from '../rotation/check-credential.ts';
+import { createEngineRuntime } from '../rotation/create-engine.ts';
+import { EXIT, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
+import { credentialsOrAll } from './credential-selection.ts';
+import { formatAge, shortId, table } from './output.ts';
+
+/** `verify`: AWSCURRENT accepted on every cluster? stale pending? Exit 0, 1 or 3. Changes nothing. */
+export async function runVerify(config: Config, options: { credential?: string[]; json?: boolean }, io: { out: (line: string) => void }): Promise<ExitCode> {
+  const credentials = credentialsOrAll(config, options.credential);
+  const runtime = createEngineRuntime(config);
+  let checks: CredentialCheck[];
+  try {
+    checks = await Promise.all(credentials.map((credential) => checkCredential(runtime, credential)));
+  } finally {
+    runtime.close();
+  }
+  if (options.json) for (const check of checks) io.out(JSON.stringify(check));
+  else io.out(renderChecks(checks));
+  return checks.length === 0 ? EXIT.ok : worstExitCode(checks.map((c) => exitCodeOfCheck(c.status)));
+}
+
+export function renderChecks(checks: CredentialCheck[]): string {
+  const rows = checks.map((c) => [
+    c.credential,
+    c.status,
+    shortId(c.currentVersionId),
+    c.pendingVersionId ? `${shortId(c.pendingVersionId)} (${c.pendingAgeMs === null ? 'age unknown' : formatAge(c.pendingAgeMs)})` : '-',
+    Object.entries(c.clusters)
+      .map(([name, answer]) => `${name}=${answer}`)
+      .join(' '),
+  ]);
+  const notes = checks.filter((c) => c.error).map((c) => `${c.credential}: ${c.error}`);
+  return [table(['CREDENTIAL', 'STATUS', 'CURRENT', 'PENDING', 'CLUSTERS (AWSCURRENT)'], rows), ...notes].join('\n');
+}

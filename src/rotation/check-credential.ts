@@ -1,0 +1,116 @@
+import type { CredentialConfig } from '../config/types.ts';
+import { RotatorError, coerceError } from '../errors.ts';
+import type { ClusterClient } from '../milvus/types.ts';
+import { STAGE, type SecretStore } from '../secrets/types.ts';
+import { ENGINE_DEFAULTS } from './engine.ts';
+import { EXIT, type ExitCode } from './exit-code.ts';
+import { parseCredentialSecret } from './secret-value.ts';
+
+/** The verdict of one credential check (`verify`, reconcile, the demo). */
+export const CHECK_STATUS = {
+  /** Every cluster accepts AWSCURRENT; no stale pending version. */
+  ok: 'ok',
+  /** A pending version older than the lease: an interrupted rotation to resume or settle. */
+  stalePending: 'stale_pending',
+  /** A cluster gave no answer. */
+  unreachable: 'unreachable',
+  /** Secrets Manager could not be read. */
+  secretsManagerError: 'secrets_manager_error',
+  /** A cluster rejects AWSCURRENT: consumers cannot log in there. */
+  drift: 'drift',
+  /** The secret is missing, not a credential, or names another user. */
+  secretInvalid: 'secret_invalid',
+} as const;
+export type CheckStatus = (typeof CHECK_STATUS)[keyof typeof CHECK_STATUS];
+
+export interface CredentialCheck {
+  credential: string;
+  status: CheckStatus;
+  currentVersionId: string | null;
+  /** A pending version on another version than AWSCURRENT (a rotation in progress or interrupted). */
+  pendingVersionId: string | null;
+  pendingAgeMs: number | null;
+  clusters: Record<string, 'accepted' | 'rejected' | 'unknown'>;
+  error?: string;
+}
+
+export interface CheckDeps {
+  store: SecretStore;
+  cluster: (name: string) => ClusterClient;
+  now?: () => number;
+  /** A pending version older than this is stale. Default: the engine's pending lease. */
+  staleAfterMs?: number;
+}
+
+/** Is AWSCURRENT accepted on every cluster, and is there a stale pending version? Changes nothing. */
+export async function checkCredential(deps: CheckDeps, credential: CredentialConfig): Promise<CredentialCheck> {
+  const now = deps.now ?? Date.now;
+  const staleAfterMs = deps.staleAfterMs ?? ENGINE_DEFAULTS.pendingLeaseMs;
+  const report: CredentialCheck = {
+    credential: credential.id,
+    status: CHECK_STATUS.ok,
+    currentVersionId: null,
+    pendingVersionId: null,
+    pendingAgeMs: null,
+    clusters: {},
+  };
+  let current;
+  let versions;
+  try {
+    [current, versions] = await Promise.all([deps.store.getByStage(credential.secretId, STAGE.current), deps.store.describe(credential.secretId)]);
+  } catch (err) {
+    const e = coerceError(err);
+    const notFound = e instanceof RotatorError && e.code === 'SECRET_NOT_FOUND';
+    return { ...report, status: notFound ? CHECK_STATUS.secretInvalid : CHECK_STATUS.secretsManagerError, error: e.message };
+  }
+  const secret = current ? parseCredentialSecret(current.value) : null;
+  if (!current || !secret) return { ...report, status: CHECK_STATUS.secretInvalid, error: 'no AWSCURRENT value with string username and password' };
+  report.currentVersionId = current.versionId;
+  if (secret.username !== credential.username) {
+    return { ...report, status: CHECK_STATUS.secretInvalid, error: `the secret belongs to another user than "${credential.username}"` };
+  }
+
+  const pendingId = Object.keys(versions.versions).find((id) => id !== current.versionId && versions.versions[id]?.includes(STAGE.pending));
+  const answers = await Promise.all(
+    credential.clusters.map(async (name) => [name, (await deps.cluster(name).probe(credential.username, secret.password)).kind] as const),
+  );
+  report.clusters = Object.fromEntries(answers);
+  if (pendingId) {
+    report.pendingVersionId = pendingId;
+    try {
+      const pending = (await deps.store.listVersions(credential.secretId)).find((v) => v.versionId === pendingId);
+      report.pendingAgeMs = pending?.createdDate ? now() - pending.createdDate.getTime() : null;
+    } catch {
+      report.pendingAgeMs = null;
+    }
+  }
+
+  if (answers.some(([, kind]) => kind === 'rejected')) {
+    const rejecting = answers.filter(([, kind]) => kind === 'rejected').map(([name]) => name);
+    return { ...report, status: CHECK_STATUS.drift, error: `AWSCURRENT is rejected by ${rejecting.join(', ')}` };
+  }
+  if (answers.some(([, kind]) => kind === 'unknown')) return { ...report, status: CHECK_STATUS.unreachable, error: 'a cluster gave no answer' };
+  if (pendingId && (report.pendingAgeMs === null || report.pendingAgeMs >= staleAfterMs)) {
+    return { ...report, status: CHECK_STATUS.stalePending, error: `pending version ${pendingId} is stale: resume it with recover` };
+  }
+  return report;
+}
+
+/** verify's exit code for one check: 0 ok, 1 stale or unreachable (old password still valid), 3 drift. */
+export function exitCodeOfCheck(status: CheckStatus): ExitCode {
+  switch (status) {
+    case CHECK_STATUS.ok:
+      return EXIT.ok;
+    case CHECK_STATUS.stalePending:
+    case CHECK_STATUS.unreachable:
+    case CHECK_STATUS.secretsManagerError:
+      return EXIT.failed;
+    case CHECK_STATUS.drift:
+    case CHECK_STATUS.secretInvalid:
+      return EXIT.needsAttention;
+    default: {
+      const unreachable: never = status;
+      throw new Error(`unknown status ${String(unreachable)}`);
+    }
+  }
+}

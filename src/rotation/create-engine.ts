@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/types.ts';
+import { MilvusRestClient } from '../milvus/client.ts';
+import type { ClusterClient } from '../milvus/types.ts';
+import { generatePassword } from '../password/generate.ts';
+import { createSecretStore } from '../secrets/store.ts';
+import type { SecretStore } from '../secrets/types.ts';
+import { RotationEngine, type EngineDeps } from './engine.ts';
+
+/** An engine wired to the real clients of a config, and the means to release them. */
+export interface EngineRuntime {
+  engine: RotationEngine;
+  store: SecretStore;
+  cluster: (name: string) => ClusterClient;
+  close: () => void;
+}
+
+/**
+ * Builds the clients a config names (one keep-alive REST client per cluster, one Secrets Manager
+ * client) and an engine over them. The composition root of the CLI, the worker and the demo.
+ */
+export function createEngineRuntime(config: Config, extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'> = {}): EngineRuntime {
+  const clients = new Map<string, MilvusRestClient>();
+  for (const cluster of Object.values(config.clusters)) {
+    clients.set(
+      cluster.name,
+      new MilvusRestClient({
+        name: cluster.name,
+        endpoint: cluster.endpoint,
+        timeoutMs: cluster.timeoutMs,
+        ...(cluster.caFile ? { ca: readFileSync(cluster.caFile) } : {}),
+      }),
+    );
+  }
+  const cluster = (name: string): ClusterClient => {
+    const client = clients.get(name);
+    if (!client) throw new Error(`no client for cluster "${name}" (not in the config)`);
+    return client;
+  };
+  const store = createSecretStore({ ...(config.aws.region ? { region: config.aws.region } : {}), maxAttempts: config.aws.maxAttempts });
+  const engine = new RotationEngine({ store, cluster, generatePassword, ...extra });
+  return {
+    engine,
+    store,
+    cluster,
+    close: () => {
+      for (const client of clients.values()) client.close();
+    },
+  };
+}

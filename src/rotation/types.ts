@@ -1,0 +1,100 @@
+import type { CredentialConfig } from '../config/types.ts';
+
+/** Why a rotation runs. Leak mode never restores the old password (DESIGN section 5). */
+export const MODE = { scheduled: 'scheduled', manual: 'manual', leak: 'leak' } as const;
+export type Mode = (typeof MODE)[keyof typeof MODE];
+
+/** The four outcomes of DESIGN section 7; the CLI maps them to exit codes 0, 1, 1, 3. */
+export const OUTCOME = {
+  rotated: 'rotated',
+  rolledBack: 'rolled_back',
+  failed: 'failed',
+  needsAttention: 'needs_attention',
+} as const;
+export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
+
+/** Where one cluster stands at the end (or at any event) of a rotation. */
+export const CLUSTER_STATE = {
+  /** Not touched yet, or nothing changed: it holds the current password. */
+  unchanged: 'unchanged',
+  /** It now holds the new password (changed by this run, or found already changed on resume). */
+  updated: 'updated',
+  /** It held the new password, and was put back to the current one. */
+  rolledBack: 'rolled_back',
+  /** It holds a password that is under none of AWSCURRENT, AWSPENDING, AWSPREVIOUS. */
+  unknownPassword: 'unknown_password',
+  /** It accepted a random wrong password: authentication is off, rotating proves nothing. */
+  authDisabled: 'auth_disabled',
+  /** It could not be reached, or its answer stayed ambiguous: which password it holds is not known. */
+  unreachable: 'unreachable',
+  /** It refused the new password (code 1100) or the request (403, bad request): nothing changed. */
+  refused: 'refused',
+  /** The change was made but verification failed (new password not accepted, or old one still accepted). */
+  verifyFailed: 'verify_failed',
+  /** Roll back was needed and failed: it still holds the new password (kept under AWSPENDING). */
+  rollbackFailed: 'rollback_failed',
+} as const;
+export type ClusterState = (typeof CLUSTER_STATE)[keyof typeof CLUSTER_STATE];
+
+/** A stable reason code for the outcome; metrics label by it, runbooks explain each. */
+export const REASON = {
+  ok: 'ok',
+  alreadyRotated: 'already_rotated',
+  secretNotFound: 'secret_not_found',
+  secretInvalid: 'secret_invalid',
+  usernameMismatch: 'username_mismatch',
+  rotationInProgress: 'rotation_in_progress',
+  rotationIdSpent: 'rotation_id_spent',
+  authDisabled: 'auth_disabled',
+  clusterUnreachable: 'cluster_unreachable',
+  unknownPassword: 'unknown_password',
+  policyRejected: 'policy_rejected',
+  clusterRefused: 'cluster_refused',
+  verifyFailed: 'verify_failed',
+  secretsManagerError: 'secrets_manager_error',
+  rollbackFailed: 'rollback_failed',
+  leakNotContained: 'leak_not_contained',
+  finishUnknown: 'finish_unknown',
+} as const;
+export type Reason = (typeof REASON)[keyof typeof REASON];
+
+export const STEP = {
+  load: 'load',
+  writeAhead: 'write_ahead',
+  set: 'set',
+  verify: 'verify',
+  finish: 'finish',
+  rollBack: 'roll_back',
+} as const;
+export type Step = (typeof STEP)[keyof typeof STEP];
+
+export interface RotationRequest {
+  credential: CredentialConfig;
+  mode: Mode;
+  /** Fixed when the rotation is created; the ClientRequestToken and so the new VersionId (32-64 chars). */
+  rotationId: string;
+  /** Adopt a foreign pending version even if its owner may be alive (`recover`). */
+  recover?: boolean;
+}
+
+/** The outcome as data. Never holds a password. Its JSON is the `--json` line of DESIGN section 7. */
+export interface RotationResult {
+  credential: string;
+  outcome: Outcome;
+  reason: Reason;
+  mode: Mode;
+  rotationId: string;
+  /** The version the rotation wrote or resumed (the new AWSCURRENT when rotated); null before one existed. */
+  versionId: string | null;
+  clusters: Record<string, ClusterState>;
+  durationMs: number;
+  /** A human-readable explanation for anything but `rotated`. */
+  error?: string;
+}
+
+/** Progress events that logging, metrics and audit consume. No event carries a password. */
+export type RotationEvent =
+  | { type: 'step-begin'; credential: string; rotationId: string; step: Step }
+  | { type: 'step-end'; credential: string; rotationId: string; step: Step; durationMs: number; ok: boolean }
+  | { type: 'cluster'; credential: string; rotationId: string; cluster: string; state: ClusterState; detail?: string }
+  | { type: 'outcome'; result: RotationResult };

@@ -1,0 +1,36 @@
+import type { Config, CredentialConfig } from '../../src/config/types.ts';
+
+export interface CredentialSpec {
+  id: string;
+  username: string;
+  clusters: string[];
+  secretId?: string;
+  schedule?: string;
+}
+
+/** A valid Config built in code (the loader has its own tests); endpoints are replaced by the sandbox. */
+export function makeConfig(clusters: string[], credentials: CredentialSpec[]): Config {
+  const password = { length: 32, symbols: '!#%*+-=?@^_~' };
+  return {
+    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}' },
+    aws: { region: 'us-east-1', maxAttempts: 3, writesPerSecond: 50 },
+    defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password },
+    clusters: Object.fromEntries(clusters.map((name) => [name, { name, endpoint: 'http://127.0.0.1:1', timeoutMs: 2_000 }])),
+    credentials: Object.fromEntries(
+      credentials.map((c): [string, CredentialConfig] => [
+        c.id,
+        {
+          id: c.id,
+          secretId: c.secretId ?? `test/milvus/${c.id}`,
+          username: c.username,
+          clusters: c.clusters,
+          schedule: c.schedule ?? '0 3 * * 0',
+          timezone: 'UTC',
+          password,
+        },
+      ]),
+    ),
+    http: { port: 0, host: '127.0.0.1', triggerTokens: ['test-trigger-token-0123456789'] },
+    leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
+  };
+}

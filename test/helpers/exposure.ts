@@ -1,0 +1,33 @@
+/**
+ * Searches captured text (logs, results, replies, Redis dumps) for any of the given passwords, in
+ * every form a careless path might write one: plain, base64 (standard and url-safe), URL-encoded,
+ * JSON-escaped, and `user:password` (plain and base64, as in a Basic or Bearer header).
+ */
+export function findExposures(haystacks: Iterable<string>, passwords: Iterable<string>, usernames: Iterable<string> = []): string[] {
+  const forms = new Map<string, string>();
+  const users = [...usernames];
+  for (const password of passwords) {
+    if (password.length < 8) continue; // too short to search for without noise; never a generated password
+    const add = (form: string, label: string): void => {
+      forms.set(form, label);
+    };
+    add(password, 'plain');
+    add(Buffer.from(password).toString('base64').replace(/=+$/, ''), 'base64');
+    add(Buffer.from(password).toString('base64url'), 'base64url');
+    add(encodeURIComponent(password), 'url-encoded');
+    add(JSON.stringify(password).slice(1, -1), 'json-escaped');
+    for (const user of users) {
+      add(`${user}:${password}`, 'user:password');
+      add(Buffer.from(`${user}:${password}`).toString('base64').replace(/=+$/, ''), 'base64(user:password)');
+    }
+  }
+  const hits: string[] = [];
+  let index = 0;
+  for (const text of haystacks) {
+    for (const [form, label] of forms) {
+      if (text.includes(form)) hits.push(`haystack #${index} holds a password (${label})`);
+    }
+    index++;
+  }
+  return hits;
+}
