@@ -96,6 +96,14 @@ describe('config: loading', () => {
       cluster: { timeoutMs: 10_000 },
       http: { port: 8080, host: '0.0.0.0' },
       leakAlerts: { toleranceSeconds: 300 },
+      worker: {
+        concurrency: 8,
+        lockDurationMs: 30_000,
+        stalledIntervalMs: 30_000,
+        credentialLockTtlMs: 30_000,
+        shutdownTimeoutMs: 25_000,
+        reconcileIntervalMs: 300_000,
+      },
     });
   });
 
@@ -312,7 +320,7 @@ describe('config: refusals name the key path and the reason', () => {
     expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
-    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts\)$/);
+    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker\)$/);
     expectRefused(withValue('leakAlerts.webhookSecretz', SECRET), 'leakAlerts.webhookSecretz', 'unknown key (did you mean "webhookSecret"?)');
   });
 

@@ -23,6 +23,14 @@ export const DEFAULTS = {
   cluster: { timeoutMs: 10_000 },
   http: { port: 8080, host: '0.0.0.0' },
   leakAlerts: { toleranceSeconds: 300 },
+  worker: {
+    concurrency: 8,
+    lockDurationMs: 30_000,
+    stalledIntervalMs: 30_000,
+    credentialLockTtlMs: 30_000,
+    shutdownTimeoutMs: 25_000,
+    reconcileIntervalMs: 300_000,
+  },
 } as const satisfies {
   redis: Config['redis'];
   aws: Omit<Config['aws'], 'region'>;
@@ -30,6 +38,7 @@ export const DEFAULTS = {
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
   http: Omit<Config['http'], 'triggerTokens'>;
   leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'>;
+  worker: Config['worker'];
 };
 
 /** Bounds of the numeric and length rules, with the reason each exists. */
@@ -46,6 +55,11 @@ export const LIMITS = {
   awsMaxAttempts: { min: 1, max: 10 },
   /** Secrets Manager's default write quota is 50/s per region; the upper bound only catches typos. */
   writesPerSecond: { min: 1, max: 1000 },
+  workerConcurrency: { min: 1, max: 256 },
+  /** Below 1 s, a GC pause loses the lock; above 10 minutes a dead worker's job waits too long. */
+  lockMs: { min: 1_000, max: 600_000 },
+  shutdownTimeoutMs: { min: 1_000, max: 600_000 },
+  reconcileIntervalMs: { min: 10_000, max: 86_400_000 },
   /** 0 asks the OS for a free port (tests). */
   port: { min: 0, max: 65_535 },
 } as const;
@@ -300,6 +314,14 @@ export const configFileSchema = strict({
     toleranceSeconds: integer(LIMITS.toleranceSeconds.min, LIMITS.toleranceSeconds.max).default(DEFAULTS.leakAlerts.toleranceSeconds),
     githubKeysFile: text('a file path').optional(),
   }).prefault({}),
+  worker: strict({
+    concurrency: integer(LIMITS.workerConcurrency.min, LIMITS.workerConcurrency.max).default(DEFAULTS.worker.concurrency),
+    lockDurationMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.lockDurationMs),
+    stalledIntervalMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.stalledIntervalMs),
+    credentialLockTtlMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.credentialLockTtlMs),
+    shutdownTimeoutMs: integer(LIMITS.shutdownTimeoutMs.min, LIMITS.shutdownTimeoutMs.max).default(DEFAULTS.worker.shutdownTimeoutMs),
+    reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
+  }).prefault({}),
 });
 
 type ConfigFile = z.output<typeof configFileSchema>;
@@ -395,6 +417,7 @@ function toConfig(file: ConfigFile): Config {
     clusters,
     credentials,
     http: { port: file.http.port, host: file.http.host, triggerTokens: [...file.http.triggerTokens] },
+    worker: { ...file.worker },
     leakAlerts: {
       // The single key first, then the list; duplicates collapse (they verify the same signatures).
       webhookSecrets: [...new Set([...(webhookSecret === undefined ? [] : [webhookSecret]), ...webhookSecrets])],

@@ -37,6 +37,22 @@ export interface CredentialConfig {
   password: PasswordPolicy;
 }
 
+/** The long-running worker (`worker` command): BullMQ and shutdown settings. */
+export interface WorkerConfig {
+  /** Rotation jobs run at once per worker process. Default 8. */
+  concurrency: number;
+  /** BullMQ job lock; a dead worker's job is taken over after it lapses. Default 30000. */
+  lockDurationMs: number;
+  /** How often BullMQ looks for stalled jobs (of dead workers). Default 30000. */
+  stalledIntervalMs: number;
+  /** TTL of the per-credential fencing lock (renewed every third of it while a rotation runs). Default 30000. */
+  credentialLockTtlMs: number;
+  /** On SIGTERM, how long the active rotations may take to finish before the worker closes anyway. Default 25000. */
+  shutdownTimeoutMs: number;
+  /** How often reconcile looks for stale pending versions and drift. Default 300000 (5 minutes). */
+  reconcileIntervalMs: number;
+}
+
 export interface Config {
   redis: { url: string; prefix: string };
   aws: {
@@ -50,6 +66,7 @@ export interface Config {
   clusters: Readonly<Record<string, ClusterConfig>>;
   credentials: Readonly<Record<string, CredentialConfig>>;
   http: { port: number; host: string; triggerTokens: string[] };
+  worker: WorkerConfig;
   leakAlerts: {
     /** The `webhookSecret` key plus any under `webhookSecrets`: all are accepted (rotation without dropping alerts). */
     webhookSecrets: string[];
