@@ -1,0 +1,113 @@
+/**
+ * From a parsed alert to the credentials to rotate: by id (must be configured), by username and
+ * cluster (every credential of that user on that cluster), by token (the fingerprint index, over
+ * a small in-memory fake of the SecretStore port). Unmatched is an empty list.
+ */
+import { createHash } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FingerprintIndex } from '../src/alerts/fingerprint-index.ts';
+import { resolveGenericAlert, resolveGithubMatches, type ResolveDeps } from '../src/alerts/resolve-alert.ts';
+import { STAGE, type SecretStore, type SecretVersion, type Stage } from '../src/secrets/types.ts';
+import { makeConfig } from './helpers/config.ts';
+
+const config = makeConfig(
+  ['prod-west', 'prod-east', 'staging'],
+  [
+    { id: 'app-reader', username: 'app_reader', clusters: ['prod-west', 'prod-east'] },
+    { id: 'app-reader-dr', username: 'app_reader', clusters: ['prod-east'] },
+    { id: 'app-reader-staging', username: 'app_reader', clusters: ['staging'] },
+    { id: 'app-writer', username: 'app_writer', clusters: ['prod-west'] },
+  ],
+);
+
+const PASSWORDS: Record<string, Partial<Record<Stage, [string, string]>>> = {
+  'app-reader': { [STAGE.current]: ['v-r-c', 'Rc7#kP2@xQ9!mW4%tZ6^vB8'], [STAGE.previous]: ['v-r-v', 'Rv9_aT4-uE6#oI2@pY8!rN3'] },
+  'app-writer': { [STAGE.current]: ['v-w-c', 'Wc2^bM7+qX5=hK9*lJ3?dG6'], [STAGE.pending]: ['v-w-p', 'Wp5?sD8=fG1+hJ4*kL7~zX0'] },
+};
+
+function store(): SecretStore {
+  const notUsed = (): never => {
+    throw new Error('not used by the fingerprint index');
+  };
+  return {
+    async getByStage(secretId, stage): Promise<SecretVersion | null> {
+      const credential = Object.values(config.credentials).find((c) => c.secretId === secretId);
+      const entry = credential === undefined ? undefined : PASSWORDS[credential.id]?.[stage];
+      if (credential === undefined || entry === undefined) return null;
+      return { versionId: entry[0], stages: [stage], value: JSON.stringify({ username: credential.username, password: entry[1] }) };
+    },
+    describe: notUsed,
+    listVersions: notUsed,
+    getByVersion: notUsed,
+    putPending: notUsed,
+    promote: notUsed,
+    abandon: notUsed,
+  };
+}
+
+let deps: ResolveDeps;
+
+beforeAll(async () => {
+  const index = new FingerprintIndex({ store: store(), credentials: config.credentials });
+  await index.refresh();
+  deps = { config, index };
+});
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+describe('resolveGenericAlert', () => {
+  it('resolves a configured credential id to that credential', async () => {
+    expect(await resolveGenericAlert({ by: 'credential', credential: 'app-writer', id: 'a1' }, deps)).toEqual([
+      { credential: 'app-writer', via: 'credential' },
+    ]);
+  });
+
+  it.each(['no-such-credential', 'constructor', 'toString', 'hasOwnProperty'])('resolves an unknown credential id (%s) to nothing', async (id) => {
+    expect(await resolveGenericAlert({ by: 'credential', credential: id }, deps)).toEqual([]);
+  });
+
+  it('resolves username and cluster to every credential of that user on that cluster', async () => {
+    const resolved = await resolveGenericAlert({ by: 'username-cluster', username: 'app_reader', cluster: 'prod-east' }, deps);
+    expect(resolved.map((r) => r.credential).sort()).toEqual(['app-reader', 'app-reader-dr']);
+    expect(resolved.every((r) => r.via === 'username-cluster')).toBe(true);
+  });
+
+  it.each([
+    ['a user not on that cluster', 'app_writer', 'prod-east'],
+    ['an unknown cluster', 'app_reader', 'prod-north'],
+    ['an unknown user', 'nobody', 'prod-west'],
+  ])('resolves %s to nothing', async (_label, username, cluster) => {
+    expect(await resolveGenericAlert({ by: 'username-cluster', username, cluster }, deps)).toEqual([]);
+  });
+
+  it('resolves a tokenSha256 through the index, with the stage and version holding the password', async () => {
+    expect(await resolveGenericAlert({ by: 'token', tokenSha256: sha256Hex('app_writer:Wp5?sD8=fG1+hJ4*kL7~zX0') }, deps)).toEqual([
+      { credential: 'app-writer', via: 'token', stage: STAGE.pending, versionId: 'v-w-p' },
+    ]);
+  });
+
+  it('resolves an unknown tokenSha256 to nothing', async () => {
+    expect(await resolveGenericAlert({ by: 'token', tokenSha256: sha256Hex('not ours') }, deps)).toEqual([]);
+  });
+});
+
+describe('resolveGithubMatches', () => {
+  it('resolves each matched token once per credential, keeping the most live stage, and skips tokens that are not ours', async () => {
+    const matches = [
+      { token: 'Rv9_aT4-uE6#oI2@pY8!rN3' },
+      { token: 'some-random-npm-token' },
+      { token: 'app_reader:Rc7#kP2@xQ9!mW4%tZ6^vB8' },
+      { token: 'https://app_writer:Wc2%5EbM7%2BqX5%3DhK9*lJ3%3FdG6@in01.example.com:19530' },
+    ];
+    expect(await resolveGithubMatches(matches, deps)).toEqual([
+      { credential: 'app-reader', via: 'token', stage: STAGE.current, versionId: 'v-r-c' },
+      { credential: 'app-writer', via: 'token', stage: STAGE.current, versionId: 'v-w-c' },
+    ]);
+  });
+
+  it('resolves a batch of tokens that are not ours to nothing', async () => {
+    expect(await resolveGithubMatches([{ token: 'ghp_notours' }, { token: 'user:pass' }], deps)).toEqual([]);
+  });
+});
