@@ -14,6 +14,9 @@ import { runStatus } from './cli/status-command.ts';
 import { runConfigCheck } from './cli/config-check-command.ts';
 import { runSandbox } from './cli/sandbox-command.ts';
 import { runDemo } from './cli/demo-command.ts';
+import { runWorker } from './cli/worker-command.ts';
+import { runEnqueue } from './cli/enqueue-command.ts';
+import { runSchedulesList, runSchedulesSync } from './cli/schedules-command.ts';
 import { UsageError } from './cli/usage-error.ts';
 
 /** Where a command writes: results to stdout, logs (JSON lines) to stderr. */
@@ -93,6 +96,48 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     });
 
   program
+    .command('worker')
+    .description('the long-running worker: runs scheduled, on-demand and leak rotations from the queue (Redis), syncs schedulers')
+    .addOption(configOption)
+    .action(async (options: { config?: string }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runWorker(config, logger());
+    });
+
+  program
+    .command('enqueue')
+    .description('queue a rotation for the workers; with --wait, print its outcome and exit with its code')
+    .addOption(configOption)
+    .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .option('--wait', 'wait for the outcome')
+    .option('--timeout-ms <ms>', 'with --wait: how long to wait (default 300000)')
+    .option('--json', 'JSON lines')
+    .action(async (options: { config?: string; credential: string[]; mode: string; wait?: boolean; timeoutMs?: string; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runEnqueue(config, options, io);
+    });
+
+  const schedules = program.command('schedules').description('the job schedulers (one per scheduled credential, and reconcile)');
+  schedules
+    .command('sync')
+    .description('make the schedulers match the config (idempotent; removed credentials lose theirs)')
+    .addOption(configOption)
+    .action(async (options: { config?: string }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runSchedulesSync(config, io);
+    });
+  schedules
+    .command('list')
+    .description('id, schedule, time zone, next run')
+    .addOption(configOption)
+    .option('--json', 'JSON lines')
+    .action(async (options: { config?: string; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runSchedulesList(config, options, io);
+    });
+
+  program
     .command('config')
     .description('configuration')
     .command('check')
@@ -133,7 +178,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitC
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (err instanceof ConfigError) {
-      io.err(err.message);
+      // The message already lists the issues; print the header and each issue once.
+      io.err(`${err.source}: invalid configuration:`);
       for (const issue of err.issues) io.err(`  ${formatIssue(issue)}`);
       return EXIT.usage;
     }

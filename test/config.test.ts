@@ -104,6 +104,7 @@ describe('config: loading', () => {
         shutdownTimeoutMs: 25_000,
         reconcileIntervalMs: 300_000,
       },
+      rotation: { pendingLeaseMs: 600_000 },
     });
   });
 
@@ -320,7 +321,7 @@ describe('config: refusals name the key path and the reason', () => {
     expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
-    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker\)$/);
+    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
     expectRefused(withValue('leakAlerts.webhookSecretz', SECRET), 'leakAlerts.webhookSecretz', 'unknown key (did you mean "webhookSecret"?)');
   });
 

@@ -11,7 +11,7 @@ export async function runVerify(config: Config, options: { credential?: string[]
   const runtime = createEngineRuntime(config);
   let checks: CredentialCheck[];
   try {
-    checks = await Promise.all(credentials.map((credential) => checkCredential(runtime, credential)));
+    checks = await Promise.all(credentials.map((credential) => checkCredential({ ...runtime, staleAfterMs: runtime.pendingLeaseMs }, credential)));
   } finally {
     runtime.close();
   }

@@ -31,6 +31,7 @@ export const DEFAULTS = {
     shutdownTimeoutMs: 25_000,
     reconcileIntervalMs: 300_000,
   },
+  rotation: { pendingLeaseMs: 600_000 },
 } as const satisfies {
   redis: Config['redis'];
   aws: Omit<Config['aws'], 'region'>;
@@ -39,6 +40,7 @@ export const DEFAULTS = {
   http: Omit<Config['http'], 'triggerTokens'>;
   leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'>;
   worker: Config['worker'];
+  rotation: Config['rotation'];
 };
 
 /** Bounds of the numeric and length rules, with the reason each exists. */
@@ -60,6 +62,8 @@ export const LIMITS = {
   lockMs: { min: 1_000, max: 600_000 },
   shutdownTimeoutMs: { min: 1_000, max: 600_000 },
   reconcileIntervalMs: { min: 10_000, max: 86_400_000 },
+  /** At least a second; at most a day (a longer-lived pending version is a stuck one). */
+  pendingLeaseMs: { min: 1_000, max: 86_400_000 },
   /** 0 asks the OS for a free port (tests). */
   port: { min: 0, max: 65_535 },
 } as const;
@@ -322,6 +326,9 @@ export const configFileSchema = strict({
     shutdownTimeoutMs: integer(LIMITS.shutdownTimeoutMs.min, LIMITS.shutdownTimeoutMs.max).default(DEFAULTS.worker.shutdownTimeoutMs),
     reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
   }).prefault({}),
+  rotation: strict({
+    pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
+  }).prefault({}),
 });
 
 type ConfigFile = z.output<typeof configFileSchema>;
@@ -418,6 +425,7 @@ function toConfig(file: ConfigFile): Config {
     credentials,
     http: { port: file.http.port, host: file.http.host, triggerTokens: [...file.http.triggerTokens] },
     worker: { ...file.worker },
+    rotation: { ...file.rotation },
     leakAlerts: {
       // The single key first, then the list; duplicates collapse (they verify the same signatures).
       webhookSecrets: [...new Set([...(webhookSecret === undefined ? [] : [webhookSecret]), ...webhookSecrets])],

@@ -67,6 +67,14 @@ export interface Config {
   credentials: Readonly<Record<string, CredentialConfig>>;
   http: { port: number; host: string; triggerTokens: string[] };
   worker: WorkerConfig;
+  rotation: {
+    /**
+     * A pending version of another rotation younger than this is taken to have a live owner and
+     * is left alone; an older one is stale: adopted by the next rotation, reported by verify,
+     * resumed by reconcile. Must exceed the longest rotation. Default 600000 (10 minutes).
+     */
+    pendingLeaseMs: number;
+  };
   leakAlerts: {
     /** The `webhookSecret` key plus any under `webhookSecrets`: all are accepted (rotation without dropping alerts). */
     webhookSecrets: string[];

@@ -3,14 +3,17 @@ import type { Config } from '../config/types.ts';
 import { MilvusRestClient } from '../milvus/client.ts';
 import type { ClusterClient } from '../milvus/types.ts';
 import { generatePassword } from '../password/generate.ts';
-import { createSecretStore } from '../secrets/store.ts';
-import type { SecretStore } from '../secrets/types.ts';
+import { createSecretStore, type AwsSecretStore } from '../secrets/store.ts';
 import { RotationEngine, type EngineDeps } from './engine.ts';
 
 /** An engine wired to the real clients of a config, and the means to release them. */
 export interface EngineRuntime {
+  /** A pending version older than this is stale (config rotation.pendingLeaseMs). */
+  pendingLeaseMs: number;
   engine: RotationEngine;
-  store: SecretStore;
+  /** Another engine over the same clients, with its own fence or listener (one per job). */
+  engineFor: (extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'>) => RotationEngine;
+  store: AwsSecretStore;
   cluster: (name: string) => ClusterClient;
   close: () => void;
 }
@@ -38,13 +41,18 @@ export function createEngineRuntime(config: Config, extra: Pick<EngineDeps, 'onE
     return client;
   };
   const store = createSecretStore({ ...(config.aws.region ? { region: config.aws.region } : {}), maxAttempts: config.aws.maxAttempts });
-  const engine = new RotationEngine({ store, cluster, generatePassword, ...extra });
+  const tuning = { pendingLeaseMs: config.rotation.pendingLeaseMs, ...extra.tuning };
+  const engineFor = (more: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'>): RotationEngine =>
+    new RotationEngine({ store, cluster, generatePassword, ...extra, ...more, tuning: { ...tuning, ...more.tuning } });
   return {
-    engine,
+    pendingLeaseMs: config.rotation.pendingLeaseMs,
+    engine: engineFor({}),
+    engineFor,
     store,
     cluster,
     close: () => {
       for (const client of clients.values()) client.close();
+      store.close();
     },
   };
 }

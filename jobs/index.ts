@@ -1,0 +1,46 @@
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../src/config/types.ts';
+import type { RotatorMetrics } from '../src/observability/metrics.ts';
+import { JOB } from '../src/queue/names.ts';
+import type { RotationQueue } from '../src/queue/rotation-queue.ts';
+import type { EngineRuntime } from '../src/rotation/create-engine.ts';
+import { processReconcile } from './reconcile.ts';
+import { createRotateProcessor } from './rotate.ts';
+import { processScheduleTick } from './schedule-tick.ts';
+
+export interface ProcessorDeps {
+  config: Config;
+  runtime: EngineRuntime;
+  redis: Redis;
+  rotations: RotationQueue;
+  metrics: RotatorMetrics;
+  logger: Logger;
+  workerId: string;
+}
+
+/** The processors of both queues, wired to their dependencies. */
+export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, token?: string) => Promise<unknown>; control: (job: Job) => Promise<unknown> } {
+  const rotate = createRotateProcessor({
+    config: deps.config,
+    runtime: deps.runtime,
+    redis: deps.redis,
+    prefix: deps.config.redis.prefix,
+    leakFlags: deps.rotations.leakFlags,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    workerId: deps.workerId,
+  });
+  const control = async (job: Job): Promise<unknown> => {
+    switch (job.name) {
+      case JOB.scheduleTick:
+        return processScheduleTick(job, deps);
+      case JOB.reconcile:
+        return processReconcile(deps);
+      default:
+        throw new Error(`unknown control job "${job.name}"`);
+    }
+  };
+  return { rotate, control };
+}

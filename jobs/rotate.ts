@@ -1,0 +1,112 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../src/config/types.ts';
+import type { RotatorMetrics } from '../src/observability/metrics.ts';
+import { logRotationEvents } from '../src/observability/rotation-log.ts';
+import { CredentialLock } from '../src/queue/credential-lock.ts';
+import { rotateJobDataSchema } from '../src/queue/job-data.ts';
+import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
+import type { EngineRuntime } from '../src/rotation/create-engine.ts';
+import { REASON, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
+
+export interface RotateJobDeps {
+  config: Config;
+  runtime: EngineRuntime;
+  redis: Redis;
+  prefix: string;
+  leakFlags: LeakFlags;
+  metrics: RotatorMetrics;
+  logger: Logger;
+  /** Identifies this worker process in lock tokens. */
+  workerId: string;
+  now?: () => number;
+}
+
+/** The leak alerts a rotation answered, and how long the leaked password stayed valid. */
+export interface LeakAnswer {
+  alertIds: string[];
+  sources: string[];
+  firstReceivedAt: number;
+  /** When verification saw the old password rejected on every cluster (unix ms), if it did. */
+  revokedAt: number | null;
+  receiptToRevokedMs: number | null;
+}
+
+/** What a rotation job returns (stored by BullMQ in Redis): the engine's result, never a secret. */
+export type RotateJobResult = RotationResult & { jobId: string; leak?: LeakAnswer };
+
+/** Delay before trying again when another holder has the credential (milliseconds, plus jitter). */
+const CONTENDED_DELAY_MS = 1_000;
+/** Delay when a foreign, young pending version says another rotation (e.g. a CLI run) is under way. */
+const IN_PROGRESS_DELAY_MS = 15_000;
+
+/**
+ * The `rotate` job: thin. It takes the credential's fencing lock (or delays itself), decides the
+ * mode (leak whenever leak notices wait), runs the engine with the lock as its fence, consumes the
+ * notices a rotated outcome answered, and records metrics. Expected outcomes complete the job with
+ * the result as data; only a lost lock or an infrastructure error throws (BullMQ retries, and the
+ * retry resumes the same rotation id).
+ */
+export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: string) => Promise<RotateJobResult> {
+  const now = deps.now ?? Date.now;
+  return async (job, token) => {
+    const parsed = rotateJobDataSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data`);
+    const data = parsed.data;
+    const credential = deps.config.credentials[data.credentialId];
+    if (!credential) throw new UnrecoverableError(`credential "${data.credentialId}" is not in the config (removed?)`);
+
+    const lock = await CredentialLock.acquire(deps.redis, {
+      prefix: deps.prefix,
+      credentialId: credential.id,
+      ttlMs: deps.config.worker.credentialLockTtlMs,
+      owner: `${deps.workerId}:${job.id}`,
+    });
+    if (!lock) {
+      deps.metrics.lockContention.inc({ credential: credential.id });
+      await job.moveToDelayed(now() + CONTENDED_DELAY_MS + Math.floor(Math.random() * CONTENDED_DELAY_MS), token);
+      throw new DelayedError();
+    }
+    try {
+      const { notices, count } = await deps.leakFlags.read(credential.id);
+      const mode = count > 0 ? 'leak' : data.reason;
+      const logger = deps.logger.child({ jobId: job.id });
+      const log = logRotationEvents(logger);
+      let revokedAt: number | null = null;
+      const onEvent = (event: RotationEvent): void => {
+        log(event);
+        if (event.type === 'step-begin') void job.updateProgress({ step: event.step }).catch(() => {});
+        if (event.type === 'cluster') void job.updateProgress({ step: 'set', cluster: event.cluster, state: event.state }).catch(() => {});
+        if (event.type === 'step-end' && event.step === 'verify' && event.ok) revokedAt = now();
+      };
+      const engine = deps.runtime.engineFor({ onEvent, fence: () => lock.assertHeld(credential.id) });
+      const result = await engine.rotate({ credential, mode, rotationId: data.rotationId });
+
+      if (result.reason === REASON.rotationInProgress) {
+        await job.moveToDelayed(now() + IN_PROGRESS_DELAY_MS, token);
+        throw new DelayedError();
+      }
+      if (result.outcome === 'rotated' && count > 0) await deps.leakFlags.consume(credential.id, count);
+      deps.metrics.observeRotation(result, now());
+      const leak = count > 0 ? leakAnswer(notices, revokedAt) : undefined;
+      if (leak?.receiptToRevokedMs != null) {
+        for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
+      }
+      return { ...result, jobId: String(job.id), ...(leak ? { leak } : {}) };
+    } finally {
+      await lock.release();
+    }
+  };
+}
+
+function leakAnswer(notices: LeakNotice[], revokedAt: number | null): LeakAnswer {
+  const firstReceivedAt = notices.length > 0 ? Math.min(...notices.map((n) => n.receivedAt)) : revokedAt ?? Date.now();
+  return {
+    alertIds: notices.map((n) => n.alertId),
+    sources: notices.map((n) => n.source),
+    firstReceivedAt,
+    revokedAt,
+    receiptToRevokedMs: revokedAt === null ? null : revokedAt - firstReceivedAt,
+  };
+}

@@ -1,0 +1,55 @@
+import type { CredentialConfig } from '../config/types.ts';
+import { nextRun } from '../config/schedule.ts';
+import { coerceError } from '../errors.ts';
+import { STAGE, type SecretStore } from '../secrets/types.ts';
+
+export interface CredentialStatus {
+  credential: string;
+  secretId: string;
+  currentVersionId: string | null;
+  /** When AWSCURRENT's version was created: the last rotation (or the secret's first value). */
+  lastRotatedAt: string | null;
+  ageMs: number | null;
+  previousVersionId: string | null;
+  pendingVersionId: string | null;
+  pendingAgeMs: number | null;
+  schedule: string;
+  nextRunAt: string | null;
+  error?: string;
+}
+
+/**
+ * A credential's rotation status from version metadata only (ListSecretVersionIds reads no
+ * value, so no password is even fetched): last rotation, its age, versions, pending, next run.
+ */
+export async function statusOf(store: SecretStore, credential: CredentialConfig, now: number): Promise<CredentialStatus> {
+  const next = nextRun(credential.schedule, credential.timezone, new Date(now));
+  const status: CredentialStatus = {
+    credential: credential.id,
+    secretId: credential.secretId,
+    currentVersionId: null,
+    lastRotatedAt: null,
+    ageMs: null,
+    previousVersionId: null,
+    pendingVersionId: null,
+    pendingAgeMs: null,
+    schedule: credential.schedule,
+    nextRunAt: next ? next.toISOString() : null,
+  };
+  try {
+    const versions = await store.listVersions(credential.secretId);
+    const current = versions.find((v) => v.stages.includes(STAGE.current));
+    const previous = versions.find((v) => v.stages.includes(STAGE.previous));
+    const pending = versions.find((v) => v.stages.includes(STAGE.pending) && !v.stages.includes(STAGE.current));
+    status.currentVersionId = current?.versionId ?? null;
+    status.lastRotatedAt = current?.createdDate?.toISOString() ?? null;
+    status.ageMs = current?.createdDate ? now - current.createdDate.getTime() : null;
+    status.previousVersionId = previous?.versionId ?? null;
+    status.pendingVersionId = pending?.versionId ?? null;
+    status.pendingAgeMs = pending?.createdDate ? now - pending.createdDate.getTime() : null;
+  } catch (err) {
+    status.error = coerceError(err).message;
+  }
+  return status;
+}
+

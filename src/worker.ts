@@ -1,0 +1,80 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from './config/types.ts';
+import { RotatorMetrics } from './observability/metrics.ts';
+import { createRedisConnection } from './queue/redis-connection.ts';
+import { QUEUE } from './queue/names.ts';
+import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
+import { syncSchedules } from './queue/schedules.ts';
+import { refreshQueueGauge, startQueueWorkers } from './queue/workers.ts';
+import { createEngineRuntime } from './rotation/create-engine.ts';
+import { createProcessors } from '../jobs/index.ts';
+
+/** A running worker process: BullMQ workers, the queues it produces to, metrics. */
+export interface RunningWorker {
+  workerId: string;
+  metrics: RotatorMetrics;
+  rotations: RotationQueue;
+  control: Queue;
+  /** Redis answers a PING (readiness). */
+  redisReady: () => Promise<boolean>;
+  /** Graceful stop within the config's shutdown bound; every connection closed. */
+  close: () => Promise<{ drained: boolean }>;
+}
+
+const GAUGE_REFRESH_MS = 15_000;
+
+/**
+ * Starts the long-running form of milvus-rotator: the rotation and control workers, the
+ * schedulers synced under a Redis lock (one replica does it; the others find it held), and a
+ * queue-depth gauge. The composition root of `worker`.
+ */
+export async function startWorker(config: Config, logger: Logger, options: { syncSchedules?: boolean; metrics?: RotatorMetrics } = {}): Promise<RunningWorker> {
+  const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const metrics = options.metrics ?? new RotatorMetrics();
+  const connection = createRedisConnection(config.redis.url, 'worker');
+  connection.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
+  const runtime = createEngineRuntime(config);
+  const rotations = new RotationQueue(connection, config.redis.prefix);
+  const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
+  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, logger, workerId });
+  const workers = startQueueWorkers({ config, connection, processors, logger, metrics });
+
+  if (options.syncSchedules ?? true) {
+    const sync = await syncSchedules(control, connection, config.redis.prefix, config);
+    if (sync) logger.info({ upserted: sync.upserted.length, removed: sync.removed }, 'job schedulers synced');
+    else logger.info('another replica is syncing the job schedulers');
+  }
+  const refresh = (): void => {
+    refreshQueueGauge([rotations.queue, control], metrics).catch((err: Error) => logger.debug({ err: { message: err.message } }, 'queue gauge refresh failed'));
+  };
+  refresh();
+  const gaugeTimer = setInterval(refresh, GAUGE_REFRESH_MS);
+  gaugeTimer.unref();
+  logger.info({ workerId, concurrency: config.worker.concurrency, credentials: Object.keys(config.credentials).length }, 'worker started');
+
+  return {
+    workerId,
+    metrics,
+    rotations,
+    control,
+    redisReady: async () => {
+      try {
+        return (await connection.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    close: async () => {
+      clearInterval(gaugeTimer);
+      const result = await workers.close(config.worker.shutdownTimeoutMs);
+      await Promise.allSettled([rotations.close(), control.close()]);
+      runtime.close();
+      await connection.quit().catch(() => connection.disconnect());
+      logger.info({ drained: result.drained }, 'worker stopped');
+      return result;
+    },
+  };
+}
