@@ -9,13 +9,15 @@ import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
 import { syncSchedules } from './queue/schedules.ts';
 import { refreshQueueGauge, startQueueWorkers } from './queue/workers.ts';
-import { createEngineRuntime } from './rotation/create-engine.ts';
+import { createEngineRuntime, type EngineRuntime } from './rotation/create-engine.ts';
 import { createProcessors } from '../jobs/index.ts';
 
 /** A running worker process: BullMQ workers, the queues it produces to, metrics. */
 export interface RunningWorker {
   workerId: string;
   metrics: RotatorMetrics;
+  /** The engine's clients (the Secrets Manager store, cluster clients), shared with anything else the process serves. */
+  runtime: EngineRuntime;
   rotations: RotationQueue;
   control: Queue;
   /** Redis answers a PING (readiness). */
@@ -58,6 +60,7 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   return {
     workerId,
     metrics,
+    runtime,
     rotations,
     control,
     redisReady: async () => {
