@@ -59,6 +59,8 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
     case CHECK_STATUS.ok:
       deps.metrics.needsAttention.set({ credential: credential.id }, 0);
       return;
+    case CHECK_STATUS.inProgress:
+      return;
     case CHECK_STATUS.stalePending:
       await deps.rotations.enqueue({ credentialId: credential.id, mode: 'manual', requestedBy: 'reconcile' });
       report.resumed.push(credential.id);

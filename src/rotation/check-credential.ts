@@ -10,6 +10,8 @@ import { parseCredentialSecret } from './secret-value.ts';
 export const CHECK_STATUS = {
   /** Every cluster accepts AWSCURRENT; no stale pending version. */
   ok: 'ok',
+  /** A pending version younger than the lease: a rotation is under way (clusters may disagree meanwhile). */
+  inProgress: 'in_progress',
   /** A pending version older than the lease: an interrupted rotation to resume or settle. */
   stalePending: 'stale_pending',
   /** A cluster gave no answer. */
@@ -85,21 +87,26 @@ export async function checkCredential(deps: CheckDeps, credential: CredentialCon
     }
   }
 
+  // A pending version explains clusters that reject AWSCURRENT: resuming settles them.
+  if (pendingId) {
+    const stale = report.pendingAgeMs === null || report.pendingAgeMs >= staleAfterMs;
+    return stale
+      ? { ...report, status: CHECK_STATUS.stalePending, error: `pending version ${pendingId} is stale: resume it with recover` }
+      : { ...report, status: CHECK_STATUS.inProgress };
+  }
   if (answers.some(([, kind]) => kind === 'rejected')) {
     const rejecting = answers.filter(([, kind]) => kind === 'rejected').map(([name]) => name);
     return { ...report, status: CHECK_STATUS.drift, error: `AWSCURRENT is rejected by ${rejecting.join(', ')}` };
   }
   if (answers.some(([, kind]) => kind === 'unknown')) return { ...report, status: CHECK_STATUS.unreachable, error: 'a cluster gave no answer' };
-  if (pendingId && (report.pendingAgeMs === null || report.pendingAgeMs >= staleAfterMs)) {
-    return { ...report, status: CHECK_STATUS.stalePending, error: `pending version ${pendingId} is stale: resume it with recover` };
-  }
   return report;
 }
 
-/** verify's exit code for one check: 0 ok, 1 stale or unreachable (old password still valid), 3 drift. */
+/** verify's exit code for one check: 0 ok or in progress, 1 stale or unreachable (AWSCURRENT or AWSPENDING still valid), 3 drift. */
 export function exitCodeOfCheck(status: CheckStatus): ExitCode {
   switch (status) {
     case CHECK_STATUS.ok:
+    case CHECK_STATUS.inProgress:
       return EXIT.ok;
     case CHECK_STATUS.stalePending:
     case CHECK_STATUS.unreachable:

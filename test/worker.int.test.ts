@@ -1,0 +1,438 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Config } from '../src/config/types.ts';
+import { QUEUE } from '../src/queue/names.ts';
+import { RotationQueue } from '../src/queue/rotation-queue.ts';
+import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
+import { createEngineRuntime } from '../src/rotation/create-engine.ts';
+import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { processReconcile } from '../jobs/reconcile.ts';
+import { makeConfig, type CredentialSpec } from './helpers/config.ts';
+import { writeConfigFile } from './helpers/config-file.ts';
+import { findExposures } from './helpers/exposure.ts';
+import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/invariants.ts';
+import { dumpRedis } from './helpers/redis-dump.ts';
+import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+
+const FAST_WORKER = {
+  concurrency: 4,
+  lockDurationMs: 2_000,
+  stalledIntervalMs: 1_000,
+  credentialLockTtlMs: 2_000,
+  shutdownTimeoutMs: 8_000,
+  reconcileIntervalMs: 3_600_000,
+} as const;
+
+const silent = pino({ level: 'silent' });
+const sandboxes: Sandbox[] = [];
+const processes: WorkerProcess[] = [];
+const workers: RunningWorker[] = [];
+const redisUrls = new Set<string>();
+/** Every password any sandbox of this file saw, for the final Redis scan. */
+const seenPasswords = new Set<string>();
+const usernames = new Set<string>();
+
+function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<Config> = {}): Config {
+  const base = makeConfig(clusters, credentials);
+  redisUrls.add(redisUrl);
+  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` }, worker: { ...FAST_WORKER }, ...extra };
+}
+
+async function sandboxFor(config: Config): Promise<Sandbox> {
+  const sandbox = await startSandbox(config);
+  sandboxes.push(sandbox);
+  Object.assign(process.env, sandbox.env);
+  for (const c of Object.values(config.credentials)) usernames.add(c.username);
+  return sandbox;
+}
+
+function collectPasswords(sandbox: Sandbox): void {
+  for (const sim of sandbox.clusters.values()) for (const p of sim.passwordsSeen()) seenPasswords.add(p);
+  for (const value of sandbox.emulator.valuesSeen()) {
+    try {
+      seenPasswords.add((JSON.parse(value) as { password: string }).password);
+    } catch {
+      // not a credential
+    }
+  }
+}
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function idle(queue: Queue): Promise<boolean> {
+  const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+  return Object.values(counts).every((n) => n === 0);
+}
+
+async function versionCount(secretId: string): Promise<number> {
+  const client = new SecretsManagerClient({});
+  try {
+    const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true }));
+    return out.Versions?.length ?? 0;
+  } finally {
+    client.destroy();
+  }
+}
+
+afterEach(async () => {
+  for (const p of processes.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.kill('SIGKILL');
+      await p.exited;
+    }
+  }
+  for (const w of workers.splice(0)) await w.close();
+  for (const s of sandboxes.splice(0)) {
+    collectPasswords(s);
+    await s.close();
+  }
+});
+
+describe('worker: job schedulers', () => {
+  it('creates one per credential with cron and time zone, lists the next run, is idempotent, and drops removed credentials', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west'], [
+      { id: 'a', username: 'user_a', clusters: ['west'], schedule: '0 4 * * 1' },
+      { id: 'b', username: 'user_b', clusters: ['west'], schedule: '30 2 * * *' },
+      { id: 'c', username: 'user_c', clusters: ['west'], schedule: 'off' },
+    ], redisUrl);
+    const tz = { ...config, credentials: { ...config.credentials, b: { ...config.credentials.b!, timezone: 'Europe/Paris' } } };
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const control = new Queue(QUEUE.control, { connection: redis, prefix: config.redis.prefix });
+    try {
+      const first = await syncSchedules(control, redis, config.redis.prefix, tz);
+      expect(first?.upserted.sort()).toEqual(['reconcile', 'schedule:a', 'schedule:b']);
+      const listed = await listSchedules(control);
+      const byId = Object.fromEntries(listed.map((s) => [s.id, s]));
+      expect(byId['schedule:a']).toMatchObject({ pattern: '0 4 * * 1', timezone: 'UTC' });
+      expect(byId['schedule:b']).toMatchObject({ pattern: '30 2 * * *', timezone: 'Europe/Paris' });
+      expect(byId['schedule:c']).toBeUndefined();
+      expect(new Date(byId['schedule:a']?.next ?? 0).getUTCDay()).toBe(1);
+      expect(new Date(byId['schedule:a']?.next ?? 0).getUTCHours()).toBe(4);
+      expect(byId['schedule:b']?.next).toBeGreaterThan(Date.now());
+
+      await syncSchedules(control, redis, config.redis.prefix, tz);
+      expect(await listSchedules(control)).toEqual(listed);
+      expect((await control.getDelayed()).filter((j) => j.name === 'schedule-tick')).toHaveLength(2);
+
+      const { b: _removed, ...rest } = tz.credentials;
+      const second = await syncSchedules(control, redis, config.redis.prefix, { ...tz, credentials: rest });
+      expect(second?.removed).toEqual(['schedule:b']);
+      expect((await listSchedules(control)).map((s) => s.id).sort()).toEqual(['reconcile', 'schedule:a']);
+    } finally {
+      await control.obliterate({ force: true });
+      await control.close();
+      redis.disconnect();
+    }
+  });
+
+  it('a second sync while one holds the lock does nothing and says so', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west'], [{ id: 'a', username: 'user_a', clusters: ['west'] }], redisUrl);
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const control = new Queue(QUEUE.control, { connection: redis, prefix: config.redis.prefix });
+    try {
+      await redis.set(`${config.redis.prefix}:schedules-sync-lock`, 'someone-else', 'PX', 10_000);
+      expect(await syncSchedules(control, redis, config.redis.prefix, config)).toBeNull();
+      expect(await listSchedules(control)).toEqual([]);
+    } finally {
+      await control.obliterate({ force: true });
+      await control.close();
+      redis.disconnect();
+    }
+  });
+});
+
+describe('worker: priorities', () => {
+  it('a leak job enqueued behind 100 scheduled jobs runs next', async () => {
+    const redisUrl = inject('redisUrl');
+    const clusters = ['c0', 'c1', 'c2'];
+    const specs = Array.from({ length: 101 }, (_, i) => ({ id: `cred-${i}`, username: `user_${i}`, clusters: [clusters[i % 3] as string] }));
+    const config = configFor(clusters, specs, redisUrl, {});
+    const sandbox = await sandboxFor({ ...config, worker: { ...config.worker, concurrency: 1 } });
+    const producer = new RotationQueue(new Redis(redisUrl, { maxRetriesPerRequest: null }), config.redis.prefix);
+    for (let i = 0; i < 100; i++) await producer.enqueue({ credentialId: `cred-${i}`, mode: 'scheduled', requestedBy: 'test' });
+    const leak = await producer.enqueue({ credentialId: 'cred-100', mode: 'leak', requestedBy: 'test', alert: { alertId: 'a-1', source: 'test', receivedAt: Date.now() } });
+
+    const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
+    workers.push(worker);
+    await waitFor(async () => (await Job.fromId(producer.queue, leak.jobId))?.finishedOn !== undefined, 20_000, 'the leak job');
+    const leakJob = await Job.fromId(producer.queue, leak.jobId);
+    expect(leakJob?.returnvalue).toMatchObject({ outcome: 'rotated', mode: 'leak' });
+    const others = await producer.queue.getJobs(['completed', 'active', 'waiting', 'prioritized', 'delayed']);
+    const startedBefore = others.filter((j) => j.id !== leak.jobId && j.processedOn !== undefined && j.processedOn < (leakJob?.processedOn ?? 0));
+    expect(startedBefore.map((j) => j.data.credentialId)).toEqual([]);
+    await worker.close();
+    workers.splice(workers.indexOf(worker), 1);
+    await producer.queue.obliterate({ force: true });
+    await producer.close();
+  });
+});
+
+describe('worker: one rotation per credential at a time, across processes', () => {
+  it('two worker processes and 20 concurrent enqueues: never two rotations at once, and one after the last enqueue', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west', 'east'], [{ id: 'shared', username: 'shared_user', clusters: ['west', 'east'] }], redisUrl);
+    const sandbox = await sandboxFor(config);
+    const credential = sandbox.config.credentials.shared!;
+    for (const sim of sandbox.clusters.values()) sim.setLatency(20);
+    const watch = watchStoredPasswordInvariant(sandbox, credential);
+    const overlaps: string[] = [];
+    const puts: number[] = [];
+    let previousLabels = sandbox.emulator.labelsOf(credential.secretId);
+    sandbox.emulator.onWrite((event) => {
+      if (event.op === 'PutSecretValue') {
+        puts.push(Date.now());
+        const current = Object.keys(previousLabels).find((v) => previousLabels[v]?.includes('AWSCURRENT'));
+        const pending = Object.keys(previousLabels).find((v) => previousLabels[v]?.includes('AWSPENDING') && v !== current);
+        if (pending) overlaps.push(`a version was put while ${pending} was still pending`);
+      }
+      previousLabels = sandbox.emulator.labelsOf(credential.secretId);
+    });
+    const path = writeConfigFile(sandbox.config);
+    const a = spawnWorker(path, sandbox.env);
+    const b = spawnWorker(path, sandbox.env);
+    processes.push(a, b);
+    await Promise.all([a.waitForLine(/worker started/), b.waitForLine(/worker started/)]);
+
+    const producer = new RotationQueue(new Redis(redisUrl, { maxRetriesPerRequest: null }), config.redis.prefix);
+    const enqueued = await Promise.all(Array.from({ length: 20 }, () => producer.enqueue({ credentialId: 'shared', mode: 'manual', requestedBy: 'test' })));
+    const lastEnqueueAt = Date.now();
+    await waitFor(() => idle(producer.queue), 30_000, 'the queue to drain');
+
+    expect(enqueued.filter((e) => !e.deduplicated).length).toBeGreaterThanOrEqual(1);
+    expect(overlaps).toEqual([]);
+    expect(puts.length).toBeGreaterThanOrEqual(1);
+    expect(puts.length).toBeLessThanOrEqual(20);
+    expect(Math.max(...puts)).toBeGreaterThan(lastEnqueueAt - 1);
+    for (const name of credential.clusters) {
+      const changes = sandbox.clusters.get(name)!.changeLog.filter((c) => c.user === credential.username);
+      for (let i = 1; i < changes.length; i++) expect(changes[i]?.from, `${name} history is linear`).toBe(changes[i - 1]?.to);
+    }
+    expect(watch.violations).toEqual([]);
+    expect(assertEndInvariants(sandbox, credential, 'rotated')).toEqual([]);
+    await producer.close();
+  });
+});
+
+describe('worker: crashes and restarts', () => {
+  it('a worker killed with SIGKILL mid-rotation: another worker resumes the same rotation to a consistent end', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west', 'east'], [{ id: 'victim', username: 'victim_user', clusters: ['west', 'east'] }], redisUrl);
+    const sandbox = await sandboxFor(config);
+    const credential = sandbox.config.credentials.victim!;
+    const watch = watchStoredPasswordInvariant(sandbox, credential);
+    sandbox.clusters.get('east')!.injectFault({ route: 'update_password', fault: { kind: 'latency', ms: 2_000 } });
+    const path = writeConfigFile(sandbox.config);
+    const first = spawnWorker(path, sandbox.env);
+    processes.push(first);
+    await first.waitForLine(/worker started/);
+    const producer = new RotationQueue(new Redis(redisUrl, { maxRetriesPerRequest: null }), config.redis.prefix);
+    const { jobId } = await producer.enqueue({ credentialId: 'victim', mode: 'manual', requestedBy: 'test' });
+    await first.waitForLine(/"step":"write_ahead".*step ended/);
+    first.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+
+    const second = spawnWorker(path, sandbox.env);
+    processes.push(second);
+    await waitFor(async () => (await Job.fromId(producer.queue, jobId))?.finishedOn !== undefined, 30_000, 'the job to finish on the second worker');
+    const job = await Job.fromId(producer.queue, jobId);
+    expect(job?.returnvalue).toMatchObject({ outcome: 'rotated', versionId: job?.data.rotationId });
+    expect(watch.violations).toEqual([]);
+    expect(assertEndInvariants(sandbox, credential, 'rotated')).toEqual([]);
+    expect(await versionCount(credential.secretId)).toBe(2);
+    await producer.close();
+  });
+
+  it('SIGTERM drains: the running rotation finishes, the process exits 0 within the bound', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west'], [{ id: 'drain', username: 'drain_user', clusters: ['west'] }], redisUrl);
+    const sandbox = await sandboxFor(config);
+    sandbox.clusters.get('west')!.injectFault({ route: 'update_password', fault: { kind: 'latency', ms: 1_500 } });
+    const path = writeConfigFile(sandbox.config);
+    const worker = spawnWorker(path, sandbox.env);
+    processes.push(worker);
+    await worker.waitForLine(/worker started/);
+    const producer = new RotationQueue(new Redis(redisUrl, { maxRetriesPerRequest: null }), config.redis.prefix);
+    const { jobId } = await producer.enqueue({ credentialId: 'drain', mode: 'manual', requestedBy: 'test' });
+    await worker.waitForLine(/"step":"write_ahead".*step ended/);
+    const signalledAt = Date.now();
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(FAST_WORKER.shutdownTimeoutMs);
+    const job = await Job.fromId(producer.queue, jobId);
+    expect(job?.returnvalue).toMatchObject({ outcome: 'rotated' });
+    expect(worker.lines.some((l) => l.includes('"drained":true'))).toBe(true);
+    await producer.close();
+  });
+
+  it('Redis restarted mid-run: the workers reconnect and finish, and nothing is rotated twice', async () => {
+    const redis = await startPersistentRedis();
+    try {
+      const config = configFor(['west', 'east'], [
+        { id: 'r1', username: 'r1_user', clusters: ['west', 'east'] },
+        { id: 'r2', username: 'r2_user', clusters: ['west'] },
+        { id: 'r3', username: 'r3_user', clusters: ['east'] },
+      ], redis.url);
+      const sandbox = await sandboxFor(config);
+      for (const sim of sandbox.clusters.values()) sim.setLatency(300);
+      const path = writeConfigFile(sandbox.config);
+      const a = spawnWorker(path, sandbox.env);
+      const b = spawnWorker(path, sandbox.env);
+      processes.push(a, b);
+      await Promise.all([a.waitForLine(/worker started/), b.waitForLine(/worker started/)]);
+      const producerRedis = new Redis(redis.url, { maxRetriesPerRequest: null });
+      producerRedis.on('error', () => {}); // the restart below: it reconnects
+      const producer = new RotationQueue(producerRedis, config.redis.prefix);
+      const jobs = await Promise.all(['r1', 'r2', 'r3'].map((id) => producer.enqueue({ credentialId: id, mode: 'manual', requestedBy: 'test' })));
+      await Promise.race([a.waitForLine(/"step":"write_ahead".*step ended/), b.waitForLine(/"step":"write_ahead".*step ended/)]);
+      await redis.restart();
+      await waitFor(async () => {
+        try {
+          const states = await Promise.all(jobs.map(async (j) => (await Job.fromId(producer.queue, j.jobId))?.finishedOn));
+          return states.every((f) => f !== undefined);
+        } catch {
+          return false;
+        }
+      }, 45_000, 'every job to finish after the restart');
+      for (const j of jobs) {
+        const job = await Job.fromId(producer.queue, j.jobId);
+        expect(job?.returnvalue, `job of ${j.credentialId}`).toMatchObject({ outcome: 'rotated', versionId: job?.data.rotationId });
+        const credential = sandbox.config.credentials[j.credentialId]!;
+        expect(await versionCount(credential.secretId), `versions of ${j.credentialId}`).toBe(2);
+        expect(assertEndInvariants(sandbox, credential, 'rotated')).toEqual([]);
+      }
+      await producer.close();
+      // scan this Redis too before it goes
+      const dump = await dumpRedis(producerRedis);
+      collectPasswords(sandbox);
+      expect(findExposures(dump, seenPasswords, usernames)).toEqual([]);
+      producerRedis.disconnect();
+    } finally {
+      for (const p of processes.splice(0)) {
+        p.kill('SIGKILL');
+        await p.exited;
+      }
+      await redis.stop();
+    }
+  });
+});
+
+describe('worker: reconcile', () => {
+  it('resumes a stale pending version left by a killed run, adopting that version', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west', 'east'], [{ id: 'stale', username: 'stale_user', clusters: ['west', 'east'] }], redisUrl, {});
+    const withLease = { ...config, rotation: { pendingLeaseMs: 1_000 } };
+    const sandbox = await sandboxFor(withLease);
+    const credential = sandbox.config.credentials.stale!;
+    // A run that died after setting one cluster.
+    const crashed = randomUUID();
+    const crashing = createEngineRuntime(sandbox.config).engineFor({
+      fence: async (what) => {
+        if (what === 'update-password:east') throw new Error('killed');
+      },
+    });
+    await expect(crashing.rotate({ credential, mode: 'scheduled', rotationId: crashed })).rejects.toThrow('killed');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+
+    const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
+    workers.push(worker);
+    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, metrics: worker.metrics, logger: silent });
+    expect(report.resumed).toEqual(['stale']);
+    await waitFor(() => idle(worker.rotations.queue), 20_000, 'the resumed rotation');
+    const labels = sandbox.emulator.labelsOf(credential.secretId);
+    expect(labels[crashed]).toContain('AWSCURRENT');
+    expect(assertEndInvariants(sandbox, credential, 'rotated')).toEqual([]);
+    const again = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, metrics: worker.metrics, logger: silent });
+    expect(again.resumed).toEqual([]);
+    expect(again.drift).toEqual([]);
+  });
+
+  it('reports drift (AWSCURRENT rejected by a cluster) as needs attention without rotating', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west'], [{ id: 'drift', username: 'drift_user', clusters: ['west'] }], redisUrl);
+    const sandbox = await sandboxFor(config);
+    sandbox.clusters.get('west')!.setPassword('drift_user', 'Changed-By-Hand-123!');
+    const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
+    workers.push(worker);
+    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, metrics: worker.metrics, logger: silent });
+    expect(report.drift).toEqual(['drift']);
+    expect(await worker.rotations.queue.count()).toBe(0);
+    const metrics = await worker.metrics.registry.metrics();
+    expect(metrics).toMatch(/milvus_rotator_needs_attention\{credential="drift"\} 1/);
+  });
+});
+
+afterAll(async () => {
+  // Every key and value in the shared Redis, every type, against every password any sandbox saw.
+  for (const url of redisUrls) {
+    const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    try {
+      await redis.connect();
+    } catch {
+      continue; // a private Redis already stopped (scanned in its own test)
+    }
+    const dump = await dumpRedis(redis);
+    expect(dump.length).toBeGreaterThan(10);
+    expect(seenPasswords.size).toBeGreaterThan(10);
+    expect(findExposures(dump, seenPasswords, usernames)).toEqual([]);
+    redis.disconnect();
+  }
+});
+
+/** A redis-server with an append-only file, so a restart keeps the jobs (production Redis persists). */
+async function startPersistentRedis(): Promise<{ url: string; restart: () => Promise<void>; stop: () => Promise<void> }> {
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'rotator-redis-'));
+  let child: ChildProcess | null = null;
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child?.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('Ready to accept connections')) resolve();
+      });
+      child?.once('exit', () => reject(new Error(`redis exited: ${out}`)));
+    });
+  };
+  const stop = async (): Promise<void> => {
+    const running = child;
+    if (!running || running.exitCode !== null) return;
+    running.kill('SIGTERM');
+    await new Promise((resolve) => running.once('exit', resolve));
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    restart: async () => {
+      await stop();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await start();
+    },
+    stop,
+  };
+}
