@@ -5,6 +5,7 @@ import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
 import { JOB } from '../src/queue/names.ts';
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
+import { WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { processReconcile } from './reconcile.ts';
 import { createRotateProcessor } from './rotate.ts';
@@ -28,6 +29,7 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     redis: deps.redis,
     prefix: deps.config.redis.prefix,
     leakFlags: deps.rotations.leakFlags,
+    writeGate: new WriteGate(deps.redis, deps.config.redis.prefix, deps.config.aws.writesPerSecond),
     metrics: deps.metrics,
     logger: deps.logger,
     workerId: deps.workerId,

@@ -7,6 +7,7 @@ import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
+import { isSecretsWrite, type WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { REASON, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
 
@@ -16,6 +17,8 @@ export interface RotateJobDeps {
   redis: Redis;
   prefix: string;
   leakFlags: LeakFlags;
+  /** The Secrets Manager write budget shared by every replica. */
+  writeGate: WriteGate;
   metrics: RotatorMetrics;
   logger: Logger;
   /** Identifies this worker process in lock tokens. */
@@ -80,7 +83,11 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         if (event.type === 'cluster') void job.updateProgress({ step: 'set', cluster: event.cluster, state: event.state }).catch(() => {});
         if (event.type === 'step-end' && event.step === 'verify' && event.ok) revokedAt = now();
       };
-      const engine = deps.runtime.engineFor({ onEvent, fence: () => lock.assertHeld(credential.id) });
+      const fence = async (what: string): Promise<void> => {
+        await lock.assertHeld(credential.id);
+        if (isSecretsWrite(what)) await deps.writeGate.acquire(mode);
+      };
+      const engine = deps.runtime.engineFor({ onEvent, fence });
       const result = await engine.rotate({ credential, mode, rotationId: data.rotationId });
 
       if (result.reason === REASON.rotationInProgress) {

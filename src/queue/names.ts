@@ -2,9 +2,9 @@ import type { Mode } from '../rotation/types.ts';
 
 /**
  * Two queues under one hash-tagged prefix (one Redis Cluster slot). DESIGN section 6 says one
- * queue; rotations are split from control jobs because BullMQ's rate limiter is per queue, and
- * only rotations write to Secrets Manager: schedule ticks and reconcile runs must not use up the
- * write quota's slots (2,000 ticks at 03:00 would halve the rotation rate).
+ * queue; control jobs (schedule ticks, reconcile) are kept apart so that 2,000 ticks at 03:00
+ * never sit between a leak rotation and a worker slot, and so that the rotations queue's depth
+ * means rotations.
  */
 export const QUEUE = {
   rotations: 'rotations',
@@ -37,5 +37,8 @@ export const SCHEDULER = {
  */
 export const WRITES_PER_ROTATION = 2;
 
-/** The share of the write quota the rotator plans to use, leaving headroom for other writers and retries. */
-export const WRITE_QUOTA_SHARE = 0.95;
+/**
+ * The share of the write quota the rotator's steady pace uses; the rest absorbs a leak
+ * rotation's few writes ahead of the pace (WriteGate) and rounding.
+ */
+export const WRITE_QUOTA_SHARE = 0.96;

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
-import { QUEUE, WRITE_QUOTA_SHARE, WRITES_PER_ROTATION } from './names.ts';
+import { QUEUE } from './names.ts';
 
 export type Processor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
@@ -15,18 +15,9 @@ export interface QueueWorkers {
 }
 
 /**
- * The minimum spacing of rotation starts across every replica, so that Secrets Manager writes
- * stay within the shared quota: WRITES_PER_ROTATION writes per job, WRITE_QUOTA_SHARE of the
- * quota. With the default 50 writes/s: one rotation per 43 ms, 23 per second. Evenly spaced
- * slots (max 1 per window) also bound how long a leak job waits for a slot to one window.
- */
-export function rotationSpacingMs(writesPerSecond: number): number {
-  return Math.ceil((1000 * WRITES_PER_ROTATION) / (writesPerSecond * WRITE_QUOTA_SHARE));
-}
-
-/**
- * Starts the BullMQ workers: rotations (rate-limited, `worker.concurrency` at once) and control
- * (schedule ticks, reconcile). A stalled job (its worker died) is handed to another worker after
+ * Starts the BullMQ workers: rotations (`worker.concurrency` at once; their Secrets Manager
+ * writes are paced by the shared WriteGate, not by BullMQ's job limiter, so that a leak job is
+ * never stuck behind a rate window) and control (schedule ticks, reconcile). A stalled job (its worker died) is handed to another worker after
  * `lockDurationMs`; that is safe because every rotation is fenced and resumes by rotation id.
  */
 export function startQueueWorkers(options: {
@@ -48,7 +39,6 @@ export function startQueueWorkers(options: {
   const rotations = new Worker(QUEUE.rotations, options.processors.rotate, {
     ...common,
     concurrency: config.worker.concurrency,
-    limiter: { max: 1, duration: rotationSpacingMs(config.aws.writesPerSecond) },
   });
   const control = new Worker(QUEUE.control, options.processors.control, { ...common, concurrency: 2 });
   for (const worker of [rotations, control]) {

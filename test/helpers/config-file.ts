@@ -17,7 +17,7 @@ export function configToYaml(config: Config): string {
     worker: config.worker,
     rotation: config.rotation,
     leakAlerts: { ...leakAlerts, webhookSecrets },
-  });
+  }, { aliasDuplicateObjects: false });
 }
 
 /** Writes `config` to a fresh temp dir and returns the file path. */
