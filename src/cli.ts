@@ -97,11 +97,12 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
 
   program
     .command('worker')
-    .description('the long-running worker: runs scheduled, on-demand and leak rotations from the queue (Redis), syncs schedulers')
+    .description('the long-running worker: runs scheduled, on-demand and leak rotations from the queue (Redis), syncs schedulers, serves the HTTP API')
     .addOption(configOption)
-    .action(async (options: { config?: string }) => {
+    .option('--no-http', 'do not serve the HTTP API (trigger, leak alerts, health, metrics)')
+    .action(async (options: { config?: string; http: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runWorker(config, logger());
+      exitCode = await runWorker(config, logger(), { http: options.http });
     });
 
   program

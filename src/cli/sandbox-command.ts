@@ -10,6 +10,13 @@ import { UsageError } from './usage-error.ts';
 export async function runSandbox(config: Config, options: { secretsPort?: string }, io: { out: (line: string) => void }): Promise<ExitCode> {
   const secretsPort = options.secretsPort === undefined ? 0 : Number(options.secretsPort);
   if (!Number.isInteger(secretsPort) || secretsPort < 0 || secretsPort > 65535) throw new UsageError(`--secrets-port must be a port number (got "${options.secretsPort}")`);
+  // The simulators listen where the config says; anything but loopback http is a usage error (exit 2).
+  for (const cluster of Object.values(config.clusters)) {
+    const url = new URL(cluster.endpoint);
+    if (url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+      throw new UsageError(`clusters.${cluster.name}.endpoint: the sandbox serves only http://127.0.0.1:<port> endpoints (got ${cluster.endpoint})`);
+    }
+  }
   const sandbox = await startSandbox(config, { secretsPort, clusterPorts: 'config' });
   io.out('# milvus-rotator sandbox is running. Point the rotator at it with:');
   for (const [key, value] of Object.entries(sandbox.env)) io.out(`export ${key}=${value}`);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/errors.ts';
 import type { Config } from '../config/types.ts';
 import { MilvusRestClient } from '../milvus/client.ts';
 import type { ClusterClient } from '../milvus/types.ts';
@@ -31,7 +32,7 @@ export function createEngineRuntime(config: Config, extra: Pick<EngineDeps, 'onE
         name: cluster.name,
         endpoint: cluster.endpoint,
         timeoutMs: cluster.timeoutMs,
-        ...(cluster.caFile ? { ca: readFileSync(cluster.caFile) } : {}),
+        ...(cluster.caFile ? { ca: readCaFile(cluster.name, cluster.caFile) } : {}),
       }),
     );
   }
@@ -55,4 +56,17 @@ export function createEngineRuntime(config: Config, extra: Pick<EngineDeps, 'onE
       store.close();
     },
   };
+}
+
+/**
+ * A cluster's CA file (not opened at config load). Unreadable, it is a config error (exit 2 before
+ * any call), not an unexpected failure.
+ */
+function readCaFile(clusterName: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'unreadable';
+    throw new ConfigError('config', [{ path: `clusters.${clusterName}.caFile`, message: `cannot read the CA file (${reason})` }], { cause: error });
+  }
 }
