@@ -7,7 +7,7 @@ import { RotatorMetrics } from './observability/metrics.ts';
 import { createRedisConnection } from './queue/redis-connection.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
-import { syncSchedules } from './queue/schedules.ts';
+import { listSchedules, syncSchedules } from './queue/schedules.ts';
 import { refreshQueueGauge, startQueueWorkers } from './queue/workers.ts';
 import { createEngineRuntime, type EngineRuntime } from './rotation/create-engine.ts';
 import { createProcessors } from '../jobs/index.ts';
@@ -38,7 +38,9 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   const metrics = options.metrics ?? new RotatorMetrics();
   const connection = createRedisConnection(config.redis.url, 'worker');
   connection.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
-  const runtime = createEngineRuntime(config);
+  const runtime = createEngineRuntime(config, {
+    onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
+  });
   const rotations = new RotationQueue(connection, config.redis.prefix);
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, logger, workerId });
@@ -51,6 +53,12 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   }
   const refresh = (): void => {
     refreshQueueGauge([rotations.queue, control], metrics).catch((err: Error) => logger.debug({ err: { message: err.message } }, 'queue gauge refresh failed'));
+    // A scheduler whose next run is in the past is silent (BullMQ #3272): the alert watches this.
+    listSchedules(control)
+      .then((schedules) => {
+        for (const s of schedules) if (s.next !== null) metrics.schedulerNextRun.set({ scheduler: s.id }, Math.floor(s.next / 1000));
+      })
+      .catch((err: Error) => logger.debug({ err: { message: err.message } }, 'scheduler gauge refresh failed'));
   };
   refresh();
   const gaugeTimer = setInterval(refresh, GAUGE_REFRESH_MS);

@@ -4,7 +4,7 @@ import type { Config } from '../config/types.ts';
 import { MilvusRestClient } from '../milvus/client.ts';
 import type { ClusterClient } from '../milvus/types.ts';
 import { generatePassword } from '../password/generate.ts';
-import { createSecretStore, type AwsSecretStore } from '../secrets/store.ts';
+import { createSecretStore, type AwsSecretStore, type SecretStoreOptions } from '../secrets/store.ts';
 import { RotationEngine, type EngineDeps } from './engine.ts';
 
 /** An engine wired to the real clients of a config, and the means to release them. */
@@ -23,7 +23,10 @@ export interface EngineRuntime {
  * Builds the clients a config names (one keep-alive REST client per cluster, one Secrets Manager
  * client) and an engine over them. The composition root of the CLI, the worker and the demo.
  */
-export function createEngineRuntime(config: Config, extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'> = {}): EngineRuntime {
+export function createEngineRuntime(
+  config: Config,
+  extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'> & { onSecretsCall?: SecretStoreOptions['onCall'] } = {},
+): EngineRuntime {
   const clients = new Map<string, MilvusRestClient>();
   for (const cluster of Object.values(config.clusters)) {
     clients.set(
@@ -41,7 +44,11 @@ export function createEngineRuntime(config: Config, extra: Pick<EngineDeps, 'onE
     if (!client) throw new Error(`no client for cluster "${name}" (not in the config)`);
     return client;
   };
-  const store = createSecretStore({ ...(config.aws.region ? { region: config.aws.region } : {}), maxAttempts: config.aws.maxAttempts });
+  const store = createSecretStore({
+    ...(config.aws.region ? { region: config.aws.region } : {}),
+    maxAttempts: config.aws.maxAttempts,
+    ...(extra.onSecretsCall ? { onCall: extra.onSecretsCall } : {}),
+  });
   const tuning = { pendingLeaseMs: config.rotation.pendingLeaseMs, ...extra.tuning };
   const engineFor = (more: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'>): RotationEngine =>
     new RotationEngine({ store, cluster, generatePassword, ...extra, ...more, tuning: { ...tuning, ...more.tuning } });
