@@ -1,0 +1,93 @@
+/**
+ * `GET /v1/rotations/:jobId`: a rotation job as the API shows it. Read from BullMQ (job data,
+ * progress, return value), each part checked with a schema because it comes from Redis and may
+ * have been written by another version of the worker. Only ids, states and timings are taken;
+ * whatever else a job holds stays in Redis (and the route's response schema drops it anyway).
+ */
+import { Job, type Queue } from 'bullmq';
+import { z } from 'zod';
+import { JOB } from '../queue/names.ts';
+
+/** The leak alerts a rotation answered (jobs/rotate.ts LeakAnswer). */
+export interface RotationLeakView {
+  alertIds: string[];
+  sources: string[];
+  firstReceivedAt: number;
+  revokedAt: number | null;
+  receiptToRevokedMs: number | null;
+}
+
+export interface RotationStatus {
+  jobId: string;
+  credential: string;
+  /** BullMQ's state: waiting, prioritized, delayed, active, completed, failed, ... */
+  state: string;
+  /** The protocol step the job last reported (load, write_ahead, set, verify, finish, roll_back). */
+  step: string | null;
+  /** rotated, rolled_back, failed, needs_attention; null until the job completed. */
+  outcome: string | null;
+  reason: string | null;
+  /** Cluster name -> state: the final states once completed, the last reported one while active. */
+  clusters: Record<string, string>;
+  versionId: string | null;
+  durationMs: number | null;
+  leak?: RotationLeakView;
+}
+
+/** Reads one rotation job; null when no rotation job has this id. */
+export type RotationStatusReader = (jobId: string) => Promise<RotationStatus | null>;
+
+const shortText = z.string().max(256);
+
+const dataSchema = z.object({ credentialId: shortText });
+
+const progressSchema = z.object({
+  step: shortText.optional(),
+  cluster: shortText.optional(),
+  state: shortText.optional(),
+});
+
+const leakSchema = z.object({
+  alertIds: z.array(shortText),
+  sources: z.array(shortText),
+  firstReceivedAt: z.number(),
+  revokedAt: z.number().nullable(),
+  receiptToRevokedMs: z.number().nullable(),
+});
+
+const resultSchema = z.object({
+  outcome: shortText,
+  reason: shortText,
+  versionId: shortText.nullable(),
+  clusters: z.record(shortText, shortText),
+  durationMs: z.number(),
+  leak: leakSchema.optional(),
+});
+
+/** The reader over the rotations queue. */
+export function createRotationStatusReader(queue: Queue): RotationStatusReader {
+  return async (jobId) => {
+    const job = await Job.fromId(queue, jobId);
+    if (job === undefined || job.name !== JOB.rotate) return null;
+    const data = dataSchema.safeParse(job.data);
+    if (!data.success) return null;
+    const state = await job.getState();
+    return rotationStatusOf(String(job.id ?? jobId), data.data.credentialId, state, job.progress, job.returnvalue);
+  };
+}
+
+/** Builds the view from a job's parts (exported for tests). Unreadable parts become nulls. */
+export function rotationStatusOf(jobId: string, credential: string, state: string, progress: unknown, returnValue: unknown): RotationStatus {
+  const reported = progressSchema.safeParse(progress);
+  const step = reported.success ? (reported.data.step ?? null) : null;
+  const result = state === 'completed' ? resultSchema.safeParse(returnValue) : null;
+  if (result?.success) {
+    const { outcome, reason, versionId, clusters, durationMs, leak } = result.data;
+    return { jobId, credential, state, step, outcome, reason, clusters, versionId, durationMs, ...(leak ? { leak } : {}) };
+  }
+  const clusters: Record<string, string> = {};
+  if (reported.success && reported.data.cluster !== undefined && reported.data.state !== undefined) {
+    clusters[reported.data.cluster] = reported.data.state;
+  }
+  return { jobId, credential, state, step, outcome: null, reason: null, clusters, versionId: null, durationMs: null };
+}

@@ -1,0 +1,181 @@
+/**
+ * Every request and response schema of the HTTP API (DESIGN section 7), in one place. Response
+ * schemas are the disclosure guard: fastify serializes replies through them, so a property that a
+ * schema does not name never reaches a client, whatever a handler puts in the object.
+ */
+import { NAME_PATTERN } from '../config/schema.ts';
+
+/** `{"error": "...", "detail"?: "..."}`: every 4xx and 5xx reply. `detail` never quotes a request. */
+export const errorBodySchema = {
+  type: 'object',
+  properties: {
+    error: { type: 'string' },
+    detail: { type: 'string' },
+  },
+  required: ['error'],
+  additionalProperties: false,
+} as const;
+
+export interface ErrorBody {
+  error: string;
+  detail?: string;
+}
+
+const errorReplies = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
+
+const credentialIdSchema = { type: 'string', pattern: NAME_PATTERN.source } as const;
+
+/** Upper bound of a `credentials` list (a fleet is a few thousand credentials). */
+export const MAX_CREDENTIALS_PER_TRIGGER = 10_000;
+
+/** `POST /v1/rotations`: exactly one of `credential`, `credentials`, `all`. */
+export const triggerBodySchema = {
+  type: 'object',
+  properties: {
+    credential: credentialIdSchema,
+    credentials: { type: 'array', items: credentialIdSchema, minItems: 1, maxItems: MAX_CREDENTIALS_PER_TRIGGER },
+    all: { const: true },
+  },
+  additionalProperties: false,
+  oneOf: [{ required: ['credential'] }, { required: ['credentials'] }, { required: ['all'] }],
+} as const;
+
+export type TriggerBody = { credential: string } | { credentials: string[] } | { all: true };
+
+const queuedRotationSchema = {
+  type: 'object',
+  properties: { credential: { type: 'string' }, jobId: { type: 'string' } },
+  required: ['credential', 'jobId'],
+  additionalProperties: false,
+} as const;
+
+export interface QueuedRotation {
+  credential: string;
+  jobId: string;
+}
+
+export const triggerRouteSchema = {
+  body: triggerBodySchema,
+  response: {
+    202: {
+      type: 'object',
+      properties: { rotations: { type: 'array', items: queuedRotationSchema } },
+      required: ['rotations'],
+      additionalProperties: false,
+    },
+    ...errorReplies,
+  },
+} as const;
+
+/** BullMQ job ids: auto-increment numbers, or custom ids of this shape. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9:_-]{1,128}$/;
+
+const leakAnswerSchema = {
+  type: 'object',
+  properties: {
+    alertIds: { type: 'array', items: { type: 'string' } },
+    sources: { type: 'array', items: { type: 'string' } },
+    firstReceivedAt: { type: 'number' },
+    revokedAt: { type: ['number', 'null'] },
+    receiptToRevokedMs: { type: ['number', 'null'] },
+  },
+  required: ['alertIds', 'sources', 'firstReceivedAt', 'revokedAt', 'receiptToRevokedMs'],
+  additionalProperties: false,
+} as const;
+
+export const rotationStatusRouteSchema = {
+  params: {
+    type: 'object',
+    properties: { jobId: { type: 'string', pattern: JOB_ID_PATTERN.source } },
+    required: ['jobId'],
+    additionalProperties: false,
+  },
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        jobId: { type: 'string' },
+        credential: { type: 'string' },
+        state: { type: 'string' },
+        step: { type: ['string', 'null'] },
+        outcome: { type: ['string', 'null'] },
+        reason: { type: ['string', 'null'] },
+        clusters: { type: 'object', additionalProperties: { type: 'string' } },
+        versionId: { type: ['string', 'null'] },
+        durationMs: { type: ['number', 'null'] },
+        leak: leakAnswerSchema,
+      },
+      required: ['jobId', 'credential', 'state', 'step', 'outcome', 'reason', 'clusters', 'versionId', 'durationMs'],
+      additionalProperties: false,
+    },
+    ...errorReplies,
+  },
+} as const;
+
+/** `POST /v1/leak-alerts`: 202 with what was queued and how many credentials the alert named. */
+export const genericAlertRouteSchema = {
+  response: {
+    202: {
+      type: 'object',
+      properties: {
+        rotations: { type: 'array', items: queuedRotationSchema },
+        matched: { type: 'integer' },
+      },
+      required: ['rotations', 'matched'],
+      additionalProperties: false,
+    },
+    ...errorReplies,
+  },
+} as const;
+
+/** GitHub's feedback format, matched tokens only: a hash, never the token. */
+export interface GithubFeedback {
+  token_hash: string;
+  token_type: string;
+  label: 'true_positive';
+}
+
+export const githubAlertRouteSchema = {
+  response: {
+    200: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          token_hash: { type: 'string' },
+          token_type: { type: 'string' },
+          label: { type: 'string', enum: ['true_positive'] },
+        },
+        required: ['token_hash', 'token_type', 'label'],
+        additionalProperties: false,
+      },
+    },
+    ...errorReplies,
+  },
+} as const;
+
+export const healthRouteSchema = {
+  response: {
+    200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'], additionalProperties: false },
+  },
+} as const;
+
+const readinessBodySchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'not_ready'] },
+    checks: {
+      type: 'object',
+      properties: { redis: { type: 'boolean' }, config: { type: 'boolean' } },
+      required: ['redis', 'config'],
+      additionalProperties: false,
+    },
+  },
+  required: ['status', 'checks'],
+  additionalProperties: false,
+} as const;
+
+/** `GET /readyz`: 200 when every check passes, else 503, with the same body. */
+export const readinessRouteSchema = {
+  response: { 200: readinessBodySchema, 503: readinessBodySchema },
+} as const;

@@ -1,0 +1,184 @@
+/**
+ * The HTTP server of the `worker` process: builds the app over the worker's metrics and engine
+ * clients, and owns what only the HTTP side uses.
+ *
+ * - A producer Redis connection of its own (fail fast: `maxRetriesPerRequest: 1`, no offline
+ *   queue). The worker's connection waits out a Redis outage forever, as BullMQ workers must; an
+ *   HTTP request must not: it answers 503 and the sender retries.
+ * - A RotationQueue over it (enqueue and job status) and the RedisReplayGuard (same Redis, same
+ *   prefix, so every replica shares what was seen).
+ * - The FingerprintIndex over the worker's Secrets Manager client, refreshed at startup and every
+ *   60 s (src/http/fingerprint-refresh.ts), and one credential at a time whenever a rotation of it
+ *   completes anywhere in the fleet (BullMQ QueueEvents `completed`, own blocking connection). The
+ *   index's refresh-on-miss is rate-limited (once per 30 s), so without this a leak of a password
+ *   rotated seconds ago, reported just after any unmatched alert, would go unmatched until the
+ *   next full refresh.
+ * - GitHub's public keys, loaded once at startup from `leakAlerts.githubKeysFile`. A missing or
+ *   unusable file is logged as an error and the GitHub route answers 503 (the rest still serves:
+ *   the trigger and the generic feed must not go down with a keys file).
+ */
+import type { AddressInfo } from 'node:net';
+import { QueueEvents } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
+import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
+import { RedisReplayGuard } from '../alerts/replay-guard.ts';
+import type { Config } from '../config/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import { QUEUE } from '../queue/names.ts';
+import { createRedisConnection } from '../queue/redis-connection.ts';
+import { RotationQueue } from '../queue/rotation-queue.ts';
+import type { RunningWorker } from '../worker.ts';
+import { buildApp } from './app.ts';
+import { errorFields } from './errors.ts';
+import { startFingerprintRefresh, type FingerprintRefresh } from './fingerprint-refresh.ts';
+import { createRotationStatusReader } from './rotation-status.ts';
+
+export interface HttpServerOptions {
+  config: Config;
+  logger: Logger;
+  /** The worker this server fronts: its metrics registry and its Secrets Manager client. */
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'>;
+  /** Where to listen. @defaultValue config.http.host and config.http.port */
+  listen?: { host: string; port: number };
+  /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
+  fingerprintRefreshMs?: number;
+}
+
+export interface RunningHttpServer {
+  app: FastifyInstance;
+  /** `http://host:port` as bound (the port is the real one when 0 was asked for). */
+  url: string;
+  fingerprints: FingerprintIndex;
+  /** The startup refresh of the fingerprint index (tests await it; the server does not). */
+  fingerprintsReady: Promise<void>;
+  /** Stops accepting, lets in-flight requests finish, closes the producer connection. */
+  close: () => Promise<void>;
+}
+
+/** How long startup waits for the producer connection before serving anyway (readiness says not ready). */
+const REDIS_READY_WAIT_MS = 5_000;
+/** Readiness ping bound (the route has its own, shorter one). */
+const PING_TIMEOUT_MS = 1_000;
+
+async function waitForReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    }
+    redis.once('ready', done);
+  });
+}
+
+/** Redis answers PONG within `ms`; false when not connected, on error or on timeout. */
+async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), ms);
+    });
+    return (await Promise.race([redis.ping(), timeout])) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The credential of a completed rotation job's return value, when it names one. */
+function completedCredential(returnValue: unknown): string | null {
+  if (returnValue === null || typeof returnValue !== 'object' || !('credential' in returnValue)) return null;
+  return typeof returnValue.credential === 'string' ? returnValue.credential : null;
+}
+
+async function loadKeysOrNull(path: string | undefined, logger: Logger): Promise<GithubKeys | null> {
+  if (path === undefined) {
+    logger.info('GitHub secret scanning alerts are off: leakAlerts.githubKeysFile is not set (the route answers 503)');
+    return null;
+  }
+  try {
+    const keys = await loadGithubKeys(path);
+    logger.info({ file: path, keyIdentifiers: [...keys.keys()] }, 'GitHub secret scanning public keys loaded');
+    return keys;
+  } catch (error) {
+    logger.error({ file: path, err: errorFields(error) }, 'GitHub secret scanning public keys unusable: the GitHub route answers 503');
+    return null;
+  }
+}
+
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const { config, worker } = options;
+  const logger = options.logger.child({ component: 'http' });
+  const producer = createRedisConnection(config.redis.url, 'producer');
+  producer.on('error', (error: Error) => logger.warn({ err: { type: error.name, message: error.message } }, 'redis (producer) connection error'));
+  const rotations = new RotationQueue(producer, config.redis.prefix);
+  const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
+  let refresh: FingerprintRefresh | null = null;
+  const eventsConnection = createRedisConnection(config.redis.url, 'worker');
+  eventsConnection.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'redis (queue events) connection error'));
+  const events = new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix });
+  events.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'queue events error'));
+  events.on('completed', ({ returnvalue }: { returnvalue: unknown }) => {
+    const credential = completedCredential(returnvalue);
+    if (credential === null) return;
+    fingerprints.refreshCredential(credential).then(
+      (report) => {
+        if (report.failed.length > 0) logger.warn({ credential, error: report.failed[0]?.error.message }, 'fingerprint index: could not reload a rotated credential');
+      },
+      () => {},
+    );
+  });
+  const closeEvents = async (): Promise<void> => {
+    await events.close().catch(() => {});
+    await eventsConnection.quit().catch(() => eventsConnection.disconnect());
+  };
+
+  try {
+    await waitForReady(producer, REDIS_READY_WAIT_MS);
+    const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
+    refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
+    const app = buildApp({
+      config,
+      logger: options.logger,
+      metrics: worker.metrics,
+      redisReady: () => pingWithin(producer, PING_TIMEOUT_MS),
+      enqueue: (request) => rotations.enqueue(request),
+      rotationStatus: createRotationStatusReader(rotations.queue),
+      replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
+      fingerprints,
+      githubKeys,
+    });
+    const listen = options.listen ?? { host: config.http.host, port: config.http.port };
+    await app.listen(listen);
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    logger.info({ url, githubFeed: githubKeys !== null, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
+    const running = refresh;
+    return {
+      app,
+      url,
+      fingerprints,
+      fingerprintsReady: running.initial,
+      close: async () => {
+        running.stop();
+        await app.close();
+        await closeEvents();
+        await rotations.close().catch(() => {});
+        await producer.quit().catch(() => producer.disconnect());
+      },
+    };
+  } catch (error) {
+    refresh?.stop();
+    await closeEvents();
+    await rotations.close().catch(() => {});
+    producer.disconnect();
+    throw error;
+  }
+}
