@@ -81,7 +81,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         log(event);
         if (event.type === 'step-begin') void job.updateProgress({ step: event.step }).catch(() => {});
         if (event.type === 'cluster') void job.updateProgress({ step: 'set', cluster: event.cluster, state: event.state }).catch(() => {});
-        if (event.type === 'step-end' && event.step === 'verify' && event.ok) revokedAt = now();
+        if (event.type === 'step-end' && event.step === 'verify' && event.ok && mode === 'leak') revokedAt = now();
       };
       const fence = async (what: string): Promise<void> => {
         await lock.assertHeld(credential.id);
@@ -96,7 +96,8 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       }
       if (result.outcome === 'rotated' && count > 0) await deps.leakFlags.consume(credential.id, count);
       deps.metrics.observeRotation(result, now());
-      const leak = count > 0 ? leakAnswer(notices, revokedAt) : undefined;
+      // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
+      const leak = count > 0 ? leakAnswer(notices, result.outcome === 'rotated' ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {
         for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
       }

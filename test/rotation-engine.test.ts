@@ -326,6 +326,23 @@ describe('rotation engine: roll back', () => {
   });
 });
 
+describe('rotation engine: verification', () => {
+  it('a cluster that still accepts the old password after the change fails verification: the verify step ends not ok, leak mode reports it', async () => {
+    const f = await start({ clusters: ['west'] });
+    const sim = simulator(f, 'west');
+    const unsubscribe = sim.onChange(() => {
+      sim.setAuthEnabled(false); // now any password is accepted, the leaked one included
+      unsubscribe();
+    });
+    const result = await f.rotate({ mode: 'leak' });
+    expect(result.outcome).toBe('needs_attention');
+    expect(result.reason).toBe('leak_not_contained');
+    expect(result.clusters.west).toBe('verify_failed');
+    const verifyEnd = f.events.find((e) => e.type === 'step-end' && e.step === 'verify');
+    expect(verifyEnd).toMatchObject({ ok: false });
+  });
+});
+
 describe('rotation engine: crashes at every step boundary', () => {
   /** Every fence call of a clean run, in order: each is a point where a process can die. */
   async function fencePoints(clusters: string[]): Promise<string[]> {

@@ -58,21 +58,26 @@ export class RotationQueue {
       ...(request.alert ? { alertId: request.alert.alertId } : {}),
       enqueuedAt: Date.now(),
     };
+    // The job id is the rotation id. A request absorbed while the credential's job is active is
+    // kept by BullMQ and becomes the next job, with this id, when the active one ends (unless a
+    // later request replaces it: the latest request's data and id win).
     const added = await this.queue.add(JOB.rotate, data, {
+      jobId: data.rotationId,
       priority: PRIORITY[mode],
       deduplication: { id: credentialId, keepLastIfActive: true },
     });
-    const jobId = added.id ?? '';
-    const existing = await Job.fromId<RotateJobData>(this.queue, jobId);
-    const deduplicated = existing !== undefined && existing.data.rotationId !== data.rotationId;
-    if (deduplicated && existing) await this.escalate(existing, mode, data);
-    return { credentialId, jobId, deduplicated, mode };
+    if (added.id === data.rotationId) return { credentialId, jobId: data.rotationId, deduplicated: false, mode };
+    const existing = await Job.fromId<RotateJobData>(this.queue, added.id ?? '');
+    if (!existing) return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
+    const state = await existing.getState();
+    if (state === 'active') return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
+    await this.escalate(existing, state, mode, data);
+    return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
   }
 
   /** Raises a waiting job to this request's priority and mode when they are higher. */
-  private async escalate(job: Job<RotateJobData>, mode: Mode, data: RotateJobData): Promise<void> {
+  private async escalate(job: Job<RotateJobData>, state: string, mode: Mode, data: RotateJobData): Promise<void> {
     if (PRIORITY[mode] >= (job.priority || Number.MAX_SAFE_INTEGER)) return;
-    const state = await job.getState();
     if (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed') return;
     try {
       await job.changePriority({ priority: PRIORITY[mode] });

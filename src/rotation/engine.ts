@@ -529,7 +529,8 @@ export class RotationEngine {
     let ok = false;
     try {
       const value = await body();
-      ok = !(typeof value === 'object' && value !== null && 'stop' in value);
+      // A step fails by returning a stop (load, write ahead) or false (verify).
+      ok = value !== false && !(typeof value === 'object' && value !== null && 'stop' in value);
       return value;
     } finally {
       this.emit({ type: 'step-end', credential: credential.id, rotationId, step, durationMs: this.deps.now() - began, ok });
