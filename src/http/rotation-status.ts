@@ -67,11 +67,13 @@ const resultSchema = z.object({
 /** The reader over the rotations queue. */
 export function createRotationStatusReader(queue: Queue): RotationStatusReader {
   return async (jobId) => {
+    // The state first, then the job: read the other way round, a job that completes in between
+    // shows `completed` without its return value.
+    const state = await queue.getJobState(jobId);
     const job = await Job.fromId(queue, jobId);
     if (job === undefined || job.name !== JOB.rotate) return null;
     const data = dataSchema.safeParse(job.data);
     if (!data.success) return null;
-    const state = await job.getState();
     return rotationStatusOf(String(job.id ?? jobId), data.data.credentialId, state, job.progress, job.returnvalue);
   };
 }
