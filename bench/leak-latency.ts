@@ -20,9 +20,8 @@
  *
  * Run: npm run bench:leak-latency [-- --alerts 50 --interval-ms 200 --fleet 1000 --latency-ms 10]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startBenchRedis } from './bench-redis.ts';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { signGenericAlert } from '../src/alerts/generic-signature.ts';
@@ -51,52 +50,6 @@ const CLUSTERS = ['west', 'east', 'dr'];
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
 /** How long one alert may take before it counts as missing. */
 const ALERT_TIMEOUT_MS = 30_000;
-
-// ---- redis ---------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server could not be started (${error.message}); install redis-server or set REDIS_URL`));
-    });
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
-}
 
 // ---- statistics ----------------------------------------------------------------------------------
 
@@ -239,7 +192,7 @@ async function measure(run: RunResult['run'], sandbox: Sandbox, baseConfig: Conf
 
 // ---- main ------------------------------------------------------------------------------------------
 
-const redis = await startRedis();
+const redis = await startBenchRedis();
 const base = makeConfig(CLUSTERS, [
   ...Array.from({ length: ALERTS }, (_, i) => ({ id: `leak-${String(i).padStart(2, '0')}`, username: `leak_user_${i}`, clusters: CLUSTERS, schedule: 'off' })),
   ...Array.from({ length: FLEET }, (_, i) => ({ id: `fleet-${String(i).padStart(4, '0')}`, username: `fleet_${i}`, clusters: CLUSTERS, schedule: 'off' })),

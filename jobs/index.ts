@@ -6,6 +6,7 @@ import type { RotatorMetrics } from '../src/observability/metrics.ts';
 import { JOB } from '../src/queue/names.ts';
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { WriteGate } from '../src/queue/write-gate.ts';
+import type { CredentialStateStore } from '../src/queue/credential-state.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { processReconcile } from './reconcile.ts';
 import { createRotateProcessor } from './rotate.ts';
@@ -17,6 +18,7 @@ export interface ProcessorDeps {
   redis: Redis;
   rotations: RotationQueue;
   metrics: RotatorMetrics;
+  credentialState: CredentialStateStore;
   logger: Logger;
   workerId: string;
 }
@@ -29,6 +31,7 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     redis: deps.redis,
     prefix: deps.config.redis.prefix,
     leakFlags: deps.rotations.leakFlags,
+    credentialState: deps.credentialState,
     writeGate: new WriteGate(deps.redis, deps.config.redis.prefix, deps.config.aws.writesPerSecond),
     metrics: deps.metrics,
     logger: deps.logger,

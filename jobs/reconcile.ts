@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, CredentialConfig } from '../src/config/types.ts';
 import { nextRun } from '../src/config/schedule.ts';
-import type { RotatorMetrics } from '../src/observability/metrics.ts';
+import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { CHECK_STATUS, checkCredential, type CredentialCheck } from '../src/rotation/check-credential.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
@@ -26,8 +26,16 @@ const MAX_AGE_SLACK_MS = 3_600_000;
  * rotation, which adopts it; drift (AWSCURRENT rejected somewhere) and invalid secrets are
  * reported (needs-attention gauge, error log): a human decides, as with needs_attention.
  */
-export async function processReconcile(deps: { config: Config; runtime: EngineRuntime; rotations: RotationQueue; metrics: RotatorMetrics; logger: Logger; now?: () => number }): Promise<ReconcileReport> {
+export async function processReconcile(deps: {
+  config: Config;
+  runtime: EngineRuntime;
+  rotations: RotationQueue;
+  credentialState: CredentialStateStore;
+  logger: Logger;
+  now?: () => number;
+}): Promise<ReconcileReport> {
   const now = deps.now ?? Date.now;
+  await deps.credentialState.retain(Object.keys(deps.config.credentials));
   const report: ReconcileReport = { checked: 0, resumed: [], drift: [], unreachable: [], errors: [] };
   const queue = [...Object.values(deps.config.credentials)];
   await Promise.all(
@@ -48,16 +56,18 @@ export async function processReconcile(deps: { config: Config; runtime: EngineRu
 
 async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeof processReconcile>[0], now: number, report: ReconcileReport): Promise<void> {
   const status = await statusOf(deps.runtime.store, credential, now);
-  if (status.ageMs !== null) deps.metrics.credentialAge.set({ credential: credential.id }, status.ageMs / 1000);
-  deps.metrics.pendingAge.set({ credential: credential.id }, (status.pendingAgeMs ?? 0) / 1000);
   const maxAgeMs = maxAge(credential, now);
-  if (maxAgeMs !== null) deps.metrics.credentialMaxAge.set({ credential: credential.id }, maxAgeMs / 1000);
+  await deps.credentialState.record(credential.id, {
+    ...(status.ageMs !== null ? { [CREDENTIAL_FACT.currentSince]: Math.floor((now - status.ageMs) / 1000) } : {}),
+    [CREDENTIAL_FACT.pendingSince]: status.pendingAgeMs === null ? 0 : Math.floor((now - status.pendingAgeMs) / 1000),
+    ...(maxAgeMs !== null ? { [CREDENTIAL_FACT.maxAgeSeconds]: maxAgeMs / 1000 } : {}),
+  });
 
   const check: CredentialCheck = await checkCredential({ ...deps.runtime, now: () => now, staleAfterMs: deps.runtime.pendingLeaseMs }, credential);
   report.checked++;
   switch (check.status) {
     case CHECK_STATUS.ok:
-      deps.metrics.needsAttention.set({ credential: credential.id }, 0);
+      await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.needsAttention]: 0 });
       return;
     case CHECK_STATUS.inProgress:
       return;
@@ -68,7 +78,7 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
       return;
     case CHECK_STATUS.drift:
     case CHECK_STATUS.secretInvalid:
-      deps.metrics.needsAttention.set({ credential: credential.id }, 1);
+      await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.needsAttention]: 1 });
       report.drift.push(credential.id);
       deps.logger.error({ credential: credential.id, step: 'reconcile', status: check.status, clusters: check.clusters, error: check.error }, 'credential needs attention');
       return;

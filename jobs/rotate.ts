@@ -5,6 +5,7 @@ import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
 import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
+import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
 import { isSecretsWrite, type WriteGate } from '../src/queue/write-gate.ts';
@@ -17,6 +18,8 @@ export interface RotateJobDeps {
   redis: Redis;
   prefix: string;
   leakFlags: LeakFlags;
+  /** Fleet-wide per-credential facts for the gauges. */
+  credentialState: CredentialStateStore;
   /** The Secrets Manager write budget shared by every replica. */
   writeGate: WriteGate;
   metrics: RotatorMetrics;
@@ -95,7 +98,14 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         throw new DelayedError();
       }
       if (result.outcome === 'rotated' && count > 0) await deps.leakFlags.consume(credential.id, count);
-      deps.metrics.observeRotation(result, now());
+      deps.metrics.observeRotation(result);
+      const nowS = Math.floor(now() / 1000);
+      await deps.credentialState
+        .record(credential.id, {
+          [CREDENTIAL_FACT.needsAttention]: result.outcome === 'needs_attention' ? 1 : 0,
+          ...(result.outcome === 'rotated' ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
+        })
+        .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
       const leak = count > 0 ? leakAnswer(notices, result.outcome === 'rotated' ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {

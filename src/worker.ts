@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/types.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
 import { createRedisConnection } from './queue/redis-connection.ts';
+import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from './queue/schedules.ts';
@@ -16,6 +17,8 @@ import { createProcessors } from '../jobs/index.ts';
 export interface RunningWorker {
   workerId: string;
   metrics: RotatorMetrics;
+  /** Fleet-wide per-credential facts behind the per-credential gauges. */
+  credentialState: CredentialStateStore;
   /** The engine's clients (the Secrets Manager store, cluster clients), shared with anything else the process serves. */
   runtime: EngineRuntime;
   rotations: RotationQueue;
@@ -27,6 +30,7 @@ export interface RunningWorker {
 }
 
 const GAUGE_REFRESH_MS = 15_000;
+const READY_TIMEOUT_MS = 1_000;
 
 /**
  * Starts the long-running form of milvus-rotator: the rotation and control workers, the
@@ -43,7 +47,9 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   });
   const rotations = new RotationQueue(connection, config.redis.prefix);
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
-  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, logger, workerId });
+  const credentialState = new CredentialStateStore(connection, config.redis.prefix);
+  metrics.setFleetSource(() => credentialState.readAll());
+  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
   const workers = startQueueWorkers({ config, connection, processors, logger, metrics });
 
   if (options.syncSchedules ?? true) {
@@ -68,14 +74,22 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   return {
     workerId,
     metrics,
+    credentialState,
     runtime,
     rotations,
     control,
     redisReady: async () => {
+      // The worker connection queues commands while Redis is away: bound the wait.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
+      });
       try {
-        return (await connection.ping()) === 'PONG';
+        return await Promise.race([connection.ping().then((pong) => pong === 'PONG'), timeout]);
       } catch {
         return false;
+      } finally {
+        clearTimeout(timer);
       }
     },
     close: async () => {

@@ -7,10 +7,10 @@
  * file descriptor 2) is kept in `transcript`, and every password the sandboxes saw in `secrets`;
  * the last test scans the one for the other.
  */
+import { freePort } from './helpers/redis-server.ts';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -269,16 +269,6 @@ async function seedPending(f: Fixture, credential: CredentialConfig): Promise<{ 
   return { token, password };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The tests

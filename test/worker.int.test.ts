@@ -1,14 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
@@ -23,6 +21,7 @@ import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/invariants.ts';
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { startRedisServer } from './helpers/redis-server.ts';
 
 const FAST_WORKER = {
   concurrency: 4,
@@ -284,7 +283,7 @@ describe('worker: crashes and restarts', () => {
   });
 
   it('Redis restarted mid-run: the workers reconnect and finish, and nothing is rotated twice', async () => {
-    const redis = await startPersistentRedis();
+    const redis = await startRedisServer({ persistDir: mkdtempSync(join(tmpdir(), 'rotator-redis-')) });
     try {
       const config = configFor(['west', 'east'], [
         { id: 'r1', username: 'r1_user', clusters: ['west', 'east'] },
@@ -354,13 +353,13 @@ describe('worker: reconcile', () => {
 
     const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
     workers.push(worker);
-    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, metrics: worker.metrics, logger: silent });
+    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, credentialState: worker.credentialState, logger: silent });
     expect(report.resumed).toEqual(['stale']);
     await waitFor(() => idle(worker.rotations.queue), 20_000, 'the resumed rotation');
     const labels = sandbox.emulator.labelsOf(credential.secretId);
     expect(labels[crashed]).toContain('AWSCURRENT');
     expect(assertEndInvariants(sandbox, credential, 'rotated')).toEqual([]);
-    const again = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, metrics: worker.metrics, logger: silent });
+    const again = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, credentialState: worker.credentialState, logger: silent });
     expect(again.resumed).toEqual([]);
     expect(again.drift).toEqual([]);
   });
@@ -372,7 +371,7 @@ describe('worker: reconcile', () => {
     sandbox.clusters.get('west')!.setPassword('drift_user', 'Changed-By-Hand-123!');
     const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
     workers.push(worker);
-    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, metrics: worker.metrics, logger: silent });
+    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, credentialState: worker.credentialState, logger: silent });
     expect(report.drift).toEqual(['drift']);
     expect(await worker.rotations.queue.count()).toBe(0);
     const metrics = await worker.metrics.registry.metrics();
@@ -398,42 +397,3 @@ afterAll(async () => {
   }
 });
 
-/** A redis-server with an append-only file, so a restart keeps the jobs (production Redis persists). */
-async function startPersistentRedis(): Promise<{ url: string; restart: () => Promise<void>; stop: () => Promise<void> }> {
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'rotator-redis-'));
-  let child: ChildProcess | null = null;
-  const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child?.stdout?.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('Ready to accept connections')) resolve();
-      });
-      child?.once('exit', () => reject(new Error(`redis exited: ${out}`)));
-    });
-  };
-  const stop = async (): Promise<void> => {
-    const running = child;
-    if (!running || running.exitCode !== null) return;
-    running.kill('SIGTERM');
-    await new Promise((resolve) => running.once('exit', resolve));
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    restart: async () => {
-      await stop();
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      await start();
-    },
-    stop,
-  };
-}

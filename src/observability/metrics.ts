@@ -22,7 +22,18 @@ export const METRIC = {
   secretsManagerCalls: 'milvus_rotator_secrets_manager_calls_total',
 } as const;
 
+/** Fleet-wide per-credential facts (unix seconds, or 0/1), the same on every replica (see CredentialStateStore). */
+export interface FleetFacts {
+  needsAttention: ReadonlyMap<string, number>;
+  currentSince: ReadonlyMap<string, number>;
+  pendingSince: ReadonlyMap<string, number>;
+  maxAgeSeconds: ReadonlyMap<string, number>;
+  lastRotation: ReadonlyMap<string, number>;
+}
+
 export class RotatorMetrics {
+  private fleetSource: (() => Promise<FleetFacts>) | null = null;
+
   readonly registry: Registry;
   readonly rotations: Counter<'outcome' | 'reason' | 'mode'>;
   readonly rotationDuration: Histogram<'outcome' | 'mode'>;
@@ -51,11 +62,14 @@ export class RotatorMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     });
-    this.credentialAge = new Gauge({ name: METRIC.credentialAge, help: 'Age of the AWSCURRENT version of each credential.', labelNames: ['credential'], registers });
-    this.credentialMaxAge = new Gauge({ name: METRIC.credentialMaxAge, help: 'The longest a credential may go unrotated (its schedule period plus slack).', labelNames: ['credential'], registers });
-    this.needsAttention = new Gauge({ name: METRIC.needsAttention, help: '1 while the last rotation or reconcile of a credential says a human must look.', labelNames: ['credential'], registers });
-    this.pendingAge = new Gauge({ name: METRIC.pendingAge, help: 'Age of an AWSPENDING version other than AWSCURRENT (0 when none).', labelNames: ['credential'], registers });
-    this.lastRotation = new Gauge({ name: METRIC.lastRotation, help: 'Unix time of the last rotated outcome.', labelNames: ['credential'], registers });
+    // prom-client collects every metric of a scrape at once: the per-credential gauges all await
+    // one shared read of the fleet facts.
+    const fleet = async (): Promise<void> => this.refreshFleetOnce();
+    this.credentialAge = new Gauge({ name: METRIC.credentialAge, help: 'Age of the AWSCURRENT version of each credential.', labelNames: ['credential'], registers, collect: fleet });
+    this.credentialMaxAge = new Gauge({ name: METRIC.credentialMaxAge, help: 'The longest a credential may go unrotated (its schedule period plus slack).', labelNames: ['credential'], registers, collect: fleet });
+    this.needsAttention = new Gauge({ name: METRIC.needsAttention, help: '1 while the last rotation or reconcile of a credential says a human must look.', labelNames: ['credential'], registers, collect: fleet });
+    this.pendingAge = new Gauge({ name: METRIC.pendingAge, help: 'Age of an AWSPENDING version other than AWSCURRENT (0 when none).', labelNames: ['credential'], registers, collect: fleet });
+    this.lastRotation = new Gauge({ name: METRIC.lastRotation, help: 'Unix time of the last rotated outcome.', labelNames: ['credential'], registers, collect: fleet });
     this.scheduleTicks = new Counter({ name: METRIC.scheduleTicks, help: 'Schedule ticks processed (each enqueues a scheduled rotation).', labelNames: ['credential'], registers });
     this.schedulerNextRun = new Gauge({ name: METRIC.schedulerNextRun, help: 'Unix time a job scheduler will next produce a job (a value in the past means it is silent).', labelNames: ['scheduler'], registers });
     this.leakAlerts = new Counter({ name: METRIC.leakAlerts, help: 'Leak alerts received, by source and result.', labelNames: ['source', 'result'], registers });
@@ -71,15 +85,42 @@ export class RotatorMetrics {
     this.secretsManagerCalls = new Counter({ name: METRIC.secretsManagerCalls, help: 'Secrets Manager calls by operation and result (ok or an error code).', labelNames: ['operation', 'result'], registers });
   }
 
-  /** Records an outcome: counters, duration, needs-attention and last-rotation gauges. */
-  observeRotation(result: RotationResult, now: number = Date.now()): void {
+  /** Records an outcome: counters and duration (the per-credential gauges come from the fleet facts). */
+  observeRotation(result: RotationResult): void {
     this.rotations.inc({ outcome: result.outcome, reason: result.reason, mode: result.mode });
     this.rotationDuration.observe({ outcome: result.outcome, mode: result.mode }, result.durationMs / 1000);
-    this.needsAttention.set({ credential: result.credential }, result.outcome === 'needs_attention' ? 1 : 0);
-    if (result.outcome === 'rotated') {
-      this.lastRotation.set({ credential: result.credential }, Math.floor(now / 1000));
-      this.credentialAge.set({ credential: result.credential }, 0);
-      this.pendingAge.set({ credential: result.credential }, 0);
+  }
+
+  /** Where the per-credential gauges read their values when scraped. */
+  setFleetSource(source: () => Promise<FleetFacts>): void {
+    this.fleetSource = source;
+  }
+
+  private fleetRead: Promise<void> | null = null;
+
+  /** One read of the fleet facts shared by every gauge of a scrape. */
+  private refreshFleetOnce(): Promise<void> {
+    this.fleetRead ??= this.refreshFleet().finally(() => {
+      this.fleetRead = null;
+    });
+    return this.fleetRead;
+  }
+
+  /** Sets the per-credential gauges from the fleet facts; a failed read keeps the last values. */
+  async refreshFleet(nowMs: number = Date.now()): Promise<void> {
+    if (!this.fleetSource) return;
+    let facts: FleetFacts;
+    try {
+      facts = await this.fleetSource();
+    } catch {
+      return;
     }
+    const now = nowMs / 1000;
+    for (const gauge of [this.credentialAge, this.pendingAge, this.needsAttention, this.credentialMaxAge, this.lastRotation]) gauge.reset();
+    for (const [credential, since] of facts.currentSince) this.credentialAge.set({ credential }, Math.max(0, now - since));
+    for (const [credential, since] of facts.pendingSince) this.pendingAge.set({ credential }, since > 0 ? Math.max(0, now - since) : 0);
+    for (const [credential, flag] of facts.needsAttention) this.needsAttention.set({ credential }, flag);
+    for (const [credential, seconds] of facts.maxAgeSeconds) this.credentialMaxAge.set({ credential }, seconds);
+    for (const [credential, at] of facts.lastRotation) this.lastRotation.set({ credential }, at);
   }
 }
