@@ -99,11 +99,12 @@ async function resolveHolder(client: ClusterClient, user: string, from: string, 
   return 'neither';
 }
 
-async function probeClearly(
+/** Probes `password`, retrying a probe that gets no clear answer up to maxProbes times (with backoff). */
+export async function probeClearly(
   client: ClusterClient,
   user: string,
   password: string,
-  options: ChangeOptions,
+  options: Pick<ChangeOptions, 'maxProbes' | 'retryDelayMs' | 'sleep'>,
 ): Promise<'accepted' | 'rejected' | { unknown: string }> {
   let reason = 'no probe';
   for (let i = 0; i < options.maxProbes; i++) {

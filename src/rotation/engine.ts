@@ -3,7 +3,7 @@ import type { PasswordPolicy } from '../config/types.ts';
 import type { ClusterClient } from '../milvus/types.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { RotatorError, coerceError } from '../errors.ts';
-import { changePassword, type ChangeOptions, type ChangeResult } from './change-password.ts';
+import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
 import { parseCredentialSecret, withPassword, type CredentialSecret } from './secret-value.ts';
 import {
   CLUSTER_STATE,
@@ -495,13 +495,10 @@ export class RotationEngine {
     };
   }
 
+  /** A probe retried until it gets a clear answer (or the attempts run out: unknown). */
   private async probeClear(client: ClusterClient, user: string, password: string): Promise<'accepted' | 'rejected' | 'unknown'> {
-    for (let i = 0; i < this.tuning.probeAttempts; i++) {
-      if (i > 0) await this.deps.sleep(this.tuning.retryDelayMs * 2 ** (i - 1));
-      const answer = await client.probe(user, password);
-      if (answer.kind !== 'unknown') return answer.kind;
-    }
-    return 'unknown';
+    const answer = await probeClearly(client, user, password, { maxProbes: this.tuning.probeAttempts, retryDelayMs: this.tuning.retryDelayMs, sleep: this.deps.sleep });
+    return typeof answer === 'object' ? 'unknown' : answer;
   }
 
   /** Probes until the answer is `want` (verification retries for propagation); false otherwise. */
