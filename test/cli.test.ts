@@ -7,6 +7,7 @@
  * file descriptor 2) is kept in `transcript`, and every password the sandboxes saw in `secrets`;
  * the last test scans the one for the other.
  */
+import type { CredentialStatus } from '../src/rotation/credential-status.ts';
 import { freePort } from './helpers/redis-server.ts';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -585,19 +586,7 @@ describe('cli status', () => {
     const t1 = Date.now();
 
     expect(first.code).toBe(0);
-    type Status = {
-      credential: string;
-      secretId: string;
-      currentVersionId: string | null;
-      lastRotatedAt: string | null;
-      ageMs: number | null;
-      previousVersionId: string | null;
-      pendingVersionId: string | null;
-      pendingAgeMs: number | null;
-      schedule: string;
-      nextRunAt: string | null;
-    };
-    const statuses = jsonLines<Status>(first);
+    const statuses = jsonLines<CredentialStatus>(first);
     expect(statuses.map((s) => s.credential).sort()).toEqual([READER, WRITER]);
     const reader = statuses.find((s) => s.credential === READER);
     expect(reader).toMatchObject({
@@ -626,7 +615,7 @@ describe('cli status', () => {
     // After a rotation of the reader, and with a pending version on the writer.
     const rotated = jsonLines<ResultLine>(await f.run('rotate', '--credential', READER, '--json'))[0];
     const { token } = await seedPending(f, f.writer);
-    const second = jsonLines<Status>(await f.run('status', '--json'));
+    const second = jsonLines<CredentialStatus>(await f.run('status', '--json'));
     expect(second.find((s) => s.credential === READER)).toMatchObject({
       currentVersionId: rotated?.versionId,
       previousVersionId: seededVersion,
