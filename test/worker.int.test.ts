@@ -22,6 +22,7 @@ import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/inv
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
+import { main } from '../src/cli.ts';
 
 const FAST_WORKER = {
   concurrency: 4,
@@ -398,3 +399,41 @@ afterAll(async () => {
   }
 });
 
+
+describe('worker: the queue commands of the CLI', () => {
+  it('enqueue --wait prints the outcome and exits with the rotation exit code; schedules sync and list', async () => {
+    const redisUrl = inject('redisUrl');
+    const config = configFor(['west'], [{ id: 'cli', username: 'cli_user', clusters: ['west'], schedule: '15 5 * * *' }], redisUrl);
+    const sandbox = await sandboxFor(config);
+    const path = writeConfigFile(sandbox.config);
+    const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
+    workers.push(worker);
+    const out: string[] = [];
+    const io = { out: (line: string) => void out.push(line), err: (line: string) => void out.push(line) };
+
+    expect(await main(['enqueue', '--config', path, '--credential', 'cli', '--wait', '--json'], io)).toBe(0);
+    const result = JSON.parse(out.find((l) => l.startsWith('{')) ?? '{}') as { outcome?: string; credential?: string };
+    expect(result).toMatchObject({ credential: 'cli', outcome: 'rotated' });
+
+    sandbox.clusters.get('west')!.setPassword('cli_user', 'Someone-Else-Set-This-1!');
+    out.length = 0;
+    expect(await main(['enqueue', '--config', path, '--credential', 'cli', '--wait', '--json'], io)).toBe(3);
+    expect(JSON.parse(out.find((l) => l.startsWith('{')) ?? '{}')).toMatchObject({ outcome: 'needs_attention', reason: 'unknown_password' });
+
+    out.length = 0;
+    expect(await main(['enqueue', '--config', path, '--credential', 'nope'], io)).toBe(2);
+
+    out.length = 0;
+    expect(await main(['schedules', 'sync', '--config', path], io)).toBe(0);
+    expect(await main(['schedules', 'list', '--config', path, '--json'], io)).toBe(0);
+    const listed = out.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { id: string; pattern: string | null; next: string | null });
+    expect(listed.map((s) => s.id).sort()).toEqual(['reconcile', 'schedule:cli']);
+    expect(listed.find((s) => s.id === 'schedule:cli')).toMatchObject({ pattern: '15 5 * * *' });
+    expect(new Date(listed.find((s) => s.id === 'schedule:cli')?.next ?? 0).getUTCHours()).toBe(5);
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix });
+    await control.obliterate({ force: true });
+    await control.close();
+    connection.disconnect();
+  });
+});
