@@ -95,11 +95,27 @@ export async function checkCredential(deps: CheckDeps, credential: CredentialCon
       : { ...report, status: CHECK_STATUS.inProgress };
   }
   if (answers.some(([, kind]) => kind === 'rejected')) {
+    // The labels were read before the probes: a rotation that wrote AWSPENDING and set the
+    // clusters in between makes a healthy credential look drifted. Read them again; if they
+    // moved, a rotation is under way (found by the chaos soak: a slow read opened the window).
+    if (await labelsMoved(deps.store, credential.secretId, current.versionId)) return { ...report, status: CHECK_STATUS.inProgress };
     const rejecting = answers.filter(([, kind]) => kind === 'rejected').map(([name]) => name);
     return { ...report, status: CHECK_STATUS.drift, error: `AWSCURRENT is rejected by ${rejecting.join(', ')}` };
   }
   if (answers.some(([, kind]) => kind === 'unknown')) return { ...report, status: CHECK_STATUS.unreachable, error: 'a cluster gave no answer' };
   return report;
+}
+
+/** True when AWSCURRENT moved away from `currentVersionId` or a pending version appeared beside it. */
+async function labelsMoved(store: SecretStore, secretId: string, currentVersionId: string): Promise<boolean> {
+  try {
+    const { versions } = await store.describe(secretId);
+    return Object.entries(versions).some(
+      ([id, stages]) => (stages.includes(STAGE.current) && id !== currentVersionId) || (stages.includes(STAGE.pending) && id !== currentVersionId),
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** verify's exit code for one check: 0 ok or in progress, 1 stale or unreachable (AWSCURRENT or AWSPENDING still valid), 3 drift. */
