@@ -120,6 +120,14 @@ describe('rotation engine: ambiguous answers are resolved by probing, never assu
     expect(held(f, 'east')).toBe(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current));
   });
 
+  it('one gateway error on the authentication check is retried: the rotation goes ahead', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    simulator(f, 'east').injectFault({ route: 'probe', fault: { kind: 'status', status: 503 } });
+    const result = await f.rotate();
+    expect(result.outcome).toBe('rotated');
+    expect(held(f, 'east')).toBe(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current));
+  });
+
   it('a cluster unreachable from the start: failed before anything is written', async () => {
     const f = await start({ clusters: ['west', 'east'] });
     const before = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);

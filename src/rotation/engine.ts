@@ -173,8 +173,12 @@ export class RotationEngine {
     const { credential, rotationId, recover, mode } = run.req;
     const secretId = credential.secretId;
     const wrong = this.deps.wrongPassword();
+    // Retried like every probe: one gateway error must not cost a scheduled rotation its turn.
     const authChecks = Promise.all(
-      credential.clusters.map(async (name) => [name, await this.deps.cluster(name).probe(credential.username, wrong)] as const),
+      credential.clusters.map(async (name) => {
+        const answer = await probeClearly(this.deps.cluster(name), credential.username, wrong, this.probeOptions());
+        return [name, typeof answer === 'object' ? { kind: 'unknown' as const, reason: answer.unknown } : { kind: answer }] as const;
+      }),
     );
     let description;
     let currentVersion;
@@ -495,9 +499,13 @@ export class RotationEngine {
     };
   }
 
+  private probeOptions(): Pick<ChangeOptions, 'maxProbes' | 'retryDelayMs' | 'sleep'> {
+    return { maxProbes: this.tuning.probeAttempts, retryDelayMs: this.tuning.retryDelayMs, sleep: this.deps.sleep };
+  }
+
   /** A probe retried until it gets a clear answer (or the attempts run out: unknown). */
   private async probeClear(client: ClusterClient, user: string, password: string): Promise<'accepted' | 'rejected' | 'unknown'> {
-    const answer = await probeClearly(client, user, password, { maxProbes: this.tuning.probeAttempts, retryDelayMs: this.tuning.retryDelayMs, sleep: this.deps.sleep });
+    const answer = await probeClearly(client, user, password, this.probeOptions());
     return typeof answer === 'object' ? 'unknown' : answer;
   }
 
