@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Unit tests run in parallel; integration tests (*.int.test.ts) share one redis-server started by
 // test/global-setup.ts and run one file at a time, because they start real processes and servers.
+// The short chaos soak (test/chaos/*.chaos.test.ts, its own Redis and worker processes) runs last,
+// alone (groupOrder 1), so that the other tests do not load the machine under it.
 export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
@@ -9,7 +11,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.int.test.ts'], testTimeout: 20_000 },
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.int.test.ts', 'test/chaos/**/*.chaos.test.ts'], testTimeout: 20_000 },
       },
       {
         extends: true,
@@ -19,6 +21,15 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.chaos.test.ts'],
+          testTimeout: 8 * 60_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -1,0 +1,258 @@
+/**
+ * The chaos soak's instruments, proven able to fail (issue 7: "a deliberately broken engine makes
+ * the checker fail"). In process, against the sandbox, fast: no Redis, no worker processes.
+ *
+ * - Two deliberately broken engines (the real RotationEngine over a SecretStore that breaks the
+ *   protocol's order) end `rotated` with a clean end state, and only the at-every-instant checker
+ *   sees what they did: one sets the clusters before AWSPENDING exists, one drops AWSPENDING
+ *   before AWSCURRENT moves. The healthy engine on the same sandbox adds no violation.
+ * - The outcome judge finds a lockout (a cluster left on AWSPREVIOUS after `rotated`) and tells a
+ *   true needs_attention reason from a false one; endState finds a lost password.
+ * - The fault accounting of the chaos sandbox matches what a client actually receives.
+ * - The fast exposure scanner finds exactly what test/helpers/exposure.ts findExposures finds.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CredentialConfig } from '../../src/config/types.ts';
+import { generatePassword } from '../../src/password/generate.ts';
+import { createEngineRuntime, type EngineRuntime } from '../../src/rotation/create-engine.ts';
+import { RotationEngine } from '../../src/rotation/engine.ts';
+import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
+import { STAGE, type SecretStore } from '../../src/secrets/types.ts';
+import { makeConfig } from '../helpers/config.ts';
+import { findExposures } from '../helpers/exposure.ts';
+import { FAST_TUNING } from '../helpers/rotation-fixture.ts';
+import { attachInvariantChecker, endState, judgeOutcomes, judgeReports, labelledPasswords, type LoggedOutcome } from './checker.ts';
+import { ExposureScanner } from './exposure-scan.ts';
+import { AMBIGUOUS_KINDS, startChaosSandbox, type AmbiguousKind } from './sandbox.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function twoClusterSandbox(): Promise<{ sandbox: Sandbox; credential: CredentialConfig; runtime: EngineRuntime }> {
+  const sandbox = await startSandbox(makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'] }]));
+  Object.assign(process.env, sandbox.env);
+  const runtime = createEngineRuntime(sandbox.config, { tuning: FAST_TUNING });
+  cleanups.push(() => sandbox.close(), () => runtime.close());
+  const credential = sandbox.config.credentials['app'];
+  if (!credential) throw new Error('no credential');
+  return { sandbox, credential, runtime };
+}
+
+/** A SecretStore that forwards to `store` except for the methods in `overrides`. */
+function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretStore {
+  return {
+    describe: (secretId) => store.describe(secretId),
+    listVersions: (secretId) => store.listVersions(secretId),
+    getByStage: (secretId, stage) => store.getByStage(secretId, stage),
+    getByVersion: (secretId, versionId) => store.getByVersion(secretId, versionId),
+    putPending: (secretId, token, value) => store.putPending(secretId, token, value),
+    promote: (secretId, token, options) => store.promote(secretId, token, options),
+    abandon: (secretId, token) => store.abandon(secretId, token),
+    ...overrides,
+  };
+}
+
+function passwordOf(value: string): string {
+  return (JSON.parse(value) as { password: string }).password;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('chaos checker: a deliberately broken engine makes it fail', () => {
+  it('an engine that sets the clusters before writing AWSPENDING: a violation per cluster, at the change, although it ends rotated with a clean end state', async () => {
+    const { sandbox, credential, runtime } = await twoClusterSandbox();
+    const checker = attachInvariantChecker(sandbox, [credential]);
+    cleanups.push(() => checker.stop());
+    const setClustersFirst = storeWith(runtime.store, {
+      putPending: async (secretId, token, value) => {
+        const current = await runtime.store.getByStage(secretId, STAGE.current);
+        if (!current) throw new Error('no AWSCURRENT');
+        for (const name of credential.clusters) await runtime.cluster(name).updatePassword(credential.username, passwordOf(current.value), passwordOf(value));
+        await runtime.store.putPending(secretId, token, value);
+      },
+    });
+    const broken = new RotationEngine({ store: setClustersFirst, cluster: runtime.cluster, generatePassword, tuning: FAST_TUNING });
+
+    const result = await broken.rotate({ credential, mode: 'manual', rotationId: randomUUID() });
+
+    expect(result.outcome).toBe('rotated');
+    expect(endState(sandbox, [credential])).toEqual({ lost: [], notCurrent: [] });
+    expect(checker.violations.map((v) => [v.kind, v.credential, v.cluster])).toEqual([
+      ['cluster-change', 'app', 'west'],
+      ['cluster-change', 'app', 'east'],
+    ]);
+    expect(checker.violations[0]?.detail).toMatch(/set a password held under no label/);
+  });
+
+  it('an engine whose finish drops AWSPENDING before moving AWSCURRENT: a violation per cluster, at that Secrets Manager write', async () => {
+    const { sandbox, credential, runtime } = await twoClusterSandbox();
+    const checker = attachInvariantChecker(sandbox, [credential]);
+    cleanups.push(() => checker.stop());
+    const dropPendingFirst = storeWith(runtime.store, {
+      promote: async (secretId, token, options) => {
+        await runtime.store.abandon(secretId, token);
+        await runtime.store.promote(secretId, token, options);
+      },
+    });
+    const broken = new RotationEngine({ store: dropPendingFirst, cluster: runtime.cluster, generatePassword, tuning: FAST_TUNING });
+
+    const result = await broken.rotate({ credential, mode: 'scheduled', rotationId: randomUUID() });
+
+    expect(result.outcome).toBe('rotated');
+    expect(endState(sandbox, [credential])).toEqual({ lost: [], notCurrent: [] });
+    expect(checker.violations.map((v) => [v.kind, v.cluster])).toEqual([
+      ['secrets-write', 'west'],
+      ['secrets-write', 'east'],
+    ]);
+    expect(checker.violations[0]?.detail).toMatch(/^UpdateSecretVersionStage left the cluster's password under no label/);
+  });
+
+  it('the healthy engine on the same sandbox: no violation over several rotations, every change and write checked', async () => {
+    const { sandbox, credential, runtime } = await twoClusterSandbox();
+    const checker = attachInvariantChecker(sandbox, [credential]);
+    cleanups.push(() => checker.stop());
+    for (let i = 0; i < 3; i++) {
+      const result = await runtime.engine.rotate({ credential, mode: 'manual', rotationId: randomUUID() });
+      expect(result.outcome).toBe('rotated');
+    }
+    expect(checker.violations).toEqual([]);
+    expect(checker.checked.clusterChanges).toBe(6);
+    expect(checker.checked.secretsWrites).toBe(6);
+    expect(endState(sandbox, [credential])).toEqual({ lost: [], notCurrent: [] });
+  });
+});
+
+describe('chaos checker: outcomes judged against the state at their instant, and the end state', () => {
+  it('finds a lockout after rotated, a lost password, and tells true needs_attention reasons from false ones', async () => {
+    const { sandbox, credential, runtime } = await twoClusterSandbox();
+    const checker = attachInvariantChecker(sandbox, [credential]);
+    cleanups.push(() => checker.stop());
+    await runtime.engine.rotate({ credential, mode: 'manual', rotationId: randomUUID() });
+    await sleep(5);
+    const outcome = (over: Partial<LoggedOutcome>): LoggedOutcome => ({ credential: 'app', rotationId: randomUUID(), outcome: 'rotated', reason: 'ok', mode: 'manual', at: Date.now(), ...over });
+    const cleanEnd = outcome({});
+    await sleep(5);
+
+    // West one step behind: still a stored password (no violation), but not AWSCURRENT.
+    const labels = labelledPasswords(sandbox, credential.secretId);
+    sandbox.clusters.get('west')?.setPassword(credential.username, labels.previous ?? '');
+    await sleep(5);
+    const behind = outcome({});
+    const falseAlarm = outcome({ outcome: 'needs_attention', reason: 'unknown_password' });
+    await sleep(5);
+    // East on a password nobody stored: a violation at the change, lost at the end.
+    sandbox.clusters.get('east')?.setPassword(credential.username, generatePassword(credential.password));
+    await sleep(5);
+    const trueAlarm = outcome({ outcome: 'needs_attention', reason: 'unknown_password' });
+
+    const judged = judgeOutcomes([cleanEnd, behind, falseAlarm, trueAlarm], sandbox.config.credentials, checker);
+    expect(judged.lockouts).toEqual([{ credential: 'app', rotationId: behind.rotationId, outcome: 'rotated', reason: 'ok', cluster: 'west', holds: 'AWSPREVIOUS' }]);
+    expect(judged.needsAttention.map((n) => [n.rotationId, n.truth])).toEqual([
+      [falseAlarm.rotationId, 'false'],
+      [trueAlarm.rotationId, 'true'],
+    ]);
+    expect(checker.violations.map((v) => [v.kind, v.cluster])).toEqual([['cluster-change', 'east']]);
+    expect(endState(sandbox, [credential])).toEqual({
+      lost: [{ credential: 'app', cluster: 'east', holds: 'no label' }],
+      notCurrent: [
+        { credential: 'app', cluster: 'west', holds: 'AWSPREVIOUS' },
+        { credential: 'app', cluster: 'east', holds: 'no label' },
+      ],
+    });
+  });
+});
+
+describe('chaos checker: reconcile drift reports judged at their instant', () => {
+  it('a drift report is false while every cluster holds AWSCURRENT, true once a cluster holds another password and no rotation is under way', async () => {
+    const { sandbox, credential, runtime } = await twoClusterSandbox();
+    const checker = attachInvariantChecker(sandbox, [credential]);
+    cleanups.push(() => checker.stop());
+    await runtime.engine.rotate({ credential, mode: 'manual', rotationId: randomUUID() });
+    await sleep(5);
+    const falseReport = { credential: 'app', status: 'drift', clusters: { west: 'rejected', east: 'accepted' }, at: Date.now() };
+    await sleep(5);
+    sandbox.clusters.get('west')?.setPassword(credential.username, generatePassword(credential.password));
+    await sleep(5);
+    const trueReport = { ...falseReport, at: Date.now() };
+    expect(judgeReports([falseReport, trueReport], sandbox.config.credentials, checker).map((r) => r.truth)).toEqual(['false', 'true']);
+  });
+});
+
+describe('chaos sandbox: fault accounting', () => {
+  it('counts each injected Milvus fault by kind exactly as a client receives them', async () => {
+    const config = makeConfig(['c1'], [{ id: 'a', username: 'user_a', clusters: ['c1'] }]);
+    const sandbox = await startChaosSandbox(config, { seed: 42 });
+    cleanups.push(() => sandbox.close());
+    const simulator = sandbox.clusters.get('c1');
+    if (!simulator) throw new Error('no simulator');
+    const password = simulator.passwordOf('user_a') ?? '';
+    sandbox.setFaults({ milvus: { rate5xx: 0.2, rateAmbiguous: 0.3, latencyJitterMs: 3 }, secrets: { rateThrottle: 0, latencyJitterMs: 0 } });
+    const seen = { gateway5xx: 0, 'applied-then-408': 0, 'applied-then-65535': 0, 'applied-then-drop': 0, 'applied-then-5xx': 0, ok: 0 };
+    for (let i = 0; i < 300; i++) {
+      try {
+        const res = await fetch(`${simulator.url}/v2/vectordb/collections/list`, {
+          method: 'POST',
+          headers: { authorization: `Bearer user_a:${password}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
+        const text = await res.text();
+        if (res.status === 503) seen.gateway5xx++;
+        else if (res.status === 408) seen['applied-then-408']++;
+        else if (res.status === 502) seen['applied-then-5xx']++;
+        else if (text.includes('"code":65535')) seen['applied-then-65535']++;
+        else seen.ok++;
+      } catch {
+        seen['applied-then-drop']++;
+      }
+    }
+    sandbox.setFaults(null);
+    const counts = sandbox.faultCounts();
+    expect(counts.milvus.gateway5xx).toBe(seen.gateway5xx);
+    for (const kind of AMBIGUOUS_KINDS) expect(counts.milvus.ambiguous[kind as AmbiguousKind], kind).toBe(seen[kind]);
+    expect(counts.milvus.gatewayRolls).toBe(300);
+    // Every request that passed the gateway reached a handler (a correct probe), drew a jitter and succeeded.
+    expect(counts.milvus.jitteredRequests).toBe(300 - seen.gateway5xx);
+    expect(counts.milvus.ambiguousRolls).toBe(300 - seen.gateway5xx);
+    expect(counts.accountingConsistent).toBe(true);
+    expect(seen.gateway5xx).toBeGreaterThan(20);
+    expect(Object.values(counts.milvus.ambiguous).reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
+  });
+});
+
+describe('chaos exposure scanner', () => {
+  it('finds exactly what findExposures finds, in every form, and nothing in clean text', () => {
+    const users = ['app_user', 'svc-7', 'root'];
+    const passwords = Array.from({ length: 60 }, () => generatePassword({ length: 32, symbols: '!#%*+-=?@^_~' }));
+    passwords.push('Wrong-Qm9vYmFyYmF6cXV4cXV1eA', 'quote"and\\slash-1A');
+    const encoders: ((p: string, u: string) => string)[] = [
+      (p) => p,
+      (p) => Buffer.from(p).toString('base64'),
+      (p) => Buffer.from(p).toString('base64url'),
+      (p) => encodeURIComponent(p),
+      (p) => JSON.stringify(p),
+      (p, u) => `${u}:${p}`,
+      (p, u) => Buffer.from(`${u}:${p}`).toString('base64'),
+    ];
+    const filler = (n: number): string => Array.from({ length: n }, (_, i) => 'abcdefghij klmnopqrstuvwxyz0123456789{}":,'.charAt((i * 7) % 43)).join('');
+    const haystacks: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const clean = i % 3 === 0;
+      const password = passwords[i % passwords.length] ?? '';
+      const encoded = clean ? '' : (encoders[i % encoders.length] ?? ((p: string) => p))(password, users[i % users.length] ?? 'root');
+      haystacks.push(`${filler(50 + i)}${encoded}${filler(20)}`);
+    }
+    // A near miss: a password with its last character changed is not a hit.
+    haystacks.push(`x ${(passwords[0] ?? '').slice(0, -1)}\u0000 y`);
+
+    const reference = findExposures(haystacks, passwords, users);
+    const scanner = new ExposureScanner(passwords, users);
+    const fast = scanner.scan(haystacks.map((text, index) => ({ source: `#${index}`, text })));
+    const asReference = [...new Set(fast.map((hit) => `haystack ${hit.source} holds a password (${hit.form})`))].sort();
+    expect(asReference).toEqual([...new Set(reference)].sort());
+    expect(reference.length).toBeGreaterThan(20);
+    expect(fast.some((hit) => hit.source === `#${haystacks.length - 1}`)).toBe(false);
+  });
+});
