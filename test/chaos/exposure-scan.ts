@@ -8,6 +8,7 @@
  * pins that both find the same things.
  */
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { exposureForms } from '../helpers/exposure.ts';
 
 /** Window length: every form is at least 8 characters (findExposures skips shorter passwords). */
 const KEY = 8;
@@ -17,28 +18,6 @@ export interface ExposureHit {
   source: string;
   /** Which form: plain, base64, base64url, url-encoded, json-escaped, user:password, base64(user:password). */
   form: string;
-}
-
-/** Every form findExposures searches, with its label (a later form with the same text wins, as there). */
-export function exposureForms(passwords: Iterable<string>, usernames: Iterable<string> = []): Map<string, string> {
-  const forms = new Map<string, string>();
-  const users = [...usernames];
-  for (const password of passwords) {
-    if (password.length < 8) continue;
-    const add = (form: string, label: string): void => {
-      forms.set(form, label);
-    };
-    add(password, 'plain');
-    add(Buffer.from(password).toString('base64').replace(/=+$/, ''), 'base64');
-    add(Buffer.from(password).toString('base64url'), 'base64url');
-    add(encodeURIComponent(password), 'url-encoded');
-    add(JSON.stringify(password).slice(1, -1), 'json-escaped');
-    for (const user of users) {
-      add(`${user}:${password}`, 'user:password');
-      add(Buffer.from(`${user}:${password}`).toString('base64').replace(/=+$/, ''), 'base64(user:password)');
-    }
-  }
-  return forms;
 }
 
 export class ExposureScanner {

@@ -1,9 +1,9 @@
 /**
- * Searches captured text (logs, results, replies, Redis dumps) for any of the given passwords, in
- * every form a careless path might write one: plain, base64 (standard and url-safe), URL-encoded,
- * JSON-escaped, and `user:password` (plain and base64, as in a Basic or Bearer header).
+ * Every form a careless path might write a password in, with its label: plain, base64 (standard
+ * and url-safe), URL-encoded, JSON-escaped, and `user:password` (plain and base64, as in a Basic
+ * or Bearer header). A later form with the same text wins.
  */
-export function findExposures(haystacks: Iterable<string>, passwords: Iterable<string>, usernames: Iterable<string> = []): string[] {
+export function exposureForms(passwords: Iterable<string>, usernames: Iterable<string> = []): Map<string, string> {
   const forms = new Map<string, string>();
   const users = [...usernames];
   for (const password of passwords) {
@@ -21,6 +21,12 @@ export function findExposures(haystacks: Iterable<string>, passwords: Iterable<s
       add(Buffer.from(`${user}:${password}`).toString('base64').replace(/=+$/, ''), 'base64(user:password)');
     }
   }
+  return forms;
+}
+
+/** Searches captured text (logs, results, replies, Redis dumps) for any of the given passwords, in every form of exposureForms. */
+export function findExposures(haystacks: Iterable<string>, passwords: Iterable<string>, usernames: Iterable<string> = []): string[] {
+  const forms = exposureForms(passwords, usernames);
   const hits: string[] = [];
   let index = 0;
   for (const text of haystacks) {
