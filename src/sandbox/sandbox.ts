@@ -16,6 +16,10 @@ export interface SandboxOptions {
   latencyMs?: number;
   /** Secrets Manager write quota (PutSecretValue + UpdateSecretVersionStage per second). */
   writeLimitPerSecond?: number;
+  /** The emulator's source of randomness for random faults (never for passwords). */
+  secretsRandom?: () => number;
+  /** Each simulator's source of randomness for random faults (never for passwords), by cluster name. */
+  milvusRandom?: (cluster: string) => () => number;
 }
 
 /** A running sandbox: one Milvus simulator per configured cluster and one Secrets Manager emulator. */
@@ -40,13 +44,19 @@ export async function startSandbox(config: Config, options: SandboxOptions = {})
     port: options.secretsPort ?? 0,
     latencyMs,
     ...(options.writeLimitPerSecond ? { writeLimitPerSecond: options.writeLimitPerSecond } : {}),
+    ...(options.secretsRandom ? { random: options.secretsRandom } : {}),
   });
   const simulators = new Map<string, MilvusSimulator>();
   const clusters: Record<string, ClusterConfig> = {};
   try {
     for (const cluster of Object.values(config.clusters)) {
       const port = options.clusterPorts === 'config' ? loopbackPort(cluster) : 0;
-      const simulator = await MilvusSimulator.start({ port, latencyMs, users: { root: generatePassword(config.defaults.password) } });
+      const simulator = await MilvusSimulator.start({
+        port,
+        latencyMs,
+        users: { root: generatePassword(config.defaults.password) },
+        ...(options.milvusRandom ? { random: options.milvusRandom(cluster.name) } : {}),
+      });
       simulators.set(cluster.name, simulator);
       clusters[cluster.name] = { ...cluster, endpoint: simulator.url };
     }

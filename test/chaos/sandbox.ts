@@ -16,11 +16,8 @@
  * the counts with what a client receives). Secrets Manager throttles are the
  * emulator's own `throttledCount()` (no write quota is set, so every throttle is an injected one).
  */
-import type { Config, ClusterConfig } from '../../src/config/types.ts';
-import { generatePassword } from '../../src/password/generate.ts';
-import { MilvusSimulator } from '../../src/sandbox/milvus-simulator.ts';
-import type { Sandbox } from '../../src/sandbox/sandbox.ts';
-import { SecretsManagerEmulator } from '../../src/sandbox/secrets-emulator.ts';
+import type { Config } from '../../src/config/types.ts';
+import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
 
 /** mulberry32: a small seeded uniform [0, 1) generator, so a run's fault draws can be replayed. */
 export function seededRandom(seed: number): () => number {
@@ -124,48 +121,25 @@ function countingRandom(base: () => number, counts: MilvusFaultCounts, rates: ()
   };
 }
 
-/** Starts the services for `config` and seeds them (as startSandbox does), with counted random faults, off at first. */
+/** startSandbox for `config`, with seeded random faults that are counted, off at first. */
 export async function startChaosSandbox(config: Config, options: { seed: number; latencyMs?: number }): Promise<ChaosSandbox> {
   const base = seededRandom(options.seed);
   const latencyMs = options.latencyMs ?? 0;
   const off: ChaosFaults = { milvus: { rate5xx: 0, rateAmbiguous: 0, latencyJitterMs: 0 }, secrets: { rateThrottle: 0, latencyJitterMs: 0 } };
   let faults: ChaosFaults = off;
   const counts = emptyCounts();
-  const emulator = await SecretsManagerEmulator.start({ latencyMs, random: base });
-  const simulators = new Map<string, MilvusSimulator>();
-  const clusters: Record<string, ClusterConfig> = {};
-  try {
-    for (const cluster of Object.values(config.clusters)) {
-      const simulator = await MilvusSimulator.start({
-        latencyMs,
-        users: { root: generatePassword(config.defaults.password) },
-        random: countingRandom(base, counts, () => faults.milvus),
-      });
-      simulators.set(cluster.name, simulator);
-      clusters[cluster.name] = { ...cluster, endpoint: simulator.url };
-    }
-    for (const credential of Object.values(config.credentials)) {
-      const password = generatePassword(credential.password);
-      for (const name of credential.clusters) simulators.get(name)?.setPassword(credential.username, password);
-      emulator.seedSecret(credential.secretId, JSON.stringify({ username: credential.username, password }));
-    }
-  } catch (err) {
-    await Promise.all([emulator.close(), ...[...simulators.values()].map((s) => s.close())]);
-    throw err;
-  }
+  const sandbox = await startSandbox(config, {
+    latencyMs,
+    secretsRandom: base,
+    // One counter per simulator, as each keeps its own sequence of fault draws.
+    milvusRandom: () => countingRandom(base, counts, () => faults.milvus),
+  });
+  const { emulator, clusters: simulators } = sandbox;
   const totalRequests = (): number => [...simulators.values()].reduce((sum, s) => sum + s.requestCount('any'), 0);
   let requestsWhileOn = 0;
   let onSince: number | null = null;
   return {
-    emulator,
-    clusters: simulators,
-    config: Object.freeze({ ...config, clusters: Object.freeze(clusters) }),
-    env: {
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: emulator.url,
-      AWS_REGION: config.aws.region ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'sandbox',
-      AWS_SECRET_ACCESS_KEY: 'sandbox',
-    },
+    ...sandbox,
     setFaults: (next) => {
       // Synchronous: no request can arrive between the counter snapshot and the switch.
       if (onSince !== null) requestsWhileOn += totalRequests() - onSince;
@@ -181,9 +155,6 @@ export async function startChaosSandbox(config: Config, options: { seed: number;
         secrets: { throttled: emulator.throttledCount(), requestsTotal: emulator.callCount() },
         accountingConsistent: counts.gatewayRolls === whileOn,
       };
-    },
-    close: async () => {
-      await Promise.all([emulator.close(), ...[...simulators.values()].map((s) => s.close())]);
     },
   };
 }
