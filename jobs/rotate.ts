@@ -9,6 +9,8 @@ import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credent
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
 import { isSecretsWrite, type WriteGate } from '../src/queue/write-gate.ts';
+import { notificationsOfResult } from '../src/notifications/notification.ts';
+import type { Notifier } from '../src/notifications/notifier.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { REASON, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
 
@@ -26,6 +28,8 @@ export interface RotateJobDeps {
   logger: Logger;
   /** Identifies this worker process in lock tokens. */
   workerId: string;
+  /** Told every outcome (delivery is in the background: it never delays or fails the job). */
+  notifier?: Notifier;
   now?: () => number;
 }
 
@@ -111,6 +115,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       if (leak?.receiptToRevokedMs != null) {
         for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
       }
+      for (const notification of notificationsOfResult(result, leak, now())) deps.notifier?.notify(notification);
       return { ...result, jobId: String(job.id), ...(leak ? { leak } : {}) };
     } finally {
       await lock.release();

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.ts';
+import { createNotifier } from './notifications/create-notifier.ts';
+import type { Notifier } from './notifications/notifier.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
 import { createRedisConnection } from './queue/redis-connection.ts';
 import { CredentialStateStore } from './queue/credential-state.ts';
@@ -25,12 +27,16 @@ export interface RunningWorker {
   control: Queue;
   /** Redis answers a PING (readiness). */
   redisReady: () => Promise<boolean>;
+  /** Delivers outcome notifications (config `notifications`) in the background. */
+  notifier: Notifier;
   /** Graceful stop within the config's shutdown bound; every connection closed. */
   close: () => Promise<{ drained: boolean }>;
 }
 
 const GAUGE_REFRESH_MS = 15_000;
 const READY_TIMEOUT_MS = 1_000;
+/** At shutdown, how long notifications under way may still take. */
+const NOTIFY_DRAIN_MS = 3_000;
 
 /**
  * Starts the long-running form of milvus-rotator: the rotation and control workers, the
@@ -49,7 +55,8 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   const credentialState = new CredentialStateStore(connection, config.redis.prefix);
   metrics.setFleetSource(() => credentialState.readAll());
-  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
+  const notifier = createNotifier(config, { logger, metrics });
+  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId, notifier });
   const workers = startQueueWorkers({ config, connection, processors, logger, metrics });
 
   if (options.syncSchedules ?? true) {
@@ -78,6 +85,7 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
     runtime,
     rotations,
     control,
+    notifier,
     redisReady: async () => {
       // The worker connection queues commands while Redis is away: bound the wait.
       let timer: NodeJS.Timeout | undefined;
@@ -95,6 +103,9 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
     close: async () => {
       clearInterval(gaugeTimer);
       const result = await workers.close(config.worker.shutdownTimeoutMs);
+      // The last outcomes' notifications get a short, bounded chance to leave.
+      const { abandoned } = await notifier.close(NOTIFY_DRAIN_MS);
+      if (abandoned > 0) logger.warn({ abandoned }, 'notifications still under way at shutdown were abandoned');
       await Promise.allSettled([rotations.close(), control.close()]);
       runtime.close();
       await connection.quit().catch(() => connection.disconnect());

@@ -9,7 +9,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { SCHEDULE_OFF } from './schedule.ts';
-import type { ClusterConfig, Config, CredentialConfig, PasswordPolicy } from './types.ts';
+import { NOTIFICATION_EVENT_NAMES, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy } from './types.ts';
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
@@ -284,6 +284,42 @@ const webhookSecretSchema = z
   .string({ error: 'must be a string' })
   .min(LIMITS.webhookSecretMinLength, { error: `must be at least ${LIMITS.webhookSecretMinLength} characters` });
 
+/**
+ * Why a notification receiver URL is unusable, or undefined. https:// only, except on loopback
+ * (a receiver on the same host or a test): the body says what happened to which credential. The
+ * URL is never quoted: a Slack webhook URL is itself a secret.
+ */
+function receiverUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be an absolute https:// URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  if (url.protocol === 'http:' && loopback) return undefined;
+  return 'must be an https:// URL (http:// only on loopback)';
+}
+
+const notificationEventsSchema = z
+  .array(z.enum(NOTIFICATION_EVENT_NAMES, { error: `must be one of ${NOTIFICATION_EVENT_NAMES.join(', ')}` }), { error: 'must be a list of event names' })
+  .min(1, { error: 'must name at least one event' })
+  .refine((events) => new Set(events).size === events.length, { error: 'must not name an event twice' });
+
+const receiverUrlSchema = text('an https:// URL').superRefine(rule(receiverUrlProblem));
+
+/** One `notifications` entry, told apart by `format`. */
+const notificationSinkSchema = z.discriminatedUnion(
+  'format',
+  [
+    strict({ format: z.literal('slack'), url: receiverUrlSchema, events: notificationEventsSchema }),
+    strict({ format: z.literal('json'), url: receiverUrlSchema, events: notificationEventsSchema, secret: webhookSecretSchema }),
+    strict({ format: z.literal('eventbridge'), eventBusName: text('an EventBridge bus name or ARN').default('default'), events: notificationEventsSchema }),
+  ],
+  { error: 'must have format slack, json or eventbridge' },
+);
+
 /** The file as written, with defaults filled in, before cross-references are checked. */
 export const configFileSchema = strict({
   redis: strict({
@@ -329,6 +365,7 @@ export const configFileSchema = strict({
   rotation: strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
   }).prefault({}),
+  notifications: z.array(notificationSinkSchema, { error: 'must be a list of notification sinks' }).default([]),
 });
 
 type ConfigFile = z.output<typeof configFileSchema>;
@@ -432,6 +469,7 @@ function toConfig(file: ConfigFile): Config {
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
     },
+    notifications: file.notifications.map((sink) => ({ ...sink, events: [...sink.events] })),
   };
 }
 

@@ -53,6 +53,18 @@ export interface WorkerConfig {
   reconcileIntervalMs: number;
 }
 
+/** The events a notification sink may ask for (config `notifications[].events`). */
+export const NOTIFICATION_EVENT_NAMES = ['rotated', 'rolled_back', 'failed', 'needs_attention', 'leak_rotated', 'leak_not_contained', 'alert_unmatched'] as const;
+export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
+
+/** One entry of `notifications`: where to send which events, in which format. */
+export type NotificationSinkConfig =
+  | { format: 'slack'; url: string; events: NotificationEventName[] }
+  /** Signed like the inbound generic leak feed, with `secret`. */
+  | { format: 'json'; url: string; events: NotificationEventName[]; secret: string }
+  /** PutEvents on the bus (name or ARN), through the AWS SDK; region from `aws.region` or the SDK. */
+  | { format: 'eventbridge'; eventBusName: string; events: NotificationEventName[] };
+
 export interface Config {
   redis: { url: string; prefix: string };
   aws: {
@@ -83,4 +95,6 @@ export interface Config {
     /** JSON file of GitHub secret-scanning public keys ({public_keys: [{key_identifier, key}]}). */
     githubKeysFile?: string;
   };
+  /** Where rotation outcomes and leak events are sent; empty: nowhere. */
+  notifications: NotificationSinkConfig[];
 }

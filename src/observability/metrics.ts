@@ -20,6 +20,7 @@ export const METRIC = {
   queueJobs: 'milvus_rotator_queue_jobs',
   lockContention: 'milvus_rotator_lock_contention_total',
   secretsManagerCalls: 'milvus_rotator_secrets_manager_calls_total',
+  notifications: 'milvus_rotator_notifications_total',
 } as const;
 
 /** Fleet-wide per-credential facts (unix seconds, or 0/1), the same on every replica (see CredentialStateStore). */
@@ -49,6 +50,7 @@ export class RotatorMetrics {
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly lockContention: Counter<'credential'>;
   readonly secretsManagerCalls: Counter<'operation' | 'result'>;
+  readonly notifications: Counter<'format' | 'event' | 'result'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -83,6 +85,12 @@ export class RotatorMetrics {
     this.queueJobs = new Gauge({ name: METRIC.queueJobs, help: 'Jobs in the queue by state.', labelNames: ['queue', 'state'], registers });
     this.lockContention = new Counter({ name: METRIC.lockContention, help: 'Rotation jobs delayed because another holder had the credential lock.', labelNames: ['credential'], registers });
     this.secretsManagerCalls = new Counter({ name: METRIC.secretsManagerCalls, help: 'Secrets Manager calls by operation and result (ok or an error code).', labelNames: ['operation', 'result'], registers });
+    this.notifications = new Counter({
+      name: METRIC.notifications,
+      help: 'Notification deliveries by format, event and result (delivered, retried, failed, dropped).',
+      labelNames: ['format', 'event', 'result'],
+      registers,
+    });
   }
 
   /** Records an outcome: counters and duration (the per-credential gauges come from the fleet facts). */

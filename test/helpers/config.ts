@@ -34,5 +34,6 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): C
     worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000 },
     rotation: { pendingLeaseMs: 600_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
+    notifications: [],
   };
 }

@@ -1,0 +1,121 @@
+/**
+ * Notifications from a real worker process: outcomes reach a signed-JSON and a Slack receiver on
+ * loopback, a receiver that hangs delays no rotation, and no payload carries a password.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createGenericSignatureVerifier } from '../src/alerts/generic-signature.ts';
+import { RotationQueue } from '../src/queue/rotation-queue.ts';
+import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
+import { makeConfig } from './helpers/config.ts';
+import { writeConfigFile } from './helpers/config-file.ts';
+import { findExposures } from './helpers/exposure.ts';
+import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+
+const SECRET = 'notify-secret-0123456789abcdef';
+
+interface Hit {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+async function receiver(hang = false): Promise<{ url: string; hits: Hit[]; server: Server }> {
+  const hits: Hit[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      hits.push({ headers: req.headers, body });
+      if (!hang) res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, server };
+}
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+describe('worker: notifications', () => {
+  it('sends a signed rotated and a Slack leak_rotated, never a password, and a hanging receiver delays nothing', async () => {
+    const redisUrl = inject('redisUrl');
+    const json = await receiver();
+    const slack = await receiver();
+    const hanging = await receiver(true);
+    for (const r of [json, slack, hanging]) cleanups.push(() => new Promise((resolve) => (r.server.closeAllConnections(), r.server.close(resolve))));
+
+    const base = makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'] }]);
+    const config = {
+      ...base,
+      redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` },
+      worker: { ...base.worker, shutdownTimeoutMs: 5_000 },
+      notifications: [
+        { format: 'json' as const, url: json.url, events: ['rotated' as const, 'leak_rotated' as const], secret: SECRET },
+        { format: 'slack' as const, url: slack.url, events: ['leak_rotated' as const] },
+        { format: 'slack' as const, url: hanging.url, events: ['rotated' as const, 'leak_rotated' as const] },
+      ],
+    };
+    const sandbox: Sandbox = await startSandbox(config);
+    cleanups.push(() => sandbox.close());
+    const path = writeConfigFile(sandbox.config);
+    const worker: WorkerProcess = spawnWorker(path, sandbox.env, ['--no-http']);
+    cleanups.push(async () => {
+      if (worker.child.exitCode === null) {
+        worker.kill('SIGKILL');
+        await worker.exited;
+      }
+    });
+    await worker.waitForLine(/worker started/);
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const producer = new RotationQueue(connection, config.redis.prefix);
+    cleanups.push(async () => {
+      await producer.close();
+      connection.disconnect();
+    });
+
+    const manual = await producer.enqueue({ credentialId: 'app', mode: 'manual', requestedBy: 'test' });
+    await waitFor(async () => (await Job.fromId(producer.queue, manual.jobId))?.finishedOn !== undefined, 30_000, 'the manual rotation');
+    const leak = await producer.enqueue({ credentialId: 'app', mode: 'leak', requestedBy: 'test', alert: { alertId: 'alert-77', source: 'test', receivedAt: Date.now() } });
+    await waitFor(async () => (await Job.fromId(producer.queue, leak.jobId))?.finishedOn !== undefined, 30_000, 'the leak rotation');
+    await waitFor(() => json.hits.length >= 3 && slack.hits.length >= 1, 10_000, 'the notifications');
+
+    const manualJob = await Job.fromId(producer.queue, manual.jobId);
+    expect(manualJob?.returnvalue).toMatchObject({ outcome: 'rotated' });
+    // The hanging receiver holds its sockets open; the rotations did not wait for it.
+    expect(hanging.hits.length).toBeGreaterThanOrEqual(1);
+    expect((manualJob?.returnvalue as { durationMs: number }).durationMs).toBeLessThan(5_000);
+
+    const verify = createGenericSignatureVerifier({ secrets: [SECRET], toleranceSeconds: 300 });
+    const events = json.hits.map((hit) => {
+      expect(verify({ rawBody: Buffer.from(hit.body), timestamp: hit.headers['x-rotator-timestamp'], signature: hit.headers['x-rotator-signature'] }).ok).toBe(true);
+      return JSON.parse(hit.body) as { event: string; credential: string; rotationId: string; alertIds: string[] };
+    });
+    expect(events.map((e) => e.event)).toEqual(['rotated', 'rotated', 'leak_rotated']);
+    expect(events[0]?.rotationId).toBe(manual.jobId);
+    expect(events[2]?.alertIds).toEqual(['alert-77']);
+    expect((JSON.parse(slack.hits[0]?.body ?? '{}') as { text: string }).text).toContain('leaked password revoked');
+
+    const passwords = new Set<string>();
+    for (const sim of sandbox.clusters.values()) for (const p of sim.passwordsSeen()) passwords.add(p);
+    expect(passwords.size).toBeGreaterThanOrEqual(3);
+    expect(findExposures([...json.hits, ...slack.hits, ...hanging.hits].map((h) => h.body), passwords, ['app_user'])).toEqual([]);
+
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+  });
+});
