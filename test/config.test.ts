@@ -95,7 +95,7 @@ describe('config: loading', () => {
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
       http: { port: 8080, host: '0.0.0.0' },
-      leakAlerts: { toleranceSeconds: 300 },
+      leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
       worker: {
         concurrency: 8,
         lockDurationMs: 30_000,

@@ -22,7 +22,7 @@ export const DEFAULTS = {
   },
   cluster: { timeoutMs: 10_000 },
   http: { port: 8080, host: '0.0.0.0' },
-  leakAlerts: { toleranceSeconds: 300 },
+  leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
   worker: {
     concurrency: 8,
     lockDurationMs: 30_000,
@@ -38,7 +38,7 @@ export const DEFAULTS = {
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
   http: Omit<Config['http'], 'triggerTokens'>;
-  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'>;
+  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'> & { githubWebhook: Pick<NonNullable<Config['leakAlerts']['githubWebhook']>, 'apiUrl' | 'resolveAlerts'> };
   worker: Config['worker'];
   rotation: Config['rotation'];
 };
@@ -320,6 +320,14 @@ const notificationSinkSchema = z.discriminatedUnion(
   { error: 'must have format slack, json or eventbridge' },
 );
 
+/** `leakAlerts.githubWebhook`: the secret_scanning_alert webhook and the REST API it reads alerts from. */
+const githubWebhookSchema = strict({
+  secrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).min(1, { error: 'must list at least one webhook secret' }),
+  apiUrl: receiverUrlSchema.default(DEFAULTS.leakAlerts.githubWebhook.apiUrl),
+  token: text('a GitHub token'),
+  resolveAlerts: z.boolean({ error: 'must be true or false' }).default(DEFAULTS.leakAlerts.githubWebhook.resolveAlerts),
+});
+
 /** The file as written, with defaults filled in, before cross-references are checked. */
 export const configFileSchema = strict({
   redis: strict({
@@ -353,6 +361,7 @@ export const configFileSchema = strict({
     webhookSecrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).default([]),
     toleranceSeconds: integer(LIMITS.toleranceSeconds.min, LIMITS.toleranceSeconds.max).default(DEFAULTS.leakAlerts.toleranceSeconds),
     githubKeysFile: text('a file path').optional(),
+    githubWebhook: githubWebhookSchema.optional(),
   }).prefault({}),
   worker: strict({
     concurrency: integer(LIMITS.workerConcurrency.min, LIMITS.workerConcurrency.max).default(DEFAULTS.worker.concurrency),
@@ -468,6 +477,7 @@ function toConfig(file: ConfigFile): Config {
       webhookSecrets: [...new Set([...(webhookSecret === undefined ? [] : [webhookSecret]), ...webhookSecrets])],
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
+      ...(file.leakAlerts.githubWebhook !== undefined && { githubWebhook: { ...file.leakAlerts.githubWebhook, secrets: [...file.leakAlerts.githubWebhook.secrets] } }),
     },
     notifications: file.notifications.map((sink) => ({ ...sink, events: [...sink.events] })),
   };

@@ -65,6 +65,17 @@ export type NotificationSinkConfig =
   /** PutEvents on the bus (name or ARN), through the AWS SDK; region from `aws.region` or the SDK. */
   | { format: 'eventbridge'; eventBusName: string; events: NotificationEventName[] };
 
+export interface GithubWebhookConfig {
+  /** X-Hub-Signature-256 keys; all accepted (rotation of the webhook secret). */
+  secrets: string[];
+  /** The REST API base URL. Default https://api.github.com. */
+  apiUrl: string;
+  /** A GitHub App installation token or fine-grained token with secret-scanning alerts read (write to resolve). */
+  token: string;
+  /** After the leak rotation succeeds, resolve the alert as revoked. Default false. */
+  resolveAlerts: boolean;
+}
+
 export interface Config {
   redis: { url: string; prefix: string };
   aws: {
@@ -94,6 +105,8 @@ export interface Config {
     toleranceSeconds: number;
     /** JSON file of GitHub secret-scanning public keys ({public_keys: [{key_identifier, key}]}). */
     githubKeysFile?: string;
+    /** GitHub secret scanning on one's own organization or repository (`secret_scanning_alert` webhooks). */
+    githubWebhook?: GithubWebhookConfig;
   };
   /** Where rotation outcomes and leak events are sent; empty: nowhere. */
   notifications: NotificationSinkConfig[];

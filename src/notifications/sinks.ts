@@ -15,7 +15,8 @@ export type DeliveryAttempt = { ok: true } | { ok: false; retryable: boolean; st
 export interface NotificationSink {
   /** `notifications[<index>] (<format>)`: safe to log. */
   readonly name: string;
-  readonly format: NotificationSinkConfig['format'];
+  /** The metric label: the config's format, or `github_resolve` for the alert resolver. */
+  readonly format: NotificationSinkConfig['format'] | 'github_resolve';
   readonly events: ReadonlySet<NotificationEvent>;
   deliver(notification: Notification, signal: AbortSignal): Promise<DeliveryAttempt>;
   close(): void;
