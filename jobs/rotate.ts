@@ -7,7 +7,7 @@ import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
-import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
+import type { LeakFlags, LeakNoticeSummary } from '../src/queue/leak-flags.ts';
 import { isSecretsWrite, type WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { REASON, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
@@ -31,7 +31,9 @@ export interface RotateJobDeps {
 
 /** The leak alerts a rotation answered, and how long the leaked password stayed valid. */
 export interface LeakAnswer {
+  /** The last alerts answered (at most RECENT_NOTICES_KEPT); `alertCount` counts them all. */
   alertIds: string[];
+  alertCount: number;
   sources: string[];
   firstReceivedAt: number;
   /** When verification saw the old password rejected on every cluster (unix ms), if it did. */
@@ -60,7 +62,8 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
     const parsed = rotateJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data`);
     const data = parsed.data;
-    const credential = deps.config.credentials[data.credentialId];
+    // hasOwn: a credential id such as "constructor" must not find Object.prototype's member.
+    const credential = Object.hasOwn(deps.config.credentials, data.credentialId) ? deps.config.credentials[data.credentialId] : undefined;
     if (!credential) throw new UnrecoverableError(`credential "${data.credentialId}" is not in the config (removed?)`);
 
     const lock = await CredentialLock.acquire(deps.redis, {
@@ -75,7 +78,8 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       throw new DelayedError();
     }
     try {
-      const { notices, count } = await deps.leakFlags.read(credential.id);
+      const notices = await deps.leakFlags.read(credential.id);
+      const { count } = notices;
       const mode = count > 0 ? 'leak' : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
@@ -97,7 +101,9 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         await job.moveToDelayed(now() + IN_PROGRESS_DELAY_MS, token);
         throw new DelayedError();
       }
-      if (result.outcome === 'rotated' && count > 0) await deps.leakFlags.consume(credential.id, count);
+      if (result.outcome === 'rotated' && count > 0) {
+        await deps.leakFlags.consume(credential.id, notices, { at: now(), versionId: result.versionId ?? data.rotationId, jobId: String(job.id) });
+      }
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);
       await deps.credentialState
@@ -118,11 +124,12 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
   };
 }
 
-function leakAnswer(notices: LeakNotice[], revokedAt: number | null): LeakAnswer {
-  const firstReceivedAt = notices.length > 0 ? Math.min(...notices.map((n) => n.receivedAt)) : revokedAt ?? Date.now();
+function leakAnswer(notices: LeakNoticeSummary, revokedAt: number | null): LeakAnswer {
+  const firstReceivedAt = notices.firstReceivedAt ?? revokedAt ?? Date.now();
   return {
-    alertIds: notices.map((n) => n.alertId),
-    sources: notices.map((n) => n.source),
+    alertIds: notices.recent.map((n) => n.alertId),
+    alertCount: notices.count,
+    sources: [...new Set(notices.recent.map((n) => n.source))],
     firstReceivedAt,
     revokedAt,
     receiptToRevokedMs: revokedAt === null ? null : revokedAt - firstReceivedAt,

@@ -282,7 +282,8 @@ describe('leak alerts: POST /v1/leak-alerts (generic)', () => {
   });
 
   it('answers 503 and queues nothing when the replay guard is unavailable', async () => {
-    const h = await appHarness({ replayGuard: { firstSeen: async () => Promise.reject(new Error('redis down')) } });
+    const down = async (): Promise<never> => Promise.reject(new Error('redis down'));
+    const h = await appHarness({ replayGuard: { firstSeen: down, claim: down } });
     const res = await postGeneric(h, { credential: 'app-reader' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toEqual({ error: 'unavailable' });

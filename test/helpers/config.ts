@@ -30,9 +30,18 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): C
         },
       ]),
     ),
-    http: { port: 0, host: '127.0.0.1', triggerTokens: ['test-trigger-token-0123456789'] },
+    http: {
+      port: 0,
+      host: '127.0.0.1',
+      triggerTokens: ['test-trigger-token-0123456789'],
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 256,
+      rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
+    },
     worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000 },
-    rotation: { pendingLeaseMs: 600_000 },
+    rotation: { pendingLeaseMs: 600_000, minIntervalMs: 1_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
   };
 }
