@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config/types.ts';
-import type { RotatorMetrics } from '../src/observability/metrics.ts';
+import { leakSourceLabel, type RotatorMetrics } from '../src/observability/metrics.ts';
 import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
@@ -115,7 +115,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
       const leak = count > 0 ? leakAnswer(notices, result.outcome === 'rotated' ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {
-        for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
+        for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source: leakSourceLabel(source) }, leak.receiptToRevokedMs / 1000);
       }
       return { ...result, jobId: String(job.id), ...(leak ? { leak } : {}) };
     } finally {
