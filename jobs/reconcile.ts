@@ -72,7 +72,7 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
     case CHECK_STATUS.inProgress:
       return;
     case CHECK_STATUS.stalePending:
-      await deps.rotations.enqueue({ credentialId: credential.id, mode: 'manual', requestedBy: 'reconcile' });
+      await deps.rotations.enqueue({ credentialId: credential.id, mode: 'manual', requestedBy: 'reconcile', resume: true });
       report.resumed.push(credential.id);
       deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: check.pendingVersionId }, 'stale pending version: rotation enqueued to resume it');
       return;

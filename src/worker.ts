@@ -51,7 +51,7 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   const runtime = createEngineRuntime(config, {
     onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
   });
-  const rotations = new RotationQueue(connection, config.redis.prefix);
+  const rotations = new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   const credentialState = new CredentialStateStore(connection, config.redis.prefix);
   metrics.setFleetSource(() => credentialState.readAll());

@@ -340,7 +340,7 @@ describe('worker: reconcile', () => {
   it('resumes a stale pending version left by a killed run, adopting that version', async () => {
     const redisUrl = inject('redisUrl');
     const config = configFor(['west', 'east'], [{ id: 'stale', username: 'stale_user', clusters: ['west', 'east'] }], redisUrl, {});
-    const withLease = { ...config, rotation: { pendingLeaseMs: 1_000 } };
+    const withLease = { ...config, rotation: { ...config.rotation, pendingLeaseMs: 1_000 } };
     const sandbox = await sandboxFor(withLease);
     const credential = sandbox.config.credentials.stale!;
     // A run that died after setting one cluster.

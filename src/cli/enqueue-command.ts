@@ -29,7 +29,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
   const timeoutMs = options.timeoutMs === undefined ? 300_000 : Number(options.timeoutMs);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
   const connection = createRedisConnection(config.redis.url, 'producer');
-  const rotations = new RotationQueue(connection, config.redis.prefix);
+  const rotations = new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const events = options.wait ? new QueueEvents(QUEUE.rotations, { connection: createRedisConnection(config.redis.url, 'worker'), prefix: config.redis.prefix }) : null;
   try {
     if (events) await events.waitUntilReady();

@@ -3,14 +3,32 @@
  * `lines` and exits 0 when `ok`, else 2 (DESIGN section 7).
  */
 import { ConfigError, formatIssue } from './errors.ts';
+import { DEFAULTS } from './schema.ts';
+import type { Config } from './types.ts';
 import type { Env } from './expand-env.ts';
 import { loadConfig } from './load.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
 
 export interface CheckResult {
   ok: boolean;
-  /** One summary line when ok; one line per issue (`key.path: reason`) when not. */
+  /** One summary line when ok, then one `warning: key.path: reason` line per warning; one line per issue (`key.path: reason`) when not. */
   lines: string[];
+}
+
+/** Settings that are valid but weaken a protection: the file is accepted, each is named. */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.rotation.minIntervalMs < DEFAULTS.rotation.minIntervalMs) {
+    warnings.push(
+      `warning: rotation.minIntervalMs: ${config.rotation.minIntervalMs} ms is below the default ${DEFAULTS.rotation.minIntervalMs}: more than one rotation per 10 minutes per secret outruns Secrets Manager's version pruning`,
+    );
+  }
+  for (const cluster of Object.values(config.clusters)) {
+    if (cluster.allowInsecureHttp && cluster.endpoint.startsWith('http:')) {
+      warnings.push(`warning: clusters.${cluster.name}.allowInsecureHttp: passwords travel in clear to ${new URL(cluster.endpoint).host}`);
+    }
+  }
+  return warnings;
 }
 
 export function checkConfig(path: string, env: Env = process.env): CheckResult {
@@ -23,6 +41,7 @@ export function checkConfig(path: string, env: Env = process.env): CheckResult {
       ok: true,
       lines: [
         `${path}: OK: ${plural(credentials.length, 'credential')} (${scheduled} scheduled), ${plural(clusters, 'cluster')}`,
+        ...configWarnings(config),
       ],
     };
   } catch (error) {

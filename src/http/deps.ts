@@ -13,7 +13,7 @@ import type { RotationStatusReader } from './rotation-status.ts';
  * an index over a fake store.
  */
 export interface AppDeps {
-  config: Pick<Config, 'credentials' | 'http' | 'leakAlerts'>;
+  config: Pick<Config, 'credentials' | 'http' | 'leakAlerts' | 'rotation'>;
   /** Request lines, refusals and failures; never a body, a header value or a token. */
   logger: Logger;
   metrics: RotatorMetrics;

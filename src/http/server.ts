@@ -117,7 +117,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const logger = options.logger.child({ component: 'http' });
   const producer = createRedisConnection(config.redis.url, 'producer');
   producer.on('error', (error: Error) => logger.warn({ err: { type: error.name, message: error.message } }, 'redis (producer) connection error'));
-  const rotations = new RotationQueue(producer, config.redis.prefix);
+  const rotations = new RotationQueue(producer, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
   let refresh: FingerprintRefresh | null = null;
   const eventsConnection = createRedisConnection(config.redis.url, 'worker');

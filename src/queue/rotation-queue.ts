@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Mode } from '../rotation/types.ts';
+import { CredentialStateStore } from './credential-state.ts';
 import type { RotateJobData } from './job-data.ts';
-import { LeakFlags, type LeakNotice } from './leak-flags.ts';
+import { LeakFlags, type LeakAnswerRecord, type LeakNotice } from './leak-flags.ts';
 import { JOB, PRIORITY, QUEUE } from './names.ts';
+import { RotationCooldown } from './rotation-cooldown.ts';
 
 /** Finished jobs are kept this long / this many, then trimmed (BullMQ keeps them forever otherwise). */
 export const JOB_RETENTION = {
@@ -21,6 +23,10 @@ export interface EnqueueRequest {
   requestedBy: string;
   /** For leak rotations: the alert that asked. */
   alert?: LeakNotice;
+  /** Resumes a stale pending version (reconcile): writes no new version, so the minimum interval does not apply. */
+  resume?: true;
+  /** For leak rotations whose alert named a password: the version found holding it (fingerprint index). */
+  leakedVersion?: { stage: string; versionId: string };
 }
 
 export interface Enqueued {
@@ -29,6 +35,25 @@ export interface Enqueued {
   /** True when an existing job (waiting, or queued behind the active one) absorbed this request. */
   deduplicated: boolean;
   mode: Mode;
+  /**
+   * True when a leak rotation completed less than LEAK_COALESCE_MS ago already answers this alert
+   * (it names no password the credential still holds): nothing was queued, `jobId` is that rotation's.
+   */
+  coalesced?: true;
+}
+
+export interface RotationQueueOptions {
+  /** `rotation.minIntervalMs`: manual and scheduled requests within it are refused (CooldownError). Without it, none are. */
+  minIntervalMs?: number;
+  /** @defaultValue Date.now */
+  nowMs?: () => number;
+}
+
+/** Whether an alert names a password the credential still holds after its last leak rotation. */
+function namesHeldPassword(request: EnqueueRequest, answered: LeakAnswerRecord): boolean {
+  const leaked = request.leakedVersion;
+  if (leaked === undefined) return false;
+  return leaked.versionId === answered.versionId || leaked.stage === 'AWSPENDING';
 }
 
 /**
@@ -39,17 +64,33 @@ export interface Enqueued {
 export class RotationQueue {
   readonly queue: Queue;
   readonly leakFlags: LeakFlags;
+  readonly cooldown: RotationCooldown | null;
+  private readonly nowMs: () => number;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, prefix: string, options: RotationQueueOptions = {}) {
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
     this.leakFlags = new LeakFlags(connection, prefix);
+    this.nowMs = options.nowMs ?? Date.now;
+    this.cooldown = options.minIntervalMs === undefined ? null : new RotationCooldown(new CredentialStateStore(connection, prefix), options.minIntervalMs, this.nowMs);
   }
 
+  /**
+   * Queues one rotation. Leak requests are never refused; one arriving less than LEAK_COALESCE_MS
+   * after a completed leak rotation of the credential is answered by it (`coalesced`) unless it
+   * names a password the credential still holds. Manual and scheduled requests within
+   * `minIntervalMs` of the last completed rotation, or that would queue behind a running one,
+   * throw CooldownError (nothing queued).
+   */
   async enqueue(request: EnqueueRequest): Promise<Enqueued> {
     const { credentialId } = request;
+    if (request.mode === 'leak') {
+      const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
+      if (answered !== null && !namesHeldPassword(request, answered)) return { credentialId, jobId: answered.jobId, deduplicated: true, mode: 'leak', coalesced: true };
+    }
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
     const mode: Mode = request.mode === 'leak' || (await this.leakFlags.has(credentialId)) ? 'leak' : request.mode;
+    if (mode !== 'leak' && request.resume !== true && this.cooldown !== null) await this.assertCooldown(credentialId);
     const data: RotateJobData = {
       credentialId,
       reason: mode,
@@ -73,6 +114,16 @@ export class RotationQueue {
     if (state === 'active') return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
     await this.escalate(existing, state, mode, data);
     return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
+  }
+
+  /** Refuses a manual or scheduled request within the interval, or one that would run right after an active rotation. */
+  private async assertCooldown(credentialId: string): Promise<void> {
+    if (this.cooldown === null) return;
+    await this.cooldown.assertAllowed(credentialId);
+    const queuedId = await this.queue.getDeduplicationJobId(credentialId);
+    if (queuedId === null) return;
+    // A waiting job absorbs this request (no extra rotation); an active one would get a second behind it.
+    if ((await this.queue.getJobState(queuedId)) === 'active') throw this.cooldown.behindActive(credentialId);
   }
 
   /** Raises a waiting job to this request's priority and mode when they are higher. */

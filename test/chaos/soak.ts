@@ -295,7 +295,7 @@ async function run(): Promise<number> {
     ...made,
     redis: { url: redis.url, prefix: '{chaos}' },
     worker: { concurrency: profile.concurrency, ...profile.worker },
-    rotation: { pendingLeaseMs: profile.pendingLeaseMs },
+    rotation: { ...made.rotation, pendingLeaseMs: profile.pendingLeaseMs },
     leakAlerts: { ...made.leakAlerts, githubKeysFile: keysFile },
   };
   sandbox = await startChaosSandbox(config, { seed, latencyMs: profile.latencyMs });
