@@ -39,7 +39,7 @@ export interface HttpServerOptions {
   config: Config;
   logger: Logger;
   /** The worker this server fronts: its metrics registry and its Secrets Manager client. */
-  worker: Pick<RunningWorker, 'metrics' | 'runtime'>;
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notifier'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
   /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
@@ -153,13 +153,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
       fingerprints,
       githubKeys,
+      ...(worker.notifier && { notifier: worker.notifier }),
     });
     const listen = options.listen ?? { host: config.http.host, port: config.http.port };
     await app.listen(listen);
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    logger.info({ url, githubFeed: githubKeys !== null, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
+    logger.info({ url, githubFeed: githubKeys !== null, githubWebhookFeed: config.leakAlerts.githubWebhook !== undefined, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
     const running = refresh;
     return {
       app,
