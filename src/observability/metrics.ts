@@ -28,7 +28,7 @@ export const METRIC = {
  * kept only when it is one of these, else it is `other`, so 1,505 alerts with 1,505 made-up sources
  * make one series, not 1,505.
  */
-export const LEAK_SOURCE_LABELS: ReadonlySet<string> = new Set(['generic', 'github', 'gitguardian', 'trufflehog', 'gitleaks', 'ggshield', 'manual', 'test']);
+export const LEAK_SOURCE_LABELS: ReadonlySet<string> = new Set(['generic', 'github', 'github_webhook', 'gitguardian', 'trufflehog', 'gitleaks', 'ggshield', 'manual', 'test']);
 export const OTHER_LABEL = 'other';
 
 /** The `source` label of a leak alert: its source when it is a known feed or scanner, else `other`. */
