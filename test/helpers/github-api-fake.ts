@@ -14,7 +14,7 @@ export interface GithubApiCall {
  * the shapes GitHub's docs record (`GET` returns the alert with `secret`; `PATCH` returns the
  * alert resolved). It checks the bearer token, and `failNext(status, n)` makes the next n calls fail.
  */
-export async function startGithubApiFake(options: { token: string }): Promise<{
+export async function startGithubApiFake(options: { token: string; /** Answered for an alert that was not added (any number of any repository). */ anySecret?: string }): Promise<{
   url: string;
   calls: GithubApiCall[];
   addAlert: (owner: string, repo: string, number: number, secret: string) => void;
@@ -39,7 +39,9 @@ export async function startGithubApiFake(options: { token: string }): Promise<{
       }
       if (req.headers.authorization !== `Bearer ${options.token}`) return reply(401, { message: 'Bad credentials' });
       const match = /^\/repos\/([^/]+)\/([^/]+)\/secret-scanning\/alerts\/(\d+)$/.exec(req.url ?? '');
-      const alert = match ? alerts.get(`${match[1]}/${match[2]}#${match[3]}`) : undefined;
+      const id = match ? `${match[1]}/${match[2]}#${match[3]}` : '';
+      if (match && !alerts.has(id) && options.anySecret !== undefined) alerts.set(id, { number: Number(match[3]), secret: options.anySecret, state: 'open', resolution: null });
+      const alert = match ? alerts.get(id) : undefined;
       if (!alert) return reply(404, { message: 'Not Found' });
       const shape = () => ({
         number: alert.number,
