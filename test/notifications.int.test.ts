@@ -9,11 +9,14 @@ import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createGenericSignatureVerifier } from '../src/alerts/generic-signature.ts';
+import { signGithubWebhook } from '../src/alerts/github-webhook.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { makeConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
+import { startGithubApiFake } from './helpers/github-api-fake.ts';
+import { freePort } from './helpers/redis-server.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
 const SECRET = 'notify-secret-0123456789abcdef';
@@ -115,6 +118,55 @@ describe('worker: notifications', () => {
     expect(passwords.size).toBeGreaterThanOrEqual(3);
     expect(findExposures([...json.hits, ...slack.hits, ...hanging.hits].map((h) => h.body), passwords, ['app_user'])).toEqual([]);
 
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+  });
+
+  it('a GitHub secret_scanning_alert for the live password: leak rotation, then the alert resolved as revoked naming the rotation', async () => {
+    const redisUrl = inject('redisUrl');
+    const TOKEN = 'ghs_e2e_installation_token';
+    const SECRET_GH = 'gh-webhook-secret-e2e-0123456789';
+    const github = await startGithubApiFake({ token: TOKEN });
+    cleanups.push(github.close);
+    const base = makeConfig(['west'], [{ id: 'svc', username: 'svc_user', clusters: ['west'] }]);
+    const port = await freePort();
+    const config = {
+      ...base,
+      redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` },
+      http: { ...base.http, port, host: '127.0.0.1' },
+      worker: { ...base.worker, shutdownTimeoutMs: 5_000 },
+      leakAlerts: { ...base.leakAlerts, githubWebhook: { secrets: [SECRET_GH], apiUrl: github.url, token: TOKEN, resolveAlerts: true } },
+    };
+    const sandbox: Sandbox = await startSandbox(config);
+    cleanups.push(() => sandbox.close());
+    const credential = sandbox.config.credentials.svc!;
+    const live = (JSON.parse(sandbox.emulator.valueUnder(credential.secretId, 'AWSCURRENT') ?? '{}') as { password: string }).password;
+    github.addAlert('acme', 'payments', 42, live);
+    const worker: WorkerProcess = spawnWorker(writeConfigFile(sandbox.config), sandbox.env);
+    cleanups.push(async () => {
+      if (worker.child.exitCode === null) {
+        worker.kill('SIGKILL');
+        await worker.exited;
+      }
+    });
+    await worker.waitForLine(/HTTP server listening/);
+
+    const body = Buffer.from(JSON.stringify({ action: 'created', alert: { number: 42, secret_type: 'acme_milvus_password' }, repository: { full_name: 'acme/payments' } }));
+    const reply = await fetch(`http://127.0.0.1:${port}/v1/leak-alerts/github-webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'secret_scanning_alert', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signGithubWebhook(SECRET_GH, body) },
+      body,
+    });
+    const answer = (await reply.json()) as { rotations: { credential: string; jobId: string }[]; matched: number };
+    expect(reply.status).toBe(202);
+    expect(answer).toMatchObject({ matched: 1, rotations: [{ credential: 'svc' }] });
+    await waitFor(() => github.resolved().includes('acme/payments#42'), 30_000, 'the alert to be resolved');
+    const patch = github.calls.find((c) => c.method === 'PATCH');
+    expect(patch?.body).toContain(answer.rotations[0]?.jobId);
+    const now = (JSON.parse(sandbox.emulator.valueUnder(credential.secretId, 'AWSCURRENT') ?? '{}') as { password: string }).password;
+    expect(now).not.toBe(live);
+    expect(sandbox.clusters.get('west')!.passwordsSeen()).toContain(now);
+    expect(findExposures([...github.calls.filter((c) => c.method === 'PATCH').map((c) => c.body), ...worker.lines], [live, now], ['svc_user'])).toEqual([]);
     worker.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
   });
