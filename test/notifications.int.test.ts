@@ -17,6 +17,7 @@ import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { startGithubApiFake } from './helpers/github-api-fake.ts';
 import { freePort } from './helpers/redis-server.ts';
+import { waitFor } from './helpers/wait-for.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
 const SECRET = 'notify-secret-0123456789abcdef';
@@ -38,15 +39,6 @@ async function receiver(hang = false): Promise<{ url: string; hits: Hit[]; serve
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, server };
-}
-
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];

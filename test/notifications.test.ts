@@ -14,6 +14,7 @@ import { DETAIL_TYPE, NOTIFICATION_SOURCE, slackBody } from '../src/notification
 import { MAX_ALERT_IDS, NOTIFICATION_EVENT, notificationsOfResult, unmatchedAlertNotification, type Notification } from '../src/notifications/notification.ts';
 import { DELIVERY_RESULT, Notifier, type DeliveryResult } from '../src/notifications/notifier.ts';
 import { createSinks } from '../src/notifications/sinks.ts';
+import { waitFor } from './helpers/wait-for.ts';
 import type { RotationResult } from '../src/rotation/types.ts';
 
 const SECRET = 'notify-secret-0123456789abcdef';
@@ -84,14 +85,6 @@ function notifierFor(configs: NotificationSinkConfig[], record: DeliveryResult[]
   return notifier;
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('the events of a rotation result', () => {
   it('raises the outcome, plus leak_rotated for a leak rotation that rotated', () => {
     const events = notificationsOfResult(result({ mode: 'leak' }), { alertIds: ['a1', 'a1', 'a2'], sources: ['github'], receiptToRevokedMs: 80 }, 0).map((n) => n.event);
@@ -131,7 +124,7 @@ describe('formats', () => {
     const r = await receiver();
     const notifier = notifierFor([{ format: 'json', url: r.url, events: ['rotated'], secret: SECRET }]);
     for (const n of notificationsOfResult(result(), undefined, Date.now())) notifier.notify(n);
-    await until(() => r.bodies.length === 1);
+    await waitFor(() => r.bodies.length === 1, 5_000, 'the deliveries');
     const [got] = r.bodies;
     const verify = createGenericSignatureVerifier({ secrets: [SECRET], toleranceSeconds: 300 });
     const check = verify({ rawBody: Buffer.from(got?.body ?? ''), timestamp: got?.headers['x-rotator-timestamp'], signature: got?.headers['x-rotator-signature'] });
@@ -149,7 +142,7 @@ describe('Notifier', () => {
       { format: 'slack', url: b.url, events: ['rotated', 'leak_rotated'] },
     ]);
     for (const n of notificationsOfResult(result({ mode: 'leak' }), undefined, Date.now())) notifier.notify(n);
-    await until(() => b.bodies.length === 2);
+    await waitFor(() => b.bodies.length === 2, 5_000, 'the deliveries');
     await notifier.close(1_000);
     expect(a.bodies).toHaveLength(0);
   });
@@ -159,7 +152,7 @@ describe('Notifier', () => {
     const record: DeliveryResult[] = [];
     const notifier = notifierFor([{ format: 'slack', url: r.url, events: ['rotated'] }], record);
     notifier.notify(notificationsOfResult(result(), undefined, Date.now())[0] as Notification);
-    await until(() => record.includes(DELIVERY_RESULT.delivered));
+    await waitFor(() => record.includes(DELIVERY_RESULT.delivered), 5_000, 'the deliveries');
     expect(record).toEqual(['retried', 'retried', 'delivered']);
     expect(r.bodies).toHaveLength(3);
   });
@@ -169,7 +162,7 @@ describe('Notifier', () => {
     const record: DeliveryResult[] = [];
     const notifier = notifierFor([{ format: 'slack', url: r.url, events: ['rotated'] }], record);
     notifier.notify(notificationsOfResult(result(), undefined, Date.now())[0] as Notification);
-    await until(() => record.length === 1);
+    await waitFor(() => record.length === 1, 5_000, 'the deliveries');
     expect(record).toEqual(['failed']);
   });
 
@@ -181,7 +174,7 @@ describe('Notifier', () => {
     const record: DeliveryResult[] = [];
     const notifier = notifierFor([{ format: 'slack', url, events: ['rotated'] }], record, { maxElapsedMs: 300 });
     notifier.notify(notificationsOfResult(result(), undefined, Date.now())[0] as Notification);
-    await until(() => record.includes(DELIVERY_RESULT.failed));
+    await waitFor(() => record.includes(DELIVERY_RESULT.failed), 5_000, 'the deliveries');
     expect(record.filter((x) => x === 'retried').length).toBeGreaterThan(0);
     expect(record.at(-1)).toBe('failed');
   });
@@ -195,7 +188,7 @@ describe('Notifier', () => {
     const started = performance.now();
     notifier.notify(notificationsOfResult(result(), undefined, Date.now())[0] as Notification);
     expect(performance.now() - started).toBeLessThan(50);
-    await until(() => r.bodies.length === 1);
+    await waitFor(() => r.bodies.length === 1, 5_000, 'the deliveries');
     const closing = performance.now();
     const { abandoned } = await notifier.close(200);
     expect(abandoned).toBe(1);
@@ -227,7 +220,7 @@ describe('Notifier', () => {
       const record: DeliveryResult[] = [];
       const notifier = notifierFor([{ format: 'eventbridge', eventBusName: 'rotations', events: ['rotated', 'leak_rotated'] }], record);
       for (const n of notificationsOfResult(result({ mode: 'leak' }), undefined, Date.now())) notifier.notify(n);
-      await until(() => record.length === 2);
+      await waitFor(() => record.length === 2, 5_000, 'the deliveries');
       expect(record).toEqual(['delivered', 'delivered']);
       expect(calls.map((c) => c.target)).toEqual(['AWSEvents.PutEvents', 'AWSEvents.PutEvents']);
       const entries = calls.flatMap((c) => c.body.Entries);
