@@ -1,0 +1,38 @@
+/**
+ * The short form of bench/consumer-impact: a few rotations with a few consumers per policy, the
+ * same core as the long form. It pins the zero-failure row (single strategy + the helper: no
+ * failure reaches the caller, at most one read beyond the one a rotation needs) and that the
+ * bench does see failures where a policy has them (read-once), so a
+ * zero cannot come from a bench that measures nothing.
+ */
+import { describe, expect, it } from 'vitest';
+import { POLICIES, runConsumerImpact, type PolicyResult } from '../bench/consumer-impact-core.ts';
+
+describe('bench/consumer-impact, short form (single strategy)', () => {
+  it('the helper keeps every caller whole through every rotation; read-once does not', async () => {
+    const result = await runConsumerImpact({
+      consumers: 3,
+      ratePerSecond: 20,
+      rotations: 4,
+      rotationIntervalMs: 600,
+      ttlMs: 150,
+      helperCacheMs: 150,
+      graceMs: 500,
+      clusters: 2,
+      policies: POLICIES,
+      strategy: 'single',
+    });
+    expect(result.rotations).toEqual({ rotated: 4, other: {} });
+    const row = (policy: string) => result.policies.find((p) => p.policy === policy) as PolicyResult;
+    const helper = row('helper');
+    expect(helper.requests).toBeGreaterThan(3 * 4 * 3);
+    expect(helper.failedRequests).toBe(0);
+    // Every rotation kills the password each helper holds: one hidden retry per consumer per rotation.
+    expect(helper.hiddenRetriesPerRotation).toBeGreaterThanOrEqual(3);
+    expect(helper.maxReadsPerConsumerPerRotation).toBeLessThanOrEqual(2);
+    expect(helper.readsPerConsumerPerRotation).toBeGreaterThanOrEqual(1);
+    expect(row('read-once').failedRequests).toBeGreaterThan(0);
+    expect(row('read-once').readsPerConsumerPerRotation).toBe(0);
+    expect(row('ttl').readsPerConsumerPerRotation).toBeGreaterThan(1);
+  }, 25_000);
+});
