@@ -33,7 +33,7 @@ export const STRATEGIES = ['single', 'alternating'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface ConsumerImpactOptions {
-  /** Consumers per policy. */
+  /** Consumers in all, spread round-robin over the policies. */
   consumers: number;
   /** Requests per second of each consumer. */
   ratePerSecond: number;
@@ -63,11 +63,15 @@ export interface PolicyResult {
   achievedRatePerConsumer: number;
   /** Requests whose failure reached the caller. */
   failedRequests: number;
+  /** The failures by kind: `auth` (401 / ConsumerAuthenticationError), `timeout`, `other`. */
+  failedByKind: Record<string, number>;
   failedPerRotation: number;
   /** The helper's own retries (hidden from the caller), per rotation. */
   hiddenRetriesPerRotation: number;
   /** The longest time any consumer of this policy had no working password (first 401 to next 200), ms. */
   maxNoPasswordMs: number;
+  /** The median of those stretches, ms (0 when there were none). */
+  medianNoPasswordMs: number;
   /** GetSecretValue calls per consumer per rotation, the start-up read excluded. */
   readsPerConsumerPerRotation: number;
   /** The most GetSecretValue calls any one consumer made between two rotation starts (start-up read excluded). */
@@ -113,8 +117,11 @@ class ReadCounter {
 interface Observation {
   requests: number;
   failed: number;
+  failedByKind: Record<string, number>;
   rejectedSince: number | undefined;
   maxNoPasswordMs: number;
+  /** Every stretch without a working password, ms. */
+  outages: number[];
 }
 
 /** A fetch for the SDK's HttpClient that records each raw answer's authentication outcome. */
@@ -125,6 +132,7 @@ function observingFetch(observation: Observation): typeof fetch {
     if (response.status === 401) observation.rejectedSince ??= now;
     else if (response.ok && observation.rejectedSince !== undefined) {
       observation.maxNoPasswordMs = Math.max(observation.maxNoPasswordMs, now - observation.rejectedSince);
+      observation.outages.push(now - observation.rejectedSince);
       observation.rejectedSince = undefined;
     }
     return response;
@@ -210,6 +218,20 @@ interface ConsumerContext {
   reads: ReadCounter;
 }
 
+function failureKind(error: unknown): string {
+  const { status, code, name } = (error ?? {}) as { status?: number; code?: string; name?: string };
+  if (status === 401 || code === 'MILVUS_CONSUMER_AUTH_REJECTED') return 'auth';
+  if (name === 'AbortError' || name === 'TimeoutError') return 'timeout';
+  return 'other';
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
@@ -231,10 +253,11 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
   let rotationIndex = 0;
   try {
     let index = 0;
-    for (const policy of options.policies) {
+    for (const [p, policy] of options.policies.entries()) {
       const group = { policy, consumers: [] as Consumer[], observations: [] as Observation[], reads: [] as ReadCounter[] };
-      for (let i = 0; i < options.consumers; i++) {
-        const observation: Observation = { requests: 0, failed: 0, rejectedSince: undefined, maxNoPasswordMs: 0 };
+      const count = Math.floor(options.consumers / options.policies.length) + (p < options.consumers % options.policies.length ? 1 : 0);
+      for (let i = 0; i < count; i++) {
+        const observation: Observation = { requests: 0, failed: 0, failedByKind: {}, rejectedSince: undefined, maxNoPasswordMs: 0, outages: [] };
         const cluster = sandbox.config.clusters[clusterNames[index++ % clusterNames.length] as string];
         const ctx: ConsumerContext = {
           secrets,
@@ -266,8 +289,10 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
           observation.requests++;
           try {
             await consumer.request();
-          } catch {
+          } catch (error) {
             observation.failed++;
+            const kind = failureKind(error);
+            observation.failedByKind[kind] = (observation.failedByKind[kind] ?? 0) + 1;
           }
         }
       }),
@@ -294,6 +319,8 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
       const now = performance.now();
       const requests = observations.reduce((sum, o) => sum + o.requests, 0);
       const failed = observations.reduce((sum, o) => sum + o.failed, 0);
+      const failedByKind: Record<string, number> = {};
+      for (const o of observations) for (const [kind, n] of Object.entries(o.failedByKind)) failedByKind[kind] = (failedByKind[kind] ?? 0) + n;
       // A consumer still locked out at the end (read-once) has been since its first 401.
       const maxNoPasswordMs = Math.max(0, ...observations.map((o) => Math.max(o.maxNoPasswordMs, o.rejectedSince === undefined ? 0 : now - o.rejectedSince)));
       const totalReads = reads.reduce((sum, r) => sum + r.afterStart, 0);
@@ -305,9 +332,11 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
         requests,
         achievedRatePerConsumer: round(requests / consumers.length / (elapsedMs / 1000), 1),
         failedRequests: failed,
+        failedByKind,
         failedPerRotation: round(failed / options.rotations),
         hiddenRetriesPerRotation: round(consumers.reduce((sum, c) => sum + c.hiddenRetries(), 0) / options.rotations),
         maxNoPasswordMs: Math.round(maxNoPasswordMs),
+        medianNoPasswordMs: Math.round(median(observations.flatMap((o) => o.outages))),
         readsPerConsumerPerRotation: round(totalReads / consumers.length / options.rotations),
         maxReadsPerConsumerPerRotation: Math.max(0, ...reads.map((r) => r.maxPerRotation)),
       };

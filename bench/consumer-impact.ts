@@ -41,18 +41,18 @@ const options = {
 };
 
 console.log(
-  `consumer-impact: ${options.consumers} consumers per policy x ${POLICIES.length} policies, ${options.ratePerSecond} req/s each, ${options.clusters} clusters; ` +
+  `consumer-impact: ${options.consumers} consumers spread over ${POLICIES.length} policies, ${options.ratePerSecond} req/s each, ${options.clusters} clusters; ` +
     `${options.rotations} rotations, one every ${options.rotationIntervalMs} ms (compressed); ttl re-read every ${options.ttlMs} ms, helper cache ${options.helperCacheMs} ms, alternating grace ${options.graceMs} ms`,
 );
 
 const results: ConsumerImpactResult[] = [await runConsumerImpact({ ...options, strategy: 'single' })];
 const pending = POLICIES.map((policy) => ({ policy, strategy: 'alternating', status: 'pending: the alternating strategy is not in this engine yet' }));
 
-const header = ['strategy', 'policy', 'req/s/consumer', 'failed/rotation', 'hidden retries/rotation', 'max no-password ms', 'reads/consumer/rotation', 'max reads/consumer/rotation'];
+const header = ['strategy', 'policy', 'consumers', 'req/s/consumer', 'failed/rotation', 'failed by kind', 'hidden retries/rotation', 'max / median no-password ms', 'reads/consumer/rotation', 'max reads/consumer/rotation'];
 const rows: string[][] = results.flatMap((r) =>
-  r.policies.map((p: PolicyResult) => [p.strategy, p.policy, String(p.achievedRatePerConsumer), String(p.failedPerRotation), String(p.hiddenRetriesPerRotation), String(p.maxNoPasswordMs), String(p.readsPerConsumerPerRotation), String(p.maxReadsPerConsumerPerRotation)]),
+  r.policies.map((p: PolicyResult) => [p.strategy, p.policy, String(p.consumers), String(p.achievedRatePerConsumer), String(p.failedPerRotation), JSON.stringify(p.failedByKind), String(p.hiddenRetriesPerRotation), `${p.maxNoPasswordMs} / ${p.medianNoPasswordMs}`, String(p.readsPerConsumerPerRotation), String(p.maxReadsPerConsumerPerRotation)]),
 );
-for (const p of pending) rows.push([p.strategy, p.policy, 'pending', '', '', '', '', '']);
+for (const p of pending) rows.push([p.strategy, p.policy, '', '', 'pending', '', '', '', '', '']);
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
 console.log(line(header));

@@ -11,7 +11,7 @@ import { POLICIES, runConsumerImpact, type PolicyResult } from '../bench/consume
 describe('bench/consumer-impact, short form (single strategy)', () => {
   it('the helper keeps every caller whole through every rotation; read-once does not', async () => {
     const result = await runConsumerImpact({
-      consumers: 3,
+      consumers: 12,
       ratePerSecond: 20,
       rotations: 4,
       rotationIntervalMs: 600,
