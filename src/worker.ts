@@ -9,6 +9,7 @@ import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from './queue/schedules.ts';
+import { readConsumerVersions } from './queue/consumer-versions.ts';
 import { refreshQueueGauge, startQueueWorkers } from './queue/workers.ts';
 import { createEngineRuntime, type EngineRuntime } from './rotation/create-engine.ts';
 import { createProcessors } from '../jobs/index.ts';
@@ -49,6 +50,13 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   const credentialState = new CredentialStateStore(connection, config.redis.prefix);
   metrics.setFleetSource(() => credentialState.readAll());
+  metrics.setConsumerSource(async () => {
+    const now = Date.now();
+    const entries = await Promise.all(
+      Object.values(config.credentials).map(async (c) => [c.id, await readConsumerVersions(connection, config.redis.prefix, c.secretId, now)] as const),
+    );
+    return new Map(entries);
+  });
   const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
   const workers = startQueueWorkers({ config, connection, processors, logger, metrics });
 

@@ -11,3 +11,5 @@ export { createHttpClientConsumer, createMilvusClientConsumer, isGrpcAuthFailure
 export { RotatingClient, type ClientAdapter, type ConsumerEvent, type ConsumerLogger, type ConsumerStats, type ConsumerVersion, type RotatingClientOptions } from './rotating-client.ts';
 export { CONSUMER_STAGE, SecretReader, type ConsumerCredential, type ConsumerStage, type SecretsManagerSource } from './secret-reader.ts';
 export * from './errors.ts';
+export { VersionHeartbeatWriter, type HeartbeatOptions, type HeartbeatRedis } from './heartbeat.ts';
+export { HEARTBEAT_DEFAULTS, decodeHeartbeat, encodeHeartbeat, heartbeatKey, type VersionHeartbeat } from './heartbeat-layout.ts';

@@ -19,6 +19,7 @@
  * label and username-free facts only.
  */
 import { ConsumerAuthenticationError, ConsumerClosedError } from './errors.ts';
+import { VersionHeartbeatWriter, type HeartbeatOptions } from './heartbeat.ts';
 import { CONSUMER_STAGE, SecretReader, type ConsumerCredential, type ConsumerStage, type SecretReaderOptions } from './secret-reader.ts';
 
 /** Which version a consumer uses now (what a heartbeat or a gauge reports). */
@@ -34,7 +35,8 @@ export type ConsumerEvent =
   | { kind: 'auth_failure'; versionId: string }
   | { kind: 'swapped'; from: string; version: ConsumerVersion }
   | { kind: 'retry'; versionId: string; ok: boolean }
-  | { kind: 'renewal_failed'; versionId: string; reason: string };
+  | { kind: 'renewal_failed'; versionId: string; reason: string }
+  | { kind: 'heartbeat_failed'; error: string };
 
 /** A pino-compatible logger (child loggers work); only `info` and `warn` are used. */
 export interface ConsumerLogger {
@@ -72,6 +74,8 @@ export type RotatingClientOptions = SecretReaderOptions & {
   /** Structured events (for metrics, heartbeats, tests); must not throw. */
   onEvent?: (event: ConsumerEvent) => void;
   logger?: ConsumerLogger;
+  /** Report the version in use to the rotator's Redis (see heartbeat-layout.ts). Off by default. */
+  heartbeat?: HeartbeatOptions;
 };
 
 interface Handle<C> {
@@ -93,6 +97,7 @@ export class RotatingClient<C> {
   readonly #now: () => number;
   readonly #cacheMs: number;
   readonly #secretId: string;
+  readonly #heartbeat: VersionHeartbeatWriter | undefined;
   #handle: Handle<C> | undefined;
   #opening: Promise<Handle<C>> | undefined;
   #renewing: Promise<Handle<C>> | undefined;
@@ -110,6 +115,11 @@ export class RotatingClient<C> {
     this.#cacheMs = options.cacheMs ?? 5_000;
     this.#onEvent = options.onEvent;
     this.#logger = options.logger;
+    this.#heartbeat = options.heartbeat
+      ? new VersionHeartbeatWriter(options.secretId, options.heartbeat, this.#now, (error) =>
+          this.#emit({ kind: 'heartbeat_failed', error: error instanceof Error ? error.name : 'error' }),
+        )
+      : undefined;
     const onRead = options.onRead;
     this.#reader = new SecretReader({
       ...options,
@@ -160,7 +170,7 @@ export class RotatingClient<C> {
     this.#closed = true;
     const handle = this.#handle ?? (await this.#opening?.catch(() => undefined));
     if (handle) this.#retire(handle);
-    await Promise.all([...this.#retiring]);
+    await Promise.all([...this.#retiring, this.#heartbeat?.stop()]);
     this.#reader.close();
   }
 
@@ -200,6 +210,7 @@ export class RotatingClient<C> {
       throw new ConsumerClosedError(this.#secretId);
     }
     this.#handle = handle;
+    void this.#heartbeat?.report(handle.credential.versionId, handle.credential.stage);
     this.#emit({ kind: 'opened', version: versionOf(handle.credential) });
     this.#logger?.info({ secretId: this.#secretId, versionId: handle.credential.versionId, stage: handle.credential.stage }, 'milvus consumer opened');
     return handle;
@@ -242,6 +253,7 @@ export class RotatingClient<C> {
       this.#handle = next;
       this.stats.swaps++;
       if (previous) this.#retire(previous);
+      void this.#heartbeat?.report(next.credential.versionId, next.credential.stage);
       this.#emit({ kind: 'swapped', from: versionId, version: versionOf(next.credential) });
       this.#logger?.info({ secretId: this.#secretId, from: versionId, versionId: next.credential.versionId, stage: next.credential.stage }, 'milvus consumer: swapped to a new credential version');
       return next;
