@@ -305,6 +305,8 @@ describe('rotation engine: roll back', () => {
     expect(result.outcome).toBe('needs_attention');
     expect(result.reason).toBe('rollback_failed');
     expect(result.clusters.west).toBe('rollback_failed');
+    // The message is built from the final cluster states: it names the cluster left on the new password.
+    expect(result.error).toMatch(/AWSPENDING kept \(it holds the live password of west\)$/);
     const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
     expect(held(f, 'west')).toBe(pending);
     expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);

@@ -470,7 +470,9 @@ export class RotationEngine {
       const outcome: Outcome = strangers.length > 0 ? OUTCOME.needsAttention : OUTCOME.rolledBack;
       return this.result(run, outcome, baseReason, reason + abandonNote);
     }
-    return this.result(run, OUTCOME.needsAttention, REASON.rollbackFailed, `${reason}; roll back failed, AWSPENDING kept (it holds the live password of ${clusters.filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([n]) => n).join(', ')})`);
+    // Built from the clusters' final states (after the roll back), not the copy taken before it.
+    const stuck = [...run.clusters.entries()].filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([n]) => n);
+    return this.result(run, OUTCOME.needsAttention, REASON.rollbackFailed, `${reason}; roll back failed, AWSPENDING kept (it holds the live password of ${stuck.join(', ')})`);
   }
 
   /** Drops AWSPENDING from the abandoned version; a failure leaves a stale pending version that the next run or reconcile adopts. */
