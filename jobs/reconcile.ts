@@ -6,6 +6,7 @@ import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { CHECK_STATUS, checkCredential, type CredentialCheck } from '../src/rotation/check-credential.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { statusOf } from '../src/rotation/credential-status.ts';
+import { MODE } from '../src/rotation/types.ts';
 
 export interface ReconcileReport {
   checked: number;
@@ -72,7 +73,7 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
     case CHECK_STATUS.inProgress:
       return;
     case CHECK_STATUS.stalePending:
-      await deps.rotations.enqueue({ credentialId: credential.id, mode: 'manual', requestedBy: 'reconcile' });
+      await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile' });
       report.resumed.push(credential.id);
       deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: check.pendingVersionId }, 'stale pending version: rotation enqueued to resume it');
       return;

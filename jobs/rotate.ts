@@ -8,9 +8,10 @@ import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
-import { isSecretsWrite, type WriteGate } from '../src/queue/write-gate.ts';
+import type { WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
-import { REASON, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
+import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
+import { MODE, OUTCOME, REASON, STEP, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
 
 export interface RotateJobDeps {
   config: Config;
@@ -76,19 +77,19 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
     }
     try {
       const { notices, count } = await deps.leakFlags.read(credential.id);
-      const mode = count > 0 ? 'leak' : data.reason;
+      const mode = count > 0 ? MODE.leak : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
       let revokedAt: number | null = null;
       const onEvent = (event: RotationEvent): void => {
         log(event);
         if (event.type === 'step-begin') void job.updateProgress({ step: event.step }).catch(() => {});
-        if (event.type === 'cluster') void job.updateProgress({ step: 'set', cluster: event.cluster, state: event.state }).catch(() => {});
-        if (event.type === 'step-end' && event.step === 'verify' && event.ok && mode === 'leak') revokedAt = now();
+        if (event.type === 'cluster') void job.updateProgress({ step: STEP.set, cluster: event.cluster, state: event.state }).catch(() => {});
+        if (event.type === 'step-end' && event.step === STEP.verify && event.ok && mode === MODE.leak) revokedAt = now();
       };
-      const fence = async (what: string): Promise<void> => {
+      const fence = async (point: FencePoint): Promise<void> => {
         await lock.assertHeld(credential.id);
-        if (isSecretsWrite(what)) await deps.writeGate.acquire(mode);
+        if (isSecretsWrite(point)) await deps.writeGate.acquire(mode);
       };
       const engine = deps.runtime.engineFor({ onEvent, fence });
       const result = await engine.rotate({ credential, mode, rotationId: data.rotationId });
@@ -97,17 +98,17 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         await job.moveToDelayed(now() + IN_PROGRESS_DELAY_MS, token);
         throw new DelayedError();
       }
-      if (result.outcome === 'rotated' && count > 0) await deps.leakFlags.consume(credential.id, count);
+      if (result.outcome === OUTCOME.rotated && count > 0) await deps.leakFlags.consume(credential.id, count);
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);
       await deps.credentialState
         .record(credential.id, {
-          [CREDENTIAL_FACT.needsAttention]: result.outcome === 'needs_attention' ? 1 : 0,
-          ...(result.outcome === 'rotated' ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
+          [CREDENTIAL_FACT.needsAttention]: result.outcome === OUTCOME.needsAttention ? 1 : 0,
+          ...(result.outcome === OUTCOME.rotated ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
         })
         .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
-      const leak = count > 0 ? leakAnswer(notices, result.outcome === 'rotated' ? revokedAt : null) : undefined;
+      const leak = count > 0 ? leakAnswer(notices, result.outcome === OUTCOME.rotated ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {
         for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
       }

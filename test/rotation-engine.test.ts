@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fenceLabel } from '../src/rotation/fence-point.ts';
 import { LeaseLostError } from '../src/rotation/errors.ts';
 import { exitCodeOf } from '../src/rotation/exit-code.ts';
 import { STAGE } from '../src/secrets/types.ts';
@@ -336,6 +337,55 @@ describe('rotation engine: roll back', () => {
   });
 });
 
+describe('rotation engine: step events say how each step ended', () => {
+  function stepEnds(f: RotationFixture): Array<[string, boolean]> {
+    return f.events.flatMap((e) => (e.type === 'step-end' ? [[e.step, e.ok] as [string, boolean]] : []));
+  }
+
+  it('a set step with a refusing cluster ends ok=false; the roll back that puts the other back ends ok=true', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    simulator(f, 'east').injectFault({ route: 'update_password', fault: { kind: 'reply', status: 403, body: JSON.stringify({ code: 65535, message: 'permission deny' }) } });
+    const result = await f.rotate();
+    expect(result).toMatchObject({ outcome: 'rolled_back', reason: 'cluster_refused', clusters: { west: 'rolled_back', east: 'refused' } });
+    expect(stepEnds(f)).toEqual([
+      ['load', true],
+      ['write_ahead', true],
+      ['set', false],
+      ['roll_back', true],
+    ]);
+  });
+
+  it('a roll back that fails ends ok=false', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    simulator(f, 'east').injectFault({ route: 'update_password', fault: { kind: 'reply', status: 200, body: JSON.stringify({ code: 1100, message: 'invalid password length' }) } });
+    const westSim = simulator(f, 'west');
+    const unsubscribe = westSim.onChange(() => {
+      westSim.injectFault({ route: 'update_password', times: 100, fault: { kind: 'reply', status: 403, body: JSON.stringify({ code: 65535, message: 'permission deny' }) } });
+      unsubscribe();
+    });
+    const result = await f.rotate();
+    expect(result.reason).toBe('rollback_failed');
+    expect(stepEnds(f)).toEqual([
+      ['load', true],
+      ['write_ahead', true],
+      ['set', false],
+      ['roll_back', false],
+    ]);
+  });
+
+  it('a clean rotation: every step ends ok=true, no roll back', async () => {
+    const f = await start({ clusters: ['west'] });
+    await f.rotate();
+    expect(stepEnds(f)).toEqual([
+      ['load', true],
+      ['write_ahead', true],
+      ['set', true],
+      ['verify', true],
+      ['finish', true],
+    ]);
+  });
+});
+
 describe('rotation engine: verification', () => {
   it('a cluster that still accepts the old password after the change fails verification: the verify step ends not ok, leak mode reports it', async () => {
     const f = await start({ clusters: ['west'] });
@@ -358,7 +408,7 @@ describe('rotation engine: crashes at every step boundary', () => {
   async function fencePoints(clusters: string[]): Promise<string[]> {
     const f = await startRotationFixture({ clusters });
     const points: string[] = [];
-    await f.rotate({ runtime: f.engine({ fence: async (what) => void points.push(what) }) });
+    await f.rotate({ runtime: f.engine({ fence: async (point) => void points.push(fenceLabel(point)) }) });
     await f.close();
     return points;
   }
@@ -397,8 +447,8 @@ describe('rotation engine: crashes at every step boundary', () => {
     const crashed = randomUUID();
     let calls = 0;
     const crashing = f.engine({
-      fence: async (what) => {
-        if (what === 'update-password:east' && calls++ === 0) throw new Error('simulated crash');
+      fence: async (point) => {
+        if (fenceLabel(point) === 'update-password:east' && calls++ === 0) throw new Error('simulated crash');
       },
     });
     await expect(f.rotate({ rotationId: crashed, runtime: crashing })).rejects.toThrow('simulated crash');
@@ -427,8 +477,8 @@ describe('rotation engine: crashes at every step boundary', () => {
   it('a lost lease stops the engine at once: the error goes through and nothing more is written', async () => {
     const f = await start({ clusters: ['west'] });
     const runtime = f.engine({
-      fence: async (what) => {
-        if (what === 'promote') throw new LeaseLostError(f.credential.id);
+      fence: async (point) => {
+        if (fenceLabel(point) === 'promote') throw new LeaseLostError(f.credential.id);
       },
     });
     await expect(f.rotate({ runtime })).rejects.toBeInstanceOf(LeaseLostError);

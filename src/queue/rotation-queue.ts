@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Mode } from '../rotation/types.ts';
+import { MODE, type Mode } from '../rotation/types.ts';
 import type { RotateJobData } from './job-data.ts';
 import { LeakFlags, type LeakNotice } from './leak-flags.ts';
 import { JOB, PRIORITY, QUEUE } from './names.ts';
@@ -49,7 +49,7 @@ export class RotationQueue {
     const { credentialId } = request;
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
-    const mode: Mode = request.mode === 'leak' || (await this.leakFlags.has(credentialId)) ? 'leak' : request.mode;
+    const mode: Mode = request.mode === MODE.leak || (await this.leakFlags.has(credentialId)) ? MODE.leak : request.mode;
     const data: RotateJobData = {
       credentialId,
       reason: mode,
