@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fenceLabel } from '../src/rotation/fence-point.ts';
 import { LeaseLostError } from '../src/rotation/errors.ts';
 import { exitCodeOf } from '../src/rotation/exit-code.ts';
+import { FINISH_RETRY, finishRetryDelayMs, rotateUntilFinished } from '../src/rotation/finish-retry.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { startRotationFixture, type RotationFixture } from './helpers/rotation-fixture.ts';
 import { assertEndInvariants, passwordUnder, storedPasswords, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -284,6 +285,52 @@ describe('rotation engine: Secrets Manager failures', () => {
     expect(result.outcome).toBe('rolled_back');
     expect(result.error).toMatch(/AWSPENDING could not be removed/);
     expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);
+  });
+});
+
+describe('rotation engine: finishing what was started', () => {
+  it('leak mode, the promotion throttled on every SDK attempt: promote_failed with AWSPENDING kept; run again with the same rotation id, it promotes', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: f.config.aws.maxAttempts, fault: { kind: 'throttle' } });
+    const rotationId = randomUUID();
+    const runtime = f.engine();
+    const sleeps: number[] = [];
+    const req = { credential: f.credential, mode: 'leak' as const, rotationId };
+    const results: string[] = [];
+
+    const { result, retries } = await rotateUntilFinished(
+      async (r) => {
+        const out = await runtime.engine.rotate(r);
+        results.push(out.reason);
+        return out;
+      },
+      req,
+      { attempts: 3, sleep: async (ms) => void sleeps.push(ms) },
+    );
+
+    expect(results).toEqual(['promote_failed', 'ok']);
+    expect(retries).toBe(1);
+    expect(sleeps).toEqual([FINISH_RETRY.baseDelayMs]);
+    expect(result).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+    expect(held(f, 'west')).not.toBe(leaked);
+    expect(assertEndInvariants(f.sandbox, f.credential, 'rotated')).toEqual([]);
+  });
+
+  it('the first promote_failed result keeps every cluster on the new password under AWSPENDING (no roll back in leak mode)', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
+    const result = await f.rotate({ mode: 'leak' });
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
+    expect(result.error).toMatch(/AWSCURRENT did not move.*AWSPENDING kept/);
+    const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+    expect(held(f, 'west')).toBe(pending);
+    expect(held(f, 'east')).toBe(pending);
+    expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+  });
+
+  it('the backoff doubles from 0.5 s and is bounded at 5 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 50].map(finishRetryDelayMs)).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000]);
   });
 });
 

@@ -4,6 +4,7 @@ import type { Config, CredentialConfig } from '../config/types.ts';
 import { logRotationEvents } from '../observability/rotation-log.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
+import { rotateUntilFinished } from '../rotation/finish-retry.ts';
 import type { RotationPlan } from '../rotation/rotation-plan.ts';
 import { MODE, type Mode, type RotationResult } from '../rotation/types.ts';
 import { UsageError } from './usage-error.ts';
@@ -23,6 +24,8 @@ export interface RotateOptions {
 
 /** Rotations of different credentials run side by side, this many at a time. */
 const PARALLEL_CREDENTIALS = 4;
+/** A rotation left unfinished (finish_unknown, promote_failed) is run again this many times, within about 4 s. */
+const FINISH_ATTEMPTS = 3;
 
 /** Resolves `--credential ID... | --all` against the config; a usage error names what is wrong. */
 export function selectCredentials(config: Config, options: Pick<RotateOptions, 'credential' | 'all'>): CredentialConfig[] {
@@ -60,7 +63,7 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
           if (options.json) io.out(JSON.stringify(plan));
           continue;
         }
-        const result = await runtime.engine.rotate(req);
+        const { result } = await rotateUntilFinished((r) => runtime.engine.rotate(r), req, { attempts: FINISH_ATTEMPTS, sleep });
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       }
@@ -91,6 +94,8 @@ export function renderPlans(plans: RotationPlan[]): string {
   const notes = plans.filter((p) => p.error).map((p) => `${p.credential}: ${p.error}`);
   return ['DRY RUN: nothing was written', table(['CREDENTIAL', 'WOULD', 'REASON', 'PENDING', 'CLUSTERS ACCEPT'], rows), ...notes].join('\n');
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function renderResults(results: RotationResult[]): string {
   const rows = results.map((r) => [
