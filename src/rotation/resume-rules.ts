@@ -14,6 +14,9 @@
  *     cluster is one version behind).
  *  7. Previous gave no answer: unreachable.
  *  8. Nothing we hold is accepted there: unknown password (a human must look, no retry loop).
+ *
+ * "No answer" ends the cluster's part of the set step; what follows is the failure policy's
+ * (failure-policy.ts: rolled back, or retried forward in leak mode; not needs_attention).
  */
 
 /** A probe's answer, or what a change attempt proved about the password it started from. */
