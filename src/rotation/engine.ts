@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PasswordPolicy } from '../config/types.ts';
+import { STRATEGY, type PasswordPolicy, type SingleCredentialConfig } from '../config/types.ts';
 import type { ClusterClient } from '../milvus/types.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { RotatorError, coerceError } from '../errors.ts';
@@ -80,7 +80,7 @@ interface ClusterProgress {
 
 /** Per-rotation state, passed from step to step (never kept on the engine). */
 interface Run {
-  req: RotationRequest;
+  req: RotationRequest & { credential: SingleCredentialConfig };
   startedAt: number;
   clusters: Map<string, ClusterProgress>;
   versionId: string | null;
@@ -123,7 +123,10 @@ export class RotationEngine {
     this.tuning = { ...ENGINE_DEFAULTS, ...deps.tuning };
   }
 
-  async rotate(req: RotationRequest): Promise<RotationResult> {
+  async rotate(request: RotationRequest): Promise<RotationResult> {
+    const { credential } = request;
+    if (credential.strategy !== STRATEGY.single) throw new RotatorError('ROTATOR_STRATEGY_UNAVAILABLE', `credential ${credential.id}: this engine runs the single strategy only`);
+    const req = { ...request, credential };
     const run: Run = {
       req,
       startedAt: this.deps.now(),

@@ -1,5 +1,5 @@
 import type { Sandbox } from '../../src/sandbox/sandbox.ts';
-import type { CredentialConfig } from '../../src/config/types.ts';
+import type { SingleCredentialConfig } from '../../src/config/types.ts';
 import { STAGE } from '../../src/secrets/types.ts';
 
 /**
@@ -7,7 +7,7 @@ import { STAGE } from '../../src/secrets/types.ts';
  * values stored under AWSCURRENT, AWSPENDING or AWSPREVIOUS. Checked synchronously at the instant
  * of every password change the simulators record. Returns the violations seen so far.
  */
-export function watchStoredPasswordInvariant(sandbox: Sandbox, credential: CredentialConfig): { violations: string[]; stop: () => void } {
+export function watchStoredPasswordInvariant(sandbox: Sandbox, credential: SingleCredentialConfig): { violations: string[]; stop: () => void } {
   const violations: string[] = [];
   const unsubscribes = credential.clusters.map((name) => {
     const simulator = sandbox.clusters.get(name);
@@ -40,7 +40,7 @@ export function passwordUnder(sandbox: Sandbox, secretId: string, stage: string)
  * The invariants after an outcome. Every cluster holds a stored password (always), and, for any
  * outcome but needs_attention, every cluster holds the password under AWSCURRENT.
  */
-export function assertEndInvariants(sandbox: Sandbox, credential: CredentialConfig, outcome: string): string[] {
+export function assertEndInvariants(sandbox: Sandbox, credential: SingleCredentialConfig, outcome: string): string[] {
   const problems: string[] = [];
   const stored = storedPasswords(sandbox, credential.secretId);
   const current = passwordUnder(sandbox, credential.secretId, STAGE.current);
