@@ -55,6 +55,10 @@ export const REASON = {
   rollbackFailed: 'rollback_failed',
   leakNotContained: 'leak_not_contained',
   finishUnknown: 'finish_unknown',
+  /** Leak mode: every cluster holds the new password (under AWSPENDING), AWSCURRENT could not be moved yet. */
+  promoteFailed: 'promote_failed',
+  /** `recover` with nothing pending: nothing to resume, nothing written. */
+  nothingPending: 'nothing_pending',
   /** Alternating: the retired user was retired less than graceMs ago; nothing changed (not a failure to page on). */
   graceNotElapsed: 'grace_not_elapsed',
   /** Alternating: the two users hold different roles and no admin is configured to align them. */
