@@ -20,13 +20,15 @@
  * under AWSCURRENT, AWSPENDING or AWSPREVIOUS for that user. The active user is never touched; the
  * retired user moves from its AWSPREVIOUS value to its AWSPENDING value (and back on roll back).
  */
-import type { AlternatingCredentialConfig, PasswordPolicy } from '../config/types.ts';
+import type { AlternatingCredentialConfig } from '../config/types.ts';
 import { RotatorError, coerceError } from '../errors.ts';
-import type { Caller, ClusterClient, RoleClient } from '../milvus/types.ts';
+import type { Caller, ClusterClient, DescribeUserResult, RoleClient } from '../milvus/types.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
 import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
-import type { EngineTuning } from './engine.ts';
+import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
+import { PLAN_ACTION, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
 import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
 import {
   CLUSTER_STATE,
@@ -39,35 +41,22 @@ import {
   type Mode,
   type Outcome,
   type Reason,
-  type RotationEvent,
+  type RotationRequest,
   type RotationResult,
   type Step,
 } from './types.ts';
 
-/** One alternating rotation: the credential, why, and the id fixed when it was created. */
-export interface AlternatingRequest {
-  credential: AlternatingCredentialConfig;
-  mode: Mode;
-  rotationId: string;
-  recover?: boolean;
-  /** Leak mode: the user whose password leaked, when known; otherwise both users are changed. */
-  leakedUsername?: string;
-}
-
-/** What the strategy needs: ports, clock, fence, events and tuning (the engine's context, plus role calls). */
-export interface AlternatingContext {
-  store: SecretStore;
-  cluster: (name: string) => ClusterClient;
-  /** The user and role calls of a cluster (describe, create, grant, revoke). */
-  roles: (name: string) => RoleClient;
-  generatePassword: (policy: PasswordPolicy) => string;
-  now: () => number;
-  sleep: (ms: number) => Promise<void>;
-  wrongPassword: () => string;
-  /** Called before every side effect and step with what is about to happen; throws to stop at once. */
-  fence: (what: string) => Promise<void>;
-  emit: (event: RotationEvent) => void;
-  tuning: EngineTuning;
+/**
+ * The alternating strategy for the engine's registry. Besides the engine's context it needs the
+ * user and role calls of each cluster (describe, create, grant, revoke), which the composition
+ * root gives it: the seam's cluster port has only passwords and probes.
+ */
+export function createAlternatingStrategy(roles: (name: string) => RoleClient): RotationStrategy {
+  return {
+    name: STRATEGY.alternating,
+    rotate: (req, ctx) => new AlternatingRotation(req, ctx, roles).run(),
+    plan: (req, ctx) => new AlternatingRotation(req, ctx, roles).plan(),
+  };
 }
 
 /** What a cluster holds for the retired user, as far as this turn knows. */
@@ -93,26 +82,29 @@ interface TurnSecrets {
 
 /** Per-rotation state, passed along (never kept on the strategy). */
 interface Run {
-  req: AlternatingRequest;
+  req: RotationRequest & { credential: AlternatingCredentialConfig };
   startedAt: number;
   clusters: Map<string, ClusterProgress>;
   versionId: string | null;
   summary: AlternatingSummary;
 }
 
-/** Runs alternating rotations; stateless between calls. */
-export async function rotateAlternating(req: AlternatingRequest, ctx: AlternatingContext): Promise<RotationResult> {
-  return new AlternatingRotation(req, ctx).run();
-}
-
+/** One rotation (created per call: every field is per-rotation state). */
 class AlternatingRotation {
-  private readonly req: AlternatingRequest;
-  private readonly ctx: AlternatingContext;
+  private readonly req: Run['req'];
+  private readonly ctx: StrategyContext;
+  private readonly roles: (name: string) => RoleClient;
   private readonly state: Run;
+  /** What load read, for the dry run (reported even when load stops). */
+  private seen: { current: { versionId: string; secret: CredentialSecret }; previous: CredentialSecret | null; pending: { versionId: string; ageMs: number | null; secret: CredentialSecret | null } | null } | null = null;
 
-  constructor(req: AlternatingRequest, ctx: AlternatingContext) {
+  constructor(request: RotationRequest, ctx: StrategyContext, roles: (name: string) => RoleClient) {
+    const { credential } = request;
+    if (credential.strategy !== STRATEGY.alternating) throw new Error(`credential ${credential.id} is not an alternating credential`);
+    const req = { ...request, credential };
     this.req = req;
     this.ctx = ctx;
+    this.roles = roles;
     this.state = {
       req,
       startedAt: ctx.now(),
@@ -133,6 +125,50 @@ class AlternatingRotation {
       if (result.outcome !== OUTCOME.rotated || turn.remaining === 0) return result;
     }
     throw new Error('unreachable: a leak takes at most two turns');
+  }
+
+  /**
+   * The dry run: the load step only (reads and probes), then what every cluster accepts for the
+   * active user (AWSCURRENT), the retired user's pending password and its AWSPREVIOUS password.
+   */
+  async plan(): Promise<RotationPlan> {
+    const { credential, mode } = this.req;
+    this.resetClusters();
+    const loaded = await this.load();
+    const seen = this.seen;
+    const clusters: Record<string, ClusterPlan> = {};
+    if (seen) {
+      const active = seen.current.secret;
+      const retired = otherUser(credential.usernames, active.username);
+      const previous = seen.previous?.username === retired ? seen.previous : null;
+      const pending = seen.pending?.secret ?? null;
+      await Promise.all(
+        credential.clusters.map(async (name) => {
+          const client = this.ctx.cluster(name);
+          const [current, pendingAnswer, previousAnswer] = await Promise.all([
+            this.probeClear(client, active.username, active.password),
+            pending ? this.probeClear(client, pending.username, pending.password) : null,
+            previous ? this.probeClear(client, previous.username, previous.password) : null,
+          ]);
+          clusters[name] = { state: this.state.clusters.get(name)?.state ?? CLUSTER_STATE.unchanged, accepts: { current, pending: pendingAnswer, previous: previousAnswer }, next: null };
+        }),
+      );
+    }
+    const stop = 'stop' in loaded ? loaded.stop : null;
+    const action = stop ? (stop.reason === REASON.alreadyRotated || stop.reason === REASON.nothingPending ? PLAN_ACTION.nothing : PLAN_ACTION.refuse) : 'ok' in loaded && loaded.ok.turn.resume ? PLAN_ACTION.resume : PLAN_ACTION.rotate;
+    return {
+      credential: credential.id,
+      dryRun: true,
+      strategy: STRATEGY.alternating,
+      mode,
+      action,
+      outcome: stop?.outcome ?? null,
+      reason: stop?.reason ?? null,
+      currentVersionId: seen?.current.versionId ?? null,
+      pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
+      clusters,
+      ...(stop?.error !== undefined ? { error: stop.error } : {}),
+    };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -188,16 +224,29 @@ class AlternatingRotation {
       }
     }
     const pending = pendingVersion ? parseCredentialSecret(pendingVersion.value) : null;
+    const pendingCreated = pendingVersion?.createdDate?.getTime() ?? null;
+    this.seen = {
+      current: { versionId: currentVersion.versionId, secret: current },
+      previous,
+      pending: pendingId ? { versionId: pendingId, ageMs: pendingCreated === null ? null : this.ctx.now() - pendingCreated, secret: pending } : null,
+    };
+    // A foreign pending version whose rotation has ended (the queue knows) may be adopted at once.
+    const ownerEnded = pendingId !== undefined && pendingId !== rotationId && (await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) === 'ended';
     if (pendingVersion && !pending) {
       this.state.versionId = pendingId ?? null;
       return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
     }
 
+    // `recover` with nothing pending: nothing to resume, nothing written; report whether every cluster accepts AWSCURRENT.
+    if (this.req.recover && !pendingId) {
+      this.state.versionId = currentVersion.versionId;
+      return { stop: await this.confirmAlreadyRotated(current, REASON.nothingPending) };
+    }
     const decision = decideAlternating({
       usernames: credential.usernames,
       rotationId,
       mode,
-      recover: this.req.recover ?? false,
+      recover: (this.req.recover ?? false) || ownerEnded,
       now: this.ctx.now(),
       graceMs: credential.graceMs,
       pendingLeaseMs: this.ctx.tuning.pendingLeaseMs,
@@ -258,14 +307,14 @@ class AlternatingRotation {
   }
 
   /** The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT. */
-  private async confirmAlreadyRotated(current: CredentialSecret): Promise<RotationResult> {
+  private async confirmAlreadyRotated(current: CredentialSecret, reason: Reason = REASON.alreadyRotated): Promise<RotationResult> {
     const names = this.req.credential.clusters;
     const answers = await Promise.all(names.map(async (name) => [name, await this.probeUntil(name, current.username, current.password, 'accepted')] as const));
     for (const [name, accepted] of answers) {
       this.setCluster(name, accepted ? { state: CLUSTER_STATE.updated, holds: 'new' } : { state: CLUSTER_STATE.unknownPassword, holds: 'other' });
     }
-    if (answers.every(([, accepted]) => accepted)) return this.result(OUTCOME.rotated, REASON.alreadyRotated);
-    return this.result(OUTCOME.needsAttention, REASON.unknownPassword, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT');
+    if (answers.every(([, accepted]) => accepted)) return this.result(OUTCOME.rotated, reason);
+    return this.result(OUTCOME.needsAttention, REASON.unknownPassword, 'a cluster does not accept AWSCURRENT');
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -301,7 +350,7 @@ class AlternatingRotation {
     const fields: Record<string, unknown> = { ...secrets.current.secret.fields, username: turn.user, password };
     if ('token' in fields) fields.token = `${turn.user}:${password}`;
     const value = JSON.stringify(fields);
-    await this.ctx.fence('put-pending');
+    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.putPending));
     try {
       await this.ctx.store.putPending(credential.secretId, turn.token, value);
     } catch (err) {
@@ -364,8 +413,8 @@ class AlternatingRotation {
     let lastReason = 'no attempt';
     for (let attempt = 1; attempt <= this.ctx.tuning.changeAttempts; attempt++) {
       if (attempt > 1) await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** (attempt - 2));
-      await this.ctx.fence(`create-user:${name}`);
-      const answer = await this.ctx.roles(name).createUser(admin, user, password);
+      await this.ctx.fence(fencePoint.clusterWrite(name));
+      const answer = await this.roles(name).createUser(admin, user, password);
       switch (answer.kind) {
         case 'created':
           return { state: CLUSTER_STATE.updated, holds: 'new' };
@@ -446,10 +495,11 @@ class AlternatingRotation {
     const problems: string[] = [];
     await Promise.all(
       names.map(async (name) => {
-        const roles = this.ctx.roles(name);
+        const roles = this.roles(name);
+        const describe = (caller: Caller): Promise<DescribeUserResult> => this.retryUnclear(() => roles.describeUser(caller, caller.user));
         const [activeRoles, retiredRoles] = await Promise.all([
-          roles.describeUser({ user: active.username, password: active.password }, active.username),
-          roles.describeUser({ user: turn.user, password: pending.password }, turn.user),
+          describe({ user: active.username, password: active.password }),
+          describe({ user: turn.user, password: pending.password }),
         ]);
         if (activeRoles.kind !== 'roles' || retiredRoles.kind !== 'roles') {
           problems.push(`${name}: users/describe gave no list of roles (${describeRoleAnswer(activeRoles.kind !== 'roles' ? activeRoles : retiredRoles)})`); // case 4
@@ -463,18 +513,24 @@ class AlternatingRotation {
         }
         // Case 2.
         for (const role of diff.grant) {
-          await this.ctx.fence(`grant-role:${name}`);
-          const answer = await roles.grantRole(secrets.admin, turn.user, role);
+          const admin = secrets.admin;
+          const answer = await this.retryUnclear(async () => {
+            await this.ctx.fence(fencePoint.clusterWrite(name));
+            return roles.grantRole(admin, turn.user, role);
+          });
           if (answer.kind !== 'done') problems.push(`${name}: grant ${role} failed (${describeRoleAnswer(answer)})`);
           else granted.add(role);
         }
         for (const role of diff.revoke) {
-          await this.ctx.fence(`revoke-role:${name}`);
-          const answer = await roles.revokeRole(secrets.admin, turn.user, role);
+          const admin = secrets.admin;
+          const answer = await this.retryUnclear(async () => {
+            await this.ctx.fence(fencePoint.clusterWrite(name));
+            return roles.revokeRole(admin, turn.user, role);
+          });
           if (answer.kind !== 'done') problems.push(`${name}: revoke ${role} failed (${describeRoleAnswer(answer)})`);
           else revoked.add(role);
         }
-        const again = await roles.describeUser({ user: turn.user, password: pending.password }, turn.user);
+        const again = await describe({ user: turn.user, password: pending.password });
         const left = again.kind === 'roles' ? roleDifference(activeRoles.roles, again.roles) : null;
         if (!left || left.grant.length > 0 || left.revoke.length > 0) problems.push(`${name}: roles still differ after aligning`);
       }),
@@ -492,7 +548,7 @@ class AlternatingRotation {
   /** Moves AWSCURRENT to the new version (AWSPREVIOUS follows: the active user retires), then reads the labels back. */
   private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
     const { credential } = this.req;
-    await this.ctx.fence('promote');
+    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.promote));
     let promoteError: unknown = null;
     try {
       await this.ctx.store.promote(credential.secretId, turn.token, { currentVersionId: secrets.current.versionId, keepPendingLabel: true });
@@ -577,7 +633,7 @@ class AlternatingRotation {
 
   private async abandonQuietly(token: string): Promise<string> {
     try {
-      await this.ctx.fence('abandon');
+      await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
       await this.ctx.store.abandon(this.req.credential.secretId, token);
       return '';
     } catch (err) {
@@ -590,6 +646,19 @@ class AlternatingRotation {
   // Helpers
   // ---------------------------------------------------------------------------------------------
 
+  /**
+   * Repeats a call whose answer was unclear (timeout, gateway error, 65535): safe for describe
+   * (a read) and for grant and revoke (idempotent on the server, spec section 14).
+   */
+  private async retryUnclear<T extends { kind: string }>(call: () => Promise<T>): Promise<T> {
+    let answer = await call();
+    for (let attempt = 1; attempt < this.ctx.tuning.changeAttempts && (answer.kind === 'ambiguous' || answer.kind === 'unknown'); attempt++) {
+      await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** (attempt - 1));
+      answer = await call();
+    }
+    return answer;
+  }
+
   private resetClusters(): void {
     this.state.clusters = new Map(this.req.credential.clusters.map((name) => [name, { state: CLUSTER_STATE.unchanged, holds: 'old' }]));
   }
@@ -600,7 +669,7 @@ class AlternatingRotation {
       maxProbes: this.ctx.tuning.probeAttempts,
       retryDelayMs: this.ctx.tuning.retryDelayMs,
       sleep: this.ctx.sleep,
-      beforeWrite: () => this.ctx.fence(`update-password:${cluster}`),
+      beforeWrite: () => this.ctx.fence(fencePoint.clusterWrite(cluster)),
     };
   }
 
@@ -630,7 +699,7 @@ class AlternatingRotation {
 
   private async step<T>(step: Step, body: () => Promise<T>): Promise<T> {
     const { credential, rotationId } = this.req;
-    await this.ctx.fence(`step:${step}`);
+    await this.ctx.fence(fencePoint.step(step));
     const began = this.ctx.now();
     this.ctx.emit({ type: 'step-begin', credential: credential.id, rotationId, step });
     let ok = false;

@@ -87,6 +87,11 @@ export interface RotationRequest {
   rotationId: string;
   /** Adopt a foreign pending version even if its owner may be alive (`recover`). */
   recover?: boolean;
+  /**
+   * Leak mode, alternating credentials: the user whose password leaked, when the alert names it.
+   * Absent, both users are changed (two turns); the retired user alone takes one.
+   */
+  leakedUsername?: string;
 }
 
 /** The outcome as data. Never holds a password. Its JSON is the `--json` line of DESIGN section 7. */

@@ -210,6 +210,13 @@ export class MilvusSimulator {
     this.#change(user, password, 'setPassword');
   }
 
+  /** Removes a user and its role bindings out of band, like an operator in the console. */
+  dropUser(user: string): void {
+    if (!this.#users.has(user)) return;
+    this.#change(user, null, 'drop');
+    this.#roles.delete(user);
+  }
+
   passwordOf(user: string): string | undefined {
     return this.#users.get(user);
   }
