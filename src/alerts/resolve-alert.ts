@@ -24,6 +24,8 @@ export interface ResolvedCredential {
   stage?: Stage;
   /** For `via: 'token'`: that version's id. */
   versionId?: string;
+  /** The Milvus user whose password leaked, when the alert names it (`via: 'username-cluster'`). */
+  username?: string;
 }
 
 export interface ResolveDeps {
@@ -41,7 +43,7 @@ export async function resolveGenericAlert(alert: GenericAlert, deps: ResolveDeps
     case LEAK_NAMED_BY.usernameCluster:
       return Object.values(credentials)
         .filter((credential) => usernamesOf(credential).includes(alert.username) && credential.clusters.includes(alert.cluster))
-        .map((credential) => ({ credential: credential.id, via: LEAK_NAMED_BY.usernameCluster }));
+        .map((credential) => ({ credential: credential.id, via: LEAK_NAMED_BY.usernameCluster, username: alert.username }));
     case LEAK_NAMED_BY.token:
       return fromMatches(await deps.index.match({ tokenSha256: alert.tokenSha256 }));
     default:
