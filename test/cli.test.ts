@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { buildProgram, main } from '../src/cli.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { nextRun } from '../src/config/schedule.ts';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import { usernamesOf, type Config, type SingleCredentialConfig } from '../src/config/types.ts';
 import { generatePassword } from '../src/password/generate.ts';
 import { checkCredential, exitCodeOfCheck } from '../src/rotation/check-credential.ts';
 import { createEngineRuntime } from '../src/rotation/create-engine.ts';
@@ -133,8 +133,8 @@ interface Fixture {
   sandbox: Sandbox;
   file: string;
   dir: string;
-  reader: CredentialConfig;
-  writer: CredentialConfig;
+  reader: SingleCredentialConfig;
+  writer: SingleCredentialConfig;
   sim: (name: 'west' | 'east') => MilvusSimulator;
   /** `main([...args, '--config', file])`. */
   run: (...args: string[]) => Promise<CliRun>;
@@ -170,8 +170,8 @@ async function start(): Promise<Fixture> {
     sandbox,
     file,
     dir,
-    reader: sandbox.config.credentials[READER] as CredentialConfig,
-    writer: sandbox.config.credentials[WRITER] as CredentialConfig,
+    reader: sandbox.config.credentials[READER] as SingleCredentialConfig,
+    writer: sandbox.config.credentials[WRITER] as SingleCredentialConfig,
     sim,
     run: (...args) => cli([...args, '--config', file]),
     calls: () => ({
@@ -194,7 +194,7 @@ function harvest(sandbox: Sandbox): void {
       // not a credential JSON
     }
   }
-  for (const credential of Object.values(sandbox.config.credentials)) usernames.add(credential.username);
+  for (const credential of Object.values(sandbox.config.credentials)) for (const name of usernamesOf(credential)) usernames.add(name);
 }
 
 afterEach(async () => {
@@ -250,7 +250,7 @@ function currentVersionId(sandbox: Sandbox, secretId: string): string {
 }
 
 /** A foreign rotation's write-ahead: a pending version with a new password, through the real SDK. */
-async function seedPending(f: Fixture, credential: CredentialConfig): Promise<{ token: string; password: string }> {
+async function seedPending(f: Fixture, credential: SingleCredentialConfig): Promise<{ token: string; password: string }> {
   const token = randomUUID();
   const password = generatePassword(credential.password);
   const client = new SecretsManagerClient({});

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.ts';
-import type { CredentialConfig } from '../config/types.ts';
+import { usernamesOf, type CredentialConfig } from '../config/types.ts';
 import { checkCredential, exitCodeOfCheck } from '../rotation/check-credential.ts';
 import { createEngineRuntime, type EngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
@@ -31,7 +31,7 @@ export async function runDemo(io: { out: (line: string) => void }): Promise<Exit
     io.out(`sandbox: Secrets Manager emulator at ${sandbox.emulator.url}`);
     for (const [name, simulator] of sandbox.clusters) io.out(`sandbox: cluster ${name} at ${simulator.url}`);
     io.out('');
-    io.out(`== before: credential ${credential.id} (user ${credential.username}, secret ${credential.secretId})`);
+    io.out(`== before: credential ${credential.id} (${credential.strategy}: ${usernamesOf(credential).join(', ')}, secret ${credential.secretId})`);
     io.out(await describeState(runtime, credential));
 
     io.out('');
@@ -61,18 +61,18 @@ export async function runDemo(io: { out: (line: string) => void }): Promise<Exit
 async function describeState(runtime: EngineRuntime, credential: CredentialConfig): Promise<string> {
   const versions = await runtime.store.listVersions(credential.secretId);
   const versionRows = versions.map((v) => [shortId(v.versionId), v.stages.join(','), v.createdDate?.toISOString() ?? '-']);
-  const labelled: { stage: string; versionId: string; password: string }[] = [];
+  const labelled: { stage: string; versionId: string; username: string; password: string }[] = [];
   for (const stage of [STAGE.current, STAGE.previous]) {
     const version = await runtime.store.getByStage(credential.secretId, stage);
     const secret = version ? parseCredentialSecret(version.value) : null;
-    if (version && secret) labelled.push({ stage, versionId: version.versionId, password: secret.password });
+    if (version && secret) labelled.push({ stage, versionId: version.versionId, username: secret.username, password: secret.password });
   }
   const clusterRows = await Promise.all(
     credential.clusters.map(async (name) => {
       const cells = await Promise.all(
-        labelled.map(async ({ stage, versionId, password }) => {
-          const answer = await runtime.cluster(name).probe(credential.username, password);
-          return `${stage}@${shortId(versionId)} ${mask(password)} ${answer.kind}`;
+        labelled.map(async ({ stage, versionId, username, password }) => {
+          const answer = await runtime.cluster(name).probe(username, password);
+          return `${stage}@${shortId(versionId)} ${username} ${mask(password)} ${answer.kind}`;
         }),
       );
       return [name, cells.join('   ')];

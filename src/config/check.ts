@@ -6,6 +6,8 @@ import { ConfigError, formatIssue } from './errors.ts';
 import type { Env } from './expand-env.ts';
 import { loadConfig } from './load.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
+import { LIMITS } from './schema.ts';
+import { STRATEGY, type Config } from './types.ts';
 
 export interface CheckResult {
   ok: boolean;
@@ -23,6 +25,7 @@ export function checkConfig(path: string, env: Env = process.env): CheckResult {
       ok: true,
       lines: [
         `${path}: OK: ${plural(credentials.length, 'credential')} (${scheduled} scheduled), ${plural(clusters, 'cluster')}`,
+        ...warnings(config),
       ],
     };
   } catch (error) {
@@ -31,6 +34,23 @@ export function checkConfig(path: string, env: Env = process.env): CheckResult {
     }
     throw error;
   }
+}
+
+/**
+ * Accepted but risky settings, one `warning:` line each (the file still passes):
+ * 1. an alternating credential's graceMs below an hour: consumers caching the secret for the
+ *    default hour of AWS's caching clients may still hold the user a rotation changes.
+ */
+function warnings(config: Config): string[] {
+  const lines: string[] = [];
+  for (const credential of Object.values(config.credentials)) {
+    if (credential.strategy === STRATEGY.alternating && credential.graceMs < LIMITS.graceWarnBelowMs) {
+      lines.push(
+        `warning: credentials.${credential.id}.graceMs: ${credential.graceMs} ms is under 1 h; consumers that cache the secret for an hour may still hold the user a rotation changes`,
+      );
+    }
+  }
+  return lines;
 }
 
 function plural(count: number, noun: string): string {
