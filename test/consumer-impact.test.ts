@@ -1,9 +1,10 @@
 /**
  * The short form of bench/consumer-impact: a few rotations with a few consumers per policy, the
- * same core as the long form. It pins the zero-failure row (single strategy + the helper: no
- * failure reaches the caller, at most one read beyond the one a rotation needs) and that the
- * bench does see failures where a policy has them (read-once), so a
- * zero cannot come from a bench that measures nothing.
+ * same core as the long form. It pins the zero-failure rows (single + the helper: no failure
+ * reaches the caller, at most one read beyond the one a rotation needs; alternating + ttl shorter
+ * than grace, and alternating + the helper: no failed request) and that the bench does see
+ * failures where a policy has them (read-once), so a zero cannot come from a bench that measures
+ * nothing.
  */
 import { describe, expect, it } from 'vitest';
 import { POLICIES, runConsumerImpact, type PolicyResult } from '../bench/consumer-impact-core.ts';
@@ -34,5 +35,32 @@ describe('bench/consumer-impact, short form (single strategy)', () => {
     expect(row('read-once').failedRequests).toBeGreaterThan(0);
     expect(row('read-once').readsPerConsumerPerRotation).toBe(0);
     expect(row('ttl').readsPerConsumerPerRotation).toBeGreaterThan(1);
+  }, 25_000);
+});
+
+describe('bench/consumer-impact, short form (alternating strategy)', () => {
+  it('ttl shorter than grace and the helper lose no request; read-once fails once its user is rotated again', async () => {
+    const result = await runConsumerImpact({
+      consumers: 12,
+      ratePerSecond: 20,
+      rotations: 4,
+      rotationIntervalMs: 600,
+      ttlMs: 100,
+      helperCacheMs: 100,
+      graceMs: 300,
+      clusters: 2,
+      policies: POLICIES,
+      strategy: 'alternating',
+    });
+    expect(result.rotations).toEqual({ rotated: 4, other: {} });
+    const row = (policy: string) => result.policies.find((p) => p.policy === policy) as PolicyResult;
+    for (const policy of ['ttl', 'helper']) {
+      expect(row(policy).requests, policy).toBeGreaterThan(3 * 4 * 3);
+      expect(row(policy).failedRequests, policy).toBe(0);
+    }
+    // When a rotation kills the helper's user, AWSCURRENT already names the other one: one read, no AWSPENDING.
+    expect(row('helper').hiddenRetriesPerRotation).toBeLessThanOrEqual(3);
+    expect(row('helper').maxReadsPerConsumerPerRotation).toBeLessThanOrEqual(1);
+    expect(row('read-once').failedRequests).toBeGreaterThan(0);
   }, 25_000);
 });
