@@ -22,10 +22,10 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { HttpClient } from '@zilliz/milvus2-sdk-node';
-import type { AlternatingCredentialConfig, SingleCredentialConfig } from '../src/config/types.ts';
 import { createHttpClientConsumer, type RotatingClient } from '../src/consumer/index.ts';
 import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox } from '../src/sandbox/sandbox.ts';
+import { makeAlternatingConfig } from '../test/helpers/alternating-fixture.ts';
 import { makeConfig } from '../test/helpers/config.ts';
 
 export const POLICIES = ['read-once', 'ttl', 're-read-on-auth-failure', 'helper'] as const;
@@ -219,12 +219,6 @@ interface ConsumerContext {
   reads: ReadCounter;
 }
 
-/** The same credential with two users taking turns (the sandbox seeds the second under AWSPREVIOUS). */
-function alternatingOf(single: SingleCredentialConfig, graceMs: number): AlternatingCredentialConfig {
-  const { username: _username, ...rest } = single;
-  return { ...rest, strategy: 'alternating', usernames: ['app_a', 'app_b'], graceMs };
-}
-
 function failureKind(error: unknown): string {
   const { status, code, name } = (error ?? {}) as { status?: number; code?: string; name?: string };
   if (status === 401 || code === 'MILVUS_CONSUMER_AUTH_REJECTED') return 'auth';
@@ -249,7 +243,8 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
   const log = options.log ?? (() => {});
   const clusterNames = Array.from({ length: options.clusters }, (_, i) => `c${i + 1}`);
   const base = makeConfig(clusterNames, [{ id: 'app', username: 'app_user', clusters: clusterNames }]);
-  const sandbox = await startSandbox(options.strategy === 'single' ? base : { ...base, credentials: { app: alternatingOf(base.credentials['app'] as SingleCredentialConfig, options.graceMs) } });
+  // Alternating: users app_a and app_b taking turns, the second seeded under AWSPREVIOUS.
+  const sandbox = await startSandbox(options.strategy === 'single' ? base : makeAlternatingConfig(clusterNames, { graceMs: options.graceMs }));
   const previousEnv = { ...process.env };
   Object.assign(process.env, sandbox.env);
   const secrets = new SecretsManagerClient({ region: sandbox.env.AWS_REGION });

@@ -22,6 +22,7 @@ import {
 } from '../src/consumer/index.ts';
 import type { MilvusSimulator } from '../src/sandbox/milvus-simulator.ts';
 import { findExposures } from './helpers/exposure.ts';
+import { USER_A, startAlternatingFixture, type AlternatingFixture as AlternatingSandbox } from './helpers/alternating-fixture.ts';
 import { MilvusGrpcServer } from './helpers/milvus-grpc-server.ts';
 import { startRotationFixture, type RotationFixture } from './helpers/rotation-fixture.ts';
 
@@ -271,5 +272,38 @@ describe('the gRPC MilvusClient consumer (against a gRPC server from the SDK pro
     await expect(consumer.call((client) => client.showCollections())).rejects.toBeInstanceOf(ConsumerAuthenticationError);
     expect(consumer.stats.reads).toBe(3);
     expect(findExposures(auditedTexts([error]), [...passwords(), 'Changed-By-Hand-0123456789-xyZ!'], [USER])).toEqual([]);
+  });
+});
+
+describe('the REST HttpClient consumer with an alternating credential', () => {
+  let alt: AlternatingSandbox;
+  beforeEach(async () => {
+    alt = await startAlternatingFixture({ clusters: ['west'] });
+  });
+  afterEach(async () => {
+    await alt.close();
+  });
+
+  it('follows the users taking turns through three rotations: no error reaches the caller, AWSCURRENT alone is enough (no AWSPENDING read)', async () => {
+    const west = alt.sandbox.clusters.get('west') as MilvusSimulator;
+    // Its own client, created after this sandbox pointed the AWS SDK at its emulator; the helper closes it.
+    const consumer = track(createHttpClientConsumer({ secretId: alt.credential.secretId, secretsManagerConfig: { region: 'us-east-1' }, cacheMs: 1_000, client: { endpoint: west.url } }));
+    const before = await consumer.open();
+    const rotations = (async () => {
+      for (let i = 0; i < 3; i++) {
+        alt.clock.offsetMs += alt.credential.graceMs + 60_000; // past the grace of the last promotion
+        expect((await alt.rotate()).outcome).toBe('rotated');
+      }
+    })();
+    const stream = await streamDuring(3, async () => {
+      const reply = await consumer.call((client) => client.listCollections());
+      if (reply.code !== 0) throw new Error(`code ${reply.code}`);
+    }, rotations);
+    expect(stream.errors).toEqual([]);
+    expect(before.username).toBe(USER_A);
+    // Rotation 1 changes app_b (nobody holds it); 2 changes app_a (swap to app_b); 3 changes app_b (swap to app_a).
+    expect(consumer.stats.swaps).toBe(2);
+    expect(consumer.stats.reads).toBe(1 + 2);
+    expect(consumer.version?.username).toBe(USER_A);
   });
 });
