@@ -308,7 +308,8 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       rotationIndex = r + 1;
       const result = await runtime.engine.rotate({ credential, mode: 'scheduled', rotationId: randomUUID() });
-      outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
+      const key = result.outcome === 'rotated' ? result.outcome : `${result.outcome}:${result.reason}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
       if ((r + 1) % 50 === 0) log(`${options.strategy}: ${r + 1}/${options.rotations} rotations`);
     }
     // Let every consumer see the last rotation for one more interval.
