@@ -216,7 +216,7 @@ describe('config: the examples', () => {
   });
 
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
-    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 3 credentials (1 scheduled), 2 clusters'] });
     const config = loadConfig('examples/sandbox.yaml', {});
     expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
     expect(config.credentials['app-reader']?.clusters).toHaveLength(2);
