@@ -30,7 +30,9 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
   const connection = createRedisConnection(config.redis.url, 'producer');
   const rotations = new RotationQueue(connection, config.redis.prefix);
-  const events = options.wait ? new QueueEvents(QUEUE.rotations, { connection: createRedisConnection(config.redis.url, 'worker'), prefix: config.redis.prefix }) : null;
+  // BullMQ never closes a connection it is given: this one is disconnected below, after events.close().
+  const eventsConnection = options.wait ? createRedisConnection(config.redis.url, 'worker') : null;
+  const events = eventsConnection ? new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix }) : null;
   try {
     if (events) await events.waitUntilReady();
     const enqueued = [];
@@ -65,6 +67,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
     if (events) {
       await events.close();
     }
+    eventsConnection?.disconnect();
     connection.disconnect();
   }
 }
