@@ -31,6 +31,8 @@ const FAST_WORKER = {
   credentialLockTtlMs: 2_000,
   shutdownTimeoutMs: 8_000,
   reconcileIntervalMs: 3_600_000,
+  drainDelayMs: 0,
+  scheduleCheckIntervalMs: 60_000,
 } as const;
 
 const silent = pino({ level: 'silent' });
