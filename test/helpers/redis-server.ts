@@ -25,10 +25,11 @@ export interface RedisServer {
 /**
  * A private `redis-server` (Debian package) on a free port, with eviction off as BullMQ requires.
  * Nothing is persisted unless `persistDir` is given: then an append-only file, fsynced on every
- * write, so a restart keeps the data (as a production Redis with AOF does).
+ * write, so a restart keeps the data (as a production Redis with AOF does). `port` starts it on a
+ * port chosen earlier (a process configured before Redis is up).
  */
-export async function startRedisServer(options: { persistDir?: string } = {}): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedisServer(options: { persistDir?: string; port?: number } = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
   const persistence = options.persistDir
     ? ['--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
