@@ -90,7 +90,7 @@ describe('config: loading', () => {
 
   it('keeps DEFAULTS equal to the documented defaults', () => {
     expect(DEFAULTS).toEqual({
-      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
       aws: { maxAttempts: 4, writesPerSecond: 50 },
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
