@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
-import { createRedisConnection } from './queue/redis-connection.ts';
+import { closeRedisConnection, createRedisConnection } from './queue/redis-connection.ts';
 import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
@@ -80,11 +80,10 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   const runtime = createEngineRuntime(config, {
     onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
   });
-  const connection = createRedisConnection(config.redis.url, 'worker');
-  connection.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
+  const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
   const rotations = new RotationQueue(connection, config.redis.prefix);
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
-  // The queue re-emits its connection's errors (logged above); without a listener BullMQ prints
+  // The queue re-emits its connection's errors (the factory logs them); without a listener BullMQ prints
   // each one to stderr with its stack.
   control.on('error', () => {});
   const credentialState = new CredentialStateStore(connection, config.redis.prefix);
@@ -160,7 +159,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
       const result = await drain();
       await Promise.allSettled([settleWithin(rotations.close(), CLOSE_STEP_MS), settleWithin(control.close(), CLOSE_STEP_MS)]);
       runtime.close();
-      await closeConnection(connection);
+      await closeRedisConnection(connection);
       logger.info({ drained: result.drained }, 'worker stopped');
       return result;
     },
@@ -208,10 +207,4 @@ async function syncAtStart(control: Queue, connection: Redis, config: Config, lo
     await sleep(waitMs, undefined, { signal }).catch(() => undefined);
   }
   return false;
-}
-
-/** QUIT when connected (bounded), else disconnect: never waits for a Redis that is away. */
-async function closeConnection(connection: Redis): Promise<void> {
-  if (connection.status === 'ready') await settleWithin(connection.quit(), CLOSE_STEP_MS);
-  connection.disconnect();
 }

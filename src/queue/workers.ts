@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
 import { QUEUE } from './names.ts';
+import { describeRedisError } from './redis-connection.ts';
 
 export type Processor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
@@ -43,7 +44,12 @@ export function startQueueWorkers(options: {
   const control = new Worker(QUEUE.control, options.processors.control, { ...common, concurrency: 2 });
   for (const worker of [rotations, control]) {
     worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, job: job?.name, err: { name: err.name, message: err.message } }, 'job failed'));
-    worker.on('error', (err) => logger.error({ err: { name: err.name, message: err.message } }, 'worker error'));
+    // While Redis is away every reconnect attempt of the worker's blocking connection is an error
+    // here; the shared connection logs the outage already (rate-limited, src/queue/redis-connection.ts).
+    worker.on('error', (err) => {
+      if (isConnectionError(err)) logger.debug({ queue: worker.name, cause: describeRedisError(err) }, 'worker connection error');
+      else logger.error({ err: { name: err.name, message: err.message } }, 'worker error');
+    });
   }
   return {
     rotations,
@@ -67,4 +73,10 @@ export async function refreshQueueGauge(queues: Queue[], metrics: RotatorMetrics
     const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
     for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
   }
+}
+
+/** An error of the connection itself (refused, reset, closed, timed out), not of a command. */
+function isConnectionError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)/.test(code) || /Connection is closed|Socket closed unexpectedly|connect ETIMEDOUT/.test(error.message);
 }
