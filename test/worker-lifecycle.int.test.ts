@@ -150,6 +150,9 @@ describe('worker: start with Redis down', () => {
     // Redis trouble was logged as JSON lines, never as a raw stack.
     expect(worker.lines.some((l) => l.includes('ECONNREFUSED') || l.includes('connection refused'))).toBe(true);
     expect(rawLines(worker)).toEqual([]);
+    // Rate-limited: one line per cause and connection (worker, HTTP producer, queue events) per
+    // 30 s, not one per reconnect attempt (dozens over the seconds Redis was down).
+    expect(worker.lines.filter((l) => l.includes('"msg":"redis connection error"')).length).toBeLessThanOrEqual(6);
 
     worker.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
@@ -207,6 +210,22 @@ describe('worker: drain on SIGTERM', () => {
     expect(worker.lines.some((l) => l.includes('"drained":true'))).toBe(true);
     // After the delay the listener is closed.
     await expect(fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+  });
+});
+
+describe('worker: a second signal', () => {
+  it('exits 1 at once during the drain, without waiting out drainDelayMs', async () => {
+    const config = configFor(inject('redisUrl'), [{ id: 'twice', username: 'twice_user', clusters: ['west'] }], { drainDelayMs: 30_000 });
+    const sandbox = await sandboxFor(config);
+    const worker = spawn(sandbox.config, sandbox);
+    await worker.waitForLine(/"msg":"worker started"/);
+    worker.kill('SIGTERM');
+    await worker.waitForLine(/"msg":"shutting down/);
+    const secondAt = Date.now();
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(1);
+    expect(Date.now() - secondAt).toBeLessThan(3_000);
+    expect(worker.lines.some((l) => l.includes('second signal: exiting now'))).toBe(true);
   });
 });
 
