@@ -21,22 +21,13 @@ import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules } from '../src/queue/schedules.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { makeConfig, type CredentialSpec } from './helpers/config.ts';
+import { FAST_WORKER, makeConfig, type CredentialSpec } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { freePort, startRedisServer, type RedisServer } from './helpers/redis-server.ts';
 import { runCli } from './helpers/run-cli.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
-const WORKER: Config['worker'] = {
-  concurrency: 2,
-  lockDurationMs: 2_000,
-  stalledIntervalMs: 1_000,
-  credentialLockTtlMs: 2_000,
-  shutdownTimeoutMs: 8_000,
-  reconcileIntervalMs: 3_600_000,
-  drainDelayMs: 0,
-  scheduleCheckIntervalMs: 60_000,
-};
+const WORKER: Config['worker'] = { ...FAST_WORKER, concurrency: 2 };
 const TOKEN = 'test-trigger-token-0123456789';
 
 const processes: WorkerProcess[] = [];
