@@ -17,6 +17,8 @@ import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Config } from '../src/config/types.ts';
+import { EXIT_WATCHDOG_MS } from '../src/cli/releases.ts';
+import { shutdownBoundMs } from '../src/cli/worker-command.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules } from '../src/queue/schedules.ts';
@@ -201,6 +203,25 @@ describe('worker: drain on SIGTERM', () => {
     expect(worker.lines.some((l) => l.includes('"drained":true'))).toBe(true);
     // After the delay the listener is closed.
     await expect(fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+  });
+});
+
+describe('worker: SIGTERM while Redis is away', () => {
+  it('exits 0 within the shutdown bound instead of waiting for Redis (bounded closes)', async () => {
+    const server = await startRedisServer();
+    servers.push(server);
+    const config = configFor(server.url, [{ id: 'gone', username: 'gone_user', clusters: ['west'] }], { shutdownTimeoutMs: 3_000, drainDelayMs: 500 });
+    const sandbox = await sandboxFor(config);
+    const worker = spawn(sandbox.config, sandbox);
+    await worker.waitForLine(/"msg":"worker started"/);
+    await server.stop();
+    await worker.waitForLine(/"msg":"redis connection error"/, 10_000);
+    const signalledAt = Date.now();
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    // The worker's own bound, plus main's exit watchdog for a handle BullMQ keeps reconnecting.
+    expect(Date.now() - signalledAt).toBeLessThan(shutdownBoundMs(config.worker) + EXIT_WATCHDOG_MS);
+    expect(worker.lines.some((l) => l.includes('"msg":"worker stopped"'))).toBe(true);
   });
 });
 
