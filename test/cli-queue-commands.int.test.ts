@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Config } from '../src/config/types.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
@@ -113,7 +114,8 @@ describe('cli queue commands: Redis trouble is an answer within redis.connectTim
   it('TLS mismatch (a rediss:// URL at a plain server): no handshake, an answer after the bound naming TLS', async () => {
     const plain = new URL(inject('redisUrl'));
     const url = `rediss://${plain.host}`;
-    for (const [name, run] of await runAll(url, BOUND_MS)) expectRedisAnswer(name, run, url, /TLS/, 'bound');
+    // Two commands stand for all four here: the answer comes from the one connection factory.
+    for (const [name, run] of await runAll(url, BOUND_MS, ['enqueue --wait', 'schedules sync'])) expectRedisAnswer(name, run, url, /TLS/, 'bound');
   });
 
   it('a Redis Cluster node given to the standalone client (MOVED): at once, saying so', async () => {
@@ -121,7 +123,33 @@ describe('cli queue commands: Redis trouble is an answer within redis.connectTim
     dirs.push(dir);
     const node = await startRedisServer({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] });
     servers.push(node);
-    for (const [name, run] of await runAll(node.url, LONG_BOUND_MS)) expectRedisAnswer(name, run, node.url, /Redis Cluster node \(MOVED\)/, 'atOnce');
+    for (const [name, run] of await runAll(node.url, LONG_BOUND_MS, ['enqueue', 'schedules list'])) expectRedisAnswer(name, run, node.url, /Redis Cluster node \(MOVED\)/, 'atOnce');
+  });
+
+  it('Redis lost while enqueue --wait waits: exit 4 once it has been gone for the bound, not at --timeout-ms', async () => {
+    const server = await startRedisServer();
+    servers.push(server);
+    const config = configAt(server.url);
+    const path = writeConfigFile(config);
+    const running = runCli(['enqueue', '--credential', 'app', '--wait', '--timeout-ms', '60000', '--config', path], { env: sandbox.env, timeoutMs: 40_000 });
+    const probe = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await probe.keys(`${config.redis.prefix}:rotations:*`)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await probe.keys(`${config.redis.prefix}:rotations:*`)).not.toEqual([]);
+    } finally {
+      probe.disconnect();
+    }
+    const stoppedAt = performance.now();
+    await server.stop();
+    const run = await running;
+    const afterStop = performance.now() - stoppedAt;
+    expect(run.timedOut).toBe(false);
+    expect(run.code, run.stderr).toBe(4);
+    expect(afterStop).toBeLessThan(BOUND_MS + SLACK_MS);
+    const errors = linesOf(run.stderr).filter((l) => l.startsWith('error: '));
+    expect(errors).toEqual([expect.stringMatching(new RegExp(`^error: redis ${server.url}: .*connection lost and not back within 1500 ms$`))]);
+    expect(linesOf(run.stderr).length).toBeLessThanOrEqual(5);
   });
 
   it('a bad config exits 2 before any connection', async () => {
