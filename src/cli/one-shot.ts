@@ -29,3 +29,9 @@ export async function withRedisFailures<T>(redis: Config['redis'], body: () => P
     throw asRedisUnavailable(error, redis.url);
   }
 }
+
+/**
+ * The `error` listener of a BullMQ queue or listener on a factory connection: the factory already
+ * logs the connection's errors (rate-limited), and BullMQ prints raw stacks for an emitter without one.
+ */
+export function ignoreLoggedByConnection(): void {}
