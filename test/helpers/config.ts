@@ -46,7 +46,8 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): C
       ]),
     ),
     http: { port: 0, host: '127.0.0.1', triggerTokens: ['test-trigger-token-0123456789'] },
-    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 5_000, scheduleCheckIntervalMs: 60_000 },
+    // The defaults, except no drain delay: test workers are stopped by the test, not behind a load balancer.
+    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 0, scheduleCheckIntervalMs: 60_000 },
     rotation: { pendingLeaseMs: 600_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
   };
