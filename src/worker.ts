@@ -108,6 +108,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     if (syncing) {
       if (!(await syncAtStart(control, connection, config, logger, stopping.signal))) return;
       schedulesSynced = true;
+      if (stopping.signal.aborted) return; // draining began during the sync: no watch to start
       watch = startScheduleWatch({ control, redis: connection, config, logger, metrics });
     }
     logger.info({ workerId, concurrency: config.worker.concurrency, credentials: Object.keys(config.credentials).length }, 'worker started');
