@@ -6,10 +6,13 @@
  * - WriteGate, the fleet's Secrets Manager write budget: writes spaced at the emission interval
  *   across every gate on the same key (every replica), leak writes allowed a burst ahead;
  * - RotationQueue's leak escalation: a leak request landing on a waiting job raises it to leak
- *   priority and mode; on an active job it is kept as the next job, in leak mode.
+ *   priority and mode; on an active job it is kept as the next job, in leak mode;
+ * - the schedule watch's check: re-syncs only on drift, counts it, steps aside when another
+ *   replica holds the sync lock, and runs one check at a time however many are asked for.
  */
 import { randomUUID } from 'node:crypto';
-import { Job, Worker } from 'bullmq';
+import { Job, Queue, Worker } from 'bullmq';
+import pino from 'pino';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CredentialLock, lockKey } from '../src/queue/credential-lock.ts';
@@ -17,6 +20,10 @@ import type { RotateJobData } from '../src/queue/job-data.ts';
 import { PRIORITY, QUEUE, WRITE_QUOTA_SHARE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { WriteGate } from '../src/queue/write-gate.ts';
+import { startScheduleWatch } from '../src/queue/schedule-watch.ts';
+import { listSchedules } from '../src/queue/schedules.ts';
+import { METRIC, RotatorMetrics } from '../src/observability/metrics.ts';
+import { makeConfig } from './helpers/config.ts';
 import { LeaseLostError } from '../src/rotation/errors.ts';
 
 let redis: Redis;
@@ -195,6 +202,42 @@ describe('RotationQueue: leak escalation', () => {
       connection.disconnect();
       await rotations.queue.obliterate({ force: true });
       await rotations.close();
+    }
+  });
+});
+
+describe('schedule watch: one check', () => {
+  it('re-syncs on drift only, counts it by trigger, steps aside while another replica holds the lock, and runs one check at a time', async () => {
+    const sub = `${prefix}:watch`;
+    const config = { ...makeConfig(['west'], [{ id: 'w1', username: 'w1_user', clusters: ['west'], schedule: '0 6 * * *' }]), redis: { url: inject('redisUrl'), prefix: sub, connectTimeoutMs: 10_000 } };
+    const control = new Queue(QUEUE.control, { connection: redis, prefix: sub });
+    const metrics = new RotatorMetrics({ defaultMetrics: false });
+    const readyListeners = redis.listenerCount('ready');
+    const watch = startScheduleWatch({ control, redis, config, logger: pino({ level: 'silent' }), metrics, intervalMs: 3_600_000 });
+    const resyncs = async (trigger: string): Promise<number> => (await metrics.registry.getSingleMetricAsString(METRIC.scheduleResyncs)).includes(`{trigger="${trigger}"} 1`) ? 1 : 0;
+    try {
+      expect(redis.listenerCount('ready')).toBe(readyListeners + 1);
+      expect(await watch.check('reconnect')).toBe('resynced');
+      expect((await listSchedules(control)).map((s) => s.id).sort()).toEqual(['reconcile', 'schedule:w1']);
+      expect(await resyncs('reconnect')).toBe(1);
+      expect(await watch.check('interval')).toBe('in_sync');
+      expect(await resyncs('interval')).toBe(0);
+
+      await control.removeJobScheduler('schedule:w1');
+      await redis.set(`${sub}:schedules-sync-lock`, 'another-replica', 'PX', 10_000);
+      expect(await watch.check('interval')).toBe('busy');
+      expect(await listSchedules(control)).toHaveLength(1);
+      await redis.del(`${sub}:schedules-sync-lock`);
+
+      // A burst: the first runs, one more waits behind it and finds everything in sync.
+      const outcomes = await Promise.all(Array.from({ length: 5 }, () => watch.check('interval')));
+      expect(outcomes).toEqual(['resynced', 'in_sync', 'in_sync', 'in_sync', 'in_sync']);
+      expect(await resyncs('interval')).toBe(1);
+    } finally {
+      watch.stop();
+      expect(redis.listenerCount('ready')).toBe(readyListeners);
+      await control.obliterate({ force: true });
+      await control.close();
     }
   });
 });
