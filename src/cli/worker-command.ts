@@ -28,7 +28,7 @@ export function shutdownBoundMs(worker: Pick<WorkerConfig, 'drainDelayMs' | 'shu
  *
  * Start, in this order: signal handlers; the engine's clients (a config error, an unreadable
  * `caFile` included, throws here with nothing opened: exit 2); the HTTP server (`/healthz` 200
- * from the first second, `/readyz` 503 with its reasons until Redis answers and the first schedule
+ * as soon as it listens, `/readyz` 503 with its reasons until Redis answers and the first schedule
  * sync succeeded); then the Redis-bound work, which waits out a Redis outage (reconnect with
  * backoff) instead of exiting, so Kubernetes does not restart the pod in a loop.
  *

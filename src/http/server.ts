@@ -127,7 +127,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   };
 
   try {
-    // No wait for Redis: /healthz must answer from the first second, and /readyz says
+    // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
     // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
     refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
