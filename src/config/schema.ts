@@ -13,7 +13,7 @@ import type { ClusterConfig, Config, CredentialConfig, PasswordPolicy } from './
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
-  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
   aws: { maxAttempts: 4, writesPerSecond: 50 },
   defaults: {
     schedule: '0 3 * * 0',
@@ -49,6 +49,7 @@ export const LIMITS = {
   passwordLength: { min: 8, max: 64 },
   /** Below 100 ms every request times out; above 2 minutes a hung cluster stalls the rotation lock. */
   timeoutMs: { min: 100, max: 120_000 },
+  redisConnectTimeoutMs: { min: 100, max: 120_000 },
   /** A bearer token shorter than 16 characters can be guessed. */
   triggerTokenMinLength: 16,
   /** Same for the HMAC key of leak alerts: a short key makes signatures forgeable offline. */
@@ -291,6 +292,7 @@ export const configFileSchema = strict({
     prefix: text()
       .regex(/^\S+$/, { error: 'must not contain whitespace' })
       .default(DEFAULTS.redis.prefix),
+    connectTimeoutMs: integer(LIMITS.redisConnectTimeoutMs.min, LIMITS.redisConnectTimeoutMs.max).default(DEFAULTS.redis.connectTimeoutMs),
   }).prefault({}),
   aws: strict({
     region: text('an AWS region').regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { error: 'must be an AWS region such as us-west-2' }).optional(),
@@ -410,7 +412,7 @@ function toConfig(file: ConfigFile): Config {
   }
   const { webhookSecret, webhookSecrets } = file.leakAlerts;
   return {
-    redis: { url: file.redis.url, prefix: file.redis.prefix },
+    redis: { url: file.redis.url, prefix: file.redis.prefix, connectTimeoutMs: file.redis.connectTimeoutMs },
     aws: {
       ...(file.aws.region !== undefined && { region: file.aws.region }),
       maxAttempts: file.aws.maxAttempts,

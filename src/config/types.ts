@@ -56,7 +56,15 @@ export interface WorkerConfig {
 }
 
 export interface Config {
-  redis: { url: string; prefix: string };
+  redis: {
+    url: string;
+    prefix: string;
+    /**
+     * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
+     * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
+     */
+    connectTimeoutMs: number;
+  };
   aws: {
     region?: string;
     /** Attempts per Secrets Manager call (SDK retry with jittered backoff). Default 4. */
