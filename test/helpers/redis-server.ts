@@ -28,6 +28,8 @@ export interface RedisServerOptions {
   password?: string;
   /** More redis-server arguments, e.g. `['--cluster-enabled', 'yes', ...]`. */
   args?: string[];
+  /** A port chosen earlier (a process configured before Redis is up). @defaultValue a free one */
+  port?: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export interface RedisServerOptions {
  * write, so a restart keeps the data (as a production Redis with AOF does).
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const persistence = options.persistDir
     ? ['--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
