@@ -97,7 +97,8 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         log(event);
         if (event.type === 'step-begin') void job.updateProgress({ step: event.step }).catch(() => {});
         if (event.type === 'cluster') void job.updateProgress({ step: STEP.set, cluster: event.cluster, state: event.state }).catch(() => {});
-        if (event.type === 'step-end' && event.step === STEP.verify && event.ok && mode === MODE.leak) revokedAt = now();
+        // The first verification that saw the old password rejected everywhere (a finishing retry verifies again).
+        if (event.type === 'step-end' && event.step === STEP.verify && event.ok && mode === MODE.leak) revokedAt ??= now();
       };
       const fence = async (point: FencePoint): Promise<void> => {
         await lock.assertHeld(credential.id);

@@ -8,6 +8,7 @@ import type { RotationResult } from '../src/rotation/types.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { USER_A, USER_B, makeAlternatingConfig, type AlternatingConfig } from './helpers/alternating-fixture.ts';
+import { FAST_WORKER } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { credentialUnder, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -20,7 +21,6 @@ import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
  * process too) a manual rotation refused by the grace and a leak named by credential (two turns).
  */
 
-const FAST_WORKER = { concurrency: 2, lockDurationMs: 2_000, stalledIntervalMs: 1_000, credentialLockTtlMs: 2_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 3_600_000 } as const;
 let sandbox: Sandbox<AlternatingConfig> | null = null;
 let worker: WorkerProcess | null = null;
 afterEach(async () => {
@@ -36,7 +36,7 @@ afterEach(async () => {
 describe('worker process with an alternating credential', () => {
   it('answers a leak of the retired user with one turn, refuses a manual rotation within the grace, and a leak named by credential with two', async () => {
     const base = makeAlternatingConfig(['west', 'east']);
-    const config: AlternatingConfig = { ...base, redis: { url: inject('redisUrl'), prefix: `{alt-${randomUUID().slice(0, 8)}}` }, worker: { ...FAST_WORKER } };
+    const config: AlternatingConfig = { ...base, redis: { ...base.redis, url: inject('redisUrl'), prefix: `{alt-${randomUUID().slice(0, 8)}}` }, worker: { ...FAST_WORKER } };
     sandbox = await startSandbox(config);
     const sb = sandbox;
     const credential = sb.config.credentials['app'];
