@@ -41,7 +41,7 @@ async function setUp(): Promise<Setup> {
   const base = makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'], schedule: 'off' }]);
   const config: SingleUserConfig = {
     ...base,
-    redis: { url: redisUrl, prefix: `{finish-${randomUUID().slice(0, 8)}}` },
+    redis: { ...base.redis, url: redisUrl, prefix: `{finish-${randomUUID().slice(0, 8)}}` },
     worker: { ...base.worker, lockDurationMs: 5_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 3_000, shutdownTimeoutMs: 5_000 },
     rotation: { pendingLeaseMs: LEASE_MS },
   };

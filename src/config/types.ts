@@ -82,10 +82,28 @@ export interface WorkerConfig {
   shutdownTimeoutMs: number;
   /** How often reconcile looks for stale pending versions and drift. Default 300000 (5 minutes). */
   reconcileIntervalMs: number;
+  /**
+   * After SIGTERM, how long the HTTP listener keeps accepting (while `/readyz` answers 503) so that
+   * load balancers and Kubernetes endpoints stop sending to this pod first. Default 5000.
+   */
+  drainDelayMs: number;
+  /**
+   * How often the worker checks that the job schedulers in Redis match the config, and re-syncs
+   * them when they do not (Redis lost its data). Also checked after every Redis reconnect. Default 60000.
+   */
+  scheduleCheckIntervalMs: number;
 }
 
 export interface Config {
-  redis: { url: string; prefix: string };
+  redis: {
+    url: string;
+    prefix: string;
+    /**
+     * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
+     * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
+     */
+    connectTimeoutMs: number;
+  };
   aws: {
     region?: string;
     /** Attempts per Secrets Manager call (SDK retry with jittered backoff). Default 4. */
