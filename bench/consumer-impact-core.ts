@@ -176,8 +176,9 @@ async function manualConsumer(policy: Exclude<Policy, 'helper'>, ctx: ConsumerCo
     client = build(next);
     return true;
   };
+  let retries = 0;
   const consumer: Consumer = {
-    hiddenRetries: () => 0,
+    hiddenRetries: () => retries,
     close: async () => {},
     async request() {
       if (policy === 'ttl' && performance.now() - readAt >= ctx.ttlMs) await refresh();
@@ -186,6 +187,7 @@ async function manualConsumer(policy: Exclude<Policy, 'helper'>, ctx: ConsumerCo
       } catch (error) {
         if (policy !== 're-read-on-auth-failure' || (error as { status?: number }).status !== 401) throw error;
         if (!(await refresh())) throw error;
+        retries++;
         await listCollections(client);
       }
     },
