@@ -3,9 +3,9 @@
  * no working password, and Secrets Manager reads per consumer per rotation, for every consumer
  * policy x rotation strategy (see consumer-impact-core.ts for the model).
  *
- * Time is compressed: a rotation every --interval-ms (default 1000 ms instead of hours or days),
+ * Time is compressed: a rotation every --interval-ms (default 2000 ms instead of hours or days),
  * the ttl policy's re-read every --ttl-ms (250), the helper's cache --helper-cache-ms (250), the
- * alternating grace --grace-ms (500; it must stay below the cadence minus a rotation's duration, or the next rotation is refused as within grace). What matters is their ratios, which the output states.
+ * alternating grace --grace-ms (1000; it must stay below the cadence minus a rotation's duration, or the next rotation is refused as within grace). What matters is their ratios, which the output states.
  *
  * Run: npm run bench:consumer-impact [-- --consumers 20 --rate 20 --rotations 100 --interval-ms 1000]
  * Targets: single + helper: 0 failures visible to the caller, at most one read beyond the one the
@@ -20,10 +20,10 @@ const { values } = parseArgs({
     consumers: { type: 'string', default: '20' },
     rate: { type: 'string', default: '20' },
     rotations: { type: 'string', default: '100' },
-    'interval-ms': { type: 'string', default: '1000' },
+    'interval-ms': { type: 'string', default: '2000' },
     'ttl-ms': { type: 'string', default: '250' },
     'helper-cache-ms': { type: 'string', default: '250' },
-    'grace-ms': { type: 'string', default: '500' },
+    'grace-ms': { type: 'string', default: '1000' },
     clusters: { type: 'string', default: '2' },
     strategies: { type: 'string', default: 'single,alternating' },
   },
