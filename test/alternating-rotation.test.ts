@@ -149,7 +149,7 @@ describe('alternating strategy', () => {
   });
 
   describe('role parity', () => {
-    it('without admin, stops with roles_differ naming the roles and puts the retired user back', async () => {
+    it('without admin, stops with roles_differ naming the roles before changing anything', async () => {
       const f = await start();
       sim(f, 'east').setRoles(USER_B, [APP_ROLE, 'db_admin']);
       sim(f, 'east').setRoles(USER_A, [APP_ROLE, 'reader']);
@@ -158,6 +158,27 @@ describe('alternating strategy', () => {
       expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_differ', alternating: { rolesDiffer: [{ cluster: 'east', missing: ['reader'], extra: ['db_admin'] }] } });
       expect(result.error).toContain('reader');
       expect(result.error).toContain('db_admin');
+      expect(labels(f).current).toEqual(before.current);
+      expect(pendingLeft(f)).toBe(false);
+      expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(0);
+      for (const name of ['west', 'east']) {
+        expect(sim(f, name).passwordOf(USER_B)).toBe(before.previous?.password);
+        expect(sim(f, name).requestCount('update_password')).toBe(0);
+      }
+      expectClean(f, 'failed');
+    });
+
+    it('without admin, roles that change during the rotation stop it before promoting, and the retired user is put back', async () => {
+      const f = await start();
+      const before = labels(f);
+      // The roles differ only once the set step has begun (an operator changes them meanwhile).
+      const runtime = f.engine({
+        fence: async (point) => {
+          if (point.kind === 'step' && point.step === 'set') sim(f, 'west').setRoles(USER_B, ['other_role']);
+        },
+      });
+      const result = await f.rotate({ runtime });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_differ', alternating: { rolesDiffer: [{ cluster: 'west', missing: [APP_ROLE], extra: ['other_role'] }] } });
       expect(labels(f).current).toEqual(before.current);
       expect(pendingLeft(f)).toBe(false);
       for (const name of ['west', 'east']) expect(sim(f, name).passwordOf(USER_B)).toBe(before.previous?.password);

@@ -165,6 +165,9 @@ class AlternatingRotation {
    *  3. A cluster accepts a random wrong password: authentication is off, refuse.
    *  4. A cluster gives no answer: refuse before writing, unless resuming or in leak mode.
    *  5. Onboarding and role alignment need the admin credential: unreadable, refuse.
+   *  6. Without admin, outside leak mode, the two users hold different roles (each describes
+   *     itself): stop before writing anything (roles_differ); the roles step checks again before
+   *     promoting. A leak goes on: the leaked password dies first, the roles step then stops.
    */
   private async load(): Promise<StepResult<{ turn: Turn; secrets: TurnSecrets }>> {
     const { credential, rotationId, mode } = this.req;
@@ -280,12 +283,42 @@ class AlternatingRotation {
       }
     }
     const previousOfRetired = previous && previous.username === retired ? previous : null;
+    // Case 6.
+    if (!admin && !decision.resume && previousOfRetired && mode !== MODE.leak) {
+      const differ = await this.rolesDiffering({ user: current.username, password: current.password }, { user: retired, password: previousOfRetired.password });
+      if (differ.length > 0) return { stop: this.rolesDifferResult(current.username, retired, differ) };
+    }
     return {
       ok: {
         turn: decision,
         secrets: { current: { versionId: currentVersion.versionId, secret: current }, previous: previousOfRetired, pending: decision.resume ? pending : null, admin },
       },
     };
+  }
+
+  /**
+   * The clusters where the two users, each describing itself, hold different roles (ignoring
+   * `public`). A cluster whose describe gives no clear answer is left to the roles step.
+   */
+  private async rolesDiffering(active: Caller, retired: Caller): Promise<NonNullable<AlternatingSummary['rolesDiffer']>> {
+    const differ: NonNullable<AlternatingSummary['rolesDiffer']> = [];
+    await Promise.all(
+      this.req.credential.clusters.map(async (name) => {
+        const roles = this.roles(name);
+        const [a, r] = await Promise.all([active, retired].map((caller) => this.retryUnclear(() => roles.describeUser(caller, caller.user))));
+        if (a?.kind !== 'roles' || r?.kind !== 'roles') return;
+        const diff = roleDifference(a.roles, r.roles);
+        if (diff.grant.length > 0 || diff.revoke.length > 0) differ.push({ cluster: name, missing: diff.grant, extra: diff.revoke });
+      }),
+    );
+    return differ.sort((x, y) => x.cluster.localeCompare(y.cluster));
+  }
+
+  /** needs_attention roles_differ, naming per cluster what the retired user lacks and has extra. */
+  private rolesDifferResult(active: string, retired: string, differ: NonNullable<AlternatingSummary['rolesDiffer']>): RotationResult {
+    this.summary.rolesDiffer = differ;
+    const text = differ.map((d) => `${d.cluster}: ${retired} lacks [${d.missing.join(', ')}], has extra [${d.extra.join(', ')}]`).join('; ');
+    return this.result(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active} and ${retired} hold different roles (${text}); align them or configure admin`);
   }
 
   /** The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT. */
@@ -525,11 +558,7 @@ class AlternatingRotation {
       }),
     );
     if (granted.size > 0 || revoked.size > 0) this.summary.rolesAligned = { user: turn.user, granted: [...granted].sort(), revoked: [...revoked].sort() };
-    if (differ.length > 0) {
-      this.summary.rolesDiffer = differ.sort((a, b) => a.cluster.localeCompare(b.cluster));
-      const text = differ.map((d) => `${d.cluster}: ${turn.user} lacks [${d.missing.join(', ')}], has extra [${d.extra.join(', ')}]`).join('; ');
-      return this.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active.username} and ${turn.user} hold different roles (${text}); align them or configure admin`);
-    }
+    if (differ.length > 0) return { stop: this.rolesDifferResult(active.username, turn.user, differ.sort((a, b) => a.cluster.localeCompare(b.cluster))) };
     if (problems.length > 0) return this.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${problems.join('; ')}`);
     return { ok: null };
   }
