@@ -185,6 +185,22 @@ describe('alternating strategy', () => {
       expectClean(f, 'rolled_back');
     });
 
+    it('in leak mode without admin, kills the leaked password anyway and keeps it under AWSPENDING, AWSCURRENT unmoved', async () => {
+      const f = await start();
+      sim(f, 'east').setRoles(USER_B, ['other_role']);
+      const before = labels(f);
+      const result = await f.rotate({ mode: 'leak', leakedUsername: USER_B });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_differ', alternating: { rolesDiffer: [{ cluster: 'east', missing: [APP_ROLE], extra: ['other_role'] }] } });
+      expect(labels(f).current).toEqual(before.current);
+      expect(pendingLeft(f)).toBe(true);
+      const pending = credentialUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+      for (const name of ['west', 'east']) {
+        expect(sim(f, name).passwordOf(USER_B)).not.toBe(before.previous?.password);
+        expect(sim(f, name).passwordOf(USER_B)).toBe(pending?.password);
+      }
+      expectClean(f, 'needs_attention');
+    });
+
     it('with admin, aligns the retired user\'s roles (grant and revoke) and says so', async () => {
       const f = await start({ admin: true });
       sim(f, 'east').setRoles(USER_B, [APP_ROLE, 'db_admin']);
