@@ -325,6 +325,30 @@ describe('alternating strategy', () => {
     });
   });
 
+  it('costs, per rotation: 2 Secrets Manager writes like single, plus 1 read (AWSPREVIOUS) and 1 more with admin; 2 role reads per user and cluster', async () => {
+    const OPS = ['DescribeSecret', 'GetSecretValue', 'ListSecretVersionIds', 'PutSecretValue', 'UpdateSecretVersionStage'];
+    const count = (f: AlternatingFixture): Record<string, number> => Object.fromEntries(OPS.map((op) => [op, f.sandbox.emulator.callCount(op)]));
+    const f = await start();
+    const before = count(f);
+    expect((await f.rotate()).outcome).toBe('rotated');
+    const after = count(f);
+    const used = Object.fromEntries(OPS.map((op) => [op, (after[op] ?? 0) - (before[op] ?? 0)]));
+    expect(used).toEqual({ DescribeSecret: 2, GetSecretValue: 2, ListSecretVersionIds: 0, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    // Per cluster: the pre-check and the roles step each describe both users (4), no role writes.
+    for (const name of ['west', 'east']) expect(sim(f, name).requestCount('users/describe')).toBe(4);
+    await f.close();
+    fixture = null;
+    watch?.stop();
+
+    const g = await start({ admin: true });
+    const start2 = count(g);
+    expect((await g.rotate()).outcome).toBe('rotated');
+    const end2 = count(g);
+    expect((end2['GetSecretValue'] ?? 0) - (start2['GetSecretValue'] ?? 0)).toBe(3);
+    expect((end2['PutSecretValue'] ?? 0) + (end2['UpdateSecretVersionStage'] ?? 0) - (start2['PutSecretValue'] ?? 0) - (start2['UpdateSecretVersionStage'] ?? 0)).toBe(2);
+    for (const name of ['west', 'east']) expect(sim(g, name).requestCount('users/describe')).toBe(2);
+  });
+
   it('never lets a password into results, events or errors', async () => {
     const f = await start({ admin: true });
     sim(f, 'east').setRoles(USER_A, [APP_ROLE, 'reader']);
