@@ -349,6 +349,27 @@ describe('alternating strategy', () => {
     for (const name of ['west', 'east']) expect(sim(g, name).requestCount('users/describe')).toBe(2);
   });
 
+  it('dry run: says what a rotation would do and what each cluster accepts for both users, writing nothing', async () => {
+    const f = await start();
+    const runtime = f.engine();
+    const req = { credential: f.credential, mode: 'manual' as const, rotationId: randomUUID() };
+    const plan = await runtime.engine.plan(req);
+    expect(plan).toMatchObject({ dryRun: true, strategy: 'alternating', action: 'rotate', outcome: null, pending: null });
+    expect(plan.clusters['west']?.accepts).toEqual({ current: 'accepted', pending: null, previous: 'accepted' });
+    f.clock.offsetMs = 0;
+    const refused = await f.engine().engine.plan(req);
+    expect(refused).toMatchObject({ action: 'refuse', outcome: 'failed', reason: 'grace_not_elapsed' });
+    expect(f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage')).toBe(0);
+    for (const simulator of f.sandbox.clusters.values()) expect(simulator.changeLog.filter((c) => c.via !== 'setPassword')).toEqual([]);
+  });
+
+  it('recover with nothing pending writes nothing and answers nothing_pending', async () => {
+    const f = await start();
+    const result = await f.rotate({ recover: true });
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'nothing_pending', alternating: { currentUser: USER_A, previousUser: USER_B } });
+    expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(0);
+  });
+
   it('never lets a password into results, events or errors', async () => {
     const f = await start({ admin: true });
     sim(f, 'east').setRoles(USER_A, [APP_ROLE, 'reader']);
