@@ -149,7 +149,7 @@ describe('alternating strategy', () => {
   });
 
   describe('role parity', () => {
-    it('without admin, stops with roles_differ naming the roles and puts the retired user back', async () => {
+    it('without admin, stops with roles_differ naming the roles before changing anything', async () => {
       const f = await start();
       sim(f, 'east').setRoles(USER_B, [APP_ROLE, 'db_admin']);
       sim(f, 'east').setRoles(USER_A, [APP_ROLE, 'reader']);
@@ -160,8 +160,45 @@ describe('alternating strategy', () => {
       expect(result.error).toContain('db_admin');
       expect(labels(f).current).toEqual(before.current);
       expect(pendingLeft(f)).toBe(false);
+      expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(0);
+      for (const name of ['west', 'east']) {
+        expect(sim(f, name).passwordOf(USER_B)).toBe(before.previous?.password);
+        expect(sim(f, name).requestCount('update_password')).toBe(0);
+      }
+      expectClean(f, 'failed');
+    });
+
+    it('without admin, roles that change during the rotation stop it before promoting, and the retired user is put back', async () => {
+      const f = await start();
+      const before = labels(f);
+      // The roles differ only once the set step has begun (an operator changes them meanwhile).
+      const runtime = f.engine({
+        fence: async (point) => {
+          if (point.kind === 'step' && point.step === 'set') sim(f, 'west').setRoles(USER_B, ['other_role']);
+        },
+      });
+      const result = await f.rotate({ runtime });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_differ', alternating: { rolesDiffer: [{ cluster: 'west', missing: [APP_ROLE], extra: ['other_role'] }] } });
+      expect(labels(f).current).toEqual(before.current);
+      expect(pendingLeft(f)).toBe(false);
       for (const name of ['west', 'east']) expect(sim(f, name).passwordOf(USER_B)).toBe(before.previous?.password);
       expectClean(f, 'rolled_back');
+    });
+
+    it('in leak mode without admin, kills the leaked password anyway and keeps it under AWSPENDING, AWSCURRENT unmoved', async () => {
+      const f = await start();
+      sim(f, 'east').setRoles(USER_B, ['other_role']);
+      const before = labels(f);
+      const result = await f.rotate({ mode: 'leak', leakedUsername: USER_B });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_differ', alternating: { rolesDiffer: [{ cluster: 'east', missing: [APP_ROLE], extra: ['other_role'] }] } });
+      expect(labels(f).current).toEqual(before.current);
+      expect(pendingLeft(f)).toBe(true);
+      const pending = credentialUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+      for (const name of ['west', 'east']) {
+        expect(sim(f, name).passwordOf(USER_B)).not.toBe(before.previous?.password);
+        expect(sim(f, name).passwordOf(USER_B)).toBe(pending?.password);
+      }
+      expectClean(f, 'needs_attention');
     });
 
     it('with admin, aligns the retired user\'s roles (grant and revoke) and says so', async () => {
@@ -286,6 +323,51 @@ describe('alternating strategy', () => {
       expect(sim(f, 'east').requestCount('users/create')).toBe(2);
       expectClean(f, result.outcome);
     });
+  });
+
+  it('costs, per rotation: 2 Secrets Manager writes like single, plus 1 read (AWSPREVIOUS) and 1 more with admin; 2 role reads per user and cluster', async () => {
+    const OPS = ['DescribeSecret', 'GetSecretValue', 'ListSecretVersionIds', 'PutSecretValue', 'UpdateSecretVersionStage'];
+    const count = (f: AlternatingFixture): Record<string, number> => Object.fromEntries(OPS.map((op) => [op, f.sandbox.emulator.callCount(op)]));
+    const f = await start();
+    const before = count(f);
+    expect((await f.rotate()).outcome).toBe('rotated');
+    const after = count(f);
+    const used = Object.fromEntries(OPS.map((op) => [op, (after[op] ?? 0) - (before[op] ?? 0)]));
+    expect(used).toEqual({ DescribeSecret: 2, GetSecretValue: 2, ListSecretVersionIds: 0, PutSecretValue: 1, UpdateSecretVersionStage: 1 });
+    // Per cluster: the pre-check and the roles step each describe both users (4), no role writes.
+    for (const name of ['west', 'east']) expect(sim(f, name).requestCount('users/describe')).toBe(4);
+    await f.close();
+    fixture = null;
+    watch?.stop();
+
+    const g = await start({ admin: true });
+    const start2 = count(g);
+    expect((await g.rotate()).outcome).toBe('rotated');
+    const end2 = count(g);
+    expect((end2['GetSecretValue'] ?? 0) - (start2['GetSecretValue'] ?? 0)).toBe(3);
+    expect((end2['PutSecretValue'] ?? 0) + (end2['UpdateSecretVersionStage'] ?? 0) - (start2['PutSecretValue'] ?? 0) - (start2['UpdateSecretVersionStage'] ?? 0)).toBe(2);
+    for (const name of ['west', 'east']) expect(sim(g, name).requestCount('users/describe')).toBe(2);
+  });
+
+  it('dry run: says what a rotation would do and what each cluster accepts for both users, writing nothing', async () => {
+    const f = await start();
+    const runtime = f.engine();
+    const req = { credential: f.credential, mode: 'manual' as const, rotationId: randomUUID() };
+    const plan = await runtime.engine.plan(req);
+    expect(plan).toMatchObject({ dryRun: true, strategy: 'alternating', action: 'rotate', outcome: null, pending: null });
+    expect(plan.clusters['west']?.accepts).toEqual({ current: 'accepted', pending: null, previous: 'accepted' });
+    f.clock.offsetMs = 0;
+    const refused = await f.engine().engine.plan(req);
+    expect(refused).toMatchObject({ action: 'refuse', outcome: 'failed', reason: 'grace_not_elapsed' });
+    expect(f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage')).toBe(0);
+    for (const simulator of f.sandbox.clusters.values()) expect(simulator.changeLog.filter((c) => c.via !== 'setPassword')).toEqual([]);
+  });
+
+  it('recover with nothing pending writes nothing and answers nothing_pending', async () => {
+    const f = await start();
+    const result = await f.rotate({ recover: true });
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'nothing_pending', alternating: { currentUser: USER_A, previousUser: USER_B } });
+    expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(0);
   });
 
   it('never lets a password into results, events or errors', async () => {

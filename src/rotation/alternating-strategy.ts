@@ -28,6 +28,8 @@ import { decideAlternating, otherUser, roleDifference, type Turn } from './alter
 import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
 import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
 import { PLAN_ACTION, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
+import { detailOf, holdsOf, type ClusterProgress } from './cluster-progress.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
 import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
 import {
@@ -37,13 +39,11 @@ import {
   REASON,
   STEP,
   type AlternatingSummary,
-  type ClusterState,
   type Mode,
   type Outcome,
   type Reason,
   type RotationRequest,
   type RotationResult,
-  type Step,
 } from './types.ts';
 
 /**
@@ -54,21 +54,13 @@ import {
 export function createAlternatingStrategy(roles: (name: string) => RoleClient): RotationStrategy {
   return {
     name: STRATEGY.alternating,
-    rotate: (req, ctx) => new AlternatingRotation(req, ctx, roles).run(),
+    rotate: (req, ctx) => new AlternatingRotation(req, ctx, roles).rotate(),
     plan: (req, ctx) => new AlternatingRotation(req, ctx, roles).plan(),
   };
 }
 
-/** What a cluster holds for the retired user, as far as this turn knows. */
-type Holds = 'old' | 'new' | 'unknown' | 'other';
-
-interface ClusterProgress {
-  state: ClusterState;
-  holds: Holds;
-  detail?: string;
-}
-
-type StepResult<T> = { ok: T } | { stop: RotationResult };
+/** A step's value, or the result the run stops with. */
+type StepResult<T> = RunStepResult<T, RotationResult>;
 
 /** The secrets a turn works with, read in load. Passwords: memory only. */
 interface TurnSecrets {
@@ -80,21 +72,17 @@ interface TurnSecrets {
   admin: Caller | null;
 }
 
-/** Per-rotation state, passed along (never kept on the strategy). */
-interface Run {
-  req: RotationRequest & { credential: AlternatingCredentialConfig };
-  startedAt: number;
-  clusters: Map<string, ClusterProgress>;
-  versionId: string | null;
-  summary: AlternatingSummary;
-}
-
-/** One rotation (created per call: every field is per-rotation state). */
+/**
+ * One rotation (created per call: every field is per-rotation state). Where each cluster stands
+ * (for the retired user: `current` is its AWSPREVIOUS password, `pending` the new one) is the
+ * engine's RotationRun; what is particular to alternating users is the summary.
+ */
 class AlternatingRotation {
-  private readonly req: Run['req'];
+  private readonly req: RotationRequest & { credential: AlternatingCredentialConfig };
   private readonly ctx: StrategyContext;
   private readonly roles: (name: string) => RoleClient;
-  private readonly state: Run;
+  private readonly run: RotationRun;
+  private summary: AlternatingSummary = { currentUser: '', previousUser: null, turns: 0 };
   /** What load read, for the dry run (reported even when load stops). */
   private seen: { current: { versionId: string; secret: CredentialSecret }; previous: CredentialSecret | null; pending: { versionId: string; ageMs: number | null; secret: CredentialSecret | null } | null } | null = null;
 
@@ -105,20 +93,14 @@ class AlternatingRotation {
     this.req = req;
     this.ctx = ctx;
     this.roles = roles;
-    this.state = {
-      req,
-      startedAt: ctx.now(),
-      clusters: new Map(),
-      versionId: null,
-      summary: { currentUser: '', previousUser: null, turns: 0 },
-    };
+    this.run = new RotationRun(req, ctx);
   }
 
   /** Up to two turns (a leak of the active user's password); each turn loads afresh. */
-  async run(): Promise<RotationResult> {
+  async rotate(): Promise<RotationResult> {
     for (let pass = 0; pass < 2; pass++) {
       this.resetClusters();
-      const loaded = await this.step(STEP.load, () => this.load());
+      const loaded = await this.run.step(STEP.load, () => this.load());
       if ('stop' in loaded) return loaded.stop;
       const { turn, secrets } = loaded.ok;
       const result = await this.turn(turn, secrets);
@@ -150,7 +132,7 @@ class AlternatingRotation {
             pending ? this.probeClear(client, pending.username, pending.password) : null,
             previous ? this.probeClear(client, previous.username, previous.password) : null,
           ]);
-          clusters[name] = { state: this.state.clusters.get(name)?.state ?? CLUSTER_STATE.unchanged, accepts: { current, pending: pendingAnswer, previous: previousAnswer }, next: null };
+          clusters[name] = { state: this.run.clusters.get(name)?.state ?? CLUSTER_STATE.unchanged, accepts: { current, pending: pendingAnswer, previous: previousAnswer }, next: null };
         }),
       );
     }
@@ -183,6 +165,9 @@ class AlternatingRotation {
    *  3. A cluster accepts a random wrong password: authentication is off, refuse.
    *  4. A cluster gives no answer: refuse before writing, unless resuming or in leak mode.
    *  5. Onboarding and role alignment need the admin credential: unreadable, refuse.
+   *  6. Without admin, outside leak mode, the two users hold different roles (each describes
+   *     itself): stop before writing anything (roles_differ); the roles step checks again before
+   *     promoting. A leak goes on: the leaked password dies first, the roles step then stops.
    */
   private async load(): Promise<StepResult<{ turn: Turn; secrets: TurnSecrets }>> {
     const { credential, rotationId, mode } = this.req;
@@ -208,8 +193,8 @@ class AlternatingRotation {
     }
     const previous = previousVersion ? parseCredentialSecret(previousVersion.value) : null;
     const retired = otherUser(credential.usernames, current.username);
-    this.state.summary = {
-      ...this.state.summary,
+    this.summary = {
+      ...this.summary,
       currentUser: current.username,
       previousUser: previous && previous.username !== current.username ? previous.username : null,
     };
@@ -233,13 +218,13 @@ class AlternatingRotation {
     // A foreign pending version whose rotation has ended (the queue knows) may be adopted at once.
     const ownerEnded = pendingId !== undefined && pendingId !== rotationId && (await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) === 'ended';
     if (pendingVersion && !pending) {
-      this.state.versionId = pendingId ?? null;
+      this.run.versionId = pendingId ?? null;
       return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
     }
 
     // `recover` with nothing pending: nothing to resume, nothing written; report whether every cluster accepts AWSCURRENT.
     if (this.req.recover && !pendingId) {
-      this.state.versionId = currentVersion.versionId;
+      this.run.versionId = currentVersion.versionId;
       return { stop: await this.confirmAlreadyRotated(current, REASON.nothingPending) };
     }
     const decision = decideAlternating({
@@ -259,16 +244,16 @@ class AlternatingRotation {
     });
     // Case 2.
     if (decision.kind === 'stop') {
-      if (decision.reason === REASON.rotationInProgress || decision.reason === REASON.secretInvalid) this.state.versionId = pendingId ?? null;
-      if (decision.notBefore !== undefined) this.state.summary.notBefore = new Date(decision.notBefore).toISOString();
+      if (decision.reason === REASON.rotationInProgress || decision.reason === REASON.secretInvalid) this.run.versionId = pendingId ?? null;
+      if (decision.notBefore !== undefined) this.summary.notBefore = new Date(decision.notBefore).toISOString();
       return this.stop(decision.outcome, decision.reason, decision.error);
     }
     if (decision.kind === 'done') {
-      this.state.versionId = currentVersion.versionId;
+      this.run.versionId = currentVersion.versionId;
       return { stop: await this.confirmAlreadyRotated(current) };
     }
-    this.state.versionId = decision.token;
-    this.state.summary.turns = decision.turn;
+    this.run.versionId = decision.token;
+    this.summary.turns = decision.turn;
 
     // Cases 3 and 4: one probe per cluster with a password nobody holds.
     const checks = await Promise.all(
@@ -276,12 +261,12 @@ class AlternatingRotation {
     );
     const authOff = checks.filter(([, answer]) => answer === 'accepted').map(([name]) => name);
     if (authOff.length > 0) {
-      for (const name of authOff) this.setCluster(name, { state: CLUSTER_STATE.authDisabled, holds: 'unknown' });
+      for (const name of authOff) this.run.setCluster(name, { state: CLUSTER_STATE.authDisabled });
       return this.stop(OUTCOME.failed, REASON.authDisabled, `authentication is off on ${authOff.join(', ')}: a wrong password was accepted`);
     }
     const silent = checks.filter(([, answer]) => typeof answer === 'object');
     if (silent.length > 0 && !decision.resume && mode !== MODE.leak) {
-      for (const [name, answer] of silent) this.setCluster(name, { state: CLUSTER_STATE.unreachable, holds: 'old', detail: typeof answer === 'object' ? answer.unknown : '' });
+      for (const [name, answer] of silent) this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: typeof answer === 'object' ? answer.unknown : '' });
       return this.stop(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${silent.map(([n]) => n).join(', ')}; nothing was changed`);
     }
 
@@ -298,6 +283,11 @@ class AlternatingRotation {
       }
     }
     const previousOfRetired = previous && previous.username === retired ? previous : null;
+    // Case 6.
+    if (!admin && !decision.resume && previousOfRetired && mode !== MODE.leak) {
+      const differ = await this.rolesDiffering({ user: current.username, password: current.password }, { user: retired, password: previousOfRetired.password });
+      if (differ.length > 0) return { stop: this.rolesDifferResult(current.username, retired, differ) };
+    }
     return {
       ok: {
         turn: decision,
@@ -306,12 +296,37 @@ class AlternatingRotation {
     };
   }
 
+  /**
+   * The clusters where the two users, each describing itself, hold different roles (ignoring
+   * `public`). A cluster whose describe gives no clear answer is left to the roles step.
+   */
+  private async rolesDiffering(active: Caller, retired: Caller): Promise<NonNullable<AlternatingSummary['rolesDiffer']>> {
+    const differ: NonNullable<AlternatingSummary['rolesDiffer']> = [];
+    await Promise.all(
+      this.req.credential.clusters.map(async (name) => {
+        const roles = this.roles(name);
+        const [a, r] = await Promise.all([active, retired].map((caller) => this.retryUnclear(() => roles.describeUser(caller, caller.user))));
+        if (a?.kind !== 'roles' || r?.kind !== 'roles') return;
+        const diff = roleDifference(a.roles, r.roles);
+        if (diff.grant.length > 0 || diff.revoke.length > 0) differ.push({ cluster: name, missing: diff.grant, extra: diff.revoke });
+      }),
+    );
+    return differ.sort((x, y) => x.cluster.localeCompare(y.cluster));
+  }
+
+  /** needs_attention roles_differ, naming per cluster what the retired user lacks and has extra. */
+  private rolesDifferResult(active: string, retired: string, differ: NonNullable<AlternatingSummary['rolesDiffer']>): RotationResult {
+    this.summary.rolesDiffer = differ;
+    const text = differ.map((d) => `${d.cluster}: ${retired} lacks [${d.missing.join(', ')}], has extra [${d.extra.join(', ')}]`).join('; ');
+    return this.result(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active} and ${retired} hold different roles (${text}); align them or configure admin`);
+  }
+
   /** The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT. */
   private async confirmAlreadyRotated(current: CredentialSecret, reason: Reason = REASON.alreadyRotated): Promise<RotationResult> {
     const names = this.req.credential.clusters;
     const answers = await Promise.all(names.map(async (name) => [name, await this.probeUntil(name, current.username, current.password, 'accepted')] as const));
     for (const [name, accepted] of answers) {
-      this.setCluster(name, accepted ? { state: CLUSTER_STATE.updated, holds: 'new' } : { state: CLUSTER_STATE.unknownPassword, holds: 'other' });
+      this.run.setCluster(name, accepted ? { state: CLUSTER_STATE.updated } : { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is not accepted' });
     }
     if (answers.every(([, accepted]) => accepted)) return this.result(OUTCOME.rotated, reason);
     return this.result(OUTCOME.needsAttention, REASON.unknownPassword, 'a cluster does not accept AWSCURRENT');
@@ -322,20 +337,27 @@ class AlternatingRotation {
   // ---------------------------------------------------------------------------------------------
 
   private async turn(turn: Turn, secrets: TurnSecrets): Promise<RotationResult> {
-    const written = await this.step(STEP.writeAhead, () => this.writeAhead(turn, secrets));
+    const written = await this.run.step(STEP.writeAhead, () => this.writeAhead(turn, secrets));
     if ('stop' in written) return written.stop;
     const pending = written.ok;
 
-    await this.step(STEP.set, () => this.setAll(turn, secrets, pending));
-    if ([...this.state.clusters.values()].some((c) => c.holds !== 'new')) return this.failAfterSet(turn, secrets, pending);
+    const set = await this.run.step(STEP.set, async () => {
+      await this.setAll(turn, secrets, pending);
+      return this.run.holding('current', 'unknown', 'other').length > 0 ? { stop: true } : { ok: true };
+    });
+    if ('stop' in set) return this.failAfterSet(turn, secrets, pending);
 
-    const verified = await this.step(STEP.verify, () => this.verify(turn, secrets, pending));
-    if (!verified) return this.failAfterSet(turn, secrets, pending);
+    const verified = await this.run.step(STEP.verify, async () => ((await this.verify(turn, secrets, pending)) ? { ok: true } : { stop: true }));
+    if ('stop' in verified) return this.failAfterSet(turn, secrets, pending);
 
-    const roles = await this.step(STEP.roles, () => this.alignRoles(turn, secrets, pending));
+    const roles = await this.run.step(STEP.roles, () => this.alignRoles(turn, secrets, pending));
     if ('stop' in roles) return this.failAfterSet(turn, secrets, pending, roles.stop);
 
-    return this.step(STEP.finish, () => this.finish(turn, secrets, pending));
+    const finished = await this.run.step(STEP.finish, async (): Promise<RunStepResult<RotationResult, RotationResult>> => {
+      const result = await this.finish(turn, secrets, pending);
+      return result.outcome === OUTCOME.rotated ? { ok: result } : { stop: result };
+    });
+    return 'ok' in finished ? finished.ok : finished.stop;
   }
 
   /**
@@ -370,7 +392,7 @@ class AlternatingRotation {
     await Promise.all(names.map((name) => this.setOne(name, turn, secrets, pending, turn.resume)));
     if (this.req.mode !== MODE.leak) return;
     for (let pass = 0; pass < this.ctx.tuning.leakForwardPasses; pass++) {
-      const behind = names.filter((name) => this.state.clusters.get(name)?.holds !== 'new' && this.state.clusters.get(name)?.holds !== 'other');
+      const behind = this.run.holding('current', 'unknown');
       if (behind.length === 0) return;
       await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
       await Promise.all(behind.map((name) => this.setOne(name, turn, secrets, pending, true)));
@@ -390,15 +412,15 @@ class AlternatingRotation {
     // Case 1.
     if (resuming) {
       const answer = await this.probeClear(client, turn.user, pending.password);
-      if (answer === 'accepted') return this.setCluster(name, { state: CLUSTER_STATE.updated, holds: 'new' });
-      if (answer === 'unknown') return this.setCluster(name, { state: CLUSTER_STATE.unreachable, holds: 'unknown', detail: 'no answer to probe' });
+      if (answer === 'accepted') return this.run.setCluster(name, { state: CLUSTER_STATE.updated });
+      if (answer === 'unknown') return this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: 'no answer to probe' });
     }
     // Case 2.
-    if (turn.onboard) return this.setCluster(name, await this.createUser(name, turn.user, pending.password, secrets.admin));
+    if (turn.onboard) return this.run.setCluster(name, await this.createUser(name, turn.user, pending.password, secrets.admin));
     // Case 3.
     if (!secrets.previous) throw new Error('unreachable: a turn that is not onboarding has the retired user under AWSPREVIOUS');
     const result = await changePassword(client, turn.user, secrets.previous.password, pending.password, this.changeOptions(name));
-    this.setCluster(name, progressAfterChange(result, 'new'));
+    this.run.setCluster(name, progressAfterChange(result));
   }
 
   /**
@@ -408,7 +430,7 @@ class AlternatingRotation {
    */
   private async createUser(name: string, user: string, password: string, admin: Caller | null): Promise<ClusterProgress> {
     // A resumed onboarding whose admin was removed from the config since: nothing can create the user.
-    if (!admin) return { state: CLUSTER_STATE.refused, holds: 'old', detail: 'the user does not hold the pending password and no admin is configured to create it' };
+    if (!admin) return { state: CLUSTER_STATE.refused, by: 'request', detail: 'the user does not hold the pending password and no admin is configured to create it' };
     const client = this.ctx.cluster(name);
     let lastReason = 'no attempt';
     for (let attempt = 1; attempt <= this.ctx.tuning.changeAttempts; attempt++) {
@@ -417,37 +439,37 @@ class AlternatingRotation {
       const answer = await this.roles(name).createUser(admin, user, password);
       switch (answer.kind) {
         case 'created':
-          return { state: CLUSTER_STATE.updated, holds: 'new' };
+          return { state: CLUSTER_STATE.updated };
         case 'exists':
         case 'ambiguous': {
           const probe = await this.probeClear(client, user, password);
-          if (probe === 'accepted') return { state: CLUSTER_STATE.updated, holds: 'new' };
+          if (probe === 'accepted') return { state: CLUSTER_STATE.updated };
           if (answer.kind === 'exists') {
             return probe === 'rejected'
-              ? { state: CLUSTER_STATE.unknownPassword, holds: 'other', detail: `user ${user} already exists with a password the rotator does not hold` }
-              : { state: CLUSTER_STATE.unreachable, holds: 'unknown', detail: 'user exists; probe gave no answer' };
+              ? { state: CLUSTER_STATE.unknownPassword, detail: `user ${user} already exists with a password the rotator does not hold` }
+              : { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: 'user exists; probe gave no answer' };
           }
           lastReason = answer.reason;
-          if (probe === 'unknown') return { state: CLUSTER_STATE.unreachable, holds: 'unknown', detail: answer.reason };
+          if (probe === 'unknown') return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: answer.reason };
           continue;
         }
         case 'limit':
-          return { state: CLUSTER_STATE.refused, holds: 'old', detail: 'the cluster has reached its user limit (100 by default)' };
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: 'the cluster has reached its user limit (100 by default)' };
         case 'policy-rejected':
-          return { state: CLUSTER_STATE.refused, holds: 'old', detail: `policy: ${answer.message}` };
+          return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${answer.message}` };
         case 'rejected':
-          return { state: CLUSTER_STATE.refused, holds: 'old', detail: 'the admin credential was not accepted' };
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: 'the admin credential was not accepted' };
         case 'denied':
-          return { state: CLUSTER_STATE.refused, holds: 'old', detail: `the admin user may not create users: ${answer.message}` };
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: `the admin user may not create users: ${answer.message}` };
         case 'other':
-          return { state: CLUSTER_STATE.refused, holds: 'old', detail: `HTTP ${answer.httpStatus}, code ${answer.code ?? 'none'}: ${answer.message}` };
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: `HTTP ${answer.httpStatus}, code ${answer.code ?? 'none'}: ${answer.message}` };
         default: {
           const unreachable: never = answer;
           throw new Error(`unhandled create answer ${JSON.stringify(unreachable)}`);
         }
       }
     }
-    return { state: CLUSTER_STATE.unreachable, holds: 'unknown', detail: `still not created after ${this.ctx.tuning.changeAttempts} attempts (last: ${lastReason})` };
+    return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: `still not created after ${this.ctx.tuning.changeAttempts} attempts (last: ${lastReason})` };
   }
 
   /**
@@ -472,7 +494,7 @@ class AlternatingRotation {
       if (newAccepted && oldRejected && activeAccepted) continue;
       ok = false;
       const detail = !newAccepted ? 'the new password is not accepted' : !oldRejected ? "the retired user's old password is still accepted" : `the active user ${active.username} is not accepted`;
-      this.setCluster(name, { state: CLUSTER_STATE.verifyFailed, holds: newAccepted ? 'new' : 'unknown', detail });
+      this.run.setCluster(name, { state: CLUSTER_STATE.verifyFailed, newAccepted, detail });
     }
     return ok;
   }
@@ -535,12 +557,8 @@ class AlternatingRotation {
         if (!left || left.grant.length > 0 || left.revoke.length > 0) problems.push(`${name}: roles still differ after aligning`);
       }),
     );
-    if (granted.size > 0 || revoked.size > 0) this.state.summary.rolesAligned = { user: turn.user, granted: [...granted].sort(), revoked: [...revoked].sort() };
-    if (differ.length > 0) {
-      this.state.summary.rolesDiffer = differ.sort((a, b) => a.cluster.localeCompare(b.cluster));
-      const text = differ.map((d) => `${d.cluster}: ${turn.user} lacks [${d.missing.join(', ')}], has extra [${d.extra.join(', ')}]`).join('; ');
-      return this.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active.username} and ${turn.user} hold different roles (${text}); align them or configure admin`);
-    }
+    if (granted.size > 0 || revoked.size > 0) this.summary.rolesAligned = { user: turn.user, granted: [...granted].sort(), revoked: [...revoked].sort() };
+    if (differ.length > 0) return { stop: this.rolesDifferResult(active.username, turn.user, differ.sort((a, b) => a.cluster.localeCompare(b.cluster))) };
     if (problems.length > 0) return this.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${problems.join('; ')}`);
     return { ok: null };
   }
@@ -562,9 +580,9 @@ class AlternatingRotation {
       return this.result(OUTCOME.needsAttention, REASON.finishUnknown, `could not confirm AWSCURRENT moved: ${describeError(promoteError ?? err)}`);
     }
     if (labels[turn.token]?.includes(STAGE.current)) {
-      this.state.summary.currentUser = turn.user;
-      this.state.summary.previousUser = turn.active;
-      if (turn.onboard) this.state.summary.onboarded = true;
+      this.summary.currentUser = turn.user;
+      this.summary.previousUser = turn.active;
+      if (turn.onboard) this.summary.onboarded = true;
       return this.result(OUTCOME.rotated, REASON.ok);
     }
     return this.failAfterSet(turn, secrets, pending, undefined, `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}`);
@@ -582,10 +600,9 @@ class AlternatingRotation {
    *  `stopped` (roles_differ) keeps its outcome and reason; a stranger password makes any outcome needs_attention.
    */
   private async failAfterSet(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, stopped?: RotationResult, why?: string): Promise<RotationResult> {
-    const clusters = [...this.state.clusters.entries()];
-    const strangers = clusters.filter(([, c]) => c.holds === 'other').map(([n]) => n);
-    const touched = clusters.filter(([, c]) => c.holds === 'new' || c.holds === 'unknown').map(([n]) => n);
-    const reason = why ?? stopped?.error ?? summarize(this.state);
+    const strangers = this.run.holding('other');
+    const touched = this.run.holding('pending', 'unknown');
+    const reason = why ?? stopped?.error ?? this.summarize();
     const settle = (outcome: Outcome, fallback: Reason): [Outcome, Reason] =>
       stopped ? [OUTCOME.needsAttention, stopped.reason] : [strangers.length > 0 ? OUTCOME.needsAttention : outcome, strangers.length > 0 ? REASON.unknownPassword : fallback];
 
@@ -598,36 +615,37 @@ class AlternatingRotation {
     // Case 2.
     if (touched.length === 0) {
       const note = await this.abandonQuietly(turn.token);
-      const [outcome, r] = settle(OUTCOME.failed, failureReason(this.state));
+      const [outcome, r] = settle(OUTCOME.failed, this.failureCause());
       return this.result(outcome, r, reason + note);
     }
     // Case 3.
     if (turn.onboard || !secrets.previous) {
-      return this.result(OUTCOME.needsAttention, stopped?.reason ?? failureReason(this.state), `${reason}; onboarding incomplete, AWSPENDING kept (it holds the new user's password): run recover --credential ${this.req.credential.id}`);
+      return this.result(OUTCOME.needsAttention, stopped?.reason ?? this.failureCause(), `${reason}; onboarding incomplete, AWSPENDING kept (it holds the new user's password): run recover --credential ${this.req.credential.id}`);
     }
     // Case 4.
     const old = secrets.previous;
-    const back = await this.step(STEP.rollBack, async () =>
-      Promise.all(
+    const rolledBack = await this.run.step(STEP.rollBack, async () => {
+      const back = await Promise.all(
         touched.map(async (name) => {
           const client = this.ctx.cluster(name);
-          if (this.state.clusters.get(name)?.holds === 'unknown' && (await this.probeClear(client, turn.user, old.password)) === 'accepted') {
-            this.setCluster(name, { state: CLUSTER_STATE.unchanged, holds: 'old' });
+          if (holdsOf(this.run.clusters.get(name) ?? { state: CLUSTER_STATE.unchanged }) === 'unknown' && (await this.probeClear(client, turn.user, old.password)) === 'accepted') {
+            this.run.setCluster(name, { state: CLUSTER_STATE.unchanged });
             return true;
           }
           const result = await changePassword(client, turn.user, pending.password, old.password, this.changeOptions(name));
           const ok = result.kind === 'changed' && (await this.probeUntil(name, turn.user, old.password, 'accepted'));
-          this.setCluster(name, ok ? { state: CLUSTER_STATE.rolledBack, holds: 'old' } : { ...progressAfterChange(result, 'old'), state: CLUSTER_STATE.rollbackFailed });
+          this.run.setCluster(name, ok ? { state: CLUSTER_STATE.rolledBack } : { state: CLUSTER_STATE.rollbackFailed, detail: detailOf(progressAfterChange(result)) ?? 'the retired user\'s old password is not accepted after the roll back' });
           return ok;
         }),
-      ),
-    );
-    if (back.every(Boolean)) {
+      );
+      return back.every(Boolean) ? { ok: true } : { stop: false };
+    });
+    if ('ok' in rolledBack) {
       const note = await this.abandonQuietly(turn.token);
-      const [outcome, r] = settle(OUTCOME.rolledBack, failureReason(this.state));
+      const [outcome, r] = settle(OUTCOME.rolledBack, this.failureCause());
       return this.result(outcome, r, reason + note);
     }
-    const failed = [...this.state.clusters.entries()].filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([n]) => n);
+    const failed = [...this.run.clusters.entries()].filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([n]) => n);
     return this.result(OUTCOME.needsAttention, REASON.rollbackFailed, `${reason}; roll back failed, AWSPENDING kept (it holds the live password of ${turn.user} on ${failed.join(', ')})`);
   }
 
@@ -659,8 +677,9 @@ class AlternatingRotation {
     return answer;
   }
 
+  /** A new turn starts with every cluster untouched. */
   private resetClusters(): void {
-    this.state.clusters = new Map(this.req.credential.clusters.map((name) => [name, { state: CLUSTER_STATE.unchanged, holds: 'old' }]));
+    for (const name of this.req.credential.clusters) this.run.clusters.set(name, { state: CLUSTER_STATE.unchanged });
   }
 
   private changeOptions(cluster: string): ChangeOptions {
@@ -691,65 +710,48 @@ class AlternatingRotation {
     return false;
   }
 
-  private setCluster(name: string, progress: ClusterProgress): void {
-    this.state.clusters.set(name, progress);
-    const { credential, rotationId } = this.req;
-    this.ctx.emit({ type: 'cluster', credential: credential.id, rotationId, cluster: name, state: progress.state, ...(progress.detail ? { detail: progress.detail } : {}) });
-  }
-
-  private async step<T>(step: Step, body: () => Promise<T>): Promise<T> {
-    const { credential, rotationId } = this.req;
-    await this.ctx.fence(fencePoint.step(step));
-    const began = this.ctx.now();
-    this.ctx.emit({ type: 'step-begin', credential: credential.id, rotationId, step });
-    let ok = false;
-    try {
-      const value = await body();
-      ok = value !== false && !(typeof value === 'object' && value !== null && 'stop' in value) && !(isResult(value) && value.outcome !== OUTCOME.rotated);
-      return value;
-    } finally {
-      this.ctx.emit({ type: 'step-end', credential: credential.id, rotationId, step, durationMs: this.ctx.now() - began, ok });
-    }
-  }
-
   private stop(outcome: Outcome, reason: Reason, error: string): { stop: RotationResult } {
     return { stop: this.result(outcome, reason, error) };
   }
 
   private result(outcome: Outcome, reason: Reason, error?: string): RotationResult {
-    const { credential, mode, rotationId } = this.req;
-    return {
-      credential: credential.id,
-      outcome,
-      reason,
-      mode,
-      rotationId,
-      versionId: this.state.versionId,
-      clusters: Object.fromEntries([...this.state.clusters.entries()].map(([name, c]) => [name, c.state])),
-      durationMs: this.ctx.now() - this.state.startedAt,
-      ...(error !== undefined && outcome !== OUTCOME.rotated ? { error } : {}),
-      alternating: { ...this.state.summary },
-    };
+    return { ...this.run.result(outcome, reason, error), alternating: { ...this.summary } };
+  }
+
+  /** The reason of a failure after the set step, from the clusters' states. */
+  private failureCause(): Reason {
+    const progress = [...this.run.clusters.values()];
+    if (progress.some((c) => c.state === CLUSTER_STATE.unknownPassword)) return REASON.unknownPassword;
+    const refused = progress.filter((c) => c.state === CLUSTER_STATE.refused);
+    if (refused.some((c) => c.state === CLUSTER_STATE.refused && c.by === 'policy')) return REASON.policyRejected;
+    if (refused.length > 0) return REASON.clusterRefused;
+    if (progress.some((c) => c.state === CLUSTER_STATE.unreachable)) return REASON.clusterUnreachable;
+    if (progress.some((c) => c.state === CLUSTER_STATE.verifyFailed)) return REASON.verifyFailed;
+    return REASON.secretsManagerError;
+  }
+
+  /** The clusters that did not end where they should, for the message. */
+  private summarize(): string {
+    const parts = [...this.run.clusters.entries()]
+      .filter(([, c]) => c.state !== CLUSTER_STATE.updated && c.state !== CLUSTER_STATE.unchanged)
+      .map(([name, c]) => `${name}: ${c.state}${detailOf(c) ? ` (${detailOf(c)})` : ''}`);
+    return parts.length > 0 ? parts.join('; ') : 'a step failed';
   }
 }
 
-function isResult(value: unknown): value is RotationResult {
-  return typeof value === 'object' && value !== null && 'outcome' in value && 'reason' in value;
-}
 
-function progressAfterChange(result: ChangeResult, target: 'new' | 'old'): ClusterProgress {
-  const other: Holds = target === 'new' ? 'old' : 'new';
+function progressAfterChange(result: ChangeResult): ClusterProgress {
   switch (result.kind) {
     case 'changed':
-      return { state: CLUSTER_STATE.updated, holds: target };
+      return { state: CLUSTER_STATE.updated };
     case 'from-rejected':
-      return { state: CLUSTER_STATE.unknownPassword, holds: 'other', detail: 'neither AWSPREVIOUS nor AWSPENDING of the retired user is accepted' };
+      return { state: CLUSTER_STATE.unknownPassword, detail: 'neither AWSPREVIOUS nor AWSPENDING of the retired user is accepted' };
     case 'policy-rejected':
-      return { state: CLUSTER_STATE.refused, holds: other, detail: `policy: ${result.message}` };
+      return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${result.message}` };
     case 'refused':
-      return { state: CLUSTER_STATE.refused, holds: other, detail: result.message };
+      return { state: CLUSTER_STATE.refused, by: 'request', detail: result.message };
     case 'unknown':
-      return { state: CLUSTER_STATE.unreachable, holds: 'unknown', detail: result.reason };
+      return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: result.reason };
     default: {
       const unreachable: never = result;
       throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
@@ -757,23 +759,7 @@ function progressAfterChange(result: ChangeResult, target: 'new' | 'old'): Clust
   }
 }
 
-function failureReason(run: Run): Reason {
-  const progress = [...run.clusters.values()];
-  if (progress.some((c) => c.state === CLUSTER_STATE.unknownPassword)) return REASON.unknownPassword;
-  const refused = progress.filter((c) => c.state === CLUSTER_STATE.refused);
-  if (refused.some((c) => c.detail?.startsWith('policy:'))) return REASON.policyRejected;
-  if (refused.length > 0) return REASON.clusterRefused;
-  if (progress.some((c) => c.state === CLUSTER_STATE.unreachable)) return REASON.clusterUnreachable;
-  if (progress.some((c) => c.state === CLUSTER_STATE.verifyFailed)) return REASON.verifyFailed;
-  return REASON.secretsManagerError;
-}
 
-function summarize(run: Run): string {
-  const parts = [...run.clusters.entries()]
-    .filter(([, c]) => c.state !== CLUSTER_STATE.updated && c.state !== CLUSTER_STATE.unchanged)
-    .map(([name, c]) => `${name}: ${c.state}${c.detail ? ` (${c.detail})` : ''}`);
-  return parts.length > 0 ? parts.join('; ') : 'a step failed';
-}
 
 function describeRoleAnswer(answer: { kind: string; message?: string; reason?: string }): string {
   return answer.message ?? answer.reason ?? answer.kind;
