@@ -304,12 +304,16 @@ export async function runConsumerImpact(options: ConsumerImpactOptions): Promise
 
     const began = performance.now();
     const outcomes: Record<string, number> = {};
+    // Alternating refuses a rotation within grace of the last promotion (by design); when a slow
+    // rotation on a loaded machine eats into the cadence, the next one waits for the grace instead.
+    let notBefore = 0;
     for (let r = 0; r < options.rotations; r++) {
-      const due = began + (r + 1) * options.rotationIntervalMs;
+      const due = Math.max(began + (r + 1) * options.rotationIntervalMs, notBefore);
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       rotationIndex = r + 1;
       const result = await runtime.engine.rotate({ credential, mode: 'scheduled', rotationId: randomUUID() });
+      if (options.strategy === 'alternating' && result.outcome === 'rotated') notBefore = performance.now() + options.graceMs * 1.1;
       const key = result.outcome === 'rotated' ? result.outcome : `${result.outcome}:${result.reason}`;
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       if ((r + 1) % 50 === 0) log(`${options.strategy}: ${r + 1}/${options.rotations} rotations`);
