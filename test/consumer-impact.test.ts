@@ -9,20 +9,12 @@
 import { describe, expect, it } from 'vitest';
 import { POLICIES, runConsumerImpact, type PolicyResult } from '../bench/consumer-impact-core.ts';
 
+/** 12 consumers (3 per policy) at 20 req/s, 4 rotations 600 ms apart, 2 clusters. */
+const SHORT = { consumers: 12, ratePerSecond: 20, rotations: 4, rotationIntervalMs: 600, clusters: 2, policies: POLICIES } as const;
+
 describe('bench/consumer-impact, short form (single strategy)', () => {
   it('the helper keeps every caller whole through every rotation; read-once does not', async () => {
-    const result = await runConsumerImpact({
-      consumers: 12,
-      ratePerSecond: 20,
-      rotations: 4,
-      rotationIntervalMs: 600,
-      ttlMs: 150,
-      helperCacheMs: 150,
-      graceMs: 500,
-      clusters: 2,
-      policies: POLICIES,
-      strategy: 'single',
-    });
+    const result = await runConsumerImpact({ ...SHORT, ttlMs: 150, helperCacheMs: 150, graceMs: 500, strategy: 'single' });
     // A rotation the loaded machine makes fail (a probe timing out) is the engine's business, not the consumers'.
     expect(result.rotations.rotated, JSON.stringify(result.rotations)).toBeGreaterThanOrEqual(3);
     const row = (policy: string) => result.policies.find((p) => p.policy === policy) as PolicyResult;
@@ -41,18 +33,7 @@ describe('bench/consumer-impact, short form (single strategy)', () => {
 
 describe('bench/consumer-impact, short form (alternating strategy)', () => {
   it('ttl shorter than grace and the helper lose no request; read-once fails once its user is rotated again', async () => {
-    const result = await runConsumerImpact({
-      consumers: 12,
-      ratePerSecond: 20,
-      rotations: 4,
-      rotationIntervalMs: 600,
-      ttlMs: 100,
-      helperCacheMs: 100,
-      graceMs: 300,
-      clusters: 2,
-      policies: POLICIES,
-      strategy: 'alternating',
-    });
+    const result = await runConsumerImpact({ ...SHORT, ttlMs: 100, helperCacheMs: 100, graceMs: 300, strategy: 'alternating' });
     expect(result.rotations, JSON.stringify(result.rotations)).toEqual({ rotated: 4, other: {} });
     const row = (policy: string) => result.policies.find((p) => p.policy === policy) as PolicyResult;
     for (const policy of ['ttl', 'helper']) {
