@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { spawnRedisProcess, type RedisProcess } from './redis-process.ts';
 
 /** Asks the kernel for a free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -15,6 +15,7 @@ export async function freePort(): Promise<number> {
 }
 
 export interface RedisServer {
+  /** `redis://127.0.0.1:<port>`, or `rediss://` when started with TLS (no credentials in it). */
   url: string;
   port: number;
   /** Stops the server and starts it again on the same port (and data directory, if persistent). */
@@ -22,50 +23,49 @@ export interface RedisServer {
   stop: () => Promise<void>;
 }
 
+export interface RedisServerOptions {
+  /** Persist to this directory: an append-only file fsynced on every write, so a restart keeps the data. */
+  persistDir?: string;
+  /** Serve TLS only (`--port 0 --tls-port`), with this certificate; clients are not asked for one. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** ACL rules, one `user ...` line each (`redis-server --user` is not a flag: they go in an ACL file via `--aclfile`). */
+  aclFile?: string;
+  /** More `--flag value` arguments. */
+  args?: string[];
+}
+
 /**
  * A private `redis-server` (Debian package) on a free port, with eviction off as BullMQ requires.
- * Nothing is persisted unless `persistDir` is given: then an append-only file, fsynced on every
- * write, so a restart keeps the data (as a production Redis with AOF does).
+ * Nothing is persisted unless `persistDir` is given.
  */
-export async function startRedisServer(options: { persistDir?: string } = {}): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const persistence = options.persistDir
     ? ['--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', ...persistence];
-  let child: ChildProcess | null = null;
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [
+    ...listen,
+    '--bind', '127.0.0.1',
+    '--save', '',
+    '--maxmemory-policy', 'noeviction',
+    '--daemonize', 'no',
+    ...persistence,
+    ...(options.aclFile ? ['--aclfile', options.aclFile] : []),
+    ...(options.args ?? []),
+  ];
+  let server: RedisProcess | null = null;
   const start = async (): Promise<void> => {
-    const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = started;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server on port ${port} did not start within 10 s`)), 10_000);
-      started.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      started.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code} before it was ready:\n${out}`));
-      });
-      started.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server could not be started (${err.message}); install the Debian package redis-server or set REDIS_URL`));
-      });
-    });
+    server = await spawnRedisProcess('redis-server', args);
   };
   const stop = async (): Promise<void> => {
-    const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
-    running.kill('SIGTERM');
-    await new Promise((resolve) => running.once('exit', resolve));
+    await server?.stop('SIGTERM');
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     port,
     restart: async () => {
       await stop();
