@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Mode } from '../rotation/types.ts';
 import type { RotateJobData } from './job-data.ts';
 import { LeakFlags, type LeakNotice } from './leak-flags.ts';
@@ -40,7 +40,7 @@ export class RotationQueue {
   readonly queue: Queue;
   readonly leakFlags: LeakFlags;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: RedisClient, prefix: string) {
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
     this.leakFlags = new LeakFlags(connection, prefix);
   }
