@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis-client.ts';
+import { awaitReplication } from './replication.ts';
 import { LeaseLostError } from '../rotation/errors.ts';
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -35,6 +36,8 @@ export class CredentialLock {
     const token = `${options.owner}:${randomUUID()}`;
     const ok = await redis.set(key, token, 'PX', options.ttlMs, 'NX');
     if (ok !== 'OK') return null;
+    // Before any side effect: a failover must not forget this lock and let a second holder in.
+    await awaitReplication(redis);
     const lock = new CredentialLock(redis, key, token, options.ttlMs);
     lock.timer = setInterval(() => void lock.renew(), Math.max(200, Math.floor(options.ttlMs / 3)));
     lock.timer.unref();

@@ -22,6 +22,32 @@ export interface ScheduleInfo {
 
 const SYNC_LOCK_TTL_MS = 60_000;
 
+/** A scheduler whose next run is this far in the past is silent (its next job is gone). */
+export const SCHEDULER_SILENT_AFTER_MS = 60_000;
+
+/** The scheduler ids the config asks for: one per scheduled credential, and reconcile. */
+export function wantedSchedulerIds(config: Config): string[] {
+  const ids = Object.values(config.credentials)
+    .filter((credential) => credential.schedule !== SCHEDULE_OFF)
+    .map((credential) => `${SCHEDULER.credentialPrefix}${credential.id}`);
+  return [...ids, SCHEDULER.reconcile];
+}
+
+/**
+ * The wanted schedulers that Redis no longer has, or whose next job is gone (next run long past):
+ * what a Redis that lost writes (a failover to a replica that was behind, a restore from an old
+ * snapshot) leaves. Without a check nothing would bring them back until the next `schedules sync`
+ * or worker restart, and the credential would silently stop rotating. The worker runs this with
+ * its gauge refresh and syncs again (idempotent upserts) when anything is returned.
+ */
+export function schedulersNeedingSync(config: Config, listed: readonly ScheduleInfo[], nowMs: number): string[] {
+  const byId = new Map(listed.map((s) => [s.id, s]));
+  return wantedSchedulerIds(config).filter((id) => {
+    const scheduler = byId.get(id);
+    return scheduler === undefined || scheduler.next === null || scheduler.next < nowMs - SCHEDULER_SILENT_AFTER_MS;
+  });
+}
+
 /**
  * Makes the job schedulers match the config: one `schedule:<credential>` per scheduled
  * credential (cron + time zone), one `reconcile`, and none for credentials no longer configured.
@@ -34,12 +60,11 @@ export async function syncSchedules(control: Queue, redis: RedisClient, prefix: 
   const token = randomUUID();
   if ((await redis.set(lockKey, token, 'PX', SYNC_LOCK_TTL_MS, 'NX')) !== 'OK') return null;
   try {
-    const wanted = new Set<string>();
+    const wanted = new Set(wantedSchedulerIds(config));
     const upserted: string[] = [];
     for (const credential of Object.values(config.credentials)) {
       if (credential.schedule === SCHEDULE_OFF) continue;
       const id = `${SCHEDULER.credentialPrefix}${credential.id}`;
-      wanted.add(id);
       await control.upsertJobScheduler(
         id,
         { pattern: credential.schedule, tz: credential.timezone },
@@ -47,7 +72,6 @@ export async function syncSchedules(control: Queue, redis: RedisClient, prefix: 
       );
       upserted.push(id);
     }
-    wanted.add(SCHEDULER.reconcile);
     await control.upsertJobScheduler(
       SCHEDULER.reconcile,
       { every: config.worker.reconcileIntervalMs },
