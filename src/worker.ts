@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
-import { createRedisConnection } from './queue/redis-connection.ts';
+import { closeRedisConnection, createRedisConnection } from './queue/redis-connection.ts';
 import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
@@ -40,8 +40,7 @@ const READY_TIMEOUT_MS = 1_000;
 export async function startWorker(config: Config, logger: Logger, options: { syncSchedules?: boolean; metrics?: RotatorMetrics; /** Gauge refresh and scheduler check period. @defaultValue GAUGE_REFRESH_MS */ refreshMs?: number } = {}): Promise<RunningWorker> {
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const metrics = options.metrics ?? new RotatorMetrics();
-  const connection = createRedisConnection(config.redis.url, 'worker');
-  connection.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
+  const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
   const runtime = createEngineRuntime(config, {
     onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
   });
@@ -103,7 +102,7 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
       const result = await workers.close(config.worker.shutdownTimeoutMs);
       await Promise.allSettled([rotations.close(), control.close()]);
       runtime.close();
-      await connection.quit().catch(() => connection.disconnect());
+      await closeRedisConnection(connection);
       logger.info({ drained: result.drained }, 'worker stopped');
       return result;
     },

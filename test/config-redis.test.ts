@@ -57,12 +57,12 @@ describe('config: redis.url credentials are percent-encoded', () => {
 
 describe('config: redis.mode and the keys that go with it', () => {
   it('defaults to standalone with nothing else', () => {
-    expect(parse({}).redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', mode: 'standalone' });
+    expect(parse({}).redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' });
   });
 
   it('cluster: nodes as seeds, url taken from the first node when not given', () => {
     const config = parse({ mode: 'cluster', nodes: ['rediss://n1:6379', 'rediss://n2:6379'], caFile: '/etc/ca.pem' });
-    expect(config.redis).toEqual({ url: 'rediss://n1:6379', prefix: '{milvus-rotator}', mode: 'cluster', nodes: ['rediss://n1:6379', 'rediss://n2:6379'], caFile: '/etc/ca.pem' });
+    expect(config.redis).toEqual({ url: 'rediss://n1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'cluster', nodes: ['rediss://n1:6379', 'rediss://n2:6379'], caFile: '/etc/ca.pem' });
   });
 
   it('cluster: refuses a prefix without a hash tag, mixed schemes and a database other than 0', () => {

@@ -184,7 +184,7 @@ beforeAll(async () => {
   sandbox = await startSandbox(
     {
       ...base,
-      redis: { url: inject('redisUrl'), prefix: `{http-leak-${randomUUID().slice(0, 8)}}` },
+      redis: { url: inject('redisUrl'), prefix: `{http-leak-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 },
       http: { ...base.http, triggerTokens: [...TRIGGER_TOKENS] },
       leakAlerts: { webhookSecrets: [...WEBHOOK_SECRETS], toleranceSeconds: 300, githubKeysFile: keysFile },
     },

@@ -45,7 +45,7 @@ const usernames = new Set<string>();
 function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<Config> = {}): Config {
   const base = makeConfig(clusters, credentials);
   redisUrls.add(redisUrl);
-  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` }, worker: { ...FAST_WORKER }, ...extra };
+  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 }, worker: { ...FAST_WORKER }, ...extra };
 }
 
 async function sandboxFor(config: Config): Promise<Sandbox> {

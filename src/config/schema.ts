@@ -14,7 +14,7 @@ import { REDIS_MODE, type ClusterConfig, type Config, type CredentialConfig, typ
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
-  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', mode: REDIS_MODE.standalone },
+  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: REDIS_MODE.standalone },
   aws: { maxAttempts: 4, writesPerSecond: 50 },
   defaults: {
     schedule: '0 3 * * 0',
@@ -34,7 +34,7 @@ export const DEFAULTS = {
   },
   rotation: { pendingLeaseMs: 600_000 },
 } as const satisfies {
-  redis: Required<Pick<RedisConfig, 'url' | 'prefix' | 'mode'>>;
+  redis: Required<Pick<RedisConfig, 'url' | 'prefix' | 'connectTimeoutMs' | 'mode'>>;
   aws: Omit<Config['aws'], 'region'>;
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
@@ -50,6 +50,7 @@ export const LIMITS = {
   passwordLength: { min: 8, max: 64 },
   /** Below 100 ms every request times out; above 2 minutes a hung cluster stalls the rotation lock. */
   timeoutMs: { min: 100, max: 120_000 },
+  redisConnectTimeoutMs: { min: 100, max: 120_000 },
   /** A bearer token shorter than 16 characters can be guessed. */
   triggerTokenMinLength: 16,
   /** Same for the HMAC key of leak alerts: a short key makes signatures forgeable offline. */
@@ -295,6 +296,7 @@ export const configFileSchema = strict({
     prefix: text()
       .regex(/^\S+$/, { error: 'must not contain whitespace' })
       .default(DEFAULTS.redis.prefix),
+    connectTimeoutMs: integer(LIMITS.redisConnectTimeoutMs.min, LIMITS.redisConnectTimeoutMs.max).default(DEFAULTS.redis.connectTimeoutMs),
     caFile: text('a file path').optional(),
     mode: z.enum(Object.values(REDIS_MODE), { error: `must be one of ${Object.values(REDIS_MODE).join(', ')}` }).default(DEFAULTS.redis.mode),
     nodes: z.array(redisUrlSchema, { error: 'must be a list of redis:// or rediss:// URLs' }).min(1, { error: 'must list at least one node' }).optional(),
@@ -464,6 +466,7 @@ function toConfig(file: ConfigFile): Config {
       // Cluster seeds given only as nodes: url is the first of them (one place to read credentials from).
       url: file.redis.url ?? file.redis.nodes?.[0] ?? DEFAULTS.redis.url,
       prefix: file.redis.prefix,
+      connectTimeoutMs: file.redis.connectTimeoutMs,
       mode: file.redis.mode,
       ...(file.redis.caFile !== undefined && { caFile: file.redis.caFile }),
       ...(file.redis.nodes !== undefined && { nodes: [...file.redis.nodes] }),

@@ -72,6 +72,11 @@ export interface RedisConfig {
   url: string;
   /** Prefix of every key; keep a `{...}` hash tag (one Redis Cluster slot). */
   prefix: string;
+  /**
+   * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
+   * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
+   */
+  connectTimeoutMs: number;
   /** Absent means standalone (configs built in code before the key existed). */
   mode?: RedisMode;
   /** PEM file of the only CA trusted for rediss:// (else the system store). */

@@ -27,7 +27,7 @@ import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { QUEUE } from '../queue/names.ts';
-import { createRedisConnection } from '../queue/redis-connection.ts';
+import { closeRedisConnection, createRedisConnection } from '../queue/redis-connection.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
 import type { RunningWorker } from '../worker.ts';
 import { buildApp } from './app.ts';
@@ -115,13 +115,11 @@ async function loadKeysOrNull(path: string | undefined, logger: Logger): Promise
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { config, worker } = options;
   const logger = options.logger.child({ component: 'http' });
-  const producer = createRedisConnection(config.redis.url, 'producer');
-  producer.on('error', (error: Error) => logger.warn({ err: { type: error.name, message: error.message } }, 'redis (producer) connection error'));
+  const producer = createRedisConnection(config.redis, 'producer', { logger, name: 'http-producer' });
   const rotations = new RotationQueue(producer, config.redis.prefix);
   const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
   let refresh: FingerprintRefresh | null = null;
-  const eventsConnection = createRedisConnection(config.redis.url, 'worker');
-  eventsConnection.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'redis (queue events) connection error'));
+  const eventsConnection = createRedisConnection(config.redis, 'worker', { logger, name: 'queue-events' });
   const events = new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix });
   events.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'queue events error'));
   events.on('completed', ({ returnvalue }: { returnvalue: unknown }) => {
@@ -136,7 +134,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   });
   const closeEvents = async (): Promise<void> => {
     await events.close().catch(() => {});
-    await eventsConnection.quit().catch(() => eventsConnection.disconnect());
+    await closeRedisConnection(eventsConnection);
   };
 
   try {
@@ -171,7 +169,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         await app.close();
         await closeEvents();
         await rotations.close().catch(() => {});
-        await producer.quit().catch(() => producer.disconnect());
+        await closeRedisConnection(producer);
       },
     };
   } catch (error) {
