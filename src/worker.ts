@@ -8,7 +8,7 @@ import { closeRedisConnection, createRedisConnection } from './queue/redis-conne
 import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
-import { listSchedules, schedulersNeedingSync, syncSchedules } from './queue/schedules.ts';
+import { listSchedules, syncSchedules } from './queue/schedules.ts';
 import { refreshQueueGauge, startQueueWorkers } from './queue/workers.ts';
 import { createEngineRuntime, type EngineRuntime } from './rotation/create-engine.ts';
 import { createProcessors } from '../jobs/index.ts';
@@ -37,7 +37,7 @@ const READY_TIMEOUT_MS = 1_000;
  * schedulers synced under a Redis lock (one replica does it; the others find it held), and a
  * queue-depth gauge. The composition root of `worker`.
  */
-export async function startWorker(config: Config, logger: Logger, options: { syncSchedules?: boolean; metrics?: RotatorMetrics; /** Gauge refresh and scheduler check period. @defaultValue GAUGE_REFRESH_MS */ refreshMs?: number } = {}): Promise<RunningWorker> {
+export async function startWorker(config: Config, logger: Logger, options: { syncSchedules?: boolean; metrics?: RotatorMetrics } = {}): Promise<RunningWorker> {
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const metrics = options.metrics ?? new RotatorMetrics();
   const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
@@ -51,8 +51,7 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
   const workers = startQueueWorkers({ config, connection, processors, logger, metrics });
 
-  const ownsSchedules = options.syncSchedules ?? true;
-  if (ownsSchedules) {
+  if (options.syncSchedules ?? true) {
     const sync = await syncSchedules(control, connection, config.redis.prefix, config);
     if (sync) logger.info({ upserted: sync.upserted.length, removed: sync.removed }, 'job schedulers synced');
     else logger.info('another replica is syncing the job schedulers');
@@ -61,18 +60,13 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
     refreshQueueGauge([rotations.queue, control], metrics).catch((err: Error) => logger.debug({ err: { message: err.message } }, 'queue gauge refresh failed'));
     // A scheduler whose next run is in the past is silent (BullMQ #3272): the alert watches this.
     listSchedules(control)
-      .then(async (schedules) => {
+      .then((schedules) => {
         for (const s of schedules) if (s.next !== null) metrics.schedulerNextRun.set({ scheduler: s.id }, Math.floor(s.next / 1000));
-        // Redis forgot a scheduler (lost writes): put it back rather than let the credential stop rotating.
-        const lost = ownsSchedules ? schedulersNeedingSync(config, schedules, Date.now()) : [];
-        if (lost.length === 0) return;
-        const sync = await syncSchedules(control, connection, config.redis.prefix, config);
-        if (sync) logger.warn({ schedulers: lost }, 'job schedulers missing or silent in Redis (lost writes?): synced again');
       })
       .catch((err: Error) => logger.debug({ err: { message: err.message } }, 'scheduler gauge refresh failed'));
   };
   refresh();
-  const gaugeTimer = setInterval(refresh, options.refreshMs ?? GAUGE_REFRESH_MS);
+  const gaugeTimer = setInterval(refresh, GAUGE_REFRESH_MS);
   gaugeTimer.unref();
   logger.info({ workerId, concurrency: config.worker.concurrency, credentials: Object.keys(config.credentials).length }, 'worker started');
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { RedisClient } from './redis-client.ts';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.ts';
 import { SCHEDULE_OFF } from '../config/schedule.ts';
 import { JOB, PRIORITY, SCHEDULER } from './names.ts';
@@ -22,32 +22,6 @@ export interface ScheduleInfo {
 
 const SYNC_LOCK_TTL_MS = 60_000;
 
-/** A scheduler whose next run is this far in the past is silent (its next job is gone). */
-export const SCHEDULER_SILENT_AFTER_MS = 60_000;
-
-/** The scheduler ids the config asks for: one per scheduled credential, and reconcile. */
-export function wantedSchedulerIds(config: Config): string[] {
-  const ids = Object.values(config.credentials)
-    .filter((credential) => credential.schedule !== SCHEDULE_OFF)
-    .map((credential) => `${SCHEDULER.credentialPrefix}${credential.id}`);
-  return [...ids, SCHEDULER.reconcile];
-}
-
-/**
- * The wanted schedulers that Redis no longer has, or whose next job is gone (next run long past):
- * what a Redis that lost writes (a failover to a replica that was behind, a restore from an old
- * snapshot) leaves. Without a check nothing would bring them back until the next `schedules sync`
- * or worker restart, and the credential would silently stop rotating. The worker runs this with
- * its gauge refresh and syncs again (idempotent upserts) when anything is returned.
- */
-export function schedulersNeedingSync(config: Config, listed: readonly ScheduleInfo[], nowMs: number): string[] {
-  const byId = new Map(listed.map((s) => [s.id, s]));
-  return wantedSchedulerIds(config).filter((id) => {
-    const scheduler = byId.get(id);
-    return scheduler === undefined || scheduler.next === null || scheduler.next < nowMs - SCHEDULER_SILENT_AFTER_MS;
-  });
-}
-
 /**
  * Makes the job schedulers match the config: one `schedule:<credential>` per scheduled
  * credential (cron + time zone), one `reconcile`, and none for credentials no longer configured.
@@ -55,16 +29,17 @@ export function schedulersNeedingSync(config: Config, listed: readonly ScheduleI
  * and re-added (BullMQ #3063). Runs under a Redis lock: concurrent upserts from several replicas
  * dropped schedulers (BullMQ #3085, #3381). Returns null when another process holds the lock.
  */
-export async function syncSchedules(control: Queue, redis: RedisClient, prefix: string, config: Config): Promise<ScheduleSync | null> {
+export async function syncSchedules(control: Queue, redis: Redis, prefix: string, config: Config): Promise<ScheduleSync | null> {
   const lockKey = `${prefix}:schedules-sync-lock`;
   const token = randomUUID();
   if ((await redis.set(lockKey, token, 'PX', SYNC_LOCK_TTL_MS, 'NX')) !== 'OK') return null;
   try {
-    const wanted = new Set(wantedSchedulerIds(config));
+    const wanted = new Set<string>();
     const upserted: string[] = [];
     for (const credential of Object.values(config.credentials)) {
       if (credential.schedule === SCHEDULE_OFF) continue;
       const id = `${SCHEDULER.credentialPrefix}${credential.id}`;
+      wanted.add(id);
       await control.upsertJobScheduler(
         id,
         { pattern: credential.schedule, tz: credential.timezone },
@@ -72,6 +47,7 @@ export async function syncSchedules(control: Queue, redis: RedisClient, prefix: 
       );
       upserted.push(id);
     }
+    wanted.add(SCHEDULER.reconcile);
     await control.upsertJobScheduler(
       SCHEDULER.reconcile,
       { every: config.worker.reconcileIntervalMs },
