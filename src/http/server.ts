@@ -20,7 +20,7 @@
 import type { AddressInfo } from 'node:net';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-client.ts';
 import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
@@ -62,7 +62,7 @@ const REDIS_READY_WAIT_MS = 5_000;
 /** Readiness ping bound (the route has its own, shorter one). */
 const PING_TIMEOUT_MS = 1_000;
 
-async function waitForReady(redis: Redis, ms: number): Promise<void> {
+async function waitForReady(redis: RedisClient, ms: number): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
@@ -76,7 +76,7 @@ async function waitForReady(redis: Redis, ms: number): Promise<void> {
 }
 
 /** Redis answers PONG within `ms`; false when not connected, on error or on timeout. */
-async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {

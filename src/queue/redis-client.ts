@@ -73,11 +73,18 @@ function reconnectOnReadonly(error: Error): 2 | false {
 export function redisTarget(config: RedisConfig, readFile: (path: string) => Buffer = readFileSync): RedisTarget {
   const mode = config.mode ?? REDIS_MODE.standalone;
   const main = parsed(config.url);
-  const tls = tlsOptions(main, config.caFile, readFile);
+  // Read when a client is made (at startup), so that naming the endpoint reads no file.
+  const tlsNow = (): ConnectionOptions | undefined => tlsOptions(main, config.caFile, readFile);
   switch (mode) {
     case REDIS_MODE.standalone: {
-      const base: RedisOptions = { host: main.host, port: main.port, db: main.db, ...credentials(main), ...(tls && { tls }) };
-      return { mode, endpoint: describeRedisEndpoint(main), connect: (role) => new Redis({ ...base, ...role }) };
+      return {
+        mode,
+        endpoint: describeRedisEndpoint(main),
+        connect: (role) => {
+          const tls = tlsNow();
+          return new Redis({ host: main.host, port: main.port, db: main.db, ...credentials(main), ...(tls && { tls }), ...role });
+        },
+      };
     }
     case REDIS_MODE.sentinel: {
       const sentinels = (config.sentinels ?? []).map((text) => {
@@ -86,22 +93,25 @@ export function redisTarget(config: RedisConfig, readFile: (path: string) => Buf
         return { host: hostPort.host, port: hostPort.port };
       });
       const name = config.sentinelName ?? '';
-      const base: RedisOptions = {
-        sentinels,
-        name,
-        role: 'master',
-        db: main.db,
-        ...credentials(main),
-        // rediss:// means TLS to the primary and to the sentinels alike, verified the same way.
-        ...(tls && { tls, sentinelTLS: tls, enableTLSForSentinelMode: true }),
-        // Subscribe to the sentinels' +switch-master: a failover is followed at once, not at the next error.
-        failoverDetector: true,
-        reconnectOnError: reconnectOnReadonly,
-      };
       return {
         mode,
         endpoint: `sentinel ${JSON.stringify(name)} via ${sentinels.map((s) => `${s.host}:${s.port}`).join(',')}${main.tls ? ' (TLS)' : ''}`,
-        connect: (role) => new Redis({ ...base, ...role }),
+        connect: (role) => {
+          const tls = tlsNow();
+          return new Redis({
+            sentinels,
+            name,
+            role: 'master',
+            db: main.db,
+            ...credentials(main),
+            // rediss:// means TLS to the primary and to the sentinels alike, verified the same way.
+            ...(tls && { tls, sentinelTLS: tls, enableTLSForSentinelMode: true }),
+            // Subscribe to the sentinels' +switch-master: a failover is followed at once, not at the next error.
+            failoverDetector: true,
+            reconnectOnError: reconnectOnReadonly,
+            ...role,
+          });
+        },
       };
     }
     case REDIS_MODE.cluster: {
@@ -113,6 +123,7 @@ export function redisTarget(config: RedisConfig, readFile: (path: string) => Buf
         mode,
         endpoint,
         connect: (role) => {
+          const tls = tlsNow();
           const { enableOfflineQueue, ...perNode } = role;
           const options: ClusterOptions = {
             redisOptions: { ...auth, ...(tls && { tls }), ...perNode },
