@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type { Config, RedisConfig } from '../../src/config/types.ts';
+import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
+import { makeConfig, type CredentialSpec } from './config.ts';
+import { writeConfigFile } from './config-file.ts';
+import { findExposures } from './exposure.ts';
+import { assertEndInvariants } from './invariants.ts';
+import { runCli, type CliRun } from './run-cli.ts';
+import { spawnWorker, type WorkerProcess } from './worker-process.ts';
+
+/** Worker settings fast enough for tests (locks and stall checks in seconds, not tens of seconds). */
+export const FAST_WORKER = {
+  concurrency: 4,
+  lockDurationMs: 2_000,
+  stalledIntervalMs: 1_000,
+  credentialLockTtlMs: 2_000,
+  shutdownTimeoutMs: 8_000,
+  reconcileIntervalMs: 3_600_000,
+} as const;
+
+/**
+ * One Redis shape under test (TLS, ACL, cluster, sentinel): a sandbox (Milvus simulators, Secrets
+ * Manager emulator) whose config points at that Redis, written to a file for the real CLI, and
+ * the worker processes started on it. `close()` stops all of it.
+ */
+export interface ShapeHarness {
+  sandbox: Sandbox;
+  config: Config;
+  configPath: string;
+  startWorker: () => Promise<WorkerProcess>;
+  /** Runs the real CLI (`node bin/milvus-rotator.js`) against this config, with a hard timeout. */
+  cli: (args: string[], timeoutMs?: number) => Promise<CliRun>;
+  /** Every password the sandbox saw (for exposure scans). */
+  passwords: () => string[];
+  /** Problems with the end state of every credential (DESIGN section 5 invariants); empty when consistent. */
+  endProblems: () => string[];
+  close: () => Promise<void>;
+}
+
+export async function startShapeHarness(redis: Omit<RedisConfig, 'prefix' | 'connectTimeoutMs'> & { prefix?: string; connectTimeoutMs?: number }, credentials: CredentialSpec[], clusters = ['west'], worker: Partial<Config['worker']> = {}, rotation: Partial<Config['rotation']> = {}): Promise<ShapeHarness> {
+  const base = makeConfig(clusters, credentials);
+  const config: Config = {
+    ...base,
+    redis: { prefix: `{shape-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 5_000, ...redis },
+    worker: { ...base.worker, ...FAST_WORKER, ...worker },
+    rotation: { ...base.rotation, ...rotation },
+  };
+  const sandbox = await startSandbox(config);
+  const configPath = writeConfigFile(sandbox.config);
+  const workers: WorkerProcess[] = [];
+  return {
+    sandbox,
+    config: sandbox.config,
+    configPath,
+    startWorker: async () => {
+      const worker = spawnWorker(configPath, sandbox.env);
+      workers.push(worker);
+      await worker.waitForLine(/worker started/, 30_000);
+      return worker;
+    },
+    cli: (args, timeoutMs = 30_000) => runCli([...args, '--config', configPath], { env: sandbox.env, timeoutMs }),
+    passwords: () => {
+      const seen = new Set<string>();
+      for (const sim of sandbox.clusters.values()) for (const p of sim.passwordsSeen()) seen.add(p);
+      for (const value of sandbox.emulator.valuesSeen()) {
+        try {
+          seen.add((JSON.parse(value) as { password: string }).password);
+        } catch {
+          // not a credential
+        }
+      }
+      return [...seen];
+    },
+    endProblems: () => Object.values(sandbox.config.credentials).flatMap((credential) => assertEndInvariants(sandbox, credential, 'rotated').map((p) => `${credential.id}: ${p}`)),
+    close: async () => {
+      for (const worker of workers) {
+        if (worker.child.exitCode === null && worker.child.signalCode === null) {
+          worker.kill('SIGKILL');
+          await worker.exited;
+        }
+      }
+      await sandbox.close();
+    },
+  };
+}
+
+/** Where any sandbox password (in any exposure form) appears in `texts` (log lines, CLI output, Redis dumps). */
+export function exposuresIn(harness: ShapeHarness, texts: string[]): string[] {
+  return findExposures(texts, harness.passwords(), Object.values(harness.config.credentials).map((c) => c.username));
+}
