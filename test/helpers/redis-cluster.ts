@@ -20,6 +20,7 @@ export interface RedisClusterServers {
 
 async function clusterInfo(port: number): Promise<string> {
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
   try {
     await client.connect();
     return String(await client.call('CLUSTER', 'INFO'));
@@ -69,6 +70,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
     ports,
     portNotOwning: async (key) => {
       const client = new Redis({ port: ports[0], host: '127.0.0.1', maxRetriesPerRequest: 1 });
+      client.on('error', () => {});
       try {
         const slot = Number(await client.call('CLUSTER', 'KEYSLOT', key));
         const ranges = (await client.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];

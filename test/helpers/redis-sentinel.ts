@@ -70,6 +70,7 @@ function startReplicationProxy(primaryPort: number, port: number): Promise<{ ser
 
 async function askSentinel(port: number, name: string): Promise<number | null> {
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  client.on('error', () => {});
   try {
     await client.connect();
     const addr = (await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string] | null;
@@ -92,7 +93,8 @@ export async function startSentinelGroup(name = 'mymaster'): Promise<SentinelGro
   const [primaryPort, replicaPort, proxyPort, ...sentinelPorts] = await Promise.all(Array.from({ length: 6 }, () => freePort())) as [number, number, number, number, number, number];
   const processes: RedisProcess[] = [];
   let proxy: Awaited<ReturnType<typeof startReplicationProxy>> | null = null;
-  const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--maxmemory-policy', 'noeviction'];
+  // Diskless replication at once (the default waits 5 s for more replicas), files in the temp dir.
+  const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--maxmemory-policy', 'noeviction', '--dir', dir, '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'];
   let primary: RedisProcess | null = null;
   const stop = async (): Promise<void> => {
     proxy?.close();
@@ -128,6 +130,7 @@ export async function startSentinelGroup(name = 'mymaster'): Promise<SentinelGro
     for (;;) {
       const known = await Promise.all(sentinelPorts.map(async (port) => {
         const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+        client.on('error', () => {});
         try {
           const replicas = (await client.call('SENTINEL', 'REPLICAS', name)) as string[][];
           const sentinels = (await client.call('SENTINEL', 'SENTINELS', name)) as string[][];

@@ -88,3 +88,42 @@ export async function startShapeHarness(redis: Omit<RedisConfig, 'prefix' | 'con
 export function exposuresIn(harness: ShapeHarness, texts: string[]): string[] {
   return findExposures(texts, harness.passwords(), Object.values(harness.config.credentials).map((c) => c.username));
 }
+
+/**
+ * Two rotations of one credential at once, as Secrets Manager sees them: a PutSecretValue while
+ * another version of the same secret is still pending (AWSPENDING on a version other than
+ * AWSCURRENT). Resuming or adopting a pending version writes no new one, so this is empty unless
+ * two rotations really overlapped. Returns the overlaps seen so far.
+ */
+export function watchOverlappingRotations(harness: ShapeHarness): { overlaps: string[]; puts: () => number; lastPutAt: (secretId: string) => number } {
+  const overlaps: string[] = [];
+  let puts = 0;
+  const putAt = new Map<string, number>();
+  const labels = new Map<string, Record<string, string[]>>();
+  for (const credential of Object.values(harness.config.credentials)) labels.set(credential.secretId, harness.sandbox.emulator.labelsOf(credential.secretId));
+  harness.sandbox.emulator.onWrite((event) => {
+    const before = labels.get(event.secretName);
+    if (!before) return;
+    if (event.op === 'PutSecretValue') {
+      puts++;
+      putAt.set(event.secretName, Date.now());
+      const current = Object.keys(before).find((v) => before[v]?.includes('AWSCURRENT'));
+      const pending = Object.keys(before).find((v) => before[v]?.includes('AWSPENDING') && v !== current);
+      if (pending) overlaps.push(`${event.secretName}: a version was put while ${pending} was still pending`);
+    }
+    labels.set(event.secretName, harness.sandbox.emulator.labelsOf(event.secretName));
+  });
+  return { overlaps, puts: () => puts, lastPutAt: (secretId) => putAt.get(secretId) ?? 0 };
+}
+
+/** Each cluster's password history per user is one line (every change starts where the last ended): no two rotations interleaved. */
+export function nonLinearHistories(harness: ShapeHarness): string[] {
+  const problems: string[] = [];
+  for (const credential of Object.values(harness.config.credentials)) {
+    for (const name of credential.clusters) {
+      const changes = harness.sandbox.clusters.get(name)?.changeLog.filter((c) => c.user === credential.username) ?? [];
+      for (let i = 1; i < changes.length; i++) if (changes[i]?.from !== changes[i - 1]?.to) problems.push(`${credential.id} on ${name}: change #${i} did not start from the previous one's password`);
+    }
+  }
+  return problems;
+}
