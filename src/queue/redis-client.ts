@@ -61,9 +61,10 @@ function credentials(url: RedisUrl): Pick<RedisOptions, 'username' | 'password'>
 }
 
 /**
- * After a Sentinel failover the old primary may come back as a replica while a connection still
- * points at it: writes then fail with READONLY. Reconnecting (2: and resend the command) asks the
- * sentinels again and lands on the new primary.
+ * After a failover the old primary may come back as a replica while a connection still points at
+ * it: writes then fail with READONLY. Reconnecting (2: and resend the command) asks the sentinels
+ * again, or resolves the primary endpoint's DNS name again (ElastiCache moves it to the new
+ * primary), and lands on the new primary.
  */
 function reconnectOnReadonly(error: Error): 2 | false {
   return error.message.startsWith('READONLY') ? 2 : false;
@@ -82,7 +83,7 @@ export function redisTarget(config: RedisConfig, readFile: (path: string) => Buf
         endpoint: describeRedisEndpoint(main),
         connect: (role) => {
           const tls = tlsNow();
-          return new Redis({ host: main.host, port: main.port, db: main.db, ...credentials(main), ...(tls && { tls }), ...role });
+          return new Redis({ host: main.host, port: main.port, db: main.db, ...credentials(main), ...(tls && { tls }), reconnectOnError: reconnectOnReadonly, ...role });
         },
       };
     }
