@@ -14,6 +14,7 @@ import { Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../src/queue/redis-client.ts';
 import { redisTarget } from '../src/queue/redis-client.ts';
+import { REPLICATION, awaitReplication } from '../src/queue/replication.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { watchStoredPasswordInvariant } from './helpers/invariants.ts';
 import { startSentinelGroup, type SentinelGroup } from './helpers/redis-sentinel.ts';
@@ -88,6 +89,9 @@ describe('Redis Sentinel: the primary is killed during a stream of rotations', (
     const overlaps = watchOverlappingRotations(h);
     const invariants = Object.values(h.config.credentials).map((c) => watchStoredPasswordInvariant(h.sandbox, c));
     const worker = await h.startWorker();
+    // The writes that must survive a failover (lock, leak notice) wait for this replica.
+    await producer!.connection.set(`${h.config.redis.prefix}:probe`, '1');
+    expect(await awaitReplication(producer!.connection)).toBe(REPLICATION.replicated);
     const jobIds = new Set<string>();
     for (let round = 0; round < 6; round++) {
       await enqueueAll(queue, jobIds);
@@ -120,6 +124,11 @@ describe('Redis Sentinel: the primary is killed during a stream of rotations', (
     await sleep(400);
     // From here the replica hears nothing: every job added, started, finished, every lock taken, is lost at the failover.
     group.lagReplica();
+    await producer!.connection.set(`${h.config.redis.prefix}:probe`, '1');
+    // Bounded: a replica that does not confirm costs 100 ms, not availability.
+    const started = Date.now();
+    expect(await awaitReplication(producer!.connection)).toBe(REPLICATION.notReplicated);
+    expect(Date.now() - started).toBeLessThan(1_000);
     for (let round = 0; round < 3; round++) {
       await enqueueAll(queue, jobIds);
       await sleep(400);
