@@ -22,6 +22,7 @@ import type { CliIo } from './cli/one-shot.ts';
 import { exitWithin, Releases } from './cli/releases.ts';
 import { packageVersion } from './cli/package-version.ts';
 import { RedisUnavailableError } from './queue/redis-connection.ts';
+import { MODE } from './rotation/types.ts';
 
 export type { CliIo } from './cli/one-shot.ts';
 export { exitWithin } from './cli/releases.ts';
@@ -58,9 +59,10 @@ export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Rel
     .addOption(configOption)
     .option('--credential <id>', 'credential id (repeatable)', collect)
     .option('--all', 'every configured credential')
-    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(Object.values(MODE)).default(MODE.manual))
     .option('--json', 'one JSON result object per credential')
-    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean }) => {
+    .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
       exitCode = await runRotate(config, options, { out: io.out, logger: logger() });
     });
@@ -71,9 +73,10 @@ export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Rel
     .addOption(configOption)
     .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
     .option('--json', 'one JSON result object per credential')
-    .action(async (options: { config?: string; credential: string[]; json?: boolean }) => {
+    .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
+    .action(async (options: { config?: string; credential: string[]; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runRotate(config, { ...options, mode: 'manual', recover: true }, { out: io.out, logger: logger() });
+      exitCode = await runRotate(config, { ...options, mode: MODE.manual, recover: true }, { out: io.out, logger: logger() });
     });
 
   program
@@ -115,7 +118,7 @@ export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Rel
     .description('queue a rotation for the workers; with --wait, print its outcome and exit with its code')
     .addOption(configOption)
     .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
-    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(Object.values(MODE)).default(MODE.manual))
     .option('--wait', 'wait for the outcome')
     .option('--timeout-ms <ms>', 'with --wait: how long to wait (default 300000)')
     .option('--json', 'JSON lines')

@@ -11,6 +11,7 @@ import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
+import { fenceLabel } from '../src/rotation/fence-point.ts';
 import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
@@ -346,8 +347,8 @@ describe('worker: reconcile', () => {
     // A run that died after setting one cluster.
     const crashed = randomUUID();
     const crashing = createEngineRuntime(sandbox.config).engineFor({
-      fence: async (what) => {
-        if (what === 'update-password:east') throw new Error('killed');
+      fence: async (point) => {
+        if (fenceLabel(point) === 'update-password:east') throw new Error('killed');
       },
     });
     await expect(crashing.rotate({ credential, mode: 'scheduled', rotationId: crashed })).rejects.toThrow('killed');
