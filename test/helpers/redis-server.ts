@@ -1,4 +1,7 @@
+import { cpSync, existsSync, renameSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { spawnRedisProcess, type RedisProcess } from './redis-process.ts';
 
 /** Asks the kernel for a free TCP port on loopback. */
@@ -21,6 +24,18 @@ export interface RedisServer {
   /** Stops the server and starts it again on the same port (and data directory, if persistent). */
   restart: () => Promise<void>;
   stop: () => Promise<void>;
+  /**
+   * Persistent servers only: remembers the data as it is now (SAVE), for `crashToSnapshot`.
+   */
+  snapshot: () => Promise<void>;
+  /**
+   * Persistent servers only: SIGKILLs the server and starts it again with the data of the last
+   * `snapshot()`: every write acknowledged since is forgotten, as a failover to a replica that
+   * was that far behind forgets them. The append-only files of before are moved aside (kept, as
+   * `appendonlydir-before-loss-<n>`, for audits), and the server comes back with AOF on again.
+   * Returns how long the server was away.
+   */
+  crashToSnapshot: () => Promise<number>;
 }
 
 export interface RedisServerOptions {
@@ -57,20 +72,58 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     ...(options.args ?? []),
   ];
   let server: RedisProcess | null = null;
-  const start = async (): Promise<void> => {
-    server = await spawnRedisProcess('redis-server', args);
+  const start = async (extra: string[] = []): Promise<void> => {
+    server = await spawnRedisProcess('redis-server', [...args, ...extra]);
   };
   const stop = async (): Promise<void> => {
     await server?.stop('SIGTERM');
   };
+  const url = `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
+  const admin = async <T>(body: (client: Redis) => Promise<T>): Promise<T> => {
+    const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return await body(client);
+    } finally {
+      client.disconnect();
+    }
+  };
+  let losses = 0;
   await start();
   return {
-    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
+    url,
     port,
     restart: async () => {
       await stop();
       await start();
     },
     stop,
+    snapshot: async () => {
+      const dir = options.persistDir;
+      if (!dir) throw new Error('snapshot needs a persistent server');
+      await admin((client) => client.call('SAVE'));
+      cpSync(join(dir, 'dump.rdb'), join(dir, 'snapshot.rdb'));
+    },
+    crashToSnapshot: async () => {
+      const dir = options.persistDir;
+      if (!dir || !existsSync(join(dir, 'snapshot.rdb'))) throw new Error('crashToSnapshot needs a snapshot() first');
+      const began = Date.now();
+      await server?.stop('SIGKILL');
+      losses++;
+      if (existsSync(join(dir, 'appendonlydir'))) renameSync(join(dir, 'appendonlydir'), join(dir, `appendonlydir-before-loss-${losses}`));
+      cpSync(join(dir, 'snapshot.rdb'), join(dir, 'dump.rdb'));
+      // Redis loads an RDB only with AOF off; turning AOF on then writes it from the loaded data.
+      await start(['--appendonly', 'no']);
+      await admin(async (client) => {
+        await client.config('SET', 'appendonly', 'yes');
+        for (;;) {
+          const info = await client.info('persistence');
+          if (/^aof_enabled:1/m.test(info) && /^aof_rewrite_in_progress:0/m.test(info) && /^aof_rewrite_scheduled:0/m.test(info)) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      });
+      return Date.now() - began;
+    },
   };
 }
