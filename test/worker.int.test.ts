@@ -16,7 +16,7 @@ import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { processReconcile } from '../jobs/reconcile.ts';
-import { makeConfig, type CredentialSpec } from './helpers/config.ts';
+import { FAST_WORKER, makeConfig, type CredentialSpec } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -24,15 +24,6 @@ import { dumpRedis } from './helpers/redis-dump.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { main } from '../src/cli.ts';
-
-const FAST_WORKER = {
-  concurrency: 4,
-  lockDurationMs: 2_000,
-  stalledIntervalMs: 1_000,
-  credentialLockTtlMs: 2_000,
-  shutdownTimeoutMs: 8_000,
-  reconcileIntervalMs: 3_600_000,
-} as const;
 
 const silent = pino({ level: 'silent' });
 const sandboxes: Sandbox[] = [];

@@ -36,3 +36,13 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): C
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
   };
 }
+
+/** Worker settings fast enough for tests (locks and stall checks in seconds, not tens of seconds). */
+export const FAST_WORKER = {
+  concurrency: 4,
+  lockDurationMs: 2_000,
+  stalledIntervalMs: 1_000,
+  credentialLockTtlMs: 2_000,
+  shutdownTimeoutMs: 8_000,
+  reconcileIntervalMs: 3_600_000,
+} as const;

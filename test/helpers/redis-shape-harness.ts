@@ -1,22 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Config, RedisConfig } from '../../src/config/types.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
-import { makeConfig, type CredentialSpec } from './config.ts';
+import { FAST_WORKER, makeConfig, type CredentialSpec } from './config.ts';
 import { writeConfigFile } from './config-file.ts';
 import { findExposures } from './exposure.ts';
 import { assertEndInvariants } from './invariants.ts';
 import { runCli, type CliRun } from './run-cli.ts';
 import { spawnWorker, type WorkerProcess } from './worker-process.ts';
-
-/** Worker settings fast enough for tests (locks and stall checks in seconds, not tens of seconds). */
-export const FAST_WORKER = {
-  concurrency: 4,
-  lockDurationMs: 2_000,
-  stalledIntervalMs: 1_000,
-  credentialLockTtlMs: 2_000,
-  shutdownTimeoutMs: 8_000,
-  reconcileIntervalMs: 3_600_000,
-} as const;
 
 /**
  * One Redis shape under test (TLS, ACL, cluster, sentinel): a sandbox (Milvus simulators, Secrets
