@@ -183,7 +183,7 @@ describe('config: loading', () => {
       expect(loadConfig(file, {}).credentials['app-reader']?.username).toBe('app_reader');
       const missing = join(dir, 'missing.yaml');
       expect(() => loadConfig(missing, {})).toThrow(ConfigError);
-      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`] });
+      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`], warnings: [] });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -203,7 +203,7 @@ describe('config: the examples', () => {
   };
 
   it('examples/rotator.yaml passes config check with and without its variables', () => {
-    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'], warnings: [] });
     expect(checkConfig('examples/rotator.yaml', {}).ok).toBe(true);
     const config = loadConfig('examples/rotator.yaml', env);
     expect(config.redis.url).toBe(env.REDIS_URL);
@@ -214,7 +214,7 @@ describe('config: the examples', () => {
   });
 
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
-    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'], warnings: [] });
     const config = loadConfig('examples/sandbox.yaml', {});
     expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
     expect(config.credentials['app-reader']?.clusters).toHaveLength(2);
@@ -475,15 +475,57 @@ describe('config: checkConfig', () => {
     expect(checkConfig(file, {})).toEqual({
       ok: false,
       lines: ['clusters.prod-west.timeoutMs: must be an integer from 100 to 120000', 'credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'],
+      warnings: [],
     });
     writeFileSync(file, stringify(withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr'])));
-    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'] });
+    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'], warnings: [] });
   });
 
   it('summarises a good file with its counts', () => {
     const file = join(dir, 'good.yaml');
     writeFileSync(file, stringify(minimal()));
-    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`] });
+    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`], warnings: ['warning: http.triggerTokens: none configured: POST /v1/rotations refuses every request', 'warning: leakAlerts.webhookSecret: none configured: POST /v1/leak-alerts refuses every alert'] });
+  });
+
+  it('refuses a caFile it cannot read, one that is no PEM, and one on an http:// endpoint (exit 2 lines), naming the key', () => {
+    const file = join(dir, 'ca.yaml');
+    const pem = join(dir, 'ca.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const notPem = join(dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    const config = minimal();
+    const clusters = config.clusters as Record<string, Record<string, unknown>>;
+    clusters['prod-west']!.caFile = join(dir, 'absent.pem');
+    clusters['prod-east']!.caFile = notPem;
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).ok).toBe(false);
+    expect(checkConfig(file, {}).lines).toEqual([
+      'clusters.prod-west.caFile: cannot read the CA file (ENOENT)',
+      'clusters.prod-east.caFile: is not a PEM certificate (no BEGIN CERTIFICATE block)',
+    ]);
+    clusters['prod-west']!.caFile = pem;
+    clusters['prod-east'] = { endpoint: 'http://east.example.com:19530', caFile: pem };
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).lines).toEqual([
+      'clusters.prod-east.caFile: is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)',
+    ]);
+    delete clusters['prod-east']!.caFile;
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).ok).toBe(true);
+  });
+
+  it('warns (still ok) when the trigger tokens or webhook secrets are empty after ${VAR} expansion, naming the unset variables', () => {
+    const file = join(dir, 'features.yaml');
+    const config = { ...minimal(), http: { triggerTokens: ['${T1}', '${T2}'] }, leakAlerts: { webhookSecret: '${WEBHOOK}' } };
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {})).toMatchObject({
+      ok: true,
+      warnings: [
+        'warning: http.triggerTokens: empty after ${VAR} expansion (unset: T1, T2): POST /v1/rotations refuses every request',
+        'warning: leakAlerts.webhookSecret: empty after ${VAR} expansion (unset: WEBHOOK): POST /v1/leak-alerts refuses every alert',
+      ],
+    });
+    expect(checkConfig(file, { T2: TOKEN, WEBHOOK: SECRET })).toMatchObject({ ok: true, warnings: [] });
   });
 });
 

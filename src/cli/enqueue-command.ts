@@ -1,6 +1,7 @@
 import { Job, QueueEvents } from 'bullmq';
 import type { Config } from '../config/types.ts';
-import { asRedisUnavailable, closeRedisConnection, createRedisConnection, RedisUnavailableError, waitForRedis } from '../queue/redis-connection.ts';
+import type { Redis } from 'ioredis';
+import { asRedisUnavailable, closeRedisConnection, createRedisConnection, RedisUnavailableError, waitForRedis, watchRedisLoss } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
@@ -8,7 +9,7 @@ import type { RotationResult } from '../rotation/types.ts';
 import { parseMode, renderResults } from './rotate-command.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { UsageError } from './usage-error.ts';
-import { withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
+import { ignoreLoggedByConnection, withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
 
 export interface EnqueueOptions {
   credential: string[];
@@ -39,9 +40,17 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     const eventsConnection = options.wait ? releases.add('redis connection (queue events)', createRedisConnection(config.redis, 'worker', { logger, name: 'enqueue-events' }), closeRedisConnection) : null;
     await Promise.all([waitForRedis(connection, config.redis), ...(eventsConnection ? [waitForRedis(eventsConnection, config.redis)] : [])]);
     const rotations = releases.add('rotation queue', new RotationQueue(connection, config.redis.prefix), (q) => q.close());
+    rotations.queue.on('error', ignoreLoggedByConnection);
     const events = eventsConnection
-      ? releases.add('queue events listener', new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix }), (e) => e.close())
+      ? releases.add('queue events listener', new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix }), async (e) => {
+          // Its close waits for its read loop, which a connection that is down does not end (BullMQ
+          // retries it after 5 s): then the connection is dropped and the close not waited for.
+          if (eventsConnection.status === 'ready') return e.close();
+          eventsConnection.disconnect();
+          e.close().catch(() => {});
+        })
       : null;
+    events?.on('error', ignoreLoggedByConnection);
     if (events) await events.waitUntilReady();
     const enqueued = [];
     for (const credential of credentials) enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
@@ -52,6 +61,8 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     const results: RotationResult[] = [];
     let incomplete = false;
     const deadline = Date.now() + timeoutMs;
+    // The listener reconnects forever: Redis gone for longer than the bound ends the wait instead.
+    const loss = releases.add('redis loss watch', watchRedisLoss(eventsConnection as Redis, config.redis), (w) => w.stop());
     for (const e of enqueued) {
       const job = await Job.fromId(rotations.queue, e.jobId);
       if (!job) {
@@ -60,11 +71,11 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
         continue;
       }
       try {
-        const result = (await job.waitUntilFinished(events, Math.max(1, deadline - Date.now()))) as RotationResult;
+        const result = (await Promise.race([job.waitUntilFinished(events, Math.max(1, deadline - Date.now())), loss.lost])) as RotationResult;
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       } catch (err) {
-        const redis = asRedisUnavailable(err, config.redis.url);
+        const redis = asRedisUnavailable(err, config.redis);
         if (redis instanceof RedisUnavailableError) throw redis;
         io.err(`${e.credentialId}: job ${e.jobId} did not complete: ${err instanceof Error ? err.message : String(err)}`);
         incomplete = true;

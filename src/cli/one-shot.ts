@@ -26,6 +26,12 @@ export async function withRedisFailures<T>(redis: Config['redis'], body: () => P
   try {
     return await body();
   } catch (error) {
-    throw asRedisUnavailable(error, redis.url);
+    throw asRedisUnavailable(error, redis);
   }
 }
+
+/**
+ * The `error` listener of a BullMQ queue or listener on a factory connection: the factory already
+ * logs the connection's errors (rate-limited), and BullMQ prints raw stacks for an emitter without one.
+ */
+export function ignoreLoggedByConnection(): void {}

@@ -6,7 +6,7 @@ import { QUEUE } from '../queue/names.ts';
 import { listSchedules, syncSchedules } from '../queue/schedules.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
 import { table } from './output.ts';
-import { withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
+import { ignoreLoggedByConnection, withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
 
 /** The control queue on a ready producer connection, both registered for release; Redis trouble is a `RedisUnavailableError`. */
 async function withControlQueue<T>(config: Config, context: OneShotContext, body: (queue: Queue, connection: RedisClient) => Promise<T>): Promise<T> {
@@ -15,6 +15,7 @@ async function withControlQueue<T>(config: Config, context: OneShotContext, body
     const connection = releases.add('redis connection (schedules)', createRedisConnection(config.redis, 'producer', { logger, name: 'schedules' }), closeRedisConnection);
     await waitForRedis(connection, config.redis);
     const queue = releases.add('control queue', new Queue(QUEUE.control, { connection, prefix: config.redis.prefix }), (q) => q.close());
+    queue.on('error', ignoreLoggedByConnection);
     return body(queue, connection);
   });
 }

@@ -255,9 +255,9 @@ export async function closeRedisConnection(connection: RedisClient, boundMs = 1_
 
 /**
  * A Redis failure met after the connection was ready (Redis gone mid-command, a MOVED reply, refused
- * authentication) as a `RedisUnavailableError` on `url`; any other error is returned unchanged.
+ * authentication) as a `RedisUnavailableError` naming `redis`'s endpoint; any other error is returned unchanged.
  */
-export function asRedisUnavailable(error: unknown, url: string): unknown {
+export function asRedisUnavailable(error: unknown, redis: Config['redis']): unknown {
   if (error instanceof RedisUnavailableError || !(error instanceof Error)) return error;
   const fromRedis =
     error.name === 'ReplyError' ||
@@ -265,5 +265,47 @@ export function asRedisUnavailable(error: unknown, url: string): unknown {
     NETWORK_CODES.has(codeOf(error)) ||
     codeOf(error).startsWith('ERR_SSL') ||
     CONNECTION_MESSAGES.some((m) => error.message.includes(m));
-  return fromRedis ? new RedisUnavailableError(redactRedisUrl(url), describeRedisError(error), { cause: error }) : error;
+  return fromRedis ? new RedisUnavailableError(redisEndpoint(redis), describeRedisError(error), { cause: error }) : error;
+}
+
+/**
+ * For a command that waits on a connection which reconnects forever (a queue-events listener): a
+ * promise that rejects with a `RedisUnavailableError` once the connection has been down for
+ * `redis.connectTimeoutMs` without coming back, so the wait ends with an answer. `stop` detaches.
+ */
+export function watchRedisLoss(connection: RedisClient, redis: Config['redis']): { lost: Promise<never>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let lastError: unknown = null;
+  let fail: (error: Error) => void = () => {};
+  const lost = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  lost.catch(() => {}); // a caller that stopped watching does not care
+  const onError = (error: unknown): void => {
+    if (lastError === null || describeRedisError(error) !== CONNECTION_LOST) lastError = error;
+  };
+  const onClose = (): void => {
+    if (timer !== undefined) return;
+    timer = setTimeout(() => {
+      const cause = lastError === null ? CONNECTION_LOST : describeRedisError(lastError);
+      fail(new RedisUnavailableError(redisEndpoint(redis), `${cause}; connection lost and not back within ${redis.connectTimeoutMs} ms`));
+    }, redis.connectTimeoutMs);
+  };
+  const onReady = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    lastError = null;
+  };
+  connection.on('error', onError);
+  connection.on('close', onClose);
+  connection.on('ready', onReady);
+  return {
+    lost,
+    stop: () => {
+      clearTimeout(timer);
+      connection.off('error', onError);
+      connection.off('close', onClose);
+      connection.off('ready', onReady);
+    },
+  };
 }

@@ -49,6 +49,14 @@ export interface RedisServerOptions {
   args?: string[];
 }
 
+export interface RedisServerOptions {
+  persistDir?: string;
+  /** `--requirepass`: the server refuses clients without it (the url carries it). */
+  password?: string;
+  /** More redis-server arguments, e.g. `['--cluster-enabled', 'yes', ...]`. */
+  args?: string[];
+}
+
 /**
  * A private `redis-server` (Debian package) on a free port, with eviction off as BullMQ requires.
  * Nothing is persisted unless `persistDir` is given.
@@ -69,6 +77,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--daemonize', 'no',
     ...persistence,
     ...(options.aclFile ? ['--aclfile', options.aclFile] : []),
+    ...(options.password === undefined ? [] : ['--requirepass', options.password]),
     ...(options.args ?? []),
   ];
   let server: RedisProcess | null = null;
@@ -78,7 +87,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const stop = async (): Promise<void> => {
     await server?.stop('SIGTERM');
   };
-  const url = `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const url = `${options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`;
   const admin = async <T>(body: (client: Redis) => Promise<T>): Promise<T> => {
     const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
     client.on('error', () => {});
