@@ -103,6 +103,8 @@ describe('config: loading', () => {
         credentialLockTtlMs: 30_000,
         shutdownTimeoutMs: 25_000,
         reconcileIntervalMs: 300_000,
+        drainDelayMs: 5_000,
+        scheduleCheckIntervalMs: 60_000,
       },
       rotation: { pendingLeaseMs: 600_000 },
     });

@@ -31,6 +31,8 @@ export const DEFAULTS = {
     credentialLockTtlMs: 30_000,
     shutdownTimeoutMs: 25_000,
     reconcileIntervalMs: 300_000,
+    drainDelayMs: 5_000,
+    scheduleCheckIntervalMs: 60_000,
   },
   rotation: { pendingLeaseMs: 600_000 },
 } as const satisfies {
@@ -64,6 +66,10 @@ export const LIMITS = {
   lockMs: { min: 1_000, max: 600_000 },
   shutdownTimeoutMs: { min: 1_000, max: 600_000 },
   reconcileIntervalMs: { min: 10_000, max: 86_400_000 },
+  /** 0 turns the delay off (no load balancer in front); above 10 minutes a rollout stalls. */
+  drainDelayMs: { min: 0, max: 600_000 },
+  /** Each check is one Redis read; below a second it is noise, above a day a lost scheduler stays lost. */
+  scheduleCheckIntervalMs: { min: 1_000, max: 86_400_000 },
   /** At least a second; at most a day (a longer-lived pending version is a stuck one). */
   pendingLeaseMs: { min: 1_000, max: 86_400_000 },
   /** 0 asks the OS for a free port (tests). */
@@ -336,6 +342,8 @@ export const configFileSchema = strict({
     credentialLockTtlMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.credentialLockTtlMs),
     shutdownTimeoutMs: integer(LIMITS.shutdownTimeoutMs.min, LIMITS.shutdownTimeoutMs.max).default(DEFAULTS.worker.shutdownTimeoutMs),
     reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
+    drainDelayMs: integer(LIMITS.drainDelayMs.min, LIMITS.drainDelayMs.max).default(DEFAULTS.worker.drainDelayMs),
+    scheduleCheckIntervalMs: integer(LIMITS.scheduleCheckIntervalMs.min, LIMITS.scheduleCheckIntervalMs.max).default(DEFAULTS.worker.scheduleCheckIntervalMs),
   }).prefault({}),
   rotation: strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),

@@ -53,6 +53,16 @@ export interface WorkerConfig {
   shutdownTimeoutMs: number;
   /** How often reconcile looks for stale pending versions and drift. Default 300000 (5 minutes). */
   reconcileIntervalMs: number;
+  /**
+   * After SIGTERM, how long the HTTP listener keeps accepting (while `/readyz` answers 503) so that
+   * load balancers and Kubernetes endpoints stop sending to this pod first. Default 5000.
+   */
+  drainDelayMs: number;
+  /**
+   * How often the worker checks that the job schedulers in Redis match the config, and re-syncs
+   * them when they do not (Redis lost its data). Also checked after every Redis reconnect. Default 60000.
+   */
+  scheduleCheckIntervalMs: number;
 }
 
 /** How the rotator reaches Redis (`redis.mode`). */

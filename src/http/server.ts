@@ -29,6 +29,7 @@ import type { Logger } from '../observability/logger.ts';
 import { QUEUE } from '../queue/names.ts';
 import { closeRedisConnection, createRedisConnection } from '../queue/redis-connection.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
+import { settleWithin } from '../queue/settle-within.ts';
 import type { RunningWorker } from '../worker.ts';
 import { buildApp } from './app.ts';
 import { errorFields } from './errors.ts';
@@ -38,8 +39,8 @@ import { createRotationStatusReader } from './rotation-status.ts';
 export interface HttpServerOptions {
   config: Config;
   logger: Logger;
-  /** The worker this server fronts: its metrics registry and its Secrets Manager client. */
-  worker: Pick<RunningWorker, 'metrics' | 'runtime'>;
+  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness. */
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
   /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
@@ -57,23 +58,10 @@ export interface RunningHttpServer {
   close: () => Promise<void>;
 }
 
-/** How long startup waits for the producer connection before serving anyway (readiness says not ready). */
-const REDIS_READY_WAIT_MS = 5_000;
+/** Bound of each close step (a Redis gone away must not hold the shutdown). */
+const CLOSE_STEP_MS = 2_000;
 /** Readiness ping bound (the route has its own, shorter one). */
 const PING_TIMEOUT_MS = 1_000;
-
-async function waitForReady(redis: RedisClient, ms: number): Promise<void> {
-  if (redis.status === 'ready') return;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
-    }
-    redis.once('ready', done);
-  });
-}
 
 /** Redis answers PONG within `ms`; false when not connected, on error or on timeout. */
 async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
@@ -132,13 +120,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       () => {},
     );
   });
+  // Bounded: QueueEvents.close() waits for a Redis that is away forever.
   const closeEvents = async (): Promise<void> => {
-    await events.close().catch(() => {});
+    await settleWithin(events.close(), CLOSE_STEP_MS);
     await closeRedisConnection(eventsConnection);
   };
 
   try {
-    await waitForReady(producer, REDIS_READY_WAIT_MS);
+    // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
+    // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
     refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
     const app = buildApp({
@@ -146,6 +136,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       logger: options.logger,
       metrics: worker.metrics,
       redisReady: () => pingWithin(producer, PING_TIMEOUT_MS),
+      ...(worker.notReady ? { notReady: worker.notReady } : {}),
       enqueue: (request) => rotations.enqueue(request),
       rotationStatus: createRotationStatusReader(rotations.queue),
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
@@ -168,7 +159,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         running.stop();
         await app.close();
         await closeEvents();
-        await rotations.close().catch(() => {});
+        await settleWithin(rotations.close(), CLOSE_STEP_MS);
         await closeRedisConnection(producer);
       },
     };

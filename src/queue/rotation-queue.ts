@@ -46,6 +46,9 @@ export class RotationQueue {
   constructor(connection: RedisClient, prefix: string) {
     this.connection = connection;
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
+    // The queue re-emits its connection's errors, which whoever made the connection logs; without
+    // a listener BullMQ prints each one to stderr with its stack.
+    this.queue.on('error', () => {});
     this.leakFlags = new LeakFlags(connection, prefix);
   }
 

@@ -8,6 +8,21 @@ export interface CredentialSpec {
   schedule?: string;
 }
 
+/**
+ * Worker settings for tests with real worker processes: short locks (a killed worker's job is
+ * taken over within seconds), reconcile out of the way, no drain delay, the default schedule check.
+ */
+export const FAST_WORKER: Config['worker'] = Object.freeze({
+  concurrency: 4,
+  lockDurationMs: 2_000,
+  stalledIntervalMs: 1_000,
+  credentialLockTtlMs: 2_000,
+  shutdownTimeoutMs: 8_000,
+  reconcileIntervalMs: 3_600_000,
+  drainDelayMs: 0,
+  scheduleCheckIntervalMs: 60_000,
+});
+
 /** A valid Config built in code (the loader has its own tests); endpoints are replaced by the sandbox. */
 export function makeConfig(clusters: string[], credentials: CredentialSpec[]): Config {
   const password = { length: 32, symbols: '!#%*+-=?@^_~' };
@@ -31,18 +46,9 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): C
       ]),
     ),
     http: { port: 0, host: '127.0.0.1', triggerTokens: ['test-trigger-token-0123456789'] },
-    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000 },
+    // The defaults, except no drain delay: test workers are stopped by the test, not behind a load balancer.
+    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 0, scheduleCheckIntervalMs: 60_000 },
     rotation: { pendingLeaseMs: 600_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
   };
 }
-
-/** Worker settings fast enough for tests (locks and stall checks in seconds, not tens of seconds). */
-export const FAST_WORKER = {
-  concurrency: 4,
-  lockDurationMs: 2_000,
-  stalledIntervalMs: 1_000,
-  credentialLockTtlMs: 2_000,
-  shutdownTimeoutMs: 8_000,
-  reconcileIntervalMs: 3_600_000,
-} as const;

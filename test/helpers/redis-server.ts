@@ -55,6 +55,8 @@ export interface RedisServerOptions {
   password?: string;
   /** More redis-server arguments, e.g. `['--cluster-enabled', 'yes', ...]`. */
   args?: string[];
+  /** A port chosen earlier (a process configured before Redis is up). @defaultValue a free one */
+  port?: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export interface RedisServerOptions {
  * Nothing is persisted unless `persistDir` is given.
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const persistence = options.persistDir
     ? ['--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
