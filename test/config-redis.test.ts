@@ -114,4 +114,13 @@ describe('config check explains a refused Redis combination (as a child process)
     expect(run.stderr).toContain('redis.caFile: only with a rediss:// URL');
     expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
   });
+
+  it('exits 2 when redis.caFile cannot be read (the worker and the queue commands would refuse to start)', async () => {
+    const path = join(dir, 'missing-ca.yaml');
+    writeFileSync(path, stringify(file({ url: 'rediss://rotator:hunter2-secret@redis.example:6380', caFile: join(dir, 'no-such-ca.pem') })));
+    const run = await runCli(['config', 'check', '--config', path], { timeoutMs: 15_000 });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('redis.caFile: cannot read the CA file (ENOENT)');
+    expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
+  });
 });

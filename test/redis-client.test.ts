@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { RedisConfig } from '../src/config/types.ts';
-import { REDIS_CA_UNREADABLE, redisTarget } from '../src/queue/redis-client.ts';
+import { redisTarget } from '../src/queue/redis-client.ts';
 import { redisEndpoint } from '../src/queue/redis-connection.ts';
 
 const CA = Buffer.from('-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n');
@@ -32,8 +32,8 @@ describe('redisTarget: one place builds every client from redis.*', () => {
     expect((built({ url: 'redis://h:6379' }) as Redis).options.tls).toBeUndefined();
   });
 
-  it('an unreadable caFile stops the start with a stable code and the file name', () => {
-    expect(() => built({ url: 'rediss://h:6379', caFile: '/nope/ca.pem' })).toThrow(expect.objectContaining({ code: REDIS_CA_UNREADABLE, message: expect.stringContaining('"/nope/ca.pem"') }));
+  it('an unreadable caFile is a config error (exit 2) naming the key', () => {
+    expect(() => built({ url: 'rediss://h:6379', caFile: '/nope/ca.pem' })).toThrow(expect.objectContaining({ code: 'ROTATOR_CONFIG_INVALID', issues: [{ path: 'redis.caFile', message: 'cannot read the CA file (ENOENT)' }] }));
   });
 
   it('cluster: a Cluster client over the seeds, credentials and TLS per node, role options per node, offline queue at the cluster', () => {

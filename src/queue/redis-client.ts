@@ -3,22 +3,13 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ConnectionOptions } from 'node:tls';
 import { describeRedisEndpoint, parseHostPort, parseRedisUrl, type RedisUrl } from '../config/redis-url.ts';
 import { REDIS_MODE, type RedisConfig } from '../config/types.ts';
-import { RotatorError } from '../errors.ts';
+import { ConfigError } from '../config/errors.ts';
 
 /**
  * What every role's connection is typed as: a single server (standalone, or the primary a
  * Sentinel names) or a Redis Cluster. Both have the same command methods; BullMQ takes either.
  */
 export type RedisClient = Redis | Cluster;
-
-export const REDIS_CA_UNREADABLE = 'ROTATOR_REDIS_CA_UNREADABLE';
-
-/** `redis.caFile` could not be read: the worker cannot verify Redis's certificate, so it does not start. */
-export class RedisCaUnreadableError extends RotatorError {
-  constructor(file: string, options?: ErrorOptions) {
-    super(REDIS_CA_UNREADABLE, `redis.caFile ${JSON.stringify(file)} could not be read: the Redis server's TLS certificate cannot be verified`, options);
-  }
-}
 
 /**
  * One Redis target, resolved from `redis.*` (validated at load, so parsing cannot fail here): how
@@ -51,7 +42,9 @@ function tlsOptions(url: RedisUrl, caFile: string | undefined, readFile: (path: 
   try {
     ca = readFile(caFile);
   } catch (error) {
-    throw new RedisCaUnreadableError(caFile, { cause: error });
+    // A config error (exit 2 before any call), as for a cluster's caFile: nothing can be verified without it.
+    const reason = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'unreadable';
+    throw new ConfigError('config', [{ path: 'redis.caFile', message: `cannot read the CA file (${reason})` }], { cause: error });
   }
   return { ca, rejectUnauthorized: true };
 }
