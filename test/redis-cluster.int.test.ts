@@ -53,11 +53,17 @@ describe('Redis Cluster (3 masters), seeded with a node that does not own the pr
     // A leak alert through the worker's own HTTP API: the leaked password dies.
     const listening = await worker.waitForLine(/HTTP server listening/);
     const url = (JSON.parse(listening) as { url: string }).url;
+    // The HTTP server answers before its own Redis connections are ready (503 then): wait for /readyz, as a load balancer does.
+    const deadline = Date.now() + 15_000;
+    while ((await fetch(`${url}/readyz`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the worker never became ready');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const secretId = h.config.credentials.leaky!.secretId;
     const leaked = passwordUnder(h.sandbox, secretId, STAGE.current);
     const signed = signedGeneric({ credential: 'leaky', id: 'leak-in-cluster', source: 'test' }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: Math.floor(Date.now() / 1000) });
     const reply = await fetch(`${url}/v1/leak-alerts`, { method: 'POST', headers: signed.headers, body: signed.payload });
-    expect(reply.status).toBe(202);
+    expect(reply.status, await reply.clone().text()).toBe(202);
     await waitFor(() => passwordUnder(h.sandbox, secretId, STAGE.current) !== leaked, 20_000, 'the leak rotation');
     await waitFor(() => h.sandbox.clusters.get('west')?.passwordOf('leaky_user') !== leaked, 5_000, 'the cluster to drop the leaked password');
 

@@ -56,7 +56,7 @@ async function setUp(rotation: { pendingLeaseMs?: number } = {}): Promise<{ grou
  * Enqueues a manual rotation of every credential, retrying through a failover (the producer's
  * Redis may be switching primaries). Returns when each was accepted. A request absorbed by a job
  * queued behind an active one may be replaced by a later request (its id then never runs):
- * what must hold is that every credential rotates after its last request.
+ * what must hold is that every credential's AWSCURRENT moves after its last request.
  */
 async function enqueueAll(queue: RotationQueue, ids: Set<string>): Promise<void> {
   for (const credential of CREDENTIALS) {
@@ -105,7 +105,7 @@ describe('Redis Sentinel: the primary is killed during a stream of rotations', (
     const states = await Promise.all(jobs.map(async (job) => `${await job.getState()} ${(job.returnvalue as { outcome?: string } | null)?.outcome ?? job.failedReason}`));
     expect(states.length).toBeGreaterThanOrEqual(CREDENTIALS.length * 2);
     expect(states).toEqual(jobs.map(() => 'completed rotated'));
-    for (const credential of Object.values(h.config.credentials)) expect(overlaps.lastPutAt(credential.secretId), credential.id).toBeGreaterThan(lastRequestAt.get(credential.id) ?? Infinity);
+    for (const credential of Object.values(h.config.credentials)) expect(overlaps.lastPromotedAt(credential.secretId), credential.id).toBeGreaterThan(lastRequestAt.get(credential.id) ?? Infinity);
     expect(await group.masterPort()).toBe(group.replicaPort);
     expect(worker.child.exitCode).toBeNull();
     expect(overlaps.overlaps).toEqual([]);
@@ -146,7 +146,7 @@ describe('Redis Sentinel: the primary is killed during a stream of rotations', (
     await idle(queue, 45_000);
     const finals = await Promise.all([...finalIds].map(async (id) => (await Job.fromId(queue.queue, id))?.returnvalue as { outcome?: string } | undefined));
     expect(finals.map((o) => o?.outcome)).toEqual([...finalIds].map(() => 'rotated'));
-    for (const credential of Object.values(h.config.credentials)) expect(overlaps.lastPutAt(credential.secretId), credential.id).toBeGreaterThan(lastRequestAt.get(credential.id) ?? Infinity);
+    for (const credential of Object.values(h.config.credentials)) expect(overlaps.lastPromotedAt(credential.secretId), credential.id).toBeGreaterThan(lastRequestAt.get(credential.id) ?? Infinity);
 
     expect(putsBeforeFailover).toBeGreaterThan(0);
     expect(overlaps.overlaps).toEqual([]);

@@ -85,10 +85,11 @@ export function exposuresIn(harness: ShapeHarness, texts: string[]): string[] {
  * AWSCURRENT). Resuming or adopting a pending version writes no new one, so this is empty unless
  * two rotations really overlapped. Returns the overlaps seen so far.
  */
-export function watchOverlappingRotations(harness: ShapeHarness): { overlaps: string[]; puts: () => number; lastPutAt: (secretId: string) => number } {
+export function watchOverlappingRotations(harness: ShapeHarness): { overlaps: string[]; puts: () => number; lastPromotedAt: (secretId: string) => number } {
   const overlaps: string[] = [];
   let puts = 0;
-  const putAt = new Map<string, number>();
+  /** When AWSCURRENT last moved to another version, per secret (a rotation finished, its own version or an adopted one). */
+  const promotedAt = new Map<string, number>();
   const labels = new Map<string, Record<string, string[]>>();
   for (const credential of Object.values(harness.config.credentials)) labels.set(credential.secretId, harness.sandbox.emulator.labelsOf(credential.secretId));
   harness.sandbox.emulator.onWrite((event) => {
@@ -96,14 +97,16 @@ export function watchOverlappingRotations(harness: ShapeHarness): { overlaps: st
     if (!before) return;
     if (event.op === 'PutSecretValue') {
       puts++;
-      putAt.set(event.secretName, Date.now());
       const current = Object.keys(before).find((v) => before[v]?.includes('AWSCURRENT'));
       const pending = Object.keys(before).find((v) => before[v]?.includes('AWSPENDING') && v !== current);
       if (pending) overlaps.push(`${event.secretName}: a version was put while ${pending} was still pending`);
     }
-    labels.set(event.secretName, harness.sandbox.emulator.labelsOf(event.secretName));
+    const after = harness.sandbox.emulator.labelsOf(event.secretName);
+    const currentOf = (labels: Record<string, string[]>): string | undefined => Object.keys(labels).find((v) => labels[v]?.includes('AWSCURRENT'));
+    if (currentOf(after) !== currentOf(before)) promotedAt.set(event.secretName, Date.now());
+    labels.set(event.secretName, after);
   });
-  return { overlaps, puts: () => puts, lastPutAt: (secretId) => putAt.get(secretId) ?? 0 };
+  return { overlaps, puts: () => puts, lastPromotedAt: (secretId) => promotedAt.get(secretId) ?? 0 };
 }
 
 /** Each cluster's password history per user is one line (every change starts where the last ended): no two rotations interleaved. */
