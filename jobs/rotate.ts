@@ -7,7 +7,7 @@ import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
-import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
+import { LeakFlags, type LeakNotice } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
@@ -86,7 +86,9 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       throw new DelayedError();
     }
     try {
-      const { notices, count } = await deps.leakFlags.read(credential.id);
+      const waiting = await deps.leakFlags.read(credential.id);
+      const { notices, count } = waiting;
+      const leakedUsername = LeakFlags.leakedUsername(waiting);
       const mode = count > 0 ? MODE.leak : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
@@ -104,7 +106,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       };
       const engine = deps.runtime.engineFor({ onEvent, fence, pendingOwner: deps.pendingOwner });
       const finishing = data.finishing ?? 0;
-      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId }, {
+      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId, ...(mode === 'leak' && leakedUsername !== undefined ? { leakedUsername } : {}) }, {
         attempts: FINISH_ATTEMPTS_IN_PROCESS,
         sleep,
         finishing: finishing > 0,

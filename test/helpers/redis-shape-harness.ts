@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Config, RedisConfig } from '../../src/config/types.ts';
+import { usernamesOf, type Config, type RedisConfig } from '../../src/config/types.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
 import { FAST_WORKER, makeConfig, type CredentialSpec } from './config.ts';
 import { writeConfigFile } from './config-file.ts';
@@ -76,7 +76,7 @@ export async function startShapeHarness(redis: Omit<RedisConfig, 'prefix' | 'con
 
 /** Where any sandbox password (in any exposure form) appears in `texts` (log lines, CLI output, Redis dumps). */
 export function exposuresIn(harness: ShapeHarness, texts: string[]): string[] {
-  return findExposures(texts, harness.passwords(), Object.values(harness.config.credentials).map((c) => c.username));
+  return findExposures(texts, harness.passwords(), Object.values(harness.config.credentials).flatMap((c) => usernamesOf(c)));
 }
 
 /**
@@ -114,8 +114,10 @@ export function nonLinearHistories(harness: ShapeHarness): string[] {
   const problems: string[] = [];
   for (const credential of Object.values(harness.config.credentials)) {
     for (const name of credential.clusters) {
-      const changes = harness.sandbox.clusters.get(name)?.changeLog.filter((c) => c.user === credential.username) ?? [];
-      for (let i = 1; i < changes.length; i++) if (changes[i]?.from !== changes[i - 1]?.to) problems.push(`${credential.id} on ${name}: change #${i} did not start from the previous one's password`);
+      for (const user of usernamesOf(credential)) {
+        const changes = harness.sandbox.clusters.get(name)?.changeLog.filter((c) => c.user === user) ?? [];
+        for (let i = 1; i < changes.length; i++) if (changes[i]?.from !== changes[i - 1]?.to) problems.push(`${credential.id} (${user}) on ${name}: change #${i} did not start from the previous one's password`);
+      }
     }
   }
   return problems;
