@@ -48,10 +48,11 @@ describe('redisTarget: one place builds every client from redis.*', () => {
     expect(redisEndpoint(redis)).toBe('cluster rediss://n1:6379,rediss://n2:6380');
   });
 
-  it('sentinel: the sentinels, the master name, the URL credentials; failover detection on; the endpoint names no password', () => {
+  it('sentinel: the sentinels, the master name, the URL credentials, READONLY reconnects; the endpoint names no password', () => {
     const redis = base({ mode: 'sentinel', url: 'redis://rotator:secret-pw@ignored:6379/2', sentinels: ['s1:26379', '[::1]:26380'], sentinelName: 'mymaster' });
     const options = (built(redis) as Redis).options;
-    expect(options).toMatchObject({ sentinels: [{ host: 's1', port: 26379 }, { host: '::1', port: 26380 }], name: 'mymaster', role: 'master', db: 2, username: 'rotator', password: 'secret-pw', failoverDetector: true });
+    expect(options).toMatchObject({ sentinels: [{ host: 's1', port: 26379 }, { host: '::1', port: 26380 }], name: 'mymaster', role: 'master', db: 2, username: 'rotator', password: 'secret-pw' });
+    expect(options.reconnectOnError?.(new Error('READONLY You can\'t write against a read only replica.'))).toBe(2);
     expect(redisEndpoint(redis)).toBe('sentinel "mymaster" via s1:26379,::1:26380');
     expect(redisEndpoint({ ...redis, mode: 'standalone' })).toBe('redis://rotator:***@ignored:6379/2');
   });

@@ -100,8 +100,10 @@ export function redisTarget(config: RedisConfig, readFile: (path: string) => Buf
             ...credentials(main),
             // rediss:// means TLS to the primary and to the sentinels alike, verified the same way.
             ...(tls && { tls, sentinelTLS: tls, enableTLSForSentinelMode: true }),
-            // Subscribe to the sentinels' +switch-master: a failover is followed at once, not at the next error.
-            failoverDetector: true,
+            // A failover is followed when the connection to the old primary drops (ioredis asks the
+            // sentinels again) or when the demoted primary answers READONLY. ioredis' failoverDetector
+            // (a +switch-master subscription) is left off: with it a connection ended for good
+            // ("Connection is closed") during a failover in testing.
             reconnectOnError: reconnectOnReadonly,
             ...role,
           });
