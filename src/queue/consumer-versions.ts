@@ -3,11 +3,11 @@
  * writes (src/consumer/heartbeat-layout.ts, the one file both sides share). Read when /metrics is
  * scraped; a beat older than `staleAfterMs` is a consumer that stopped: ignored and removed.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import { HEARTBEAT_DEFAULTS, decodeHeartbeat, heartbeatKey } from '../consumer/heartbeat-layout.ts';
 
 /** Consumers per version id, for one secret. */
-export async function readConsumerVersions(redis: Redis, prefix: string, secretId: string, nowMs: number, staleAfterMs: number = HEARTBEAT_DEFAULTS.staleAfterMs): Promise<Map<string, number>> {
+export async function readConsumerVersions(redis: RedisClient, prefix: string, secretId: string, nowMs: number, staleAfterMs: number = HEARTBEAT_DEFAULTS.staleAfterMs): Promise<Map<string, number>> {
   const key = heartbeatKey(prefix, secretId);
   const fields = await redis.hgetall(key);
   const counts = new Map<string, number>();
