@@ -2,6 +2,7 @@ import { Job, QueueEvents } from 'bullmq';
 import type { Config } from '../config/types.ts';
 import { createRedisConnection } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
+import { CooldownError } from '../queue/rotation-cooldown.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
 import type { RotationResult } from '../rotation/types.ts';
@@ -34,10 +35,22 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
   try {
     if (events) await events.waitUntilReady();
     const enqueued = [];
-    for (const credential of credentials) enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
+    let refused = false;
+    for (const credential of credentials) {
+      try {
+        enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
+      } catch (error) {
+        if (!(error instanceof CooldownError)) throw error;
+        // Exit 1: nothing changed, the current password stays valid; the message says when to retry.
+        io.err(`${credential.id}: refused: ${error.message}`);
+        if (options.json) io.out(JSON.stringify({ credentialId: credential.id, refused: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() }));
+        refused = true;
+      }
+    }
+    if (refused && enqueued.length === 0) return EXIT.failed;
     if (!events) {
       for (const e of enqueued) io.out(options.json ? JSON.stringify(e) : `${e.credentialId}: job ${e.jobId}${e.deduplicated ? ' (joined a job already queued)' : ''}`);
-      return EXIT.ok;
+      return refused ? EXIT.failed : EXIT.ok;
     }
     const results: RotationResult[] = [];
     let incomplete = false;
@@ -59,7 +72,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
     }
     if (!options.json && results.length > 0) io.out(renderResults(results));
     const codes = results.map((r) => exitCodeOf(r.outcome));
-    return worstExitCode(incomplete ? [...codes, EXIT.usage] : codes);
+    return worstExitCode([...codes, ...(incomplete ? [EXIT.usage] : []), ...(refused ? [EXIT.failed] : [])]);
   } finally {
     await rotations.close();
     if (events) {

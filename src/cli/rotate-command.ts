@@ -5,6 +5,7 @@ import { logRotationEvents } from '../observability/rotation-log.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
 import { MODE, type Mode, type RotationResult } from '../rotation/types.ts';
+import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { UsageError } from './usage-error.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { shortId, table } from './output.ts';
@@ -16,6 +17,32 @@ export interface RotateOptions {
   json?: boolean;
   /** Adopt a foreign pending version (the `recover` command). */
   recover?: boolean;
+}
+
+/** A credential `rotate` refused: rotated less than `rotation.minIntervalMs` ago (exit 1, nothing changed). */
+export interface RefusedRotate {
+  credential: string;
+  outcome: 'failed';
+  reason: 'min_interval';
+  versionId: null;
+  clusters: Record<string, never>;
+  durationMs: 0;
+  error: string;
+  /** ISO 8601: when the next manual or scheduled rotation is possible. */
+  retryAt: string;
+}
+
+/**
+ * When `credential` may be rotated again in manual or scheduled mode, or null when it may now.
+ * `rotate` runs without Redis, so the last completed rotation is the creation time of the
+ * AWSCURRENT version: one ListSecretVersionIds per credential per run (a read, $0.05 per 10,000).
+ */
+async function cooldownUntil(store: Pick<SecretStore, 'listVersions'>, credential: CredentialConfig, minIntervalMs: number, nowMs: number): Promise<number | null> {
+  const versions = await store.listVersions(credential.secretId);
+  const created = versions.find((v) => v.stages.includes(STAGE.current))?.createdDate?.getTime();
+  if (created === undefined) return null;
+  const retryAt = created + minIntervalMs;
+  return retryAt > nowMs ? retryAt : null;
 }
 
 /** Rotations of different credentials run side by side, this many at a time. */
@@ -44,10 +71,30 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
   const mode = parseMode(options.mode);
   const runtime = createEngineRuntime(config, { onEvent: logRotationEvents(io.logger) });
   const results: RotationResult[] = [];
+  const refused: RefusedRotate[] = [];
+  // Leak rotations are never refused; neither is `recover` (it finishes a pending version, no new one).
+  const limited = mode !== MODE.leak && options.recover !== true;
   try {
     const queue = [...credentials];
     const workers = Array.from({ length: Math.min(PARALLEL_CREDENTIALS, queue.length) }, async () => {
       for (let credential = queue.shift(); credential; credential = queue.shift()) {
+        const retryAt = limited ? await cooldownUntil(runtime.store, credential, config.rotation.minIntervalMs, Date.now()) : null;
+        if (retryAt !== null) {
+          const when = new Date(retryAt).toISOString();
+          const refusal: RefusedRotate = {
+            credential: credential.id,
+            outcome: 'failed',
+            reason: 'min_interval',
+            versionId: null,
+            clusters: {},
+            durationMs: 0,
+            error: `rotated less than rotation.minIntervalMs (${config.rotation.minIntervalMs} ms) ago; next rotation possible at ${when}`,
+            retryAt: when,
+          };
+          refused.push(refusal);
+          if (options.json) io.out(JSON.stringify(refusal));
+          continue;
+        }
         const result = await runtime.engine.rotate({ credential, mode, rotationId: randomUUID(), recover: options.recover ?? false });
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
@@ -57,8 +104,12 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
   } finally {
     runtime.close();
   }
-  if (!options.json) io.out(renderResults(results));
-  return results.length === 0 ? EXIT.ok : worstExitCode(results.map((r) => exitCodeOf(r.outcome)));
+  if (!options.json) {
+    if (results.length > 0 || refused.length === 0) io.out(renderResults(results));
+    for (const r of refused) io.out(`${r.credential}: refused: ${r.error}`);
+  }
+  const codes = [...results.map((r) => exitCodeOf(r.outcome)), ...refused.map(() => EXIT.failed)];
+  return codes.length === 0 ? EXIT.ok : worstExitCode(codes);
 }
 
 export function renderResults(results: RotationResult[]): string {

@@ -35,6 +35,8 @@ export interface AppDeps {
   fingerprints: Pick<FingerprintIndex, 'match' | 'matchToken'>;
   /** GitHub's verification keys; null when not configured or unusable: the GitHub route answers 503. */
   githubKeys: GithubKeys | null;
+  /** The keys as of now, when they are reloaded while serving (the keys file watcher); else `githubKeys`. */
+  currentGithubKeys?: () => GithubKeys | null;
   /** Wall clock, epoch ms: alert receipt times and the signature's timestamp window. @defaultValue Date.now */
   nowMs?: () => number;
   /** The id of an alert that carries none. @defaultValue `alert-<uuid>` */

@@ -275,12 +275,13 @@ export function leakAlertRoutes(deps: AppDeps) {
     app.post(LEAK_ROUTE.github, { bodyLimit: LEAK_BODY_LIMIT.github, schema: githubAlertRouteSchema }, async (request, reply) => {
       const receivedAt = receivedAtOf.get(request) ?? nowMs();
       const rawBody = rawBodyOf(request);
-      if (deps.githubKeys === null) return unavailable(request, reply, FEED.github, 'GitHub leak alert refused: no usable GitHub public keys (leakAlerts.githubKeysFile)');
+      const githubKeys = deps.currentGithubKeys?.() ?? deps.githubKeys;
+      if (githubKeys === null) return unavailable(request, reply, FEED.github, 'GitHub leak alert refused: no usable GitHub public keys (leakAlerts.githubKeysFile)');
 
       const signatureHeader = request.headers[GITHUB_HEADER.signature];
       const check = verifyGithubSignature(
         { rawBody, keyIdentifier: request.headers[GITHUB_HEADER.keyIdentifier], signature: signatureHeader },
-        deps.githubKeys,
+        githubKeys,
       );
       if (!check.ok) {
         count(FEED.github, LEAK_RESULT.unauthorized);
