@@ -21,7 +21,8 @@ export interface LeakNoticesOptions {
 type Io = { out: (line: string) => void; err: (line: string) => void };
 
 async function withLeakFlags<T>(config: Config, body: (flags: LeakFlags) => Promise<T>): Promise<T> {
-  const connection = createRedisConnection(config.redis.url, 'producer');
+  // Commands wait for the connection (one attempt each): a CLI run starts before Redis answers.
+  const connection = createRedisConnection(config.redis.url, 'producer', { enableOfflineQueue: true });
   try {
     return await body(new LeakFlags(connection, config.redis.prefix));
   } finally {

@@ -83,6 +83,8 @@ export class RotationQueue {
    */
   async enqueue(request: EnqueueRequest): Promise<Enqueued> {
     const { credentialId } = request;
+    // A producer connection queues nothing while connecting: the first request waits for it.
+    await this.queue.waitUntilReady();
     if (request.mode === 'leak') {
       const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
       if (answered !== null && !namesHeldPassword(request, answered)) return { credentialId, jobId: answered.jobId, deduplicated: true, mode: 'leak', coalesced: true };
