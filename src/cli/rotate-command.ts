@@ -35,10 +35,13 @@ export interface RefusedRotate {
 /**
  * When `credential` may be rotated again in manual or scheduled mode, or null when it may now.
  * `rotate` runs without Redis, so the last completed rotation is the creation time of the
- * AWSCURRENT version: one ListSecretVersionIds per credential per run (a read, $0.05 per 10,000).
+ * AWSCURRENT version when an AWSPREVIOUS exists (a secret never rotated has none: its first
+ * rotation is not held back): one ListSecretVersionIds per credential per run (a read, $0.05 per
+ * 10,000).
  */
 async function cooldownUntil(store: Pick<SecretStore, 'listVersions'>, credential: CredentialConfig, minIntervalMs: number, nowMs: number): Promise<number | null> {
   const versions = await store.listVersions(credential.secretId);
+  if (!versions.some((v) => v.stages.includes(STAGE.previous))) return null;
   const created = versions.find((v) => v.stages.includes(STAGE.current))?.createdDate?.getTime();
   if (created === undefined) return null;
   const retryAt = created + minIntervalMs;

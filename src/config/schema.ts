@@ -427,7 +427,8 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
   const minLength = (password: { minLength?: number | undefined } | undefined): number =>
     password?.minLength ?? file.defaults.password.minLength ?? DEFAULTS.passwordMinLength;
   const defaultMin = minLength(undefined);
-  if (file.defaults.password.length < defaultMin) {
+  const inRange = (length: number): boolean => length >= LIMITS.passwordLength.min && length <= LIMITS.passwordLength.max;
+  if (inRange(file.defaults.password.length) && file.defaults.password.length < defaultMin) {
     ctx.addIssue({ code: 'custom', path: ['defaults', 'password', 'length'], message: `must be at least ${defaultMin} (set password.minLength to allow shorter passwords)` }); // Rule 5.
   }
   const intervalProblems = new Map<string, string | undefined>();
@@ -441,7 +442,7 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
   for (const [id, credential] of Object.entries(file.credentials)) {
     const length = credential.password?.length ?? file.defaults.password.length;
     const min = minLength(credential.password);
-    if (length < min && (credential.password?.length !== undefined || credential.password?.minLength !== undefined)) {
+    if (inRange(length) && length < min && (credential.password?.length !== undefined || credential.password?.minLength !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['credentials', id, 'password', 'length'], message: `must be at least ${min} (set password.minLength to allow shorter passwords)` }); // Rule 5.
     }
     if (credential.schedule !== undefined || credential.timezone !== undefined) {
