@@ -341,13 +341,16 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
   describe('twenty alerts for one credential within a second', () => {
     it('produce one rotation when they all arrive before it begins', async () => {
       const leaked = current('billing');
+      // billing was rotated for a leak moments ago: alerts name the password it now holds, or they
+      // would coalesce into that rotation. The index must have it first.
+      await expect.poll(async () => (await http.fingerprints.match({ tokenSha256: sha256Hex(leaked) })).length, { timeout: 10_000, interval: 20 }).toBe(1);
       const mark = changeMark();
       const putsBefore = sandbox.emulator.callCount('PutSecretValue');
       await worker.rotations.queue.pause(); // hold the workers so that "before it begins" is certain
       const began = Date.now();
       const jobIds = new Set<string>();
       for (let i = 0; i < 20; i++) {
-        const reply = await postAlert({ credential: 'billing', id: `burst-a-${i}` });
+        const reply = await postAlert({ tokenSha256: sha256Hex(leaked), id: `burst-a-${i}` });
         expect(reply.status).toBe(202);
         for (const r of (reply.body as { rotations: { jobId: string }[] }).rotations) jobIds.add(r.jobId);
         await new Promise((resolve) => setTimeout(resolve, 25));
@@ -370,12 +373,14 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
 
     it('produce one more rotation when alerts arrive after the first one began', async () => {
       const first = current('app-reader');
+      await expect.poll(async () => (await http.fingerprints.match({ tokenSha256: sha256Hex(first) })).length, { timeout: 10_000, interval: 20 }).toBe(1);
       const mark = changeMark();
       const putsBefore = sandbox.emulator.callCount('PutSecretValue');
       // Slow clusters keep the first rotation running while the rest of the burst arrives.
       for (const simulator of sandbox.clusters.values()) simulator.setLatency(300);
       try {
-        const opening = await postAlert({ credential: 'app-reader', id: 'burst-b-0' });
+        // Names the password app-reader holds (it was rotated for a leak less than a minute ago).
+        const opening = await postAlert({ tokenSha256: sha256Hex(first), id: 'burst-b-0' });
         const firstJob = (opening.body as { rotations: { jobId: string }[] }).rotations[0]?.jobId as string;
         // The job reports a step once it has read the leak notices waiting for it.
         await expect.poll(async () => (await status(firstJob)).step, { timeout: 10_000, interval: 10 }).not.toBeNull();
@@ -423,7 +428,7 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
     expect(view).toMatchObject({ jobId, credential: 'search', state: 'completed', outcome: 'rotated', clusters: { east: 'updated', dr: 'updated' } });
     expect(view.leak).toBeUndefined();
     expect((await jobResult(jobId)).mode).toBe('manual');
-    expect(await request('GET', '/v1/rotations/999999', auth)).toEqual({ status: 404, body: { error: 'not_found' } });
+    expect(await request('GET', '/v1/rotations/99999999-9999-4999-8999-999999999999', auth)).toEqual({ status: 404, body: { error: 'not_found' } });
   });
 
   it('counts alerts by source and result, and receipt-to-revocation, in /metrics', async () => {

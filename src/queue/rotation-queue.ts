@@ -87,7 +87,10 @@ export class RotationQueue {
     await this.queue.waitUntilReady();
     if (request.mode === 'leak') {
       const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
-      if (answered !== null && !namesHeldPassword(request, answered)) return { credentialId, jobId: answered.jobId, deduplicated: true, mode: 'leak', coalesced: true };
+      // A rotation already queued or running for the credential answers it instead (dedup below).
+      if (answered !== null && !namesHeldPassword(request, answered) && !(await this.hasQueuedJob(credentialId))) {
+        return { credentialId, jobId: answered.jobId, deduplicated: true, mode: 'leak', coalesced: true };
+      }
     }
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
@@ -116,6 +119,14 @@ export class RotationQueue {
     if (state === 'active') return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
     await this.escalate(existing, state, mode, data);
     return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
+  }
+
+  /** Whether a job of this credential is waiting or running (its deduplication key names a live job). */
+  private async hasQueuedJob(credentialId: string): Promise<boolean> {
+    const queuedId = await this.queue.getDeduplicationJobId(credentialId);
+    if (queuedId === null) return false;
+    const state = await this.queue.getJobState(queuedId);
+    return state !== 'completed' && state !== 'failed' && state !== 'unknown';
   }
 
   /** Refuses a manual or scheduled request within the interval, or one that would run right after an active rotation. */
