@@ -130,7 +130,7 @@ function currentPassword(sandbox: Sandbox, credential: CredentialConfig): string
 }
 
 async function measure(run: RunResult['run'], sandbox: Sandbox, baseConfig: Config, redisUrl: string): Promise<RunResult> {
-  const config: Config = { ...baseConfig, redis: { url: redisUrl, prefix: `{bench-leak-${run}-${randomUUID().slice(0, 8)}}` } };
+  const config: Config = { ...baseConfig, redis: { url: redisUrl, prefix: `{bench-leak-${run}-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 } };
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'error' }, pino.destination(2));
   const workers: RunningWorker[] = [await startWorker(config, logger, { syncSchedules: false }), await startWorker(config, logger, { syncSchedules: false })];
   const [first] = workers;

@@ -36,6 +36,7 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     metrics: deps.metrics,
     logger: deps.logger,
     workerId: deps.workerId,
+    pendingOwner: (versionId) => deps.rotations.rotationOwner(versionId),
   });
   const control = async (job: Job): Promise<unknown> => {
     switch (job.name) {

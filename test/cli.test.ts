@@ -694,15 +694,16 @@ describe('cli recover', () => {
 
 describe('cli config check', () => {
   it.each([
-    ['rotator.yaml', /rotator\.yaml: OK: 2 credentials \(2 scheduled\), 2 clusters$/, []],
+    // Without its variables, the production example leaves the trigger API and the generic feed off: warnings, still ok.
+    ['rotator.yaml', /rotator\.yaml: OK: 2 credentials \(2 scheduled\), 2 clusters$/, [/^warning: http\.triggerTokens: empty after \$\{VAR\} expansion \(unset: ROTATOR_TRIGGER_TOKEN/, /^warning: leakAlerts\.webhookSecret: empty after \$\{VAR\} expansion \(unset: ROTATOR_WEBHOOK_SECRET/]],
+    // The sandbox rotates every five minutes: below the default interval, a warning.
     ['sandbox.yaml', /sandbox\.yaml: OK: 2 credentials \(1 scheduled\), 2 clusters$/, [/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/]],
-  ])('examples/%s -> exit 0 with a summary (and its warnings)', async (name, summary, warnings) => {
+  ])('examples/%s -> exit 0 with a summary', async (name, summary, warnings) => {
     const run = await cli(['config', 'check', '--config', join(EXAMPLES, name)]);
     expect(run.code).toBe(0);
-    expect(run.err).toEqual([]);
-    expect(run.out).toHaveLength(1 + warnings.length);
+    expect(run.err).toEqual(warnings.map((w) => expect.stringMatching(w)));
+    expect(run.out).toHaveLength(1);
     expect(run.out[0]).toMatch(summary);
-    warnings.forEach((warning, i) => expect(run.out[1 + i]).toMatch(warning));
   });
 
   it('as a process: warns about allowInsecureHttp and a short interval (exit 0), refuses cleartext off loopback and a schedule faster than the interval (exit 2)', async () => {
@@ -717,8 +718,8 @@ describe('cli config check', () => {
       runCli(['config', 'check', '--config', tooOften], { timeoutMs: 20_000 }),
     ]);
     expect(warned.code, warned.stderr).toBe(0);
-    expect(warned.stdout).toMatch(/warning: clusters\.sandbox-b\.allowInsecureHttp: passwords travel in clear to milvus\.dev\.internal:19532/);
-    expect(warned.stdout).toMatch(/warning: rotation\.minIntervalMs/);
+    expect(warned.stderr).toMatch(/warning: clusters\.sandbox-b\.allowInsecureHttp: passwords travel in clear to milvus\.dev\.internal:19532/);
+    expect(warned.stderr).toMatch(/warning: rotation\.minIntervalMs/);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/clusters\.sandbox-b\.endpoint: must be an https:\/\/ URL/);
     expect(fast.code).toBe(2);

@@ -70,7 +70,7 @@ function expectRefused(input: Record<string, unknown> | string, path: string, me
 describe('config: loading', () => {
   it('applies every default to a minimal file', () => {
     const config = parse(minimal());
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 });
     expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
     expect('region' in config.aws).toBe(false);
     expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
@@ -100,7 +100,7 @@ describe('config: loading', () => {
 
   it('keeps DEFAULTS equal to the documented defaults', () => {
     expect(DEFAULTS).toEqual({
-      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
       aws: { maxAttempts: 4, writesPerSecond: 50 },
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
@@ -121,6 +121,8 @@ describe('config: loading', () => {
         credentialLockTtlMs: 30_000,
         shutdownTimeoutMs: 25_000,
         reconcileIntervalMs: 300_000,
+        drainDelayMs: 5_000,
+        scheduleCheckIntervalMs: 60_000,
       },
       rotation: { pendingLeaseMs: 600_000, minIntervalMs: 600_000 },
       passwordMinLength: 16,
@@ -202,7 +204,7 @@ describe('config: loading', () => {
       expect(loadConfig(file, {}).credentials['app-reader']?.username).toBe('app_reader');
       const missing = join(dir, 'missing.yaml');
       expect(() => loadConfig(missing, {})).toThrow(ConfigError);
-      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`] });
+      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`], warnings: [] });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -222,7 +224,7 @@ describe('config: the examples', () => {
   };
 
   it('examples/rotator.yaml passes config check with and without its variables', () => {
-    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'], warnings: [] });
     expect(checkConfig('examples/rotator.yaml', {}).ok).toBe(true);
     const config = loadConfig('examples/rotator.yaml', env);
     expect(config.redis.url).toBe(env.REDIS_URL);
@@ -235,10 +237,8 @@ describe('config: the examples', () => {
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
     expect(checkConfig('examples/sandbox.yaml', {})).toEqual({
       ok: true,
-      lines: [
-        'examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters',
-        expect.stringMatching(/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/),
-      ],
+      lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'],
+      warnings: [expect.stringMatching(/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/)],
     });
     const config = loadConfig('examples/sandbox.yaml', {});
     expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
@@ -343,7 +343,7 @@ describe('config: refusals name the key path and the reason', () => {
   it('refuses unknown keys at every level, suggesting the near miss', () => {
     expectRefused(withValue('clusters.prod-west.timeoutMS', 5000), 'clusters.prod-west.timeoutMS', 'unknown key (did you mean "timeoutMs"?)');
     expectRefused(withValue('credentials.app-reader.schedul', '0 3 * * *'), 'credentials.app-reader.schedul', 'unknown key (did you mean "schedule"?)');
-    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix)');
+    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
     expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
@@ -532,15 +532,57 @@ describe('config: checkConfig', () => {
     expect(checkConfig(file, {})).toEqual({
       ok: false,
       lines: ['clusters.prod-west.timeoutMs: must be an integer from 100 to 120000', 'credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'],
+      warnings: [],
     });
     writeFileSync(file, stringify(withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr'])));
-    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'] });
+    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'], warnings: [] });
   });
 
   it('summarises a good file with its counts', () => {
     const file = join(dir, 'good.yaml');
     writeFileSync(file, stringify(minimal()));
-    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`] });
+    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`], warnings: ['warning: http.triggerTokens: none configured: POST /v1/rotations refuses every request', 'warning: leakAlerts.webhookSecret: none configured: POST /v1/leak-alerts refuses every alert'] });
+  });
+
+  it('refuses a caFile it cannot read, one that is no PEM, and one on an http:// endpoint (exit 2 lines), naming the key', () => {
+    const file = join(dir, 'ca.yaml');
+    const pem = join(dir, 'ca.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const notPem = join(dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    const config = minimal();
+    const clusters = config.clusters as Record<string, Record<string, unknown>>;
+    clusters['prod-west']!.caFile = join(dir, 'absent.pem');
+    clusters['prod-east']!.caFile = notPem;
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).ok).toBe(false);
+    expect(checkConfig(file, {}).lines).toEqual([
+      'clusters.prod-west.caFile: cannot read the CA file (ENOENT)',
+      'clusters.prod-east.caFile: is not a PEM certificate (no BEGIN CERTIFICATE block)',
+    ]);
+    clusters['prod-west']!.caFile = pem;
+    clusters['prod-east'] = { endpoint: 'http://east.example.com:19530', caFile: pem };
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).lines).toEqual([
+      'clusters.prod-east.caFile: is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)',
+    ]);
+    delete clusters['prod-east']!.caFile;
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).ok).toBe(true);
+  });
+
+  it('warns (still ok) when the trigger tokens or webhook secrets are empty after ${VAR} expansion, naming the unset variables', () => {
+    const file = join(dir, 'features.yaml');
+    const config = { ...minimal(), http: { triggerTokens: ['${T1}', '${T2}'] }, leakAlerts: { webhookSecret: '${WEBHOOK}' } };
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {})).toMatchObject({
+      ok: true,
+      warnings: [
+        'warning: http.triggerTokens: empty after ${VAR} expansion (unset: T1, T2): POST /v1/rotations refuses every request',
+        'warning: leakAlerts.webhookSecret: empty after ${VAR} expansion (unset: WEBHOOK): POST /v1/leak-alerts refuses every alert',
+      ],
+    });
+    expect(checkConfig(file, { T2: TOKEN, WEBHOOK: SECRET })).toMatchObject({ ok: true, warnings: [] });
   });
 });
 

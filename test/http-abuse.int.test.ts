@@ -141,7 +141,7 @@ beforeAll(async () => {
   sandbox = await startSandbox(
     {
       ...base,
-      redis: { url: redisServer.url, prefix: `{http-abuse-${randomUUID().slice(0, 8)}}` },
+      redis: { ...base.redis, url: redisServer.url, prefix: `{http-abuse-${randomUUID().slice(0, 8)}}` },
       http: { ...base.http, ...LIMITS, triggerTokens: [...TRIGGER_TOKENS], rateLimit: { triggerPerMinute: TRIGGER_PER_MINUTE, alertsPerMinute: 5_000 } },
       rotation: { ...base.rotation, minIntervalMs: MIN_INTERVAL_MS },
       leakAlerts: { webhookSecrets: [...WEBHOOK_SECRETS], toleranceSeconds: 300, githubKeysFile: keysFile },

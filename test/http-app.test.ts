@@ -50,7 +50,7 @@ describe('public scope', () => {
     const h = await appHarness();
     const res = await h.app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ status: 'ready', checks: { redis: true, config: true } });
+    expect(res.json()).toEqual({ status: 'ready', checks: { redis: true, config: true }, reasons: [] });
   });
 
   it('GET /readyz answers 503 when Redis does not answer, throws, or hangs', async () => {
@@ -58,7 +58,7 @@ describe('public scope', () => {
       const h = await appHarness({ redisReady });
       const res = await h.app.inject({ method: 'GET', url: '/readyz' });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: false, config: true } });
+      expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: false, config: true }, reasons: ['redis_unreachable'] });
     }
   });
 
@@ -66,7 +66,14 @@ describe('public scope', () => {
     const h = await appHarness({ configLoaded: () => false });
     const res = await h.app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: true, config: false } });
+    expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: true, config: false }, reasons: ['config_not_loaded'] });
+  });
+
+  it("GET /readyz answers 503 with the process's reasons (first schedule sync pending, shutting down), after its own", async () => {
+    const h = await appHarness({ redisReady: async () => false, notReady: () => ['schedules_not_synced', 'shutting_down'] });
+    const res = await h.app.inject({ method: 'GET', url: '/readyz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: false, config: true }, reasons: ['redis_unreachable', 'schedules_not_synced', 'shutting_down'] });
   });
 
   it('GET /metrics serves the registry as Prometheus text, leak-alert counters included', async () => {

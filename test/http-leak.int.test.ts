@@ -184,7 +184,7 @@ beforeAll(async () => {
   sandbox = await startSandbox(
     {
       ...base,
-      redis: { url: inject('redisUrl'), prefix: `{http-leak-${randomUUID().slice(0, 8)}}` },
+      redis: { url: inject('redisUrl'), prefix: `{http-leak-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 },
       http: { ...base.http, triggerTokens: [...TRIGGER_TOKENS] },
       leakAlerts: { webhookSecrets: [...WEBHOOK_SECRETS], toleranceSeconds: 300, githubKeysFile: keysFile },
     },
@@ -215,7 +215,7 @@ afterAll(async () => {
 describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP on a real port)', () => {
   it('serves health and readiness', async () => {
     expect(await request('GET', '/healthz', {})).toEqual({ status: 200, body: { status: 'ok' } });
-    expect(await request('GET', '/readyz', {})).toEqual({ status: 200, body: { status: 'ready', checks: { redis: true, config: true } } });
+    expect(await request('GET', '/readyz', {})).toEqual({ status: 200, body: { status: 'ready', checks: { redis: true, config: true }, reasons: [] } });
   });
 
   it('an alert that names nothing of ours answers 202 with no rotation and queues nothing', async () => {

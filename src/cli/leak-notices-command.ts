@@ -6,9 +6,10 @@
  */
 import type { Config } from '../config/types.ts';
 import { LeakFlags } from '../queue/leak-flags.ts';
-import { createRedisConnection } from '../queue/redis-connection.ts';
+import { closeRedisConnection, createRedisConnection, waitForRedis } from '../queue/redis-connection.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
 import { credentialsOrAll } from './credential-selection.ts';
+import { withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
 import { table } from './output.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -18,22 +19,20 @@ export interface LeakNoticesOptions {
   json?: boolean;
 }
 
-type Io = { out: (line: string) => void; err: (line: string) => void };
-
-async function withLeakFlags<T>(config: Config, body: (flags: LeakFlags) => Promise<T>): Promise<T> {
-  // Commands wait for the connection (one attempt each): a CLI run starts before Redis answers.
-  const connection = createRedisConnection(config.redis.url, 'producer', { enableOfflineQueue: true });
-  try {
-    return await body(new LeakFlags(connection, config.redis.prefix));
-  } finally {
-    await connection.quit().catch(() => connection.disconnect());
-  }
+/** LeakFlags on a ready producer connection, registered for release; Redis trouble is a `RedisUnavailableError` (exit 4). */
+async function withLeakFlags<T>(config: Config, context: OneShotContext, body: (flags: LeakFlags) => Promise<T>): Promise<T> {
+  const { releases, logger } = context;
+  return withRedisFailures(config.redis, async () => {
+    const connection = releases.add('redis connection (leak-notices)', createRedisConnection(config.redis, 'producer', { logger, name: 'leak-notices' }), closeRedisConnection);
+    await waitForRedis(connection, config.redis);
+    return body(new LeakFlags(connection, config.redis.prefix));
+  });
 }
 
 /** `leak-notices list [--credential ID...]`: count, earliest receipt and the last alert id per credential. */
-export async function runLeakNoticesList(config: Config, options: LeakNoticesOptions, io: Io): Promise<ExitCode> {
+export async function runLeakNoticesList(config: Config, options: LeakNoticesOptions, io: Pick<CliIo, 'out'>, context: OneShotContext): Promise<ExitCode> {
   const credentials = credentialsOrAll(config, options.credential);
-  const rows = await withLeakFlags(config, (flags) =>
+  const rows = await withLeakFlags(config, context, (flags) =>
     Promise.all(
       credentials.map(async (credential) => {
         const summary = await flags.read(credential.id);
@@ -52,12 +51,12 @@ export async function runLeakNoticesList(config: Config, options: LeakNoticesOpt
 }
 
 /** `leak-notices clear --credential ID... | --all`: drops the waiting notices; prints how many each had. */
-export async function runLeakNoticesClear(config: Config, options: LeakNoticesOptions, io: Io): Promise<ExitCode> {
+export async function runLeakNoticesClear(config: Config, options: LeakNoticesOptions, io: Pick<CliIo, 'out'>, context: OneShotContext): Promise<ExitCode> {
   const ids = options.credential ?? [];
   if (options.all && ids.length > 0) throw new UsageError('give either --credential or --all, not both');
   if (!options.all && ids.length === 0) throw new UsageError('give --credential ID (repeatable) or --all');
   const credentials = credentialsOrAll(config, ids);
-  const cleared = await withLeakFlags(config, async (flags) => {
+  const cleared = await withLeakFlags(config, context, async (flags) => {
     const out: { credential: string; cleared: number }[] = [];
     for (const credential of credentials) out.push({ credential: credential.id, cleared: await flags.clear(credential.id) });
     return out;

@@ -13,7 +13,7 @@ import type { ClusterConfig, Config, CredentialConfig, PasswordPolicy } from './
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
-  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
   aws: { maxAttempts: 4, writesPerSecond: 50 },
   defaults: {
     schedule: '0 3 * * 0',
@@ -38,6 +38,8 @@ export const DEFAULTS = {
     credentialLockTtlMs: 30_000,
     shutdownTimeoutMs: 25_000,
     reconcileIntervalMs: 300_000,
+    drainDelayMs: 5_000,
+    scheduleCheckIntervalMs: 60_000,
   },
   rotation: { pendingLeaseMs: 600_000, minIntervalMs: 600_000 },
   /** Shorter passwords only when the config sets `password.minLength` explicitly. */
@@ -60,6 +62,7 @@ export const LIMITS = {
   passwordLength: { min: 8, max: 64 },
   /** Below 100 ms every request times out; above 2 minutes a hung cluster stalls the rotation lock. */
   timeoutMs: { min: 100, max: 120_000 },
+  redisConnectTimeoutMs: { min: 100, max: 120_000 },
   /** A bearer token shorter than 16 characters can be guessed. */
   triggerTokenMinLength: 16,
   /** Same for the HMAC key of leak alerts: a short key makes signatures forgeable offline. */
@@ -73,6 +76,10 @@ export const LIMITS = {
   lockMs: { min: 1_000, max: 600_000 },
   shutdownTimeoutMs: { min: 1_000, max: 600_000 },
   reconcileIntervalMs: { min: 10_000, max: 86_400_000 },
+  /** 0 turns the delay off (no load balancer in front); above 10 minutes a rollout stalls. */
+  drainDelayMs: { min: 0, max: 600_000 },
+  /** Each check is one Redis read; below a second it is noise, above a day a lost scheduler stays lost. */
+  scheduleCheckIntervalMs: { min: 1_000, max: 86_400_000 },
   /** At least a second; at most a day (a longer-lived pending version is a stuck one). */
   pendingLeaseMs: { min: 1_000, max: 86_400_000 },
   /** 0 asks the OS for a free port (tests). */
@@ -356,6 +363,7 @@ export const configFileSchema = strict({
     prefix: text()
       .regex(/^\S+$/, { error: 'must not contain whitespace' })
       .default(DEFAULTS.redis.prefix),
+    connectTimeoutMs: integer(LIMITS.redisConnectTimeoutMs.min, LIMITS.redisConnectTimeoutMs.max).default(DEFAULTS.redis.connectTimeoutMs),
   }).prefault({}),
   aws: strict({
     region: text('an AWS region').regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { error: 'must be an AWS region such as us-west-2' }).optional(),
@@ -400,6 +408,8 @@ export const configFileSchema = strict({
     credentialLockTtlMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.credentialLockTtlMs),
     shutdownTimeoutMs: integer(LIMITS.shutdownTimeoutMs.min, LIMITS.shutdownTimeoutMs.max).default(DEFAULTS.worker.shutdownTimeoutMs),
     reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
+    drainDelayMs: integer(LIMITS.drainDelayMs.min, LIMITS.drainDelayMs.max).default(DEFAULTS.worker.drainDelayMs),
+    scheduleCheckIntervalMs: integer(LIMITS.scheduleCheckIntervalMs.min, LIMITS.scheduleCheckIntervalMs.max).default(DEFAULTS.worker.scheduleCheckIntervalMs),
   }).prefault({}),
   rotation: strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
@@ -513,7 +523,7 @@ function toConfig(file: ConfigFile): Config {
   }
   const { webhookSecret, webhookSecrets } = file.leakAlerts;
   return {
-    redis: { url: file.redis.url, prefix: file.redis.prefix },
+    redis: { url: file.redis.url, prefix: file.redis.prefix, connectTimeoutMs: file.redis.connectTimeoutMs },
     aws: {
       ...(file.aws.region !== undefined && { region: file.aws.region }),
       maxAttempts: file.aws.maxAttempts,

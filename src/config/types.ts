@@ -37,6 +37,8 @@ export interface CredentialConfig {
   /** IANA time zone of `schedule`. */
   timezone: string;
   password: PasswordPolicy;
+  /** How the password is rotated (src/rotation/strategy.ts): `single` when absent. */
+  strategy?: 'single' | 'alternating';
 }
 
 /** The long-running worker (`worker` command): BullMQ and shutdown settings. */
@@ -53,6 +55,16 @@ export interface WorkerConfig {
   shutdownTimeoutMs: number;
   /** How often reconcile looks for stale pending versions and drift. Default 300000 (5 minutes). */
   reconcileIntervalMs: number;
+  /**
+   * After SIGTERM, how long the HTTP listener keeps accepting (while `/readyz` answers 503) so that
+   * load balancers and Kubernetes endpoints stop sending to this pod first. Default 5000.
+   */
+  drainDelayMs: number;
+  /**
+   * How often the worker checks that the job schedulers in Redis match the config, and re-syncs
+   * them when they do not (Redis lost its data). Also checked after every Redis reconnect. Default 60000.
+   */
+  scheduleCheckIntervalMs: number;
 }
 
 /** The worker's HTTP server: where it listens, who may trigger, and the limits that bound abuse. */
@@ -77,7 +89,15 @@ export interface HttpConfig {
 }
 
 export interface Config {
-  redis: { url: string; prefix: string };
+  redis: {
+    url: string;
+    prefix: string;
+    /**
+     * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
+     * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
+     */
+    connectTimeoutMs: number;
+  };
   aws: {
     region?: string;
     /** Attempts per Secrets Manager call (SDK retry with jittered backoff). Default 4. */

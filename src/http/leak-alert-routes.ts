@@ -41,6 +41,7 @@ import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError, sendTooMan
 import { GITHUB_REPLAY_TTL_SECONDS, githubReplayKey } from './github-replay-key.ts';
 import { createRequestLimiter, type RequestLimiter } from './request-limit.ts';
 import { genericAlertRouteSchema, githubAlertRouteSchema, type GithubFeedback, type QueuedRotation } from './schemas.ts';
+import { MODE } from '../rotation/types.ts';
 
 export const LEAK_ROUTE = {
   generic: '/v1/leak-alerts',
@@ -96,7 +97,7 @@ export function leakAlertRoutes(deps: AppDeps) {
       credentials.map(async ({ credential, stage, versionId }) => {
         const queued = await deps.enqueue({
           credentialId: credential,
-          mode: 'leak',
+          mode: MODE.leak,
           requestedBy: `alert:${alert.source}`,
           alert,
           ...(stage !== undefined && versionId !== undefined ? { leakedVersion: { stage, versionId } } : {}),

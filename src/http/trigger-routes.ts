@@ -15,6 +15,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createBearerVerifier } from './bearer.ts';
 import type { AppDeps } from './deps.ts';
 import { CooldownError, retryAfterSeconds } from '../queue/rotation-cooldown.ts';
+import { MODE } from '../rotation/types.ts';
 import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError, sendTooManyRequests } from './errors.ts';
 import { createRequestLimiter } from './request-limit.ts';
 import { rotationStatusRouteSchema, triggerRouteSchema, type QueuedRotation, type RefusedRotation, type TriggerBody } from './schemas.ts';
@@ -86,7 +87,7 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
       try {
         answers = await mapLimit(ids, ENQUEUE_CONCURRENCY, async (credentialId): Promise<QueuedRotation | RefusedRotation> => {
           try {
-            const queued = await deps.enqueue({ credentialId, mode: 'manual', requestedBy });
+            const queued = await deps.enqueue({ credentialId, mode: MODE.manual, requestedBy });
             return { credential: credentialId, jobId: queued.jobId };
           } catch (error) {
             if (error instanceof CooldownError) return { credential: credentialId, reason: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() };

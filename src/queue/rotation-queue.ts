@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Mode } from '../rotation/types.ts';
+import type { PendingOwner } from '../rotation/strategy.ts';
+import { MODE, type Mode } from '../rotation/types.ts';
 import { CredentialStateStore } from './credential-state.ts';
 import type { RotateJobData } from './job-data.ts';
 import { LeakFlags, type LeakAnswerRecord, type LeakNotice } from './leak-flags.ts';
@@ -69,6 +70,9 @@ export class RotationQueue {
 
   constructor(connection: Redis, prefix: string, options: RotationQueueOptions = {}) {
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
+    // The queue re-emits its connection's errors, which whoever made the connection logs; without
+    // a listener BullMQ prints each one to stderr with its stack.
+    this.queue.on('error', () => {});
     this.leakFlags = new LeakFlags(connection, prefix);
     this.nowMs = options.nowMs ?? Date.now;
     this.cooldown = options.minIntervalMs === undefined ? null : new RotationCooldown(new CredentialStateStore(connection, prefix), options.minIntervalMs, this.nowMs);
@@ -83,19 +87,17 @@ export class RotationQueue {
    */
   async enqueue(request: EnqueueRequest): Promise<Enqueued> {
     const { credentialId } = request;
-    // A producer connection queues nothing while connecting: the first request waits for it.
-    await this.queue.waitUntilReady();
-    if (request.mode === 'leak') {
+    if (request.mode === MODE.leak) {
       const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
       // A rotation already queued or running for the credential answers it instead (dedup below).
       if (answered !== null && !namesHeldPassword(request, answered) && !(await this.hasQueuedJob(credentialId))) {
-        return { credentialId, jobId: answered.jobId, deduplicated: true, mode: 'leak', coalesced: true };
+        return { credentialId, jobId: answered.jobId, deduplicated: true, mode: MODE.leak, coalesced: true };
       }
     }
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
-    const mode: Mode = request.mode === 'leak' || (await this.leakFlags.has(credentialId)) ? 'leak' : request.mode;
-    if (mode !== 'leak' && request.resume !== true && this.cooldown !== null) await this.assertCooldown(credentialId);
+    const mode: Mode = request.mode === MODE.leak || (await this.leakFlags.has(credentialId)) ? MODE.leak : request.mode;
+    if (mode !== MODE.leak && request.resume !== true && this.cooldown !== null) await this.assertCooldown(credentialId);
     const data: RotateJobData = {
       credentialId,
       reason: mode,
@@ -149,6 +151,19 @@ export class RotationQueue {
     } catch {
       // It started meanwhile: the leak notice makes it (or the job queued behind it) run in leak mode.
     }
+  }
+
+  /**
+   * Whether the rotation with this id (= its job id) may still run: `ended` when its job completed
+   * or failed for good, `running` when it is waiting, delayed or active, `unknown` when the queue
+   * has no such job (a CLI run, or a job trimmed by retention).
+   */
+  async rotationOwner(rotationId: string): Promise<PendingOwner> {
+    const job = await Job.fromId<RotateJobData>(this.queue, rotationId);
+    if (!job) return 'unknown';
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return 'ended';
+    return state === 'unknown' ? 'unknown' : 'running';
   }
 
   async close(): Promise<void> {

@@ -293,7 +293,7 @@ async function run(): Promise<number> {
   const made = makeConfig(CLUSTERS, specs);
   const config: Config = {
     ...made,
-    redis: { url: redis.url, prefix: '{chaos}' },
+    redis: { url: redis.url, prefix: '{chaos}', connectTimeoutMs: 10_000 },
     worker: { concurrency: profile.concurrency, ...profile.worker },
     rotation: { ...made.rotation, pendingLeaseMs: profile.pendingLeaseMs },
     leakAlerts: { ...made.leakAlerts, githubKeysFile: keysFile },

@@ -22,17 +22,28 @@ export interface RedisServer {
   stop: () => Promise<void>;
 }
 
+export interface RedisServerOptions {
+  persistDir?: string;
+  /** `--requirepass`: the server refuses clients without it (the url carries it). */
+  password?: string;
+  /** More redis-server arguments, e.g. `['--cluster-enabled', 'yes', ...]`. */
+  args?: string[];
+  /** A port chosen earlier (a process configured before Redis is up). @defaultValue a free one */
+  port?: number;
+}
+
 /**
  * A private `redis-server` (Debian package) on a free port, with eviction off as BullMQ requires.
  * Nothing is persisted unless `persistDir` is given: then an append-only file, fsynced on every
  * write, so a restart keeps the data (as a production Redis with AOF does).
  */
-export async function startRedisServer(options: { persistDir?: string } = {}): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
   const persistence = options.persistDir
     ? ['--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', ...persistence];
+  const auth = options.password === undefined ? [] : ['--requirepass', options.password];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', ...persistence, ...auth, ...(options.args ?? [])];
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {
     const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -65,7 +76,7 @@ export async function startRedisServer(options: { persistDir?: string } = {}): P
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: options.password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`,
     port,
     restart: async () => {
       await stop();
