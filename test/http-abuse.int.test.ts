@@ -34,12 +34,11 @@ import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import { LeakFlags } from '../src/queue/leak-flags.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import type { EchoEncoding } from '../src/sandbox/milvus-simulator-faults.ts';
-import { STAGE } from '../src/secrets/types.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { makeConfig } from './helpers/config.ts';
+import { credentialOf, currentPassword } from './helpers/sandbox-lookup.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
-import { passwordUnder } from './helpers/invariants.ts';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.ts';
 import { runCli } from './helpers/run-cli.ts';
 import { TRIGGER_TOKENS, WEBHOOK_SECRETS, githubSigner, sha256Hex, signedGeneric, signedGithub, type GithubSigner } from './http-support.ts';
@@ -60,17 +59,8 @@ let github: GithubSigner;
 let configFile: string;
 const logs: string[] = [];
 
-function credential(id: string): CredentialConfig {
-  const found = config.credentials[id];
-  if (!found) throw new Error(`no credential ${id}`);
-  return found;
-}
-
-function current(id: string): string {
-  const password = passwordUnder(sandbox, credential(id).secretId, STAGE.current);
-  if (!password) throw new Error(`no AWSCURRENT for ${id}`);
-  return password;
-}
+const credential = (id: string): CredentialConfig => credentialOf(config, id);
+const current = (id: string): string => currentPassword(sandbox, config, id);
 
 interface Reply {
   status: number;

@@ -32,11 +32,10 @@ import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import type { RotationStatus } from '../src/http/rotation-status.ts';
 import type { RotateJobResult } from '../jobs/rotate.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { STAGE } from '../src/secrets/types.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { makeConfig } from './helpers/config.ts';
+import { credentialOf, currentPassword } from './helpers/sandbox-lookup.ts';
 import { findExposures } from './helpers/exposure.ts';
-import { passwordUnder } from './helpers/invariants.ts';
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { GITHUB_OTHER_KEY_ID, TRIGGER_TOKENS, WEBHOOK_SECRETS, githubSigner, sha256Hex, signedGeneric, signedGithub, type GithubSigner } from './http-support.ts';
 
@@ -52,17 +51,8 @@ const logs: string[] = [];
 /** Every HTTP reply: status line, headers and body. */
 const replies: string[] = [];
 
-function credential(id: string): CredentialConfig {
-  const found = config.credentials[id];
-  if (!found) throw new Error(`no credential ${id}`);
-  return found;
-}
-
-function current(id: string): string {
-  const password = passwordUnder(sandbox, credential(id).secretId, STAGE.current);
-  if (!password) throw new Error(`no AWSCURRENT for ${id}`);
-  return password;
-}
+const credential = (id: string): CredentialConfig => credentialOf(config, id);
+const current = (id: string): string => currentPassword(sandbox, config, id);
 
 interface Reply {
   status: number;
