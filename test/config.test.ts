@@ -561,7 +561,7 @@ describe('config: checkConfig', () => {
       'clusters.prod-east.caFile: is not a PEM certificate (no BEGIN CERTIFICATE block)',
     ]);
     clusters['prod-west']!.caFile = pem;
-    clusters['prod-east'] = { endpoint: 'http://east.example.com:19530', caFile: pem };
+    clusters['prod-east'] = { endpoint: 'http://127.0.0.1:19530', caFile: pem };
     writeFileSync(file, stringify(config));
     expect(checkConfig(file, {}).lines).toEqual([
       'clusters.prod-east.caFile: is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)',
