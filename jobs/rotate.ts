@@ -7,7 +7,7 @@ import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
-import type { LeakFlags, LeakNoticeSummary } from '../src/queue/leak-flags.ts';
+import { LeakFlags, type LeakNoticeSummary } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
@@ -91,6 +91,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
     try {
       const notices = await deps.leakFlags.read(credential.id);
       const { count } = notices;
+      const leakedUsername = LeakFlags.leakedUsername(notices);
       const mode = count > 0 ? MODE.leak : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
@@ -108,7 +109,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       };
       const engine = deps.runtime.engineFor({ onEvent, fence, pendingOwner: deps.pendingOwner });
       const finishing = data.finishing ?? 0;
-      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId }, {
+      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId, ...(mode === 'leak' && leakedUsername !== undefined ? { leakedUsername } : {}) }, {
         attempts: FINISH_ATTEMPTS_IN_PROCESS,
         sleep,
         finishing: finishing > 0,

@@ -89,6 +89,7 @@ describe('config: loading', () => {
     expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
     expect(config.credentials['app-reader']).toEqual({
       id: 'app-reader',
+      strategy: 'single',
       secretId: 'prod/milvus/app-reader',
       username: 'app_reader',
       clusters: ['prod-west', 'prod-east'],
@@ -126,6 +127,7 @@ describe('config: loading', () => {
       },
       rotation: { pendingLeaseMs: 600_000, minIntervalMs: 600_000 },
       passwordMinLength: 16,
+      credential: { strategy: 'single', graceMs: 7_200_000 },
     });
   });
 
@@ -201,7 +203,7 @@ describe('config: loading', () => {
     try {
       const file = join(dir, 'rotator.yaml');
       writeFileSync(file, stringify(minimal()));
-      expect(loadConfig(file, {}).credentials['app-reader']?.username).toBe('app_reader');
+      expect(loadConfig(file, {}).credentials['app-reader']).toMatchObject({ strategy: 'single', username: 'app_reader' });
       const missing = join(dir, 'missing.yaml');
       expect(() => loadConfig(missing, {})).toThrow(ConfigError);
       expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`], warnings: [] });
@@ -237,7 +239,7 @@ describe('config: the examples', () => {
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
     expect(checkConfig('examples/sandbox.yaml', {})).toEqual({
       ok: true,
-      lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'],
+      lines: ['examples/sandbox.yaml: OK: 3 credentials (1 scheduled), 2 clusters'],
       warnings: [expect.stringMatching(/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/)],
     });
     const config = loadConfig('examples/sandbox.yaml', {});
@@ -340,6 +342,67 @@ describe('config: refusals name the key path and the reason', () => {
     expect(Object.keys(parse(file).credentials)).toEqual(['app-reader', 'app-reader-east']);
   });
 
+  describe('the alternating strategy', () => {
+    const alternating = (extra: Record<string, unknown> = {}): Record<string, unknown> =>
+      withValue('credentials.app', { secretId: 'prod/milvus/app', strategy: 'alternating', usernames: ['app_a', 'app_b'], clusters: ['prod-west'], ...extra });
+
+    it('loads two users with the default grace and no admin, and the admin secret when given', () => {
+      expect(parse(alternating()).credentials['app']).toEqual({
+        id: 'app',
+        strategy: 'alternating',
+        secretId: 'prod/milvus/app',
+        usernames: ['app_a', 'app_b'],
+        graceMs: 7_200_000,
+        clusters: ['prod-west'],
+        schedule: '0 3 * * 0',
+        timezone: 'UTC',
+        password: { length: 32, symbols: '!#%*+-=?@^_~' },
+      });
+      const withAdmin = parse(alternating({ graceMs: 1000, admin: { secretId: 'prod/milvus/rotator-admin' } })).credentials['app'];
+      expect(withAdmin).toMatchObject({ graceMs: 1000, admin: { secretId: 'prod/milvus/rotator-admin' } });
+    });
+
+    it('defaults to the single strategy and accepts strategy: single written out', () => {
+      expect(parse(minimal()).credentials['app-reader']?.strategy).toBe('single');
+      expect(parse(withValue('credentials.app-reader.strategy', 'single')).credentials['app-reader']?.strategy).toBe('single');
+      expectRefused(withValue('credentials.app-reader.strategy', 'rolling'), 'credentials.app-reader.strategy', 'must be "single" or "alternating"');
+    });
+
+    it('needs exactly two distinct usernames, each a valid Milvus name', () => {
+      expectRefused(alternating({ usernames: ['app_a'] }), 'credentials.app.usernames', 'must list exactly two users, got 1');
+      expectRefused(alternating({ usernames: ['app_a', 'app_b', 'app_c'] }), 'credentials.app.usernames', 'must list exactly two users, got 3');
+      expectRefused(alternating({ usernames: ['app_a', 'app_a'] }), 'credentials.app.usernames[1]', 'must differ from usernames[0] ("app_a"): the two users take turns');
+      expectRefused(alternating({ usernames: ['app_a', '9b'] }), 'credentials.app.usernames[1]', /Milvus username rules/);
+      expectRefused(alternating({ usernames: undefined }), 'credentials.app.usernames', 'required with strategy: alternating (the two Milvus users that take turns)');
+    });
+
+    it('keeps each strategy to its own keys', () => {
+      expectRefused(alternating({ username: 'app_a' }), 'credentials.app.username', 'not with strategy: alternating: list both users under usernames');
+      expectRefused(withValue('credentials.app-reader.usernames', ['a', 'b']), 'credentials.app-reader.usernames', 'only with strategy: alternating');
+      expect(issuesOf(withValue('credentials.app-reader.graceMs', 5000))).toEqual([{ path: 'credentials.app-reader.graceMs', message: 'only with strategy: alternating' }]);
+      expectRefused(withValue('credentials.app-reader.admin', { secretId: 'x/admin' }), 'credentials.app-reader.admin', 'only with strategy: alternating');
+      const noUser = withValue('credentials.app-reader.username', undefined);
+      expectRefused(noUser, 'credentials.app-reader.username', 'required');
+    });
+
+    it('refuses a grace under a second or over 30 days, and an admin secret that is the credential\'s own', () => {
+      expectRefused(alternating({ graceMs: 999 }), 'credentials.app.graceMs', 'must be an integer from 1000 to 2592000000');
+      expectRefused(alternating({ graceMs: 2_592_000_001 }), 'credentials.app.graceMs', 'must be an integer from 1000 to 2592000000');
+      expectRefused(alternating({ admin: { secretId: 'prod/milvus/app' } }), 'credentials.app.admin.secretId', "must not be the credential's own secret");
+      expect(issuesOf(alternating({ admin: { secret: 'x' } }))).toEqual([
+        { path: 'credentials.app.admin.secretId', message: 'required' },
+        { path: 'credentials.app.admin.secret', message: 'unknown key (did you mean "secretId"?)' },
+      ]);
+    });
+
+    it('counts both users in the user-on-cluster rule, against single and alternating credentials', () => {
+      expectRefused(alternating({ usernames: ['app_b', 'app_reader'] }), 'credentials.app.usernames[1]', 'user "app_reader" on cluster "prod-west" is already rotated by credential "app-reader"');
+      const two = alternating();
+      (two.credentials as Record<string, unknown>)['other'] = { secretId: 'prod/milvus/other', strategy: 'alternating', usernames: ['app_c', 'app_a'], clusters: ['prod-west'] };
+      expectRefused(two, 'credentials.other.usernames[1]', 'user "app_a" on cluster "prod-west" is already rotated by credential "app"');
+    });
+  });
+
   it('refuses unknown keys at every level, suggesting the near miss', () => {
     expectRefused(withValue('clusters.prod-west.timeoutMS', 5000), 'clusters.prod-west.timeoutMS', 'unknown key (did you mean "timeoutMs"?)');
     expectRefused(withValue('credentials.app-reader.schedul', '0 3 * * *'), 'credentials.app-reader.schedul', 'unknown key (did you mean "schedule"?)');
@@ -396,7 +459,7 @@ describe('config: refusals name the key path and the reason', () => {
     for (const username of ['1user', '_user', 'user:x', 'user name', 'a'.repeat(33), '']) {
       expectRefused(withValue('credentials.app-reader.username', username), 'credentials.app-reader.username', message);
     }
-    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']?.username).toHaveLength(32);
+    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']).toMatchObject({ username: `a${'b'.repeat(31)}` });
   });
 
   it('refuses password lengths outside 8-64', () => {
@@ -536,6 +599,18 @@ describe('config: checkConfig', () => {
     });
     writeFileSync(file, stringify(withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr'])));
     expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'], warnings: [] });
+  });
+
+  it('warns about an alternating grace under an hour, and still passes the file', () => {
+    const file = join(dir, 'short-grace.yaml');
+    const input = withValue('credentials.app', { secretId: 'prod/milvus/app', strategy: 'alternating', usernames: ['app_a', 'app_b'], clusters: ['prod-west'], graceMs: 60_000 });
+    writeFileSync(file, stringify(input));
+    const grace = 'warning: credentials.app.graceMs: 60000 ms is under 1 h; consumers that cache the secret for an hour may still hold the user a rotation changes';
+    const checked = checkConfig(file, {});
+    expect(checked).toMatchObject({ ok: true, lines: [`${file}: OK: 2 credentials (2 scheduled), 2 clusters`] });
+    expect(checked.warnings).toContain(grace);
+    writeFileSync(file, stringify({ ...input, credentials: { app: { ...(input.credentials as Record<string, Record<string, unknown>>)['app'], graceMs: 3_600_000 } } }));
+    expect(checkConfig(file, {}).warnings.some((w) => w.includes('graceMs'))).toBe(false);
   });
 
   it('summarises a good file with its counts', () => {

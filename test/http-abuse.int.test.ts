@@ -227,6 +227,21 @@ describe('abuse resistance (real Redis, sandbox, worker, HTTP on a real port)', 
     expect(await redis.exists(legacyKey)).toBe(0);
   });
 
+  it('the bounded notices still say which user leaked: one name while every notice names it, none once they differ or one names nobody', async () => {
+    const flags = new LeakFlags(redis, config.redis.prefix);
+    const at = Date.now();
+    await flags.push('echo', { alertId: 'u-1', source: 'generic', receivedAt: at, username: 'app_b' });
+    await flags.push('echo', { alertId: 'u-2', source: 'generic', receivedAt: at, username: 'app_b' });
+    expect(LeakFlags.leakedUsername(await flags.read('echo'))).toBe('app_b');
+    await flags.push('echo', { alertId: 'u-3', source: 'generic', receivedAt: at, username: 'app_a' });
+    expect(LeakFlags.leakedUsername(await flags.read('echo'))).toBeUndefined();
+    expect(await flags.clear('echo')).toBe(3);
+    await flags.push('echo', { alertId: 'u-4', source: 'generic', receivedAt: at, username: 'app_a' });
+    await flags.push('echo', { alertId: 'u-5', source: 'generic', receivedAt: at });
+    expect(LeakFlags.leakedUsername(await flags.read('echo'))).toBeUndefined();
+    expect(await flags.clear('echo')).toBe(2);
+  });
+
   it('leak-notices list and clear, as a child process: an operator drops notices that cannot be answered', async () => {
     const flags = new LeakFlags(redis, config.redis.prefix);
     for (const i of [1, 2, 3]) await flags.push('flood', { alertId: `stuck-${i}`, source: 'generic', receivedAt: Date.now() });

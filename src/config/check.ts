@@ -13,8 +13,8 @@ import { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
 import type { Env } from './expand-env.ts';
 import { loadConfig } from './load.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import { DEFAULTS } from './schema.ts';
-import type { Config } from './types.ts';
+import { DEFAULTS, LIMITS } from './schema.ts';
+import { STRATEGY, type Config } from './types.ts';
 
 export interface CheckResult {
   ok: boolean;
@@ -51,7 +51,7 @@ export function checkConfig(path: string, env: Env = process.env): CheckResult {
     throw error;
   }
   const problems = caFileProblems(config);
-  const warnings = [...featureWarnings(config, readRaw(path)), ...protectionWarnings(config)].map((line) => `warning: ${line}`);
+  const warnings = [...featureWarnings(config, readRaw(path)), ...riskWarnings(config), ...protectionWarnings(config)].map((line) => `warning: ${line}`);
   if (problems.length > 0) return { ok: false, lines: problems.map(formatIssue), warnings };
   const credentials = Object.values(config.credentials);
   const scheduled = credentials.filter((credential) => credential.schedule !== SCHEDULE_OFF).length;
@@ -127,6 +127,23 @@ function featureWarnings(config: Config, raw: unknown): string[] {
     warnings.push(`leakAlerts.webhookSecret: ${because}: POST /v1/leak-alerts refuses every alert`);
   }
   return warnings;
+}
+
+/**
+ * Accepted but risky settings (the file still passes):
+ * 1. an alternating credential's graceMs below an hour: consumers caching the secret for the
+ *    default hour of AWS's caching clients may still hold the user a rotation changes.
+ */
+function riskWarnings(config: Config): string[] {
+  const lines: string[] = [];
+  for (const credential of Object.values(config.credentials)) {
+    if (credential.strategy === STRATEGY.alternating && credential.graceMs < LIMITS.graceWarnBelowMs) {
+      lines.push(
+        `credentials.${credential.id}.graceMs: ${credential.graceMs} ms is under 1 h; consumers that cache the secret for an hour may still hold the user a rotation changes`,
+      );
+    }
+  }
+  return lines;
 }
 
 function plural(count: number, noun: string): string {

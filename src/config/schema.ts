@@ -9,7 +9,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { SCHEDULE_OFF } from './schedule.ts';
-import type { ClusterConfig, Config, CredentialConfig, PasswordPolicy } from './types.ts';
+import { STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy } from './types.ts';
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
@@ -44,6 +44,8 @@ export const DEFAULTS = {
   rotation: { pendingLeaseMs: 600_000, minIntervalMs: 600_000 },
   /** Shorter passwords only when the config sets `password.minLength` explicitly. */
   passwordMinLength: 16,
+  /** Twice the 1 h default cache of AWS's caching clients: a consumer re-reads well within it. */
+  credential: { strategy: STRATEGY.single, graceMs: 7_200_000 },
 } as const satisfies {
   redis: Config['redis'];
   aws: Omit<Config['aws'], 'region'>;
@@ -54,6 +56,7 @@ export const DEFAULTS = {
   worker: Config['worker'];
   rotation: Config['rotation'];
   passwordMinLength: number;
+  credential: { strategy: CredentialConfig['strategy']; graceMs: number };
 };
 
 /** Bounds of the numeric and length rules, with the reason each exists. */
@@ -82,6 +85,13 @@ export const LIMITS = {
   scheduleCheckIntervalMs: { min: 1_000, max: 86_400_000 },
   /** At least a second; at most a day (a longer-lived pending version is a stuck one). */
   pendingLeaseMs: { min: 1_000, max: 86_400_000 },
+  /**
+   * At least a second (tests and demos); at most 30 days, beyond which the retired user is not
+   * retired at all. `config check` warns below `graceWarnBelowMs`.
+   */
+  graceMs: { min: 1_000, max: 2_592_000_000 },
+  /** Below an hour, consumers that cache the secret for AWS's default hour may still hold the retired user. */
+  graceWarnBelowMs: 3_600_000,
   /** 0 asks the OS for a free port (tests). */
   port: { min: 0, max: 65_535 },
   /** At least a second (tests and drills); the default is what Secrets Manager's version pruning sustains. */
@@ -332,13 +342,26 @@ const clusterSchema = strict({
   if (message !== undefined) ctx.addIssue({ code: 'custom', path: ['endpoint'], message });
 });
 
+const usernameSchema = z.string({ error: 'must be a string' }).regex(USERNAME_PATTERN, {
+  error: 'must start with a letter and contain only letters, digits, "_", "." and "-", at most 32 characters (Milvus username rules)',
+});
+
+const secretIdSchema = text('a secret name or ARN').regex(new RegExp(`${SECRET_NAME_PATTERN.source}|${SECRET_ARN_PATTERN.source}`), {
+  error: 'must be a Secrets Manager secret name (letters, digits, /_+=.@-) or ARN',
+});
+
+/**
+ * One credential. `username` belongs to the single strategy, `usernames`, `graceMs` and `admin`
+ * to the alternating one; which keys go with which strategy is checked in checkStrategyKeys, so
+ * the message can say "only with strategy: alternating" instead of a bare union error.
+ */
 const credentialSchema = strict({
-  secretId: text('a secret name or ARN').regex(new RegExp(`${SECRET_NAME_PATTERN.source}|${SECRET_ARN_PATTERN.source}`), {
-    error: 'must be a Secrets Manager secret name (letters, digits, /_+=.@-) or ARN',
-  }),
-  username: z.string({ error: 'must be a string' }).regex(USERNAME_PATTERN, {
-    error: 'must start with a letter and contain only letters, digits, "_", "." and "-", at most 32 characters (Milvus username rules)',
-  }),
+  secretId: secretIdSchema,
+  strategy: z.enum([STRATEGY.single, STRATEGY.alternating], { error: 'must be "single" or "alternating"' }).default(DEFAULTS.credential.strategy),
+  username: usernameSchema.optional(),
+  usernames: z.array(usernameSchema, { error: 'must be a list of two user names' }).optional(),
+  graceMs: integer(LIMITS.graceMs.min, LIMITS.graceMs.max).optional(),
+  admin: strict({ secretId: secretIdSchema }).optional(),
   clusters: z
     .array(text('a cluster name'), { error: 'must be a list of cluster names' })
     .min(1, { error: 'must list at least one cluster' }),
@@ -427,9 +450,11 @@ type ConfigFile = z.output<typeof configFileSchema>;
  * 1. Every cluster a credential names is defined under `clusters`.
  * 2. A credential names each cluster once (rotating it twice in one run would race itself).
  * 3. No two credentials share a secretId: two engines would fight over one AWSPENDING label.
- * 4. No two credentials rotate the same user on the same cluster: each would lock the other out.
- * 5. A password length is at least its minimum (DEFAULTS.passwordMinLength unless `minLength` is set).
- * 6. No schedule fires more often than `rotation.minIntervalMs`: its extra runs would be refused.
+ * 4. No two credentials rotate the same user on the same cluster: each would lock the other out
+ *    (both users of an alternating credential count).
+ * 5. The keys of the credential's strategy (checkStrategyKeys).
+ * 6. A password length is at least its minimum (DEFAULTS.passwordMinLength unless `minLength` is set).
+ * 7. No schedule fires more often than `rotation.minIntervalMs`: its extra runs would be refused.
  */
 function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): void {
   const secretOwners = new Map<string, string>();
@@ -439,7 +464,7 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
   const defaultMin = minLength(undefined);
   const inRange = (length: number): boolean => length >= LIMITS.passwordLength.min && length <= LIMITS.passwordLength.max;
   if (inRange(file.defaults.password.length) && file.defaults.password.length < defaultMin) {
-    ctx.addIssue({ code: 'custom', path: ['defaults', 'password', 'length'], message: `must be at least ${defaultMin} (set password.minLength to allow shorter passwords)` }); // Rule 5.
+    ctx.addIssue({ code: 'custom', path: ['defaults', 'password', 'length'], message: `must be at least ${defaultMin} (set password.minLength to allow shorter passwords)` }); // Rule 6.
   }
   const intervalProblems = new Map<string, string | undefined>();
   const scheduleInterval = (schedule: string, timezone: string): string | undefined => {
@@ -448,17 +473,18 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
     return intervalProblems.get(key);
   };
   const defaultProblem = scheduleInterval(file.defaults.schedule, file.defaults.timezone);
-  if (defaultProblem !== undefined) ctx.addIssue({ code: 'custom', path: ['defaults', 'schedule'], message: defaultProblem }); // Rule 6.
+  if (defaultProblem !== undefined) ctx.addIssue({ code: 'custom', path: ['defaults', 'schedule'], message: defaultProblem }); // Rule 7.
   for (const [id, credential] of Object.entries(file.credentials)) {
     const length = credential.password?.length ?? file.defaults.password.length;
     const min = minLength(credential.password);
     if (inRange(length) && length < min && (credential.password?.length !== undefined || credential.password?.minLength !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['credentials', id, 'password', 'length'], message: `must be at least ${min} (set password.minLength to allow shorter passwords)` }); // Rule 5.
+      ctx.addIssue({ code: 'custom', path: ['credentials', id, 'password', 'length'], message: `must be at least ${min} (set password.minLength to allow shorter passwords)` }); // Rule 6.
     }
     if (credential.schedule !== undefined || credential.timezone !== undefined) {
       const problem = scheduleInterval(credential.schedule ?? file.defaults.schedule, credential.timezone ?? file.defaults.timezone);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['credentials', id, 'schedule'], message: problem }); // Rule 6.
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['credentials', id, 'schedule'], message: problem }); // Rule 7.
     }
+    const users = checkStrategyKeys(id, credential, ctx);
     const firstIndex = new Map<string, number>();
     credential.clusters.forEach((cluster, index) => {
       const path = ['credentials', id, 'clusters', index];
@@ -472,15 +498,17 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
         return;
       }
       firstIndex.set(cluster, index);
-      const userKey = `${cluster}\u0000${credential.username}`;
-      const owner = userOwners.get(userKey);
-      if (owner !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['credentials', id, 'username'],
-          message: `user ${JSON.stringify(credential.username)} on cluster ${JSON.stringify(cluster)} is already rotated by credential ${JSON.stringify(owner)}`,
-        }); // Rule 4.
-      } else userOwners.set(userKey, id);
+      for (const { name, path: userPath } of users) {
+        const userKey = `${cluster}\u0000${name}`;
+        const owner = userOwners.get(userKey);
+        if (owner !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['credentials', id, ...userPath],
+            message: `user ${JSON.stringify(name)} on cluster ${JSON.stringify(cluster)} is already rotated by credential ${JSON.stringify(owner)}`,
+          }); // Rule 4.
+        } else userOwners.set(userKey, id);
+      }
     });
     const secretOwner = secretOwners.get(credential.secretId);
     if (secretOwner !== undefined) {
@@ -491,6 +519,47 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
       }); // Rule 3.
     } else secretOwners.set(credential.secretId, id);
   }
+}
+
+type FileCredential = ConfigFile['credentials'][string];
+
+/**
+ * Rule 5: the keys of a credential's strategy, and only those. Returns the users it rotates with
+ * their key paths (for rule 4); none when the keys are wrong (already reported).
+ *  a. single (the default): `username` required; `usernames`, `graceMs`, `admin` refused.
+ *  b. alternating: `usernames` required, exactly two distinct names; `username` refused; the admin
+ *     secret is not the credential's own (the rotator would rotate the admin's secret as a user's).
+ */
+function checkStrategyKeys(id: string, credential: FileCredential, ctx: z.RefinementCtx<ConfigFile>): { name: string; path: (string | number)[] }[] {
+  const issue = (key: (string | number)[], message: string): void => {
+    ctx.addIssue({ code: 'custom', path: ['credentials', id, ...key], message });
+  };
+  if (credential.strategy === STRATEGY.single) {
+    for (const key of ['usernames', 'graceMs', 'admin'] as const) {
+      if (credential[key] !== undefined) issue([key], 'only with strategy: alternating');
+    }
+    if (credential.username === undefined) {
+      issue(['username'], credential.usernames !== undefined ? 'required with strategy: single (or set strategy: alternating to use usernames)' : 'required');
+      return [];
+    }
+    return [{ name: credential.username, path: ['username'] }];
+  }
+  if (credential.username !== undefined) issue(['username'], 'not with strategy: alternating: list both users under usernames');
+  const { usernames } = credential;
+  if (usernames === undefined) {
+    issue(['usernames'], 'required with strategy: alternating (the two Milvus users that take turns)');
+    return [];
+  }
+  if (usernames.length !== 2) {
+    issue(['usernames'], `must list exactly two users, got ${usernames.length}`);
+    return [];
+  }
+  if (usernames[0] === usernames[1]) {
+    issue(['usernames', 1], `must differ from usernames[0] (${JSON.stringify(usernames[0])}): the two users take turns`);
+    return [];
+  }
+  if (credential.admin?.secretId === credential.secretId) issue(['admin', 'secretId'], "must not be the credential's own secret");
+  return usernames.map((name, index) => ({ name, path: ['usernames', index] }));
 }
 
 /** Turns the checked file into the Config shape of ./types.ts: names filled in, overrides merged. */
@@ -511,15 +580,15 @@ function toConfig(file: ConfigFile): Config {
       length: credential.password?.length ?? file.defaults.password.length,
       symbols: credential.password?.symbols ?? file.defaults.password.symbols,
     };
-    credentials[id] = {
+    const base = {
       id,
       secretId: credential.secretId,
-      username: credential.username,
       clusters: [...credential.clusters],
       schedule: credential.schedule ?? file.defaults.schedule,
       timezone: credential.timezone ?? file.defaults.timezone,
       password,
     };
+    credentials[id] = toCredential(base, credential);
   }
   const { webhookSecret, webhookSecrets } = file.leakAlerts;
   return {
@@ -545,6 +614,23 @@ function toConfig(file: ConfigFile): Config {
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
     },
+  };
+}
+
+/** The strategy's own keys on top of `base`; checkStrategyKeys has already refused a bad combination. */
+function toCredential(base: Omit<CredentialConfig, 'strategy' | 'username' | 'usernames' | 'graceMs' | 'admin'>, credential: FileCredential): CredentialConfig {
+  if (credential.strategy === STRATEGY.single) {
+    if (credential.username === undefined) throw new Error('unreachable: a single credential without username passed validation');
+    return { ...base, strategy: STRATEGY.single, username: credential.username };
+  }
+  const [first, second] = credential.usernames ?? [];
+  if (first === undefined || second === undefined) throw new Error('unreachable: an alternating credential without two usernames passed validation');
+  return {
+    ...base,
+    strategy: STRATEGY.alternating,
+    usernames: [first, second],
+    graceMs: credential.graceMs ?? DEFAULTS.credential.graceMs,
+    ...(credential.admin !== undefined && { admin: { secretId: credential.admin.secretId } }),
   };
 }
 

@@ -23,13 +23,21 @@ export interface ClusterConfig {
   allowInsecureHttp?: true;
 }
 
-export interface CredentialConfig {
+/** How a credential's password is changed (DESIGN section 3.1). */
+export const STRATEGY = {
+  /** One user: each rotation replaces the password consumers hold. */
+  single: 'single',
+  /** Two users taking turns: a rotation changes the user consumers are not given, then hands it out. */
+  alternating: 'alternating',
+} as const;
+export type Strategy = (typeof STRATEGY)[keyof typeof STRATEGY];
+
+/** What every credential has, whatever its strategy. */
+interface CredentialBase {
   /** The key under `credentials:`. */
   id: string;
   /** Secrets Manager name or ARN. */
   secretId: string;
-  /** The Milvus user whose password is rotated (the secret's `username` must equal it). */
-  username: string;
   /** Names of clusters rotated together: all or none. */
   clusters: string[];
   /** Cron (5 or 6 fields) or "off"; the credential's own or `defaults.schedule`. */
@@ -37,8 +45,29 @@ export interface CredentialConfig {
   /** IANA time zone of `schedule`. */
   timezone: string;
   password: PasswordPolicy;
-  /** How the password is rotated (src/rotation/strategy.ts): `single` when absent. */
-  strategy?: 'single' | 'alternating';
+}
+
+export interface SingleCredentialConfig extends CredentialBase {
+  strategy: typeof STRATEGY.single;
+  /** The Milvus user whose password is rotated (the secret's `username` must equal it). */
+  username: string;
+}
+
+export interface AlternatingCredentialConfig extends CredentialBase {
+  strategy: typeof STRATEGY.alternating;
+  /** The two Milvus users; AWSCURRENT names one, AWSPREVIOUS the other. Distinct. */
+  usernames: readonly [string, string];
+  /** The retired user stays valid at least this long after a promotion (ms). Default 7200000. */
+  graceMs: number;
+  /** A secret holding an admin user's credential: creates the second user and aligns roles. */
+  admin?: { secretId: string };
+}
+
+export type CredentialConfig = SingleCredentialConfig | AlternatingCredentialConfig;
+
+/** Every Milvus user a credential rotates. */
+export function usernamesOf(credential: CredentialConfig): readonly string[] {
+  return credential.strategy === STRATEGY.single ? [credential.username] : credential.usernames;
 }
 
 /** The long-running worker (`worker` command): BullMQ and shutdown settings. */

@@ -94,12 +94,13 @@ export function leakAlertRoutes(deps: AppDeps) {
   /** Enqueues a leak rotation per credential (in parallel: this is the latency-critical path). */
   const enqueueLeak = (credentials: readonly ResolvedCredential[], alert: LeakNotice): Promise<QueuedRotation[]> =>
     Promise.all(
-      credentials.map(async ({ credential, stage, versionId }) => {
+      credentials.map(async ({ credential, username, stage, versionId }) => {
+        const notice: LeakNotice = username === undefined ? alert : { ...alert, username };
         const queued = await deps.enqueue({
           credentialId: credential,
           mode: MODE.leak,
           requestedBy: `alert:${alert.source}`,
-          alert,
+          alert: notice,
           ...(stage !== undefined && versionId !== undefined ? { leakedVersion: { stage, versionId } } : {}),
         });
         return { credential, jobId: queued.jobId };

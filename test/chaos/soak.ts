@@ -42,9 +42,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Config, CredentialConfig } from '../../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../../src/config/types.ts';
 import { QUEUE } from '../../src/queue/names.ts';
-import { makeConfig, type CredentialSpec } from '../helpers/config.ts';
+import { makeConfig, type CredentialSpec, type SingleUserConfig } from '../helpers/config.ts';
 import { configToYaml } from '../helpers/config-file.ts';
 import { dumpRedis } from '../helpers/redis-dump.ts';
 import { freePort, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
@@ -291,7 +291,7 @@ async function run(): Promise<number> {
   const keysFile = join(runDir, 'github-keys.json');
   writeFileSync(keysFile, github.keysDocument);
   const made = makeConfig(CLUSTERS, specs);
-  const config: Config = {
+  const config: SingleUserConfig = {
     ...made,
     redis: { url: redis.url, prefix: '{chaos}', connectTimeoutMs: 10_000 },
     worker: { concurrency: profile.concurrency, ...profile.worker },
@@ -488,7 +488,7 @@ async function run(): Promise<number> {
   inspect.on('error', () => {});
   const rotationsQueue = new Queue(QUEUE.rotations, { connection: inspect, prefix: sb.config.redis.prefix });
   const controlQueue = new Queue(QUEUE.control, { connection: inspect, prefix: sb.config.redis.prefix });
-  const pendingCredentials = (): CredentialConfig[] => credentials.filter((c) => pendingOnAnotherVersion(labelledPasswords(sb, c.secretId)));
+  const pendingCredentials = (): SingleCredentialConfig[] => credentials.filter((c) => pendingOnAnotherVersion(labelledPasswords(sb, c.secretId)));
   const settled = async (): Promise<boolean> => {
     const counts = await rotationsQueue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children');
     return Object.values(counts).every((n) => n === 0) && pendingCredentials().length === 0;
@@ -855,7 +855,7 @@ interface VerifyJudgement {
 }
 
 /** Each `verify --json` line against the simulators: is what it says true? */
-function judgeVerify(lines: string[], sb: ChaosSandbox, credentials: CredentialConfig[]): VerifyJudgement[] {
+function judgeVerify(lines: string[], sb: ChaosSandbox, credentials: SingleCredentialConfig[]): VerifyJudgement[] {
   const out: VerifyJudgement[] = [];
   for (const line of lines) {
     let check: { credential: string; status: string; clusters: Record<string, string> };
