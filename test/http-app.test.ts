@@ -197,7 +197,7 @@ describe('trigger scope: GET /v1/rotations/:jobId', () => {
   it('answers an alternating rotation with which user is AWSCURRENT and AWSPREVIOUS, turns and roles aligned', async () => {
     const alternating = { currentUser: 'app_b', previousUser: 'app_a', turns: 1, rolesAligned: { user: 'app_b', granted: ['reader'], revoked: [] } };
     const h = await appHarness({ rotationStatus: async () => ({ ...status, alternating: { ...alternating, extra: 'dropped' } as RotationStatus['alternating'] }) });
-    const res = await h.app.inject({ method: 'GET', url: '/v1/rotations/42', headers: bearer() });
+    const res = await h.app.inject({ method: 'GET', url: `/v1/rotations/${JOB_42}`, headers: bearer() });
     expect(res.json()).toEqual({ ...status, alternating });
   });
 
