@@ -79,18 +79,19 @@ export class RotationQueue {
   }
 
   /**
-   * Queues one rotation. Leak requests are never refused; one arriving less than LEAK_COALESCE_MS
-   * after a completed leak rotation of the credential is answered by it (`coalesced`) unless it
-   * names a password the credential still holds. Manual and scheduled requests within
+   * Queues one rotation. Leak requests are never refused; a leak alert arriving less than
+   * LEAK_COALESCE_MS after a completed leak rotation of the credential is answered by it
+   * (`coalesced`) unless it names a password the credential still holds. Manual and scheduled requests within
    * `minIntervalMs` of the last completed rotation, or that would queue behind a running one,
    * throw CooldownError (nothing queued).
    */
   async enqueue(request: EnqueueRequest): Promise<Enqueued> {
     const { credentialId } = request;
-    if (request.mode === MODE.leak) {
+    // Alerts coalesce; an operator's explicit leak request (`enqueue --mode leak`, no alert) does not.
+    if (request.mode === MODE.leak && request.alert !== undefined) {
       const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
       // A rotation already queued or running for the credential answers it instead (dedup below).
-      if (answered !== null && !namesHeldPassword(request, answered) && !(await this.hasQueuedJob(credentialId))) {
+      if (answered !== null && !namesHeldPassword(request, answered) && !(await this.hasNewerJob(credentialId, answered.jobId))) {
         return { credentialId, jobId: answered.jobId, deduplicated: true, mode: MODE.leak, coalesced: true };
       }
     }
@@ -123,12 +124,10 @@ export class RotationQueue {
     return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
   }
 
-  /** Whether a job of this credential is waiting or running (its deduplication key names a live job). */
-  private async hasQueuedJob(credentialId: string): Promise<boolean> {
+  /** Whether a job of this credential other than `answeredJobId` holds its deduplication key (one waiting or running). */
+  private async hasNewerJob(credentialId: string, answeredJobId: string): Promise<boolean> {
     const queuedId = await this.queue.getDeduplicationJobId(credentialId);
-    if (queuedId === null) return false;
-    const state = await this.queue.getJobState(queuedId);
-    return state !== 'completed' && state !== 'failed' && state !== 'unknown';
+    return queuedId !== null && queuedId !== answeredJobId;
   }
 
   /** Refuses a manual or scheduled request within the interval, or one that would run right after an active rotation. */
