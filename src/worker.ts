@@ -82,7 +82,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
   });
   const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
-  const rotations = new RotationQueue(connection, config.redis.prefix);
+  const rotations = new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   // The queue re-emits its connection's errors (the factory logs them); without a listener BullMQ prints
   // each one to stderr with its stack.

@@ -27,6 +27,24 @@ export const METRIC = {
 /** Consumers that reported (by heartbeat) each version id, per credential. */
 export type ConsumerVersionCounts = ReadonlyMap<string, ReadonlyMap<string, number>>;
 
+/**
+ * Label values come only from closed sets: a value taken from a request (an alert's `source`) is
+ * kept only when it is one of these, else it is `other`, so 1,505 alerts with 1,505 made-up sources
+ * make one series, not 1,505.
+ */
+export const LEAK_SOURCE_LABELS: ReadonlySet<string> = new Set(['generic', 'github', 'gitguardian', 'trufflehog', 'gitleaks', 'ggshield', 'manual', 'test']);
+export const OTHER_LABEL = 'other';
+
+/** The `source` label of a leak alert: its source when it is a known feed or scanner, else `other`. */
+export function leakSourceLabel(source: string): string {
+  return LEAK_SOURCE_LABELS.has(source) ? source : OTHER_LABEL;
+}
+
+/** A label value kept only when `allowed` has it, else `other`. */
+export function closedLabel(value: string, allowed: ReadonlySet<string>): string {
+  return allowed.has(value) ? value : OTHER_LABEL;
+}
+
 /** Fleet-wide per-credential facts (unix seconds, or 0/1), the same on every replica (see CredentialStateStore). */
 export interface FleetFacts {
   needsAttention: ReadonlyMap<string, number>;
