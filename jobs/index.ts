@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
@@ -16,7 +16,7 @@ import { processScheduleTick } from './schedule-tick.ts';
 export interface ProcessorDeps {
   config: Config;
   runtime: EngineRuntime;
-  redis: Redis;
+  redis: RedisClient;
   rotations: RotationQueue;
   metrics: RotatorMetrics;
   credentialState: CredentialStateStore;
@@ -39,6 +39,7 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     logger: deps.logger,
     workerId: deps.workerId,
     ...(deps.notifier && { notifier: deps.notifier }),
+    pendingOwner: (versionId) => deps.rotations.rotationOwner(versionId),
   });
   const control = async (job: Job): Promise<unknown> => {
     switch (job.name) {

@@ -6,6 +6,7 @@ import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { CHECK_STATUS, checkCredential, type CredentialCheck } from '../src/rotation/check-credential.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { statusOf } from '../src/rotation/credential-status.ts';
+import { MODE } from '../src/rotation/types.ts';
 
 export interface ReconcileReport {
   checked: number;
@@ -70,11 +71,13 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
       await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.needsAttention]: 0 });
       return;
     case CHECK_STATUS.inProgress:
+      // A young pending version whose rotation's job has ended will not be finished by it: resume it now, not after the lease.
+      if (check.pendingVersionId && (await deps.rotations.rotationOwner(check.pendingVersionId)) === 'ended') {
+        await resume(credential, check, deps, report, 'pending version of an ended rotation: rotation enqueued to resume it');
+      }
       return;
     case CHECK_STATUS.stalePending:
-      await deps.rotations.enqueue({ credentialId: credential.id, mode: 'manual', requestedBy: 'reconcile', resume: true });
-      report.resumed.push(credential.id);
-      deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: check.pendingVersionId }, 'stale pending version: rotation enqueued to resume it');
+      await resume(credential, check, deps, report, 'stale pending version: rotation enqueued to resume it');
       return;
     case CHECK_STATUS.drift:
     case CHECK_STATUS.secretInvalid:
@@ -92,6 +95,13 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
       throw new Error(`unknown status ${String(unreachable)}`);
     }
   }
+}
+
+async function resume(credential: CredentialConfig, check: CredentialCheck, deps: Parameters<typeof processReconcile>[0], report: ReconcileReport, message: string): Promise<void> {
+  // resume: finishes a pending version (no new one), so rotation.minIntervalMs does not apply.
+  await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile', resume: true });
+  report.resumed.push(credential.id);
+  deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: check.pendingVersionId }, message);
 }
 
 /** Two schedule periods plus slack: longer than that since the last rotation means the schedule is not working. */

@@ -4,6 +4,7 @@ import type { RotatorMetrics } from '../src/observability/metrics.ts';
 import { scheduleTickDataSchema } from '../src/queue/job-data.ts';
 import type { Enqueued, RotationQueue } from '../src/queue/rotation-queue.ts';
 import { CooldownError } from '../src/queue/rotation-cooldown.ts';
+import { MODE } from '../src/rotation/types.ts';
 
 /**
  * The `schedule-tick` job: a job scheduler's light tick, which enqueues the credential's
@@ -16,7 +17,7 @@ export async function processScheduleTick(job: Job, deps: { config: Config; rota
   if (!Object.hasOwn(deps.config.credentials, credentialId)) return { skipped: `credential "${credentialId}" is no longer configured` };
   deps.metrics.scheduleTicks.inc({ credential: credentialId });
   try {
-    return await deps.rotations.enqueue({ credentialId, mode: 'scheduled', requestedBy: 'schedule' });
+    return await deps.rotations.enqueue({ credentialId, mode: MODE.scheduled, requestedBy: 'schedule' });
   } catch (error) {
     // Rotated recently (by hand or a leak): this run is not needed; the next one comes on schedule.
     if (error instanceof CooldownError) return { skipped: error.message };

@@ -7,9 +7,11 @@ import { loadConfig } from './config/load.ts';
 import type { Config } from './config/types.ts';
 import { createLogger } from './observability/logger.ts';
 import { EXIT, type ExitCode } from './rotation/exit-code.ts';
+import { runLeakNoticesClear, runLeakNoticesList } from './cli/leak-notices-command.ts';
 import { resolveConfigPath } from './cli/config-path.ts';
 import { runRotate } from './cli/rotate-command.ts';
 import { runVerify } from './cli/verify-command.ts';
+import { runOnboard } from './cli/onboard-command.ts';
 import { runStatus } from './cli/status-command.ts';
 import { runConfigCheck } from './cli/config-check-command.ts';
 import { runSandbox } from './cli/sandbox-command.ts';
@@ -18,12 +20,14 @@ import { runWorker } from './cli/worker-command.ts';
 import { runEnqueue } from './cli/enqueue-command.ts';
 import { runSchedulesList, runSchedulesSync } from './cli/schedules-command.ts';
 import { UsageError } from './cli/usage-error.ts';
+import type { CliIo } from './cli/one-shot.ts';
+import { exitWithin, Releases } from './cli/releases.ts';
+import { packageVersion } from './cli/package-version.ts';
+import { RedisUnavailableError } from './queue/redis-connection.ts';
+import { MODE } from './rotation/types.ts';
 
-/** Where a command writes: results to stdout, logs (JSON lines) to stderr. */
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { CliIo } from './cli/one-shot.ts';
+export { exitWithin } from './cli/releases.ts';
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -37,14 +41,16 @@ function loadOrExit(configOption: string | undefined): Config {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Builds the commander program; `run` resolves with the process exit code. */
-export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCode: () => ExitCode } {
+export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Releases()): { program: Command; exitCode: () => ExitCode } {
   let exitCode: ExitCode = EXIT.ok;
   const logger = () => createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: 2 });
+  const oneShot = () => ({ releases, logger: logger() });
   const configOption = new Option('-c, --config <file>', 'config file (default: $ROTATOR_CONFIG, then ./rotator.yaml)');
 
   const program = new Command()
     .name('milvus-rotator')
     .description('Rotates Milvus / Zilliz Cloud user passwords into AWS Secrets Manager.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
@@ -55,9 +61,10 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(configOption)
     .option('--credential <id>', 'credential id (repeatable)', collect)
     .option('--all', 'every configured credential')
-    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(Object.values(MODE)).default(MODE.manual))
     .option('--json', 'one JSON result object per credential')
-    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean }) => {
+    .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
       exitCode = await runRotate(config, options, { out: io.out, logger: logger() });
     });
@@ -68,9 +75,21 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(configOption)
     .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
     .option('--json', 'one JSON result object per credential')
-    .action(async (options: { config?: string; credential: string[]; json?: boolean }) => {
+    .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
+    .action(async (options: { config?: string; credential: string[]; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runRotate(config, { ...options, mode: 'manual', recover: true }, { out: io.out, logger: logger() });
+      exitCode = await runRotate(config, { ...options, mode: MODE.manual, recover: true }, { out: io.out, logger: logger() });
+    });
+
+  program
+    .command('onboard')
+    .description('alternating credentials: bring the second user in (creates it with admin; else says what to do)')
+    .addOption(configOption)
+    .requiredOption('--credential <id>', 'credential id')
+    .option('--json', 'one JSON result object')
+    .action(async (options: { config?: string; credential: string; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runOnboard(config, options, { out: io.out, logger: logger() });
     });
 
   program
@@ -78,8 +97,10 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .description('check that every cluster accepts AWSCURRENT and no pending version is stale (exit 0, 1 or 3)')
     .addOption(configOption)
     .option('--credential <id>', 'credential id (repeatable; default: all)', collect)
+    .option('--all', 'every configured credential (the default)')
     .option('--json', 'one JSON object per credential')
-    .action(async (options: { config?: string; credential?: string[]; json?: boolean }) => {
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; json?: boolean }) => {
+      if (options.all && options.credential && options.credential.length > 0) throw new UsageError('give --credential or --all, not both');
       const config = loadOrExit(options.config);
       exitCode = await runVerify(config, options, io);
     });
@@ -110,13 +131,36 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .description('queue a rotation for the workers; with --wait, print its outcome and exit with its code')
     .addOption(configOption)
     .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
-    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(Object.values(MODE)).default(MODE.manual))
     .option('--wait', 'wait for the outcome')
     .option('--timeout-ms <ms>', 'with --wait: how long to wait (default 300000)')
     .option('--json', 'JSON lines')
     .action(async (options: { config?: string; credential: string[]; mode: string; wait?: boolean; timeoutMs?: string; json?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runEnqueue(config, options, io);
+      exitCode = await runEnqueue(config, options, io, oneShot());
+    });
+
+  const leakNotices = program.command('leak-notices').description('leak alerts waiting for a credential\'s next completed rotation');
+  leakNotices
+    .command('list')
+    .description('per credential: how many notices wait, the earliest receipt, the last alert id')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable; default: all)', collect)
+    .option('--json', 'JSON lines')
+    .action(async (options: { config?: string; credential?: string[]; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runLeakNoticesList(config, options, io, oneShot());
+    });
+  leakNotices
+    .command('clear')
+    .description('drop the waiting notices (the leak was handled otherwise); later jobs run in their own mode')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable)', collect)
+    .option('--all', 'every configured credential')
+    .option('--json', 'JSON lines')
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runLeakNoticesClear(config, options, io, oneShot());
     });
 
   const schedules = program.command('schedules').description('the job schedulers (one per scheduled credential, and reconcile)');
@@ -126,7 +170,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(configOption)
     .action(async (options: { config?: string }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runSchedulesSync(config, io);
+      exitCode = await runSchedulesSync(config, io, oneShot());
     });
   schedules
     .command('list')
@@ -135,7 +179,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .option('--json', 'JSON lines')
     .action(async (options: { config?: string; json?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runSchedulesList(config, options, io);
+      exitCode = await runSchedulesList(config, options, io, oneShot());
     });
 
   program
@@ -170,11 +214,16 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
 
 /** Runs the CLI and returns the exit code; usage and config errors are exit 2 before any call. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitCode> {
-  const { program, exitCode } = buildProgram(io);
+  const releases = new Releases();
+  const { program, exitCode } = buildProgram(io, releases);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode();
   } catch (err) {
+    if (err instanceof RedisUnavailableError) {
+      io.err(`error: ${err.message}`);
+      return EXIT.redisUnavailable;
+    }
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
@@ -190,6 +239,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitC
     }
     io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
     return EXIT.needsAttention;
+  } finally {
+    const { stuck, failed } = await releases.releaseAll();
+    for (const name of stuck) io.err(`warning: closing the ${name} did not finish in time`);
+    for (const name of failed) io.err(`warning: closing the ${name} failed`);
   }
 }
 
@@ -203,7 +256,4 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
-  const code = await main(process.argv.slice(2));
-  process.exitCode = code;
-}
+if (isEntryPoint()) exitWithin(await main(process.argv.slice(2)));

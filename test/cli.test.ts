@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { buildProgram, main } from '../src/cli.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { nextRun } from '../src/config/schedule.ts';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import { usernamesOf, type Config, type SingleCredentialConfig } from '../src/config/types.ts';
 import { generatePassword } from '../src/password/generate.ts';
 import { checkCredential, exitCodeOfCheck } from '../src/rotation/check-credential.ts';
 import { createEngineRuntime } from '../src/rotation/create-engine.ts';
@@ -30,6 +30,7 @@ import type { MilvusSimulator } from '../src/sandbox/milvus-simulator.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { makeConfig } from './helpers/config.ts';
+import { runCli } from './helpers/run-cli.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, passwordUnder } from './helpers/invariants.ts';
 
@@ -133,8 +134,8 @@ interface Fixture {
   sandbox: Sandbox;
   file: string;
   dir: string;
-  reader: CredentialConfig;
-  writer: CredentialConfig;
+  reader: SingleCredentialConfig;
+  writer: SingleCredentialConfig;
   sim: (name: 'west' | 'east') => MilvusSimulator;
   /** `main([...args, '--config', file])`. */
   run: (...args: string[]) => Promise<CliRun>;
@@ -170,8 +171,8 @@ async function start(): Promise<Fixture> {
     sandbox,
     file,
     dir,
-    reader: sandbox.config.credentials[READER] as CredentialConfig,
-    writer: sandbox.config.credentials[WRITER] as CredentialConfig,
+    reader: sandbox.config.credentials[READER] as SingleCredentialConfig,
+    writer: sandbox.config.credentials[WRITER] as SingleCredentialConfig,
     sim,
     run: (...args) => cli([...args, '--config', file]),
     calls: () => ({
@@ -194,7 +195,7 @@ function harvest(sandbox: Sandbox): void {
       // not a credential JSON
     }
   }
-  for (const credential of Object.values(sandbox.config.credentials)) usernames.add(credential.username);
+  for (const credential of Object.values(sandbox.config.credentials)) for (const name of usernamesOf(credential)) usernames.add(name);
 }
 
 afterEach(async () => {
@@ -250,7 +251,7 @@ function currentVersionId(sandbox: Sandbox, secretId: string): string {
 }
 
 /** A foreign rotation's write-ahead: a pending version with a new password, through the real SDK. */
-async function seedPending(f: Fixture, credential: CredentialConfig): Promise<{ token: string; password: string }> {
+async function seedPending(f: Fixture, credential: SingleCredentialConfig): Promise<{ token: string; password: string }> {
   const token = randomUUID();
   const password = generatePassword(credential.password);
   const client = new SecretsManagerClient({});
@@ -693,14 +694,36 @@ describe('cli recover', () => {
 
 describe('cli config check', () => {
   it.each([
-    ['rotator.yaml', /rotator\.yaml: OK: 2 credentials \(2 scheduled\), 2 clusters$/],
-    ['sandbox.yaml', /sandbox\.yaml: OK: 2 credentials \(1 scheduled\), 2 clusters$/],
-  ])('examples/%s -> exit 0 with a summary', async (name, summary) => {
+    // Without its variables, the production example leaves the trigger API and the generic feed off: warnings, still ok.
+    ['rotator.yaml', /rotator\.yaml: OK: 2 credentials \(2 scheduled\), 2 clusters$/, [/^warning: http\.triggerTokens: empty after \$\{VAR\} expansion \(unset: ROTATOR_TRIGGER_TOKEN/, /^warning: leakAlerts\.webhookSecret: empty after \$\{VAR\} expansion \(unset: ROTATOR_WEBHOOK_SECRET/]],
+    // The sandbox rotates every five minutes: below the default interval, a warning.
+    ['sandbox.yaml', /sandbox\.yaml: OK: 3 credentials \(1 scheduled\), 2 clusters$/, [/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/]],
+  ])('examples/%s -> exit 0 with a summary', async (name, summary, warnings) => {
     const run = await cli(['config', 'check', '--config', join(EXAMPLES, name)]);
     expect(run.code).toBe(0);
-    expect(run.err).toEqual([]);
+    expect(run.err).toEqual(warnings.map((w) => expect.stringMatching(w)));
     expect(run.out).toHaveLength(1);
     expect(run.out[0]).toMatch(summary);
+  });
+
+  it('as a process: warns about allowInsecureHttp and a short interval (exit 0), refuses cleartext off loopback and a schedule faster than the interval (exit 2)', async () => {
+    const dir = tempDir();
+    const base = fs.readFileSync(join(EXAMPLES, 'sandbox.yaml'), 'utf8');
+    const insecure = writeYaml(dir, 'insecure.yaml', base.replace('endpoint: http://127.0.0.1:19532', 'endpoint: http://milvus.dev.internal:19532\n    allowInsecureHttp: true'));
+    const cleartext = writeYaml(dir, 'cleartext.yaml', base.replace('endpoint: http://127.0.0.1:19532', 'endpoint: http://milvus-prod.internal:19532'));
+    const tooOften = writeYaml(dir, 'too-often.yaml', base.replace('minIntervalMs: 60000', 'minIntervalMs: 600000'));
+    const [warned, refused, fast] = await Promise.all([
+      runCli(['config', 'check', '--config', insecure], { timeoutMs: 20_000 }),
+      runCli(['config', 'check', '--config', cleartext], { timeoutMs: 20_000 }),
+      runCli(['config', 'check', '--config', tooOften], { timeoutMs: 20_000 }),
+    ]);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/warning: clusters\.sandbox-b\.allowInsecureHttp: passwords travel in clear to milvus\.dev\.internal:19532/);
+    expect(warned.stderr).toMatch(/warning: rotation\.minIntervalMs/);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/clusters\.sandbox-b\.endpoint: must be an https:\/\/ URL/);
+    expect(fast.code).toBe(2);
+    expect(fast.stderr).toMatch(/credentials\.app-reader\.schedule: fires every 300 s at times, more often than rotation\.minIntervalMs \(600000 ms\)/);
   });
 
   it('a broken file -> exit 2 with one line per problem, each with its key path', async () => {
@@ -757,6 +780,9 @@ describe('cli demo and sandbox', () => {
     const run = await cli(['demo']);
     expect(run.code).toBe(0);
     expect(run.out).toContain('demo: rotated and verified; the old password is dead on both clusters.');
+    expect(run.out).toContain('demo: the alternating credential switched users; the retired user still logs in on both clusters.');
+    expect(run.out).toContain('AWSCURRENT is now search_b; search_a is AWSPREVIOUS and keeps working until the next rotation');
+    expect(run.out).toContain('app-search: AWSCURRENT user search_b; retired user search_a: sandbox-a=accepted sandbox-b=accepted');
   });
 
   it('sandbox refuses a config whose endpoints are not loopback http: exit 2 naming the key, nothing started', async () => {

@@ -57,7 +57,7 @@ describe('worker: notifications', () => {
     const base = makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'] }]);
     const config = {
       ...base,
-      redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` },
+      redis: { ...base.redis, url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` },
       worker: { ...base.worker, shutdownTimeoutMs: 5_000 },
       notifications: [
         { format: 'json' as const, url: json.url, events: ['rotated' as const, 'leak_rotated' as const], secret: SECRET },
@@ -124,7 +124,7 @@ describe('worker: notifications', () => {
     const port = await freePort();
     const config = {
       ...base,
-      redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` },
+      redis: { ...base.redis, url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` },
       http: { ...base.http, port, host: '127.0.0.1' },
       worker: { ...base.worker, shutdownTimeoutMs: 5_000 },
       leakAlerts: { ...base.leakAlerts, githubWebhook: { secrets: [SECRET_GH], apiUrl: github.url, token: TOKEN, resolveAlerts: true } },

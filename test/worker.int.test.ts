@@ -11,11 +11,12 @@ import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
+import { fenceLabel } from '../src/rotation/fence-point.ts';
 import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { processReconcile } from '../jobs/reconcile.ts';
-import { makeConfig, type CredentialSpec } from './helpers/config.ts';
+import { FAST_WORKER, makeConfig, type CredentialSpec, type SingleUserConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -23,15 +24,6 @@ import { dumpRedis } from './helpers/redis-dump.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { main } from '../src/cli.ts';
-
-const FAST_WORKER = {
-  concurrency: 4,
-  lockDurationMs: 2_000,
-  stalledIntervalMs: 1_000,
-  credentialLockTtlMs: 2_000,
-  shutdownTimeoutMs: 8_000,
-  reconcileIntervalMs: 3_600_000,
-} as const;
 
 const silent = pino({ level: 'silent' });
 const sandboxes: Sandbox[] = [];
@@ -42,13 +34,13 @@ const redisUrls = new Set<string>();
 const seenPasswords = new Set<string>();
 const usernames = new Set<string>();
 
-function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<Config> = {}): Config {
+function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<SingleUserConfig> = {}): SingleUserConfig {
   const base = makeConfig(clusters, credentials);
   redisUrls.add(redisUrl);
-  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` }, worker: { ...FAST_WORKER }, ...extra };
+  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 }, worker: { ...FAST_WORKER }, ...extra };
 }
 
-async function sandboxFor(config: Config): Promise<Sandbox> {
+async function sandboxFor(config: SingleUserConfig): Promise<Sandbox<SingleUserConfig>> {
   const sandbox = await startSandbox(config);
   sandboxes.push(sandbox);
   Object.assign(process.env, sandbox.env);
@@ -346,8 +338,8 @@ describe('worker: reconcile', () => {
     // A run that died after setting one cluster.
     const crashed = randomUUID();
     const crashing = createEngineRuntime(sandbox.config).engineFor({
-      fence: async (what) => {
-        if (what === 'update-password:east') throw new Error('killed');
+      fence: async (point) => {
+        if (fenceLabel(point) === 'update-password:east') throw new Error('killed');
       },
     });
     await expect(crashing.rotate({ credential, mode: 'scheduled', rotationId: crashed })).rejects.toThrow('killed');
@@ -416,6 +408,8 @@ describe('worker: the queue commands of the CLI', () => {
     expect(result).toMatchObject({ credential: 'cli', outcome: 'rotated' });
 
     sandbox.clusters.get('west')!.setPassword('cli_user', 'Someone-Else-Set-This-1!');
+    // rotation.minIntervalMs (1 s here) must pass before the next manual rotation.
+    await new Promise((resolve) => setTimeout(resolve, config.rotation.minIntervalMs + 100));
     out.length = 0;
     expect(await main(['enqueue', '--config', path, '--credential', 'cli', '--wait', '--json'], io)).toBe(3);
     expect(JSON.parse(out.find((l) => l.startsWith('{')) ?? '{}')).toMatchObject({ outcome: 'needs_attention', reason: 'unknown_password' });

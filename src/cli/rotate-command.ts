@@ -4,10 +4,13 @@ import type { Config, CredentialConfig } from '../config/types.ts';
 import { logRotationEvents } from '../observability/rotation-log.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
+import { rotateUntilFinished } from '../rotation/finish-retry.ts';
+import type { RotationPlan } from '../rotation/rotation-plan.ts';
 import { MODE, type Mode, type RotationResult } from '../rotation/types.ts';
+import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { UsageError } from './usage-error.ts';
 import { credentialsOrAll } from './credential-selection.ts';
-import { shortId, table } from './output.ts';
+import { formatAge, shortId, table } from './output.ts';
 
 export interface RotateOptions {
   credential?: string[];
@@ -16,10 +19,43 @@ export interface RotateOptions {
   json?: boolean;
   /** Adopt a foreign pending version (the `recover` command). */
   recover?: boolean;
+  /** Print what would happen (the load step, reads and probes only) and write nothing. */
+  dryRun?: boolean;
+}
+
+/** A credential `rotate` refused: rotated less than `rotation.minIntervalMs` ago (exit 1, nothing changed). */
+export interface RefusedRotate {
+  credential: string;
+  outcome: 'failed';
+  reason: 'min_interval';
+  versionId: null;
+  clusters: Record<string, never>;
+  durationMs: 0;
+  error: string;
+  /** ISO 8601: when the next manual or scheduled rotation is possible. */
+  retryAt: string;
+}
+
+/**
+ * When `credential` may be rotated again in manual or scheduled mode, or null when it may now.
+ * `rotate` runs without Redis, so the last completed rotation is the creation time of the
+ * AWSCURRENT version when an AWSPREVIOUS exists (a secret never rotated has none: its first
+ * rotation is not held back): one ListSecretVersionIds per credential per run (a read, $0.05 per
+ * 10,000).
+ */
+async function cooldownUntil(store: Pick<SecretStore, 'listVersions'>, credential: CredentialConfig, minIntervalMs: number, nowMs: number): Promise<number | null> {
+  const versions = await store.listVersions(credential.secretId);
+  if (!versions.some((v) => v.stages.includes(STAGE.previous))) return null;
+  const created = versions.find((v) => v.stages.includes(STAGE.current))?.createdDate?.getTime();
+  if (created === undefined) return null;
+  const retryAt = created + minIntervalMs;
+  return retryAt > nowMs ? retryAt : null;
 }
 
 /** Rotations of different credentials run side by side, this many at a time. */
 const PARALLEL_CREDENTIALS = 4;
+/** A rotation left unfinished (finish_unknown, promote_failed) is run again this many times, within about 4 s. */
+const FINISH_ATTEMPTS = 3;
 
 /** Resolves `--credential ID... | --all` against the config; a usage error names what is wrong. */
 export function selectCredentials(config: Config, options: Pick<RotateOptions, 'credential' | 'all'>): CredentialConfig[] {
@@ -37,18 +73,48 @@ export function parseMode(value: string | undefined): Mode {
 
 /**
  * `rotate` and `recover`: runs the engine in this process (no Redis), prints one result per
- * credential, and returns the most severe exit code.
+ * credential, and returns the most severe exit code. With `dryRun`, prints each credential's plan
+ * instead (exit code: what the command would end with at load; 0 when it would go on).
  */
 export async function runRotate(config: Config, options: RotateOptions, io: { out: (line: string) => void; logger: Logger }): Promise<ExitCode> {
   const credentials = selectCredentials(config, options);
   const mode = parseMode(options.mode);
   const runtime = createEngineRuntime(config, { onEvent: logRotationEvents(io.logger) });
   const results: RotationResult[] = [];
+  const refused: RefusedRotate[] = [];
+  // Leak rotations are never refused; neither is `recover` (it finishes a pending version, no new
+  // one), nor a dry run (it writes nothing).
+  const limited = mode !== MODE.leak && options.recover !== true && options.dryRun !== true;
+  const plans: RotationPlan[] = [];
   try {
     const queue = [...credentials];
     const workers = Array.from({ length: Math.min(PARALLEL_CREDENTIALS, queue.length) }, async () => {
       for (let credential = queue.shift(); credential; credential = queue.shift()) {
-        const result = await runtime.engine.rotate({ credential, mode, rotationId: randomUUID(), recover: options.recover ?? false });
+        const req = { credential, mode, rotationId: randomUUID(), recover: options.recover ?? false };
+        if (options.dryRun) {
+          const plan = await runtime.engine.plan(req);
+          plans.push(plan);
+          if (options.json) io.out(JSON.stringify(plan));
+          continue;
+        }
+        const retryAt = limited ? await cooldownUntil(runtime.store, credential, config.rotation.minIntervalMs, Date.now()) : null;
+        if (retryAt !== null) {
+          const when = new Date(retryAt).toISOString();
+          const refusal: RefusedRotate = {
+            credential: credential.id,
+            outcome: 'failed',
+            reason: 'min_interval',
+            versionId: null,
+            clusters: {},
+            durationMs: 0,
+            error: `rotated less than rotation.minIntervalMs (${config.rotation.minIntervalMs} ms) ago; next rotation possible at ${when}`,
+            retryAt: when,
+          };
+          refused.push(refusal);
+          if (options.json) io.out(JSON.stringify(refusal));
+          continue;
+        }
+        const { result } = await rotateUntilFinished((r) => runtime.engine.rotate(r), req, { attempts: FINISH_ATTEMPTS, sleep });
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       }
@@ -57,9 +123,34 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
   } finally {
     runtime.close();
   }
-  if (!options.json) io.out(renderResults(results));
-  return results.length === 0 ? EXIT.ok : worstExitCode(results.map((r) => exitCodeOf(r.outcome)));
+  if (options.dryRun) {
+    if (!options.json) io.out(renderPlans(plans));
+    return worstExitCode(plans.map((p) => (p.outcome === null ? EXIT.ok : exitCodeOf(p.outcome))));
+  }
+  if (!options.json) {
+    if (results.length > 0 || refused.length === 0) io.out(renderResults(results));
+    for (const r of refused) io.out(`${r.credential}: refused: ${r.error}`);
+  }
+  const codes = [...results.map((r) => exitCodeOf(r.outcome)), ...refused.map(() => EXIT.failed)];
+  return codes.length === 0 ? EXIT.ok : worstExitCode(codes);
 }
+
+/** The dry run as a table: per credential what would happen, the pending version, and per cluster what it accepts. */
+export function renderPlans(plans: RotationPlan[]): string {
+  const rows = plans.map((p) => [
+    p.credential,
+    p.action,
+    p.reason ?? '-',
+    p.pending ? `${shortId(p.pending.versionId)}${p.pending.ageMs === null ? '' : ` (${formatAge(p.pending.ageMs)} old)`}` : '-',
+    Object.entries(p.clusters)
+      .map(([name, c]) => `${name}=current:${c.accepts.current}${c.accepts.pending ? ` pending:${c.accepts.pending}` : ''}${c.accepts.previous ? ` previous:${c.accepts.previous}` : ''}${c.next ? ` next:${c.next}` : ''}`)
+      .join(' '),
+  ]);
+  const notes = plans.filter((p) => p.error).map((p) => `${p.credential}: ${p.error}`);
+  return ['DRY RUN: nothing was written', table(['CREDENTIAL', 'WOULD', 'REASON', 'PENDING', 'CLUSTERS ACCEPT'], rows), ...notes].join('\n');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function renderResults(results: RotationResult[]): string {
   const rows = results.map((r) => [

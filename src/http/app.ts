@@ -45,7 +45,7 @@ export function leakFeeds(deps: AppDeps): LeakFeed<unknown>[] {
   const webhook = deps.config.leakAlerts.githubWebhook;
   return [
     genericFeed(deps.config, deps.nowMs ?? Date.now),
-    githubPartnerFeed(() => deps.githubKeys),
+    githubPartnerFeed(() => deps.currentGithubKeys?.() ?? deps.githubKeys),
     githubWebhookFeed(webhook, webhook === undefined ? null : new GithubAlertsApi({ apiUrl: webhook.apiUrl, token: webhook.token })),
   ] as LeakFeed<unknown>[];
 }

@@ -7,6 +7,10 @@ import type { Logger } from '../observability/logger.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
 import type { Enqueued, EnqueueRequest } from '../queue/rotation-queue.ts';
 import type { RotationStatusReader } from './rotation-status.ts';
+import type { ReadinessReason } from './schemas.ts';
+
+/** Reason codes of `/readyz` that come from the process behind the app (not from its own checks). */
+export type ProcessNotReadyReason = Extract<ReadinessReason, 'schedules_not_synced' | 'shutting_down'>;
 
 /**
  * What the HTTP app needs, each a narrow seam: the worker process passes the real queue, Redis
@@ -26,6 +30,12 @@ export interface AppDeps {
    * @defaultValue () => true
    */
   configLoaded?: () => boolean;
+  /**
+   * What else keeps the process from being ready, as reason codes (readiness): the worker says
+   * `schedules_not_synced` until its first schedule sync succeeded and `shutting_down` from the
+   * first SIGTERM on. @defaultValue () => []
+   */
+  notReady?: () => readonly ProcessNotReadyReason[];
   /** Queues one rotation (RotationQueue.enqueue). */
   enqueue: (request: EnqueueRequest) => Promise<Enqueued>;
   /** One rotation job as the API shows it (createRotationStatusReader). */
@@ -38,6 +48,8 @@ export interface AppDeps {
   githubKeys: GithubKeys | null;
   /** Told of verified alerts that matched nothing (`alert_unmatched`). */
   notifier?: Pick<Notifier, 'notify'>;
+  /** The keys as of now, when they are reloaded while serving (the keys file watcher); else `githubKeys`. */
+  currentGithubKeys?: () => GithubKeys | null;
   /** Wall clock, epoch ms: alert receipt times and the signature's timestamp window. @defaultValue Date.now */
   nowMs?: () => number;
   /** The id of an alert that carries none. @defaultValue `alert-<uuid>` */

@@ -33,6 +33,7 @@ import { resolveClaim, type ResolvedCredential } from '../alerts/resolve-alert.t
 import { unmatchedAlertNotification } from '../notifications/notification.ts';
 import { leakSourceLabel } from '../observability/metrics.ts';
 import type { LeakNotice } from '../queue/leak-flags.ts';
+import { MODE } from '../rotation/types.ts';
 import type { AppDeps } from './deps.ts';
 import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError, sendTooManyRequests } from './errors.ts';
 import { ERROR_REPLY_SCHEMAS } from './schemas.ts';
@@ -96,12 +97,14 @@ export function leakFeedRoutes(deps: AppDeps, feeds: readonly LeakFeed<unknown>[
   /** Step 7: one leak rotation per credential, in parallel. */
   const enqueueLeak = (credentials: readonly ResolvedCredential[], alert: LeakNotice): Promise<QueuedLeakRotation[]> =>
     Promise.all(
-      credentials.map(async ({ credential, stage, versionId }) => {
+      credentials.map(async ({ credential, username, stage, versionId }) => {
+        // An alternating credential's leak named by username: the notice carries which user leaked.
+        const notice: LeakNotice = username === undefined ? alert : { ...alert, username };
         const queued = await deps.enqueue({
           credentialId: credential,
-          mode: 'leak',
+          mode: MODE.leak,
           requestedBy: `alert:${alert.source}`,
-          alert,
+          alert: notice,
           ...(stage !== undefined && versionId !== undefined ? { leakedVersion: { stage, versionId } } : {}),
         });
         return { credential, jobId: queued.jobId };

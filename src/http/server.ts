@@ -13,22 +13,25 @@
  *   index's refresh-on-miss is rate-limited (once per 30 s), so without this a leak of a password
  *   rotated seconds ago, reported just after any unmatched alert, would go unmatched until the
  *   next full refresh.
- * - GitHub's public keys, loaded once at startup from `leakAlerts.githubKeysFile`. A missing or
- *   unusable file is logged as an error and the GitHub route answers 503 (the rest still serves:
- *   the trigger and the generic feed must not go down with a keys file).
+ * - GitHub's public keys, loaded at startup from `leakAlerts.githubKeysFile` and re-read whenever
+ *   the file changes (src/alerts/github-keys-file.ts). A missing or unusable file is logged as an
+ *   error and the GitHub route answers 503 until a good one appears (the rest still serves: the
+ *   trigger and the generic feed must not go down with a keys file).
  */
 import type { AddressInfo } from 'node:net';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-client.ts';
 import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
+import { watchGithubKeys, type GithubKeysFile } from '../alerts/github-keys-file.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { QUEUE } from '../queue/names.ts';
-import { createRedisConnection } from '../queue/redis-connection.ts';
+import { closeRedisConnection, createRedisConnection } from '../queue/redis-connection.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
+import { settleWithin } from '../queue/settle-within.ts';
 import type { RunningWorker } from '../worker.ts';
 import { buildApp } from './app.ts';
 import { errorFields } from './errors.ts';
@@ -38,8 +41,8 @@ import { createRotationStatusReader } from './rotation-status.ts';
 export interface HttpServerOptions {
   config: Config;
   logger: Logger;
-  /** The worker this server fronts: its metrics registry and its Secrets Manager client. */
-  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notifier'>>;
+  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness and notifier. */
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady' | 'notifier'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
   /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
@@ -57,26 +60,13 @@ export interface RunningHttpServer {
   close: () => Promise<void>;
 }
 
-/** How long startup waits for the producer connection before serving anyway (readiness says not ready). */
-const REDIS_READY_WAIT_MS = 5_000;
+/** Bound of each close step (a Redis gone away must not hold the shutdown). */
+const CLOSE_STEP_MS = 2_000;
 /** Readiness ping bound (the route has its own, shorter one). */
 const PING_TIMEOUT_MS = 1_000;
 
-async function waitForReady(redis: Redis, ms: number): Promise<void> {
-  if (redis.status === 'ready') return;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
-    }
-    redis.once('ready', done);
-  });
-}
-
 /** Redis answers PONG within `ms`; false when not connected, on error or on timeout. */
-async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -115,13 +105,12 @@ async function loadKeysOrNull(path: string | undefined, logger: Logger): Promise
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { config, worker } = options;
   const logger = options.logger.child({ component: 'http' });
-  const producer = createRedisConnection(config.redis.url, 'producer');
-  producer.on('error', (error: Error) => logger.warn({ err: { type: error.name, message: error.message } }, 'redis (producer) connection error'));
+  const producer = createRedisConnection(config.redis, 'producer', { logger, name: 'http-producer' });
   const rotations = new RotationQueue(producer, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
   let refresh: FingerprintRefresh | null = null;
-  const eventsConnection = createRedisConnection(config.redis.url, 'worker');
-  eventsConnection.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'redis (queue events) connection error'));
+  let keysFile: GithubKeysFile | null = null;
+  const eventsConnection = createRedisConnection(config.redis, 'worker', { logger, name: 'queue-events' });
   const events = new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix });
   events.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'queue events error'));
   events.on('completed', ({ returnvalue }: { returnvalue: unknown }) => {
@@ -134,26 +123,31 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       () => {},
     );
   });
+  // Bounded: QueueEvents.close() waits for a Redis that is away forever.
   const closeEvents = async (): Promise<void> => {
-    await events.close().catch(() => {});
-    await eventsConnection.quit().catch(() => eventsConnection.disconnect());
+    await settleWithin(events.close(), CLOSE_STEP_MS);
+    await closeRedisConnection(eventsConnection);
   };
 
   try {
-    await waitForReady(producer, REDIS_READY_WAIT_MS);
+    // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
+    // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
+    keysFile = config.leakAlerts.githubKeysFile === undefined ? null : watchGithubKeys(config.leakAlerts.githubKeysFile, githubKeys, logger);
     refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
     const app = buildApp({
       config,
       logger: options.logger,
       metrics: worker.metrics,
       redisReady: () => pingWithin(producer, PING_TIMEOUT_MS),
+      ...(worker.notReady ? { notReady: worker.notReady } : {}),
       enqueue: (request) => rotations.enqueue(request),
       rotationStatus: createRotationStatusReader(rotations.queue),
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
       fingerprints,
       githubKeys,
       ...(worker.notifier && { notifier: worker.notifier }),
+      ...(keysFile === null ? {} : { currentGithubKeys: keysFile.current }),
     });
     const listen = options.listen ?? { host: config.http.host, port: config.http.port };
     await app.listen(listen);
@@ -162,6 +156,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const url = `http://${host}:${address.port}`;
     logger.info({ url, githubFeed: githubKeys !== null, githubWebhookFeed: config.leakAlerts.githubWebhook !== undefined, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
     const running = refresh;
+    const watcher = keysFile;
     return {
       app,
       url,
@@ -169,14 +164,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       fingerprintsReady: running.initial,
       close: async () => {
         running.stop();
+        watcher?.stop();
         await app.close();
         await closeEvents();
-        await rotations.close().catch(() => {});
-        await producer.quit().catch(() => producer.disconnect());
+        await settleWithin(rotations.close(), CLOSE_STEP_MS);
+        await closeRedisConnection(producer);
       },
     };
   } catch (error) {
     refresh?.stop();
+    keysFile?.stop();
     await closeEvents();
     await rotations.close().catch(() => {});
     producer.disconnect();

@@ -15,12 +15,35 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createBearerVerifier } from './bearer.ts';
 import type { AppDeps } from './deps.ts';
 import { CooldownError, retryAfterSeconds } from '../queue/rotation-cooldown.ts';
+import { MODE } from '../rotation/types.ts';
 import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError, sendTooManyRequests } from './errors.ts';
 import { createRequestLimiter } from './request-limit.ts';
 import { rotationStatusRouteSchema, triggerRouteSchema, type QueuedRotation, type RefusedRotation, type TriggerBody } from './schemas.ts';
 
-/** Rotations queued at once for a list or `all` (each enqueue is a few Redis round trips). */
+/**
+ * Rotations being queued at once for ALL trigger requests together (each enqueue is a few Redis
+ * round trips): a storm of `{"all": true}` requests then waits its turn here instead of queueing
+ * thousands of commands ahead of a leak alert's on the shared producer connection.
+ */
 const ENQUEUE_CONCURRENCY = 16;
+
+/** At most `limit` calls of the returned function run at once; the others wait in arrival order. */
+function createSlots(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    // A freed slot is handed to the first waiter as is (running stays counted), so none is overtaken.
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
 /** Unknown ids named in a 400 reply; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 10;
 
@@ -54,6 +77,7 @@ function unknownIdsDetail(unknown: readonly string[]): string {
 export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotationStatus' | 'nowMs'>) {
   const nowMs = deps.nowMs ?? Date.now;
   const verifyBearer = createBearerVerifier(deps.config.http.triggerTokens);
+  const enqueueSlot = createSlots(ENQUEUE_CONCURRENCY);
   /** Which configured token authenticated a request (`requestedBy: http:<index>`). */
   const tokenIndexOf = new WeakMap<FastifyRequest, number>();
 
@@ -86,7 +110,7 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
       try {
         answers = await mapLimit(ids, ENQUEUE_CONCURRENCY, async (credentialId): Promise<QueuedRotation | RefusedRotation> => {
           try {
-            const queued = await deps.enqueue({ credentialId, mode: 'manual', requestedBy });
+            const queued = await enqueueSlot(() => deps.enqueue({ credentialId, mode: MODE.manual, requestedBy }));
             return { credential: credentialId, jobId: queued.jobId };
           } catch (error) {
             if (error instanceof CooldownError) return { credential: credentialId, reason: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() };

@@ -15,13 +15,18 @@ export const METRIC = {
   lastRotation: 'milvus_rotator_last_rotation_timestamp_seconds',
   scheduleTicks: 'milvus_rotator_schedule_ticks_total',
   schedulerNextRun: 'milvus_rotator_scheduler_next_run_timestamp_seconds',
+  scheduleResyncs: 'milvus_rotator_schedule_resyncs_total',
   leakAlerts: 'milvus_rotator_leak_alerts_total',
   leakRevocation: 'milvus_rotator_leak_revocation_seconds',
   queueJobs: 'milvus_rotator_queue_jobs',
   lockContention: 'milvus_rotator_lock_contention_total',
   secretsManagerCalls: 'milvus_rotator_secrets_manager_calls_total',
   notifications: 'milvus_rotator_notifications_total',
+  consumers: 'milvus_rotator_consumers',
 } as const;
+
+/** Consumers that reported (by heartbeat) each version id, per credential. */
+export type ConsumerVersionCounts = ReadonlyMap<string, ReadonlyMap<string, number>>;
 
 /**
  * Label values come only from closed sets: a value taken from a request (an alert's `source`) is
@@ -52,6 +57,7 @@ export interface FleetFacts {
 
 export class RotatorMetrics {
   private fleetSource: (() => Promise<FleetFacts>) | null = null;
+  private consumerSource: (() => Promise<ConsumerVersionCounts>) | null = null;
 
   readonly registry: Registry;
   readonly rotations: Counter<'outcome' | 'reason' | 'mode'>;
@@ -63,12 +69,14 @@ export class RotatorMetrics {
   readonly lastRotation: Gauge<'credential'>;
   readonly scheduleTicks: Counter<'credential'>;
   readonly schedulerNextRun: Gauge<'scheduler'>;
+  readonly scheduleResyncs: Counter<'trigger'>;
   readonly leakAlerts: Counter<'source' | 'result'>;
   readonly leakRevocation: Histogram<'source'>;
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly lockContention: Counter<'credential'>;
   readonly secretsManagerCalls: Counter<'operation' | 'result'>;
   readonly notifications: Counter<'format' | 'event' | 'result'>;
+  readonly consumers: Gauge<'credential' | 'version_id'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -92,6 +100,12 @@ export class RotatorMetrics {
     this.lastRotation = new Gauge({ name: METRIC.lastRotation, help: 'Unix time of the last rotated outcome.', labelNames: ['credential'], registers, collect: fleet });
     this.scheduleTicks = new Counter({ name: METRIC.scheduleTicks, help: 'Schedule ticks processed (each enqueues a scheduled rotation).', labelNames: ['credential'], registers });
     this.schedulerNextRun = new Gauge({ name: METRIC.schedulerNextRun, help: 'Unix time a job scheduler will next produce a job (a value in the past means it is silent).', labelNames: ['scheduler'], registers });
+    this.scheduleResyncs = new Counter({
+      name: METRIC.scheduleResyncs,
+      help: 'Job schedulers re-synced by a running worker because Redis no longer held what the config asks for (Redis lost its data), by what found it: interval or reconnect.',
+      labelNames: ['trigger'],
+      registers,
+    });
     this.leakAlerts = new Counter({ name: METRIC.leakAlerts, help: 'Leak alerts received, by source and result.', labelNames: ['source', 'result'], registers });
     this.leakRevocation = new Histogram({
       name: METRIC.leakRevocation,
@@ -109,6 +123,34 @@ export class RotatorMetrics {
       labelNames: ['format', 'event', 'result'],
       registers,
     });
+    const metrics = this;
+    this.consumers = new Gauge({
+      name: METRIC.consumers,
+      help: 'Consumers (helpers with a heartbeat) that reported using each version of a credential in the last 90 s.',
+      labelNames: ['credential', 'version_id'],
+      registers,
+      async collect() {
+        await metrics.refreshConsumers();
+      },
+    });
+  }
+
+  /** Where the consumer gauge reads its counts when scraped (the helpers' heartbeats in Redis). */
+  setConsumerSource(source: () => Promise<ConsumerVersionCounts>): void {
+    this.consumerSource = source;
+  }
+
+  /** Sets the consumer gauge from the heartbeats; a failed read keeps the last values. */
+  async refreshConsumers(): Promise<void> {
+    if (!this.consumerSource) return;
+    let counts: ConsumerVersionCounts;
+    try {
+      counts = await this.consumerSource();
+    } catch {
+      return;
+    }
+    this.consumers.reset();
+    for (const [credential, versions] of counts) for (const [version_id, n] of versions) this.consumers.set({ credential, version_id }, n);
   }
 
   /** Records an outcome: counters and duration (the per-credential gauges come from the fleet facts). */

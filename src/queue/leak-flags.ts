@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import { z } from 'zod';
 
 /** One leak alert waiting for its rotation. No secret: ids, source and time only. */
@@ -7,6 +7,8 @@ export const leakNoticeSchema = z.strictObject({
   source: z.string().max(64),
   /** Unix ms when the alert was received. */
   receivedAt: z.number().int().nonnegative(),
+  /** The Milvus user whose password leaked, when the alert named it (alternating credentials change only that user when it is retired). */
+  username: z.string().max(64).optional(),
 });
 export type LeakNotice = z.infer<typeof leakNoticeSchema>;
 
@@ -19,6 +21,8 @@ export const LEAK_COALESCE_MS = 60_000;
 
 /** What a rotation reads: bounded whatever the number of alerts. */
 export interface LeakNoticeSummary {
+  /** The user whose password leaked when every waiting notice named the same one; else undefined (any user may have). */
+  username?: string;
   /** Every waiting alert, counted (not listed). */
   count: number;
   /** The earliest receipt among them (unix ms); null when none wait. */
@@ -42,7 +46,8 @@ const answerSchema = z.object({ at: z.number(), versionId: z.string().max(128), 
 
 /*
  * Layout per credential (all under the configured prefix, one hash slot):
- *   <prefix>:leak-notices:<id>  hash {count, first, seq}: how many wait, the earliest receipt, a sequence
+ *   <prefix>:leak-notices:<id>  hash {count, first, seq, user}: how many wait, the earliest receipt, a
+ *                               sequence, and the user every notice named (`*`: none or several)
  *   <prefix>:leak-recent:<id>   list of "<seq>\t<receivedAt>\t<notice json>", the last RECENT_NOTICES_KEPT
  *   <prefix>:leak:<id>          the unbounded list of earlier versions: read in bounded ranges and drained
  *   <prefix>:leak-answered      hash id -> LeakAnswerRecord json
@@ -51,6 +56,11 @@ const PUSH_SCRIPT = `
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HINCRBY', KEYS[1], 'count', 1)
 local first = tonumber(redis.call('HGET', KEYS[1], 'first'))
+local user = redis.call('HGET', KEYS[1], 'user')
+local named = ARGV[5]
+if named == '' then named = '*' end
+if seq == 1 or user == false then redis.call('HSET', KEYS[1], 'user', named)
+elseif user ~= named then redis.call('HSET', KEYS[1], 'user', '*') end
 if first == nil or tonumber(ARGV[1]) < first then redis.call('HSET', KEYS[1], 'first', ARGV[1]) end
 redis.call('RPUSH', KEYS[2], seq .. '\\t' .. ARGV[1] .. '\\t' .. ARGV[2])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
@@ -59,7 +69,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return seq`;
 
 const READ_SCRIPT = `
-local h = redis.call('HMGET', KEYS[1], 'count', 'first', 'seq')
+local h = redis.call('HMGET', KEYS[1], 'count', 'first', 'seq', 'user')
 local recent = redis.call('LRANGE', KEYS[2], 0, -1)
 local legacyCount = redis.call('LLEN', KEYS[3])
 local legacyFirst = false
@@ -68,7 +78,7 @@ if legacyCount > 0 then
   legacyFirst = redis.call('LINDEX', KEYS[3], 0)
   legacyRecent = redis.call('LRANGE', KEYS[3], -tonumber(ARGV[1]), -1)
 end
-return {h[1] or false, h[2] or false, h[3] or false, recent, legacyCount, legacyFirst, legacyRecent}`;
+return {h[1] or false, h[2] or false, h[3] or false, recent, legacyCount, legacyFirst, legacyRecent, h[4] or false}`;
 
 /** Removes what a read saw; recomputes `first` from the notices that arrived after it. */
 const CONSUME_SCRIPT = `
@@ -129,10 +139,10 @@ function asStrings(value: unknown): string[] {
  * notice for the next run.
  */
 export class LeakFlags {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }
@@ -147,7 +157,17 @@ export class LeakFlags {
 
   async push(credentialId: string, notice: LeakNotice): Promise<void> {
     const [summary, recent] = this.keys(credentialId);
-    await this.redis.eval(PUSH_SCRIPT, 2, summary, recent, String(notice.receivedAt), JSON.stringify(notice), String(RECENT_NOTICES_KEPT), String(NOTICE_TTL_SECONDS));
+    await this.redis.eval(
+      PUSH_SCRIPT,
+      2,
+      summary,
+      recent,
+      String(notice.receivedAt),
+      JSON.stringify(notice),
+      String(RECENT_NOTICES_KEPT),
+      String(NOTICE_TTL_SECONDS),
+      notice.username ?? '',
+    );
   }
 
   /** The waiting notices, bounded (one round trip, at most 2 x RECENT_NOTICES_KEPT entries read). */
@@ -164,12 +184,24 @@ export class LeakFlags {
       ...asStrings(reply[3]).map(parseRecent),
     ].filter((n): n is LeakNotice => n !== null).slice(-RECENT_NOTICES_KEPT);
     const firsts = [first, legacyFirst].filter((n): n is number => n !== null);
+    // Old-format notices carry no user: with any of them waiting, every user may have leaked.
+    const user = typeof reply[7] === 'string' && reply[7] !== '*' && legacyCount === 0 ? reply[7] : undefined;
     return {
+      ...(user === undefined ? {} : { username: user }),
       count: count + legacyCount,
       firstReceivedAt: firsts.length === 0 ? (count + legacyCount > 0 ? (recent[0]?.receivedAt ?? null) : null) : firsts.reduce((a, b) => (b < a ? b : a)),
       recent,
       mark: { seq, count, legacyCount },
     };
+  }
+
+  /**
+   * The user whose password leaked, when every waiting notice names the same one; undefined when
+   * any notice names none (or could not be read) or they name different users: then every user
+   * of the credential may have leaked.
+   */
+  static leakedUsername(read: Pick<LeakNoticeSummary, 'count' | 'username'>): string | undefined {
+    return read.count > 0 ? read.username : undefined;
   }
 
   async has(credentialId: string): Promise<boolean> {

@@ -8,11 +8,10 @@
  * 10 minutes per secret, sustained, reaches the version quota; PutSecretValue then fails for every
  * rotation of that secret, leak rotations included, for up to a day.
  *
- * Where the last completed rotation is learned: Redis, at no AWS cost. `last-rotation` is written
- * by the rotation job on every rotated outcome; `current-since` (AWSCURRENT's creation time) by
- * the reconcile job every `worker.reconcileIntervalMs` from one ListSecretVersionIds it makes
- * anyway, which also covers rotations run by the in-process `rotate` command. The later of the two
- * counts. Two HGETs per request.
+ * Where the last completed rotation is learned: Redis, at no AWS cost: `last-rotation`, written by
+ * the rotation job on every rotated outcome (one HGET per request). The in-process `rotate`
+ * command, which has no Redis, asks Secrets Manager instead (src/cli/rotate-command.ts); a
+ * rotation it made is not seen here.
  */
 import { RotatorError } from '../errors.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from './credential-state.ts';
@@ -51,8 +50,8 @@ export class RotationCooldown {
 
   /** When the credential last completed a rotation, as far as Redis knows (unix ms), or null. */
   async lastCompletedAtMs(credentialId: string): Promise<number | null> {
-    const facts = await this.state.readFacts(credentialId, [CREDENTIAL_FACT.lastRotation, CREDENTIAL_FACT.currentSince]);
-    const seconds = Math.max(facts[CREDENTIAL_FACT.lastRotation] ?? 0, facts[CREDENTIAL_FACT.currentSince] ?? 0);
+    const facts = await this.state.readFacts(credentialId, [CREDENTIAL_FACT.lastRotation]);
+    const seconds = facts[CREDENTIAL_FACT.lastRotation] ?? 0;
     return seconds > 0 ? seconds * 1000 : null;
   }
 

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Mode } from '../rotation/types.ts';
+import type { RedisClient } from './redis-client.ts';
+import type { PendingOwner } from '../rotation/strategy.ts';
+import { MODE, type Mode } from '../rotation/types.ts';
 import { CredentialStateStore } from './credential-state.ts';
 import type { RotateJobData } from './job-data.ts';
 import { LeakFlags, type LeakAnswerRecord, type LeakNotice } from './leak-flags.ts';
 import { JOB, PRIORITY, QUEUE } from './names.ts';
 import { RotationCooldown } from './rotation-cooldown.ts';
+import { awaitReplication } from './replication.ts';
 
 /** Finished jobs are kept this long / this many, then trimmed (BullMQ keeps them forever otherwise). */
 export const JOB_RETENTION = {
@@ -66,31 +68,40 @@ export class RotationQueue {
   readonly leakFlags: LeakFlags;
   readonly cooldown: RotationCooldown | null;
   private readonly nowMs: () => number;
+  private readonly connection: RedisClient;
 
-  constructor(connection: Redis, prefix: string, options: RotationQueueOptions = {}) {
+  constructor(connection: RedisClient, prefix: string, options: RotationQueueOptions = {}) {
+    this.connection = connection;
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
+    // The queue re-emits its connection's errors, which whoever made the connection logs; without
+    // a listener BullMQ prints each one to stderr with its stack.
+    this.queue.on('error', () => {});
     this.leakFlags = new LeakFlags(connection, prefix);
     this.nowMs = options.nowMs ?? Date.now;
     this.cooldown = options.minIntervalMs === undefined ? null : new RotationCooldown(new CredentialStateStore(connection, prefix), options.minIntervalMs, this.nowMs);
   }
 
   /**
-   * Queues one rotation. Leak requests are never refused; one arriving less than LEAK_COALESCE_MS
-   * after a completed leak rotation of the credential is answered by it (`coalesced`) unless it
-   * names a password the credential still holds. Manual and scheduled requests within
+   * Queues one rotation. Leak requests are never refused; a leak alert arriving less than
+   * LEAK_COALESCE_MS after a completed leak rotation of the credential is answered by it
+   * (`coalesced`) unless it names a password the credential still holds. Manual and scheduled requests within
    * `minIntervalMs` of the last completed rotation, or that would queue behind a running one,
    * throw CooldownError (nothing queued).
    */
   async enqueue(request: EnqueueRequest): Promise<Enqueued> {
     const { credentialId } = request;
-    if (request.mode === 'leak') {
+    // Alerts coalesce; an operator's explicit leak request (`enqueue --mode leak`, no alert) does not.
+    if (request.mode === MODE.leak && request.alert !== undefined) {
       const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
-      if (answered !== null && !namesHeldPassword(request, answered)) return { credentialId, jobId: answered.jobId, deduplicated: true, mode: 'leak', coalesced: true };
+      // A rotation already queued or running for the credential answers it instead (dedup below).
+      if (answered !== null && !namesHeldPassword(request, answered) && !(await this.hasNewerJob(credentialId, answered.jobId))) {
+        return { credentialId, jobId: answered.jobId, deduplicated: true, mode: MODE.leak, coalesced: true };
+      }
     }
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
-    const mode: Mode = request.mode === 'leak' || (await this.leakFlags.has(credentialId)) ? 'leak' : request.mode;
-    if (mode !== 'leak' && request.resume !== true && this.cooldown !== null) await this.assertCooldown(credentialId);
+    const mode: Mode = request.mode === MODE.leak || (await this.leakFlags.has(credentialId)) ? MODE.leak : request.mode;
+    if (mode !== MODE.leak && request.resume !== true && this.cooldown !== null) await this.assertCooldown(credentialId);
     const data: RotateJobData = {
       credentialId,
       reason: mode,
@@ -107,6 +118,9 @@ export class RotationQueue {
       priority: PRIORITY[mode],
       deduplication: { id: credentialId, keepLastIfActive: true },
     });
+    // A leak alert is answered 202 once this returns, and its sender will not send it again: the
+    // notice and the job must survive a failover (when Redis has replicas to fail over to).
+    if (request.alert) await awaitReplication(this.connection);
     if (added.id === data.rotationId) return { credentialId, jobId: data.rotationId, deduplicated: false, mode };
     const existing = await Job.fromId<RotateJobData>(this.queue, added.id ?? '');
     if (!existing) return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
@@ -114,6 +128,12 @@ export class RotationQueue {
     if (state === 'active') return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
     await this.escalate(existing, state, mode, data);
     return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
+  }
+
+  /** Whether a job of this credential other than `answeredJobId` holds its deduplication key (one waiting or running). */
+  private async hasNewerJob(credentialId: string, answeredJobId: string): Promise<boolean> {
+    const queuedId = await this.queue.getDeduplicationJobId(credentialId);
+    return queuedId !== null && queuedId !== answeredJobId;
   }
 
   /** Refuses a manual or scheduled request within the interval, or one that would run right after an active rotation. */
@@ -136,6 +156,19 @@ export class RotationQueue {
     } catch {
       // It started meanwhile: the leak notice makes it (or the job queued behind it) run in leak mode.
     }
+  }
+
+  /**
+   * Whether the rotation with this id (= its job id) may still run: `ended` when its job completed
+   * or failed for good, `running` when it is waiting, delayed or active, `unknown` when the queue
+   * has no such job (a CLI run, or a job trimmed by retention).
+   */
+  async rotationOwner(rotationId: string): Promise<PendingOwner> {
+    const job = await Job.fromId<RotateJobData>(this.queue, rotationId);
+    if (!job) return 'unknown';
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return 'ended';
+    return state === 'unknown' ? 'unknown' : 'running';
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
-import type { Mode } from '../rotation/types.ts';
+import type { RedisClient } from './redis-client.ts';
+import { MODE, type Mode } from '../rotation/types.ts';
 import { WRITE_QUOTA_SHARE } from './names.ts';
 
 /**
@@ -28,12 +28,12 @@ return 0
  * borrow a few slots ahead (a larger tolerance), so it never queues behind the fleet.
  */
 export class WriteGate {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly key: string;
   private readonly intervalUs: number;
   private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(redis: Redis, prefix: string, writesPerSecond: number, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
+  constructor(redis: RedisClient, prefix: string, writesPerSecond: number, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
     this.redis = redis;
     this.key = `${prefix}:sm-write-gate`;
     this.intervalUs = Math.ceil(1_000_000 / (writesPerSecond * WRITE_QUOTA_SHARE));
@@ -42,16 +42,11 @@ export class WriteGate {
 
   /** Waits until this write fits the budget. Leak writes may run up to three slots ahead. */
   async acquire(mode: Mode): Promise<void> {
-    const tolerance = this.intervalUs * (mode === 'leak' ? 3 : 1);
+    const tolerance = this.intervalUs * (mode === MODE.leak ? 3 : 1);
     for (;;) {
       const waitMs = Number(await this.redis.eval(GCRA, 1, this.key, String(this.intervalUs), String(tolerance)));
       if (waitMs <= 0) return;
       await this.sleep(Math.max(1, waitMs));
     }
   }
-}
-
-/** The engine's fence labels that precede a Secrets Manager write. */
-export function isSecretsWrite(what: string): boolean {
-  return what === 'put-pending' || what === 'promote' || what === 'abandon';
 }
