@@ -9,6 +9,8 @@ import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credent
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import { LeakFlags, type LeakNoticeSummary } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
+import { notificationsOfResult } from '../src/notifications/notification.ts';
+import type { Notifier } from '../src/notifications/notifier.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
 import { finishRetryDelayMs, rotateUntilFinished, stillFinishing } from '../src/rotation/finish-retry.ts';
@@ -29,6 +31,8 @@ export interface RotateJobDeps {
   logger: Logger;
   /** Identifies this worker process in lock tokens. */
   workerId: string;
+  /** Told every outcome (delivery is in the background: it never delays or fails the job). */
+  notifier?: Notifier;
   /** Whether the rotation (= job) that wrote a foreign pending version may still run (the queue knows). */
   pendingOwner: (versionId: string) => Promise<PendingOwner>;
   now?: () => number;
@@ -144,6 +148,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       if (leak?.receiptToRevokedMs != null) {
         for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source: leakSourceLabel(source) }, leak.receiptToRevokedMs / 1000);
       }
+      for (const notification of notificationsOfResult(result, leak, now())) deps.notifier?.notify(notification);
       return { ...result, jobId: String(job.id), ...(leak ? { leak } : {}) };
     } finally {
       await lock.release();

@@ -114,7 +114,7 @@ describe('config: loading', () => {
         maxConnections: 256,
         rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
       },
-      leakAlerts: { toleranceSeconds: 300 },
+      leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
       worker: {
         concurrency: 8,
         lockDurationMs: 30_000,
@@ -409,7 +409,7 @@ describe('config: refusals name the key path and the reason', () => {
     expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs, caFile, mode, nodes, sentinels, sentinelName)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
-    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
+    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation, notifications\)$/);
     expectRefused(withValue('leakAlerts.webhookSecretz', SECRET), 'leakAlerts.webhookSecretz', 'unknown key (did you mean "webhookSecret"?)');
   });
 
@@ -674,6 +674,13 @@ describe('config: docs/configuration.md', () => {
         const below = schemaKeys(child, path);
         return below.length === 0 ? [path] : below;
       });
+    }
+    if (schema instanceof z.ZodArray) {
+      const below = schemaKeys(schema.def.element as z.ZodType, `${prefix}[]`);
+      return below.length === 0 ? [] : below;
+    }
+    if (schema instanceof z.ZodUnion) {
+      return [...new Set((schema.def.options as z.ZodType[]).flatMap((option) => schemaKeys(option, prefix)))];
     }
     if (schema instanceof z.ZodRecord) {
       const placeholder = prefix === 'clusters' ? '<name>' : '<id>';

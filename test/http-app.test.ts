@@ -11,8 +11,9 @@ import Fastify from 'fastify';
 import { describe, expect, it, vi } from 'vitest';
 import { createBearerVerifier } from '../src/http/bearer.ts';
 import { createScopeErrorHandler } from '../src/http/errors.ts';
-import { ecdsaSignatureR } from '../src/http/github-replay-key.ts';
-import { LEAK_BODY_LIMIT } from '../src/http/leak-alert-routes.ts';
+import { ecdsaSignatureR } from '../src/alerts/github-replay-key.ts';
+import { GENERIC_BODY_LIMIT } from '../src/alerts/feeds/generic-feed.ts';
+import { GITHUB_PARTNER_BODY_LIMIT } from '../src/alerts/feeds/github-partner-feed.ts';
 import { rotationStatusOf, type RotationStatus } from '../src/http/rotation-status.ts';
 import { findExposures } from './helpers/exposure.ts';
 import {
@@ -348,8 +349,8 @@ describe('leak alerts: POST /v1/leak-alerts (generic)', () => {
       { name: 'an unknown key, correctly signed', request: () => signedGeneric({ credential: 'app-reader', password: 'hunter2hunter2' }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 400, result: 'invalid' },
       { name: 'a bad tokenSha256, correctly signed', request: () => signedGeneric({ tokenSha256: 'abc' }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 400, result: 'invalid' },
       { name: 'a JSON array, correctly signed', request: () => signedGeneric([{ credential: 'app-reader' }], { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 400, result: 'invalid' },
-      { name: 'a body over 64 KiB, correctly signed', request: () => signedGeneric({ credential: 'app-reader', url: 'x'.repeat(LEAK_BODY_LIMIT.generic) }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 413, result: 'too_large' },
-      { name: 'a body over 64 KiB, unsigned', request: () => ({ headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(LEAK_BODY_LIMIT.generic + 1, 0x41) }), status: 413, result: 'too_large' },
+      { name: 'a body over 64 KiB, correctly signed', request: () => signedGeneric({ credential: 'app-reader', url: 'x'.repeat(GENERIC_BODY_LIMIT) }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 413, result: 'too_large' },
+      { name: 'a body over 64 KiB, unsigned', request: () => ({ headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(GENERIC_BODY_LIMIT + 1, 0x41) }), status: 413, result: 'too_large' },
     ];
     for (const row of rows) {
       it(`${row.name}: ${row.status}`, async () => {
@@ -419,11 +420,11 @@ describe('leak alerts: POST /v1/leak-alerts/github', () => {
     const h = await appHarness();
     const batch = Array.from({ length: 1000 }, (_, i) => match(`unrelated-token-${i}-${'x'.repeat(40)}`));
     const signed = signedGithub(batch, h.github);
-    expect(signed.payload.length).toBeGreaterThan(LEAK_BODY_LIMIT.generic);
+    expect(signed.payload.length).toBeGreaterThan(GENERIC_BODY_LIMIT);
     const res = await h.app.inject({ method: 'POST', url: '/v1/leak-alerts/github', headers: signed.headers, payload: signed.payload });
     expect(res.statusCode).toBe(200);
     const huge = signedGithub(Array.from({ length: 1000 }, (_, i) => match(`t-${i}-${'y'.repeat(1100)}`)), h.github);
-    expect(huge.payload.length).toBeGreaterThan(LEAK_BODY_LIMIT.github);
+    expect(huge.payload.length).toBeGreaterThan(GITHUB_PARTNER_BODY_LIMIT);
     const tooLarge = await h.app.inject({ method: 'POST', url: '/v1/leak-alerts/github', headers: huge.headers, payload: huge.payload });
     expect(tooLarge.statusCode).toBe(413);
     expect(h.enqueued).toEqual([]);

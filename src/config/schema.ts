@@ -10,7 +10,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { hasHashTag, parseHostPort, parseRedisUrl } from './redis-url.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import { REDIS_MODE, STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy, type RedisConfig } from './types.ts';
+import { NOTIFICATION_EVENT_NAMES, REDIS_MODE, STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy, type RedisConfig } from './types.ts';
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
@@ -31,7 +31,7 @@ export const DEFAULTS = {
     maxConnections: 256,
     rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
   },
-  leakAlerts: { toleranceSeconds: 300 },
+  leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
   worker: {
     concurrency: 8,
     lockDurationMs: 30_000,
@@ -53,7 +53,7 @@ export const DEFAULTS = {
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
   http: Omit<Config['http'], 'triggerTokens'>;
-  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'>;
+  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'> & { githubWebhook: Pick<NonNullable<Config['leakAlerts']['githubWebhook']>, 'apiUrl' | 'resolveAlerts'> };
   worker: Config['worker'];
   rotation: Config['rotation'];
   passwordMinLength: number;
@@ -380,6 +380,49 @@ const webhookSecretSchema = z
   .string({ error: 'must be a string' })
   .min(LIMITS.webhookSecretMinLength, { error: `must be at least ${LIMITS.webhookSecretMinLength} characters` });
 
+/**
+ * Why a notification receiver URL is unusable, or undefined. https:// only, except on loopback
+ * (a receiver on the same host or a test): the body says what happened to which credential. The
+ * URL is never quoted: a Slack webhook URL is itself a secret.
+ */
+function receiverUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be an absolute https:// URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  if (url.protocol === 'http:' && loopback) return undefined;
+  return 'must be an https:// URL (http:// only on loopback)';
+}
+
+const notificationEventsSchema = z
+  .array(z.enum(NOTIFICATION_EVENT_NAMES, { error: `must be one of ${NOTIFICATION_EVENT_NAMES.join(', ')}` }), { error: 'must be a list of event names' })
+  .min(1, { error: 'must name at least one event' })
+  .refine((events) => new Set(events).size === events.length, { error: 'must not name an event twice' });
+
+const receiverUrlSchema = text('an https:// URL').superRefine(rule(receiverUrlProblem));
+
+/** One `notifications` entry, told apart by `format`. */
+const notificationSinkSchema = z.discriminatedUnion(
+  'format',
+  [
+    strict({ format: z.literal('slack'), url: receiverUrlSchema, events: notificationEventsSchema }),
+    strict({ format: z.literal('json'), url: receiverUrlSchema, events: notificationEventsSchema, secret: webhookSecretSchema }),
+    strict({ format: z.literal('eventbridge'), eventBusName: text('an EventBridge bus name or ARN').default('default'), events: notificationEventsSchema }),
+  ],
+  { error: 'must have format slack, json or eventbridge' },
+);
+
+/** `leakAlerts.githubWebhook`: the secret_scanning_alert webhook and the REST API it reads alerts from. */
+const githubWebhookSchema = strict({
+  secrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).min(1, { error: 'must list at least one webhook secret' }),
+  apiUrl: receiverUrlSchema.default(DEFAULTS.leakAlerts.githubWebhook.apiUrl),
+  token: text('a GitHub token'),
+  resolveAlerts: z.boolean({ error: 'must be true or false' }).default(DEFAULTS.leakAlerts.githubWebhook.resolveAlerts),
+});
 const redisUrlSchema = z.string({ error: 'must be a string' }).superRefine(rule(redisUrlProblem));
 
 /** The file as written, with defaults filled in, before cross-references are checked. */
@@ -432,6 +475,7 @@ export const configFileSchema = strict({
     webhookSecrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).default([]),
     toleranceSeconds: integer(LIMITS.toleranceSeconds.min, LIMITS.toleranceSeconds.max).default(DEFAULTS.leakAlerts.toleranceSeconds),
     githubKeysFile: text('a file path').optional(),
+    githubWebhook: githubWebhookSchema.optional(),
   }).prefault({}),
   worker: strict({
     concurrency: integer(LIMITS.workerConcurrency.min, LIMITS.workerConcurrency.max).default(DEFAULTS.worker.concurrency),
@@ -447,6 +491,7 @@ export const configFileSchema = strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
     minIntervalMs: integer(LIMITS.minIntervalMs.min, LIMITS.minIntervalMs.max).default(DEFAULTS.rotation.minIntervalMs),
   }).prefault({}),
+  notifications: z.array(notificationSinkSchema, { error: 'must be a list of notification sinks' }).default([]),
 });
 
 type ConfigFile = z.output<typeof configFileSchema>;
@@ -673,7 +718,9 @@ function toConfig(file: ConfigFile): Config {
       webhookSecrets: [...new Set([...(webhookSecret === undefined ? [] : [webhookSecret]), ...webhookSecrets])],
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
+      ...(file.leakAlerts.githubWebhook !== undefined && { githubWebhook: { ...file.leakAlerts.githubWebhook, secrets: [...file.leakAlerts.githubWebhook.secrets] } }),
     },
+    notifications: file.notifications.map((sink) => ({ ...sink, events: [...sink.events] })),
   };
 }
 

@@ -96,6 +96,29 @@ export interface WorkerConfig {
   scheduleCheckIntervalMs: number;
 }
 
+/** The events a notification sink may ask for (config `notifications[].events`). */
+export const NOTIFICATION_EVENT_NAMES = ['rotated', 'rolled_back', 'failed', 'needs_attention', 'leak_rotated', 'leak_not_contained', 'alert_unmatched'] as const;
+export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
+
+/** One entry of `notifications`: where to send which events, in which format. */
+export type NotificationSinkConfig =
+  | { format: 'slack'; url: string; events: NotificationEventName[] }
+  /** Signed like the inbound generic leak feed, with `secret`. */
+  | { format: 'json'; url: string; events: NotificationEventName[]; secret: string }
+  /** PutEvents on the bus (name or ARN), through the AWS SDK; region from `aws.region` or the SDK. */
+  | { format: 'eventbridge'; eventBusName: string; events: NotificationEventName[] };
+
+export interface GithubWebhookConfig {
+  /** X-Hub-Signature-256 keys; all accepted (rotation of the webhook secret). */
+  secrets: string[];
+  /** The REST API base URL. Default https://api.github.com. */
+  apiUrl: string;
+  /** A GitHub App installation token or fine-grained token with secret-scanning alerts read (write to resolve). */
+  token: string;
+  /** After the leak rotation succeeds, resolve the alert as revoked. Default false. */
+  resolveAlerts: boolean;
+}
+
 /** The worker's HTTP server: where it listens, who may trigger, and the limits that bound abuse. */
 export interface HttpConfig {
   port: number;
@@ -187,5 +210,9 @@ export interface Config {
     toleranceSeconds: number;
     /** JSON file of GitHub secret-scanning public keys ({public_keys: [{key_identifier, key}]}). */
     githubKeysFile?: string;
+    /** GitHub secret scanning on one's own organization or repository (`secret_scanning_alert` webhooks). */
+    githubWebhook?: GithubWebhookConfig;
   };
+  /** Where rotation outcomes and leak events are sent; empty: nowhere. */
+  notifications: NotificationSinkConfig[];
 }

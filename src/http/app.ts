@@ -5,7 +5,8 @@
  *
  *   public   GET /healthz, GET /readyz, GET /metrics          no authentication
  *   trigger  POST /v1/rotations, GET /v1/rotations/:jobId      bearer token (onRequest hook)
- *   alerts   POST /v1/leak-alerts, POST /v1/leak-alerts/github raw-buffer parser, signatures
+ *   alerts   POST /v1/leak-alerts, /v1/leak-alerts/github,      raw-buffer parser, signatures
+ *            /v1/leak-alerts/github-webhook                    (one pipeline, leak-feed-routes.ts)
  *
  * Logging: fastify's own request logging is off (it would log URLs and, on errors, more); one
  * access line per request is written here with the route pattern, status, duration and sizes.
@@ -22,7 +23,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Socket } from 'node:net';
 import type { AppDeps } from './deps.ts';
 import { HTTP_ERROR, createScopeErrorHandler, errorBody, errorStatus, sendError } from './errors.ts';
-import { LEAK_BODY_LIMIT, leakAlertRoutes } from './leak-alert-routes.ts';
+import { GENERIC_BODY_LIMIT, genericFeed } from '../alerts/feeds/generic-feed.ts';
+import { githubPartnerFeed } from '../alerts/feeds/github-partner-feed.ts';
+import { githubWebhookFeed } from '../alerts/feeds/github-webhook-feed.ts';
+import { GithubAlertsApi } from '../alerts/github-alerts-api.ts';
+import type { LeakFeed } from '../alerts/leak-feed.ts';
+import { leakFeedRoutes } from './leak-feed-routes.ts';
 import { publicRoutes } from './public-routes.ts';
 import { triggerRoutes } from './trigger-routes.ts';
 
@@ -32,7 +38,17 @@ export type { AppDeps } from './deps.ts';
 const CONNECTIONS_CHECK_MS = 1_000;
 
 /** The default request body limit (trigger requests; the alert routes set their own). */
-export const DEFAULT_BODY_LIMIT = LEAK_BODY_LIMIT.generic;
+export const DEFAULT_BODY_LIMIT = GENERIC_BODY_LIMIT;
+
+/** Every leak-alert feed the app serves: a new feed is one file in src/alerts/feeds/ and a line here. */
+export function leakFeeds(deps: AppDeps): LeakFeed<unknown>[] {
+  const webhook = deps.config.leakAlerts.githubWebhook;
+  return [
+    genericFeed(deps.config, deps.nowMs ?? Date.now),
+    githubPartnerFeed(() => deps.currentGithubKeys?.() ?? deps.githubKeys),
+    githubWebhookFeed(webhook, webhook === undefined ? null : new GithubAlertsApi({ apiUrl: webhook.apiUrl, token: webhook.token })),
+  ] as LeakFeed<unknown>[];
+}
 
 function requestBytes(header: string | undefined): number | undefined {
   const bytes = header === undefined ? Number.NaN : Number(header);
@@ -94,6 +110,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(rateLimit, { global: false, skipOnError: true });
   app.register(publicRoutes(deps));
   app.register(triggerRoutes(deps));
-  app.register(leakAlertRoutes(deps));
+  app.register(leakFeedRoutes(deps, leakFeeds(deps)));
   return app;
 }

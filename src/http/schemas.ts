@@ -21,7 +21,9 @@ export interface ErrorBody {
   detail?: string;
 }
 
-const errorReplies = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
+/** The error replies of every route (4xx and 5xx bodies are `{error, detail?}`). */
+export const ERROR_REPLY_SCHEMAS = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
+const errorReplies = ERROR_REPLY_SCHEMAS;
 
 const credentialIdSchema = { type: 'string', pattern: NAME_PATTERN.source } as const;
 
@@ -151,47 +153,6 @@ export const rotationStatusRouteSchema = {
 } as const;
 
 /** `POST /v1/leak-alerts`: 202 with what was queued and how many credentials the alert named. */
-export const genericAlertRouteSchema = {
-  response: {
-    202: {
-      type: 'object',
-      properties: {
-        rotations: { type: 'array', items: queuedRotationSchema },
-        matched: { type: 'integer' },
-      },
-      required: ['rotations', 'matched'],
-      additionalProperties: false,
-    },
-    ...errorReplies,
-  },
-} as const;
-
-/** GitHub's feedback format, matched tokens only: a hash, never the token. */
-export interface GithubFeedback {
-  token_hash: string;
-  token_type: string;
-  label: 'true_positive';
-}
-
-export const githubAlertRouteSchema = {
-  response: {
-    200: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          token_hash: { type: 'string' },
-          token_type: { type: 'string' },
-          label: { type: 'string', enum: ['true_positive'] },
-        },
-        required: ['token_hash', 'token_type', 'label'],
-        additionalProperties: false,
-      },
-    },
-    ...errorReplies,
-  },
-} as const;
-
 export const healthRouteSchema = {
   response: {
     200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'], additionalProperties: false },

@@ -41,8 +41,8 @@ import { createRotationStatusReader } from './rotation-status.ts';
 export interface HttpServerOptions {
   config: Config;
   logger: Logger;
-  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness. */
-  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady'>>;
+  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness and notifier. */
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady' | 'notifier'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
   /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
@@ -146,6 +146,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
       fingerprints,
       githubKeys,
+      ...(worker.notifier && { notifier: worker.notifier }),
       ...(keysFile === null ? {} : { currentGithubKeys: keysFile.current }),
     });
     const listen = options.listen ?? { host: config.http.host, port: config.http.port };
@@ -153,7 +154,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    logger.info({ url, githubFeed: githubKeys !== null, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
+    logger.info({ url, githubFeed: githubKeys !== null, githubWebhookFeed: config.leakAlerts.githubWebhook !== undefined, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
     const running = refresh;
     const watcher = keysFile;
     return {

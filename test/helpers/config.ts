@@ -64,5 +64,6 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): S
     // The shortest interval, so that tests may rotate a credential again a second later.
     rotation: { pendingLeaseMs: 600_000, minIntervalMs: 1_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
+    notifications: [],
   };
 }
