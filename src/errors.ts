@@ -1,13 +1,15 @@
+import type { ErrorCode } from './error-codes.ts';
+
 /**
  * The base of every error milvus-rotator throws on purpose. Each subclass has a stable, namespaced
- * `code` that scripts, metrics and tests match on. Messages name credentials, clusters and secret ids,
+ * `code` (ERROR_CODE, error-codes.ts) that scripts, metrics and tests match on. Messages name credentials, clusters and secret ids,
  * never a password: an error message may end up in Redis (BullMQ stores failed reasons), in logs
  * and in HTTP replies.
  */
 export class RotatorError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;

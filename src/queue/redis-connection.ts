@@ -12,6 +12,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/types.ts';
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -46,7 +47,7 @@ export class RedisUnavailableError extends RotatorError {
   readonly reason: string;
 
   constructor(url: string, reason: string, options?: ErrorOptions) {
-    super('redis.unavailable', `redis ${url}: ${reason}`, options);
+    super(ERROR_CODE.redisUnavailable, `redis ${url}: ${reason}`, options);
     this.url = url;
     this.reason = reason;
   }

@@ -21,7 +21,9 @@
  * retired user moves from its AWSPREVIOUS value to its AWSPENDING value (and back on roll back).
  */
 import type { AlternatingCredentialConfig } from '../config/types.ts';
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError, coerceError } from '../errors.ts';
+import { isLeaseLost } from './errors.ts';
 import type { Caller, ClusterClient, DescribeUserResult, RoleClient } from '../milvus/types.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
@@ -183,7 +185,7 @@ class AlternatingRotation {
         this.ctx.store.getByStage(secretId, STAGE.previous),
       ]);
     } catch (err) {
-      const notFound = err instanceof RotatorError && err.code === 'SECRET_NOT_FOUND';
+      const notFound = err instanceof RotatorError && err.code === ERROR_CODE.secretNotFound;
       return this.stop(OUTCOME.failed, notFound ? REASON.secretNotFound : REASON.secretsManagerError, describeError(err));
     }
     // Case 1.
@@ -376,7 +378,7 @@ class AlternatingRotation {
     try {
       await this.ctx.store.putPending(credential.secretId, turn.token, value);
     } catch (err) {
-      if (err instanceof RotatorError && err.code === 'SECRET_VERSION_CONFLICT') {
+      if (err instanceof RotatorError && err.code === ERROR_CODE.secretVersionConflict) {
         return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${turn.token} already wrote another value to secret "${credential.secretId}"; start a new rotation`);
       }
       return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
@@ -655,7 +657,7 @@ class AlternatingRotation {
       await this.ctx.store.abandon(this.req.credential.secretId, token);
       return '';
     } catch (err) {
-      if (err instanceof RotatorError && err.code === 'ROTATOR_LEASE_LOST') throw err;
+      if (isLeaseLost(err)) throw err;
       return `; AWSPENDING could not be removed (${describeError(err)})`;
     }
   }

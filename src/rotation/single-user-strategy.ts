@@ -1,10 +1,10 @@
 import type { ClusterClient } from '../milvus/types.ts';
 import { RotatorError, coerceError } from '../errors.ts';
-import { SECRET_ERROR_CODE } from '../secrets/errors.ts';
+import { ERROR_CODE } from '../error-codes.ts';
 import { STAGE } from '../secrets/types.ts';
 import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
 import { holdsOf, type ClusterProgress } from './cluster-progress.ts';
-import { ROTATION_ERROR_CODE } from './errors.ts';
+import { isLeaseLost } from './errors.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
 import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
@@ -130,7 +130,7 @@ class SingleUserRotation {
       [description, currentVersion] = await Promise.all([this.ctx.store.describe(secretId), this.ctx.store.getByStage(secretId, STAGE.current)]);
     } catch (err) {
       await authChecks;
-      const notFound = err instanceof RotatorError && err.code === SECRET_ERROR_CODE.notFound;
+      const notFound = err instanceof RotatorError && err.code === ERROR_CODE.secretNotFound;
       return this.stop(OUTCOME.failed, notFound ? REASON.secretNotFound : REASON.secretsManagerError, describeError(err));
     }
     const checks = await authChecks;
@@ -303,7 +303,7 @@ class SingleUserRotation {
     try {
       await this.ctx.store.putPending(credential.secretId, loaded.token, value);
     } catch (err) {
-      if (err instanceof RotatorError && err.code === SECRET_ERROR_CODE.versionConflict) {
+      if (err instanceof RotatorError && err.code === ERROR_CODE.secretVersionConflict) {
         return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${loaded.token} already wrote another value to secret "${credential.secretId}"; start a new rotation`);
       }
       return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
@@ -511,7 +511,7 @@ class SingleUserRotation {
       await this.ctx.store.abandon(this.run.req.credential.secretId, token);
       return '';
     } catch (err) {
-      if (isFenceError(err)) throw err;
+      if (isLeaseLost(err)) throw err;
       return `; AWSPENDING could not be removed (${describeError(err)})`;
     }
   }
@@ -609,10 +609,6 @@ function rollBackFailure(result: ChangeResult): string {
 function describeError(err: unknown): string {
   const e = coerceError(err);
   return e instanceof RotatorError ? `${e.code}: ${e.message}` : e.message;
-}
-
-function isFenceError(err: unknown): boolean {
-  return err instanceof RotatorError && err.code === ROTATION_ERROR_CODE.leaseLost;
 }
 
 function memo<T>(fn: () => Promise<T>): () => Promise<T> {
