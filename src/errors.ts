@@ -21,3 +21,9 @@ export function coerceError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === 'string' ? value : 'non-error value thrown', { cause: value });
 }
+
+/** A thrown value for a message: `CODE: message` for our errors, the message otherwise. Never a value: messages hold none. */
+export function describeError(err: unknown): string {
+  const e = coerceError(err);
+  return e instanceof RotatorError ? `${e.code}: ${e.message}` : e.message;
+}
