@@ -29,7 +29,7 @@ import { changePassword, type ChangeResult } from './change-password.ts';
 import { changeOptions, checkAuthentication, probeClear, probeUntil } from './cluster-calls.ts';
 import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
-import { abandonPending, pendingVersionId, promotePending, writePending } from './pending-version.ts';
+import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
 import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
@@ -197,24 +197,23 @@ class AlternatingRotation {
     };
     const labels = description.versions;
     const pendingId = pendingVersionId(labels, currentVersion.versionId);
-    let pendingVersion = null;
+    let read = null;
     if (pendingId) {
       try {
-        pendingVersion = await this.ctx.store.getByVersion(secretId, pendingId);
+        read = await readPending(this.ctx, secretId, pendingId);
       } catch (err) {
         return this.run.readFailed(err);
       }
     }
-    const pending = pendingVersion ? parseCredentialSecret(pendingVersion.value) : null;
-    const pendingCreated = pendingVersion?.createdDate?.getTime() ?? null;
+    const pending = read?.secret ?? null;
     this.seen = {
       current: { versionId: currentVersion.versionId, secret: current },
       previous,
-      pending: pendingId ? { versionId: pendingId, ageMs: pendingCreated === null ? null : this.ctx.now() - pendingCreated, secret: pending } : null,
+      pending: pendingId ? { versionId: pendingId, ageMs: read?.ageMs ?? null, secret: pending } : null,
     };
     // A foreign pending version whose rotation has ended (the queue knows) may be adopted at once.
     const ownerEnded = pendingId !== undefined && pendingId !== rotationId && (await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) === 'ended';
-    if (pendingVersion && !pending) {
+    if (read?.found && !pending) {
       this.run.versionId = pendingId ?? null;
       return this.run.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
     }
@@ -236,7 +235,7 @@ class AlternatingRotation {
       ...(this.req.leakedUsername !== undefined ? { leakedUsername: this.req.leakedUsername } : {}),
       current: { versionId: currentVersion.versionId, username: current.username, createdAt: currentVersion.createdDate?.getTime() ?? null },
       previous: previous ? { username: previous.username } : null,
-      pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: pendingVersion?.createdDate?.getTime() ?? null } : null,
+      pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: read?.createdAt ?? null } : null,
       labelledVersionIds: Object.keys(labels),
     });
     // Case 2.
@@ -522,24 +521,21 @@ class AlternatingRotation {
           differ.push({ cluster: name, missing: diff.grant, extra: diff.revoke }); // case 3
           return;
         }
-        // Case 2.
-        for (const role of diff.grant) {
-          const admin = secrets.admin;
-          const answer = await this.retryUnclear(async () => {
-            await this.ctx.fence(fencePoint.clusterWrite(name));
-            return roles.grantRole(admin, turn.user, role);
-          });
-          if (answer.kind !== 'done') problems.push(`${name}: grant ${role} failed (${describeRoleAnswer(answer)})`);
-          else granted.add(role);
-        }
-        for (const role of diff.revoke) {
-          const admin = secrets.admin;
-          const answer = await this.retryUnclear(async () => {
-            await this.ctx.fence(fencePoint.clusterWrite(name));
-            return roles.revokeRole(admin, turn.user, role);
-          });
-          if (answer.kind !== 'done') problems.push(`${name}: revoke ${role} failed (${describeRoleAnswer(answer)})`);
-          else revoked.add(role);
+        // Case 2: the grants, then the revokes, one call at a time.
+        const admin = secrets.admin;
+        const changes = [
+          { verb: 'grant', missing: diff.grant, call: (role: string) => roles.grantRole(admin, turn.user, role), done: granted },
+          { verb: 'revoke', missing: diff.revoke, call: (role: string) => roles.revokeRole(admin, turn.user, role), done: revoked },
+        ];
+        for (const { verb, missing, call, done } of changes) {
+          for (const role of missing) {
+            const answer = await this.retryUnclear(async () => {
+              await this.ctx.fence(fencePoint.clusterWrite(name));
+              return call(role);
+            });
+            if (answer.kind !== 'done') problems.push(`${name}: ${verb} ${role} failed (${describeRoleAnswer(answer)})`);
+            else done.add(role);
+          }
         }
         const again = await describe({ user: turn.user, password: pending.password });
         const left = again.kind === 'roles' ? roleDifference(activeRoles.roles, again.roles) : null;

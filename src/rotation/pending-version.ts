@@ -19,6 +19,25 @@ export function pendingVersionId(labels: Record<string, string[]>, currentVersio
   return Object.keys(labels).find((id) => labels[id]?.includes(STAGE.pending) && id !== currentVersionId);
 }
 
+/** A pending version as load reads it. */
+export interface PendingRead {
+  /** The store gave a value (RotateSecret's placeholder has none: write ahead fills it). */
+  found: boolean;
+  /** Its credential; null when it has no value, or one that is not a credential JSON. */
+  secret: CredentialSecret | null;
+  /** When it was written (epoch ms); null when the service gave no date (treated as young: never guess). */
+  createdAt: number | null;
+  /** Its age now (ms); null without a creation date. */
+  ageMs: number | null;
+}
+
+/** Reads the pending version `versionId`. Throws what the store throws (load maps it: RotationRun.readFailed). */
+export async function readPending(ctx: StrategyContext, secretId: string, versionId: string): Promise<PendingRead> {
+  const version = await ctx.store.getByVersion(secretId, versionId);
+  const createdAt = version?.createdDate?.getTime() ?? null;
+  return { found: version !== null, secret: version ? parseCredentialSecret(version.value) : null, createdAt, ageMs: createdAt === null ? null : ctx.now() - createdAt };
+}
+
 /**
  * Writes `value` under AWSPENDING as version `token`, behind its fence, before any cluster sees
  * it. The caller never regenerates an existing pending value: PutSecretValue is idempotent only

@@ -3,7 +3,7 @@ import { changePassword, type ChangeResult } from './change-password.ts';
 import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cluster-calls.ts';
 import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
-import { abandonPending, pendingVersionId, promotePending, writePending } from './pending-version.ts';
+import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
 import { rollBackClusters } from './roll-back.ts';
 import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
@@ -152,17 +152,16 @@ class SingleUserRotation {
 
     let loaded: Loaded;
     if (pendingId) {
-      let pendingVersion;
+      let read;
       try {
-        pendingVersion = await this.ctx.store.getByVersion(secretId, pendingId);
+        read = await readPending(this.ctx, secretId, pendingId);
       } catch (err) {
         return this.run.readFailed(err);
       }
-      const pending = pendingVersion ? parseCredentialSecret(pendingVersion.value) : null;
-      // A version without a creation date is treated as young (refuse, never guess).
-      const created = pendingVersion?.createdDate?.getTime() ?? null;
-      this.seen.pending = { versionId: pendingId, ageMs: created === null ? null : this.ctx.now() - created, secret: pending };
+      const { secret: pending, createdAt: created } = read;
+      this.seen.pending = { versionId: pendingId, ageMs: read.ageMs, secret: pending };
       const ours = pendingId === rotationId;
+      // A version without a creation date is treated as young (refuse, never guess).
       if (!ours && !recover && this.ctx.now() - (created ?? this.ctx.now()) < this.ctx.tuning.pendingLeaseMs) {
         // Case 4b, unless the rotation that wrote it is known to have ended (case 4c): then no one will finish it.
         if ((await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) !== 'ended') {
@@ -171,7 +170,7 @@ class SingleUserRotation {
         }
       }
       // Cases 4a and 4c. A pending placeholder without a value (RotateSecret's) is filled in writeAhead.
-      if (pendingVersion && (!pending || pending.username !== this.username)) {
+      if (read.found && (!pending || pending.username !== this.username)) {
         this.run.versionId = pendingId;
         return this.run.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential of user "${this.username}"`);
       }
