@@ -24,6 +24,8 @@ export const ERROR_CODE = {
   leaseLost: 'ROTATOR_LEASE_LOST',
   /** The credential names a strategy this engine has no implementation of (StrategyUnavailableError). */
   strategyUnavailable: 'ROTATOR_STRATEGY_UNAVAILABLE',
+  /** A manual or scheduled rotation within rotation.minIntervalMs of the last one (CooldownError). Its value predates this list and is kept. */
+  rotationCooldown: 'rotation_cooldown',
   /** Redis cannot be used (RedisUnavailableError). Its value predates the ROTATOR_ prefix and is kept: it is matched as is. */
   redisUnavailable: 'redis.unavailable',
 

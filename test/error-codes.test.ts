@@ -16,6 +16,7 @@ describe('ERROR_CODE', () => {
       passwordGenerationFailed: 'ROTATOR_PASSWORD_GENERATION_FAILED',
       leaseLost: 'ROTATOR_LEASE_LOST',
       strategyUnavailable: 'ROTATOR_STRATEGY_UNAVAILABLE',
+      rotationCooldown: 'rotation_cooldown',
       redisUnavailable: 'redis.unavailable',
       secretNotFound: 'SECRET_NOT_FOUND',
       secretVersionConflict: 'SECRET_VERSION_CONFLICT',
