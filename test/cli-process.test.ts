@@ -143,6 +143,17 @@ describe('cli process: rotate, recover, verify, status', () => {
     expect(runs[2]!.stderr).toContain('error: give --credential or --all, not both');
     expect(runs[3]!.stderr).toContain('cannot read the file (ENOENT)');
   });
+
+  it('an unreadable caFile (found when the clients are built, after the file loaded) is reported under the file name, like any config error', async () => {
+    const clusters = { ...sandbox.config.clusters, east: { ...sandbox.config.clusters.east!, endpoint: 'https://127.0.0.1:1', caFile: join(dir, 'absent-ca.pem') } };
+    const path = writeConfigFile({ ...sandbox.config, clusters });
+    const runs = await Promise.all([cli(['rotate', '--config', path, '--credential', 'app']), cli(['verify', '--config', path])]);
+    for (const run of runs) {
+      expectExit(run, 2, 2);
+      expect(linesOf(run.stderr)).toEqual([`${path}: invalid configuration:`, '  clusters.east.caFile: cannot read the CA file (ENOENT)']);
+      expect(run.stdout).toBe('');
+    }
+  });
 });
 
 describe('cli process: demo and sandbox', () => {
