@@ -115,10 +115,11 @@ describe('cli process: rotate, recover, verify, status', () => {
     const deadAws = { ...sandbox.env, AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${deadPort}` };
     const secretId = sandbox.config.credentials.app!.secretId;
     const before = sandbox.emulator.labelsOf(secretId);
-    const [rotate, verify, status] = await Promise.all([
+    const [rotate, verify, status, statusTable] = await Promise.all([
       cli(['rotate', '--config', path, '--credential', 'app', '--json']),
       cli(['verify', '--config', path, '--all', '--json']),
       cli(['status', '--config', good, '--json'], deadAws),
+      cli(['status', '--config', good], deadAws),
     ]);
     expectExit(rotate, 1, 40);
     expect(JSON.parse(linesOf(rotate.stdout)[0] ?? '{}')).toMatchObject({ credential: 'app', outcome: 'failed' });
@@ -126,6 +127,11 @@ describe('cli process: rotate, recover, verify, status', () => {
     expectExit(verify, 1, 0);
     expect(JSON.parse(linesOf(verify.stdout)[0] ?? '{}')).toMatchObject({ clusters: { west: 'accepted', east: 'unknown' } });
     expectExit(status, 1, 5);
+    expect(JSON.parse(linesOf(status.stdout)[0] ?? '{}')).toMatchObject({ credential: 'app', currentVersionId: null, pendingVersionId: null, error: expect.stringContaining('ListSecretVersionIds') });
+    // The table does not claim "no" pending for a secret it could not read.
+    expectExit(statusTable, 1, 0);
+    expect(linesOf(statusTable.stdout)[1]).toMatch(/^app\s+-\s+-\s+-\s+-\s+/);
+    expect(linesOf(statusTable.stdout)[2]).toMatch(/^app: Secrets Manager ListSecretVersionIds on secret .* failed/);
   });
 
   it('bad usage and a bad config exit 2 before any call, each with its line', async () => {
