@@ -224,5 +224,11 @@ describe('cli queue commands against a real worker process', () => {
     expect(timedOut.code, timedOut.stderr).toBe(2);
     expect(timedOut.ms).toBeLessThan(1_500 + SLACK_MS);
     expect(linesOf(timedOut.stderr)).toEqual([expect.stringMatching(/^app: job [0-9a-f-]{36} did not complete: /)]);
+
+    // The job stays queued; another request joins it. --json without --wait: one line per credential.
+    const waitingId = /^app: job ([0-9a-f-]{36})/.exec(timedOut.stderr)?.[1];
+    const joined = await runCli(['enqueue', '--config', path, '--credential', 'app', '--json'], { env });
+    expect(joined.code, joined.stderr).toBe(0);
+    expect(linesOf(joined.stdout).map((l) => JSON.parse(l) as unknown)).toEqual([{ credential: 'app', jobId: waitingId, deduplicated: true, mode: 'manual' }]);
   });
 });

@@ -55,7 +55,11 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     const enqueued = [];
     for (const credential of credentials) enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
     if (!events) {
-      for (const e of enqueued) io.out(options.json ? JSON.stringify(e) : `${e.credentialId}: job ${e.jobId}${e.deduplicated ? ' (joined a job already queued)' : ''}`);
+      for (const e of enqueued) {
+        // `credential`, as in every other JSON line of the CLI.
+        const line = { credential: e.credentialId, jobId: e.jobId, deduplicated: e.deduplicated, mode: e.mode };
+        io.out(options.json ? JSON.stringify(line) : `${e.credentialId}: job ${e.jobId}${e.deduplicated ? ' (joined a job already queued)' : ''}`);
+      }
       return EXIT.ok;
     }
     const results: RotationResult[] = [];
