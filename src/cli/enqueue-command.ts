@@ -64,9 +64,11 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     }
     const results: RotationResult[] = [];
     let incomplete = false;
-    const deadline = Date.now() + timeoutMs;
     // The listener reconnects forever: Redis gone for longer than the bound ends the wait instead.
     const loss = releases.add('redis loss watch', watchRedisLoss(eventsConnection as Redis, config.redis), (w) => w.stop());
+    // Our own deadline, not waitUntilFinished's ttl: BullMQ clears that timer only on an event, so a
+    // wait ended by the loss of Redis would leave it holding the process for the whole timeout.
+    const timeout = releases.add('wait deadline', waitDeadline(timeoutMs), (d) => d.cancel());
     for (const e of enqueued) {
       const job = await Job.fromId(rotations.queue, e.jobId);
       if (!job) {
@@ -75,7 +77,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
         continue;
       }
       try {
-        const result = (await Promise.race([job.waitUntilFinished(events, Math.max(1, deadline - Date.now())), loss.lost])) as RotationResult;
+        const result = (await Promise.race([job.waitUntilFinished(events), loss.lost, timeout.expired])) as RotationResult;
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       } catch (err) {
@@ -89,4 +91,17 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     const codes = results.map((r) => exitCodeOf(r.outcome));
     return worstExitCode(incomplete ? [...codes, EXIT.usage] : codes);
   });
+}
+
+/**
+ * One deadline for every job of a wait: `expired` rejects `timeoutMs` after it was armed (at once for
+ * a job waited for after that), unless cancelled first.
+ */
+function waitDeadline(timeoutMs: number): { expired: Promise<never>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no outcome within ${timeoutMs} ms (--timeout-ms); the job stays queued`)), timeoutMs);
+  });
+  expired.catch(() => {}); // expiring between two jobs' waits is not an unhandled rejection
+  return { expired, cancel: () => clearTimeout(timer) };
 }

@@ -136,6 +136,7 @@ export function createRedisConnection(redis: Config['redis'], role: RedisRole, o
     lazyConnect: false,
     ...options.extra,
   });
+  trackDuplicates(connection);
   const log = rateLimitedErrorLog(options.logger, { redis: url, connection: options.name ?? role }, options.errorLogIntervalMs ?? REDIS_ERROR_LOG_INTERVAL_MS, options.now ?? Date.now);
   connection.on('error', (error: unknown) => {
     // "Stream isn't writeable" and the like always follow the error that says why, which is logged.
@@ -210,8 +211,42 @@ export async function waitForRedis(connection: Redis, redis: Config['redis'], ti
 /** Connections being closed: the errors of their teardown are not news. */
 const closing = new WeakSet<Redis>();
 
-/** Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs. */
+/**
+ * The copies made of each connection with `duplicate()`: BullMQ's QueueEvents and Worker duplicate
+ * the connection they are given for their blocking reads, and own the copy. Their close waits for a
+ * Redis that is away (the copy keeps reconnecting, and its reconnect timer holds the process), so
+ * closing the connection drops whatever copy is still open.
+ */
+const duplicatesOf = new WeakMap<Redis, Set<Redis>>();
+
+function trackDuplicates(connection: Redis): void {
+  const copies = new Set<Redis>();
+  duplicatesOf.set(connection, copies);
+  const duplicate = connection.duplicate.bind(connection);
+  connection.duplicate = (override?: Partial<RedisOptions>): Redis => {
+    const copy = duplicate(override);
+    copies.add(copy);
+    copy.once('end', () => copies.delete(copy));
+    return copy;
+  };
+}
+
+/**
+ * Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs.
+ * Copies BullMQ made of it and left open (see `duplicatesOf`) are disconnected first.
+ */
 export async function closeRedisConnection(connection: Redis, boundMs = 1_000): Promise<void> {
+  for (const copy of duplicatesOf.get(connection) ?? []) {
+    if (copy.status === 'end') continue;
+    closing.add(copy);
+    copy.disconnect();
+    // A copy with no socket (reconnecting) never ends: its queued commands (BullMQ's blocking read,
+    // raced against a timer of its own) would stay pending. Reject them as a closed connection would.
+    if (copy.status === 'reconnecting') {
+      const closed = new Error('Connection is closed.');
+      copy.recoverFromFatalError(closed, closed, { offlineQueue: true, commandQueue: true });
+    }
+  }
   if (connection.status === 'end') return;
   closing.add(connection);
   if (connection.status !== 'ready') {
