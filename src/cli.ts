@@ -10,6 +10,7 @@ import { EXIT, type ExitCode } from './rotation/exit-code.ts';
 import { resolveConfigPath } from './cli/config-path.ts';
 import { runRotate } from './cli/rotate-command.ts';
 import { runVerify } from './cli/verify-command.ts';
+import { runOnboard } from './cli/onboard-command.ts';
 import { runStatus } from './cli/status-command.ts';
 import { runConfigCheck } from './cli/config-check-command.ts';
 import { runSandbox } from './cli/sandbox-command.ts';
@@ -85,6 +86,17 @@ export function buildProgram(
     .action(async (options: { config?: string; credential: string[]; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
       exitCode = await runRotate(config, { ...options, mode: MODE.manual, recover: true }, { out: io.out, logger: logger() });
+    });
+
+  program
+    .command('onboard')
+    .description('alternating credentials: bring the second user in (creates it with admin; else says what to do)')
+    .addOption(configOption)
+    .requiredOption('--credential <id>', 'credential id')
+    .option('--json', 'one JSON result object')
+    .action(async (options: { config?: string; credential: string; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runOnboard(config, options, { out: io.out, logger: logger() });
     });
 
   program

@@ -70,7 +70,7 @@ function expectRefused(input: Record<string, unknown> | string, path: string, me
 describe('config: loading', () => {
   it('applies every default to a minimal file', () => {
     const config = parse(minimal());
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' });
     expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
     expect('region' in config.aws).toBe(false);
     expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
@@ -79,6 +79,7 @@ describe('config: loading', () => {
     expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
     expect(config.credentials['app-reader']).toEqual({
       id: 'app-reader',
+      strategy: 'single',
       secretId: 'prod/milvus/app-reader',
       username: 'app_reader',
       clusters: ['prod-west', 'prod-east'],
@@ -90,7 +91,7 @@ describe('config: loading', () => {
 
   it('keeps DEFAULTS equal to the documented defaults', () => {
     expect(DEFAULTS).toEqual({
-      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
+      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' },
       aws: { maxAttempts: 4, writesPerSecond: 50 },
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
@@ -107,6 +108,7 @@ describe('config: loading', () => {
         scheduleCheckIntervalMs: 60_000,
       },
       rotation: { pendingLeaseMs: 600_000 },
+      credential: { strategy: 'single', graceMs: 7_200_000 },
     });
   });
 
@@ -182,7 +184,7 @@ describe('config: loading', () => {
     try {
       const file = join(dir, 'rotator.yaml');
       writeFileSync(file, stringify(minimal()));
-      expect(loadConfig(file, {}).credentials['app-reader']?.username).toBe('app_reader');
+      expect(loadConfig(file, {}).credentials['app-reader']).toMatchObject({ strategy: 'single', username: 'app_reader' });
       const missing = join(dir, 'missing.yaml');
       expect(() => loadConfig(missing, {})).toThrow(ConfigError);
       expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`], warnings: [] });
@@ -216,7 +218,7 @@ describe('config: the examples', () => {
   });
 
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
-    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'], warnings: [] });
+    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 3 credentials (1 scheduled), 2 clusters'], warnings: [] });
     const config = loadConfig('examples/sandbox.yaml', {});
     expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
     expect(config.credentials['app-reader']?.clusters).toHaveLength(2);
@@ -317,10 +319,71 @@ describe('config: refusals name the key path and the reason', () => {
     expect(Object.keys(parse(file).credentials)).toEqual(['app-reader', 'app-reader-east']);
   });
 
+  describe('the alternating strategy', () => {
+    const alternating = (extra: Record<string, unknown> = {}): Record<string, unknown> =>
+      withValue('credentials.app', { secretId: 'prod/milvus/app', strategy: 'alternating', usernames: ['app_a', 'app_b'], clusters: ['prod-west'], ...extra });
+
+    it('loads two users with the default grace and no admin, and the admin secret when given', () => {
+      expect(parse(alternating()).credentials['app']).toEqual({
+        id: 'app',
+        strategy: 'alternating',
+        secretId: 'prod/milvus/app',
+        usernames: ['app_a', 'app_b'],
+        graceMs: 7_200_000,
+        clusters: ['prod-west'],
+        schedule: '0 3 * * 0',
+        timezone: 'UTC',
+        password: { length: 32, symbols: '!#%*+-=?@^_~' },
+      });
+      const withAdmin = parse(alternating({ graceMs: 1000, admin: { secretId: 'prod/milvus/rotator-admin' } })).credentials['app'];
+      expect(withAdmin).toMatchObject({ graceMs: 1000, admin: { secretId: 'prod/milvus/rotator-admin' } });
+    });
+
+    it('defaults to the single strategy and accepts strategy: single written out', () => {
+      expect(parse(minimal()).credentials['app-reader']?.strategy).toBe('single');
+      expect(parse(withValue('credentials.app-reader.strategy', 'single')).credentials['app-reader']?.strategy).toBe('single');
+      expectRefused(withValue('credentials.app-reader.strategy', 'rolling'), 'credentials.app-reader.strategy', 'must be "single" or "alternating"');
+    });
+
+    it('needs exactly two distinct usernames, each a valid Milvus name', () => {
+      expectRefused(alternating({ usernames: ['app_a'] }), 'credentials.app.usernames', 'must list exactly two users, got 1');
+      expectRefused(alternating({ usernames: ['app_a', 'app_b', 'app_c'] }), 'credentials.app.usernames', 'must list exactly two users, got 3');
+      expectRefused(alternating({ usernames: ['app_a', 'app_a'] }), 'credentials.app.usernames[1]', 'must differ from usernames[0] ("app_a"): the two users take turns');
+      expectRefused(alternating({ usernames: ['app_a', '9b'] }), 'credentials.app.usernames[1]', /Milvus username rules/);
+      expectRefused(alternating({ usernames: undefined }), 'credentials.app.usernames', 'required with strategy: alternating (the two Milvus users that take turns)');
+    });
+
+    it('keeps each strategy to its own keys', () => {
+      expectRefused(alternating({ username: 'app_a' }), 'credentials.app.username', 'not with strategy: alternating: list both users under usernames');
+      expectRefused(withValue('credentials.app-reader.usernames', ['a', 'b']), 'credentials.app-reader.usernames', 'only with strategy: alternating');
+      expect(issuesOf(withValue('credentials.app-reader.graceMs', 5000))).toEqual([{ path: 'credentials.app-reader.graceMs', message: 'only with strategy: alternating' }]);
+      expectRefused(withValue('credentials.app-reader.admin', { secretId: 'x/admin' }), 'credentials.app-reader.admin', 'only with strategy: alternating');
+      const noUser = withValue('credentials.app-reader.username', undefined);
+      expectRefused(noUser, 'credentials.app-reader.username', 'required');
+    });
+
+    it('refuses a grace under a second or over 30 days, and an admin secret that is the credential\'s own', () => {
+      expectRefused(alternating({ graceMs: 999 }), 'credentials.app.graceMs', 'must be an integer from 1000 to 2592000000');
+      expectRefused(alternating({ graceMs: 2_592_000_001 }), 'credentials.app.graceMs', 'must be an integer from 1000 to 2592000000');
+      expectRefused(alternating({ admin: { secretId: 'prod/milvus/app' } }), 'credentials.app.admin.secretId', "must not be the credential's own secret");
+      expect(issuesOf(alternating({ admin: { secret: 'x' } }))).toEqual([
+        { path: 'credentials.app.admin.secretId', message: 'required' },
+        { path: 'credentials.app.admin.secret', message: 'unknown key (did you mean "secretId"?)' },
+      ]);
+    });
+
+    it('counts both users in the user-on-cluster rule, against single and alternating credentials', () => {
+      expectRefused(alternating({ usernames: ['app_b', 'app_reader'] }), 'credentials.app.usernames[1]', 'user "app_reader" on cluster "prod-west" is already rotated by credential "app-reader"');
+      const two = alternating();
+      (two.credentials as Record<string, unknown>)['other'] = { secretId: 'prod/milvus/other', strategy: 'alternating', usernames: ['app_c', 'app_a'], clusters: ['prod-west'] };
+      expectRefused(two, 'credentials.other.usernames[1]', 'user "app_a" on cluster "prod-west" is already rotated by credential "app"');
+    });
+  });
+
   it('refuses unknown keys at every level, suggesting the near miss', () => {
     expectRefused(withValue('clusters.prod-west.timeoutMS', 5000), 'clusters.prod-west.timeoutMS', 'unknown key (did you mean "timeoutMs"?)');
     expectRefused(withValue('credentials.app-reader.schedul', '0 3 * * *'), 'credentials.app-reader.schedul', 'unknown key (did you mean "schedule"?)');
-    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs)');
+    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs, caFile, mode, nodes, sentinels, sentinelName)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
     expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
@@ -373,7 +436,7 @@ describe('config: refusals name the key path and the reason', () => {
     for (const username of ['1user', '_user', 'user:x', 'user name', 'a'.repeat(33), '']) {
       expectRefused(withValue('credentials.app-reader.username', username), 'credentials.app-reader.username', message);
     }
-    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']?.username).toHaveLength(32);
+    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']).toMatchObject({ username: `a${'b'.repeat(31)}` });
   });
 
   it('refuses password lengths outside 8-64', () => {
@@ -483,6 +546,18 @@ describe('config: checkConfig', () => {
     expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'], warnings: [] });
   });
 
+  it('warns about an alternating grace under an hour, and still passes the file', () => {
+    const file = join(dir, 'short-grace.yaml');
+    const input = withValue('credentials.app', { secretId: 'prod/milvus/app', strategy: 'alternating', usernames: ['app_a', 'app_b'], clusters: ['prod-west'], graceMs: 60_000 });
+    writeFileSync(file, stringify(input));
+    const grace = 'warning: credentials.app.graceMs: 60000 ms is under 1 h; consumers that cache the secret for an hour may still hold the user a rotation changes';
+    const checked = checkConfig(file, {});
+    expect(checked).toMatchObject({ ok: true, lines: [`${file}: OK: 2 credentials (2 scheduled), 2 clusters`] });
+    expect(checked.warnings).toContain(grace);
+    writeFileSync(file, stringify({ ...input, credentials: { app: { ...(input.credentials as Record<string, Record<string, unknown>>)['app'], graceMs: 3_600_000 } } }));
+    expect(checkConfig(file, {}).warnings.some((w) => w.includes('graceMs'))).toBe(false);
+  });
+
   it('summarises a good file with its counts', () => {
     const file = join(dir, 'good.yaml');
     writeFileSync(file, stringify(minimal()));
@@ -559,6 +634,7 @@ describe('config: docs/configuration.md', () => {
     const row = (key: string): string => docs.split('\n').find((line) => line.startsWith(`| \`${key}\` |`)) ?? '';
     expect(row('redis.url')).toContain(`| \`${DEFAULTS.redis.url}\` |`);
     expect(row('redis.prefix')).toContain(`| \`${DEFAULTS.redis.prefix}\` |`);
+    expect(row('redis.mode')).toContain(`| \`${DEFAULTS.redis.mode}\` |`);
     expect(row('aws.maxAttempts')).toContain(`| \`${DEFAULTS.aws.maxAttempts}\` |`);
     expect(row('aws.writesPerSecond')).toContain(`| \`${DEFAULTS.aws.writesPerSecond}\` |`);
     expect(row('defaults.schedule')).toContain(`| \`${DEFAULTS.defaults.schedule}\` |`);

@@ -27,7 +27,7 @@ import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../src/config/types.ts';
 import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import type { RotationStatus } from '../src/http/rotation-status.ts';
 import type { RotateJobResult } from '../jobs/rotate.ts';
@@ -39,11 +39,12 @@ import { findExposures } from './helpers/exposure.ts';
 import { passwordUnder } from './helpers/invariants.ts';
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { GITHUB_OTHER_KEY_ID, TRIGGER_TOKENS, WEBHOOK_SECRETS, githubSigner, sha256Hex, signedGeneric, signedGithub, type GithubSigner } from './http-support.ts';
+import type { SingleUserConfig } from './helpers/config.ts';
 
 const CLUSTERS = ['west', 'east', 'dr'];
 
-let sandbox: Sandbox;
-let config: Config;
+let sandbox: Sandbox<SingleUserConfig>;
+let config: SingleUserConfig;
 let worker: RunningWorker;
 let http: RunningHttpServer;
 let redis: Redis;
@@ -52,7 +53,7 @@ const logs: string[] = [];
 /** Every HTTP reply: status line, headers and body. */
 const replies: string[] = [];
 
-function credential(id: string): CredentialConfig {
+function credential(id: string): SingleCredentialConfig {
   const found = config.credentials[id];
   if (!found) throw new Error(`no credential ${id}`);
   return found;

@@ -80,11 +80,11 @@ describe('redis connection: causes, URLs, fatality', () => {
 
   it('turns a Redis failure met mid-command into a RedisUnavailableError on the redacted URL, and leaves other errors alone', () => {
     const moved = Object.assign(new Error('MOVED 1 127.0.0.1:7001'), { name: 'ReplyError' });
-    const wrapped = asRedisUnavailable(moved, REDIS.url);
+    const wrapped = asRedisUnavailable(moved, REDIS);
     expect(wrapped).toBeInstanceOf(RedisUnavailableError);
-    expect((wrapped as RedisUnavailableError).message).toBe('redis redis://:***@127.0.0.1:1: the server is a Redis Cluster node (MOVED): a standalone client cannot use it');
+    expect((wrapped as RedisUnavailableError).message).toBe('redis redis://:***@127.0.0.1:1: the server is a Redis Cluster node (MOVED): set redis.mode: cluster');
     expect((wrapped as RedisUnavailableError).code).toBe('redis.unavailable');
     const other = new TypeError('a bug');
-    expect(asRedisUnavailable(other, REDIS.url)).toBe(other);
+    expect(asRedisUnavailable(other, REDIS)).toBe(other);
   });
 });

@@ -16,7 +16,7 @@ import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { processReconcile } from '../jobs/reconcile.ts';
-import { FAST_WORKER, makeConfig, type CredentialSpec } from './helpers/config.ts';
+import { FAST_WORKER, makeConfig, type CredentialSpec, type SingleUserConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -34,13 +34,13 @@ const redisUrls = new Set<string>();
 const seenPasswords = new Set<string>();
 const usernames = new Set<string>();
 
-function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<Config> = {}): Config {
+function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<SingleUserConfig> = {}): SingleUserConfig {
   const base = makeConfig(clusters, credentials);
   redisUrls.add(redisUrl);
   return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 }, worker: { ...FAST_WORKER }, ...extra };
 }
 
-async function sandboxFor(config: Config): Promise<Sandbox> {
+async function sandboxFor(config: SingleUserConfig): Promise<Sandbox<SingleUserConfig>> {
   const sandbox = await startSandbox(config);
   sandboxes.push(sandbox);
   Object.assign(process.env, sandbox.env);

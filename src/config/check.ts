@@ -13,7 +13,8 @@ import { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
 import type { Env } from './expand-env.ts';
 import { loadConfig } from './load.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import type { Config } from './types.ts';
+import { LIMITS } from './schema.ts';
+import { STRATEGY, type Config } from './types.ts';
 
 export interface CheckResult {
   ok: boolean;
@@ -34,7 +35,7 @@ export function checkConfig(path: string, env: Env = process.env): CheckResult {
     throw error;
   }
   const problems = caFileProblems(config);
-  const warnings = featureWarnings(config, readRaw(path)).map((line) => `warning: ${line}`);
+  const warnings = [...featureWarnings(config, readRaw(path)), ...riskWarnings(config)].map((line) => `warning: ${line}`);
   if (problems.length > 0) return { ok: false, lines: problems.map(formatIssue), warnings };
   const credentials = Object.values(config.credentials);
   const scheduled = credentials.filter((credential) => credential.schedule !== SCHEDULE_OFF).length;
@@ -56,17 +57,25 @@ function caFileProblems(config: Config): ConfigIssue[] {
       issues.push({ path, message: 'is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)' });
       continue;
     }
-    let pem: string;
-    try {
-      pem = readFileSync(cluster.caFile, 'utf8');
-    } catch (error) {
-      const reason = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'unreadable';
-      issues.push({ path, message: `cannot read the CA file (${reason})` });
-      continue;
-    }
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) issues.push({ path, message: 'is not a PEM certificate (no BEGIN CERTIFICATE block)' });
+    const problem = pemProblem(cluster.caFile);
+    if (problem !== undefined) issues.push({ path, message: problem });
   }
+  // redis.caFile with redis:// is refused at load; here only whether the file is usable.
+  const redisProblem = config.redis.caFile === undefined ? undefined : pemProblem(config.redis.caFile);
+  if (redisProblem !== undefined) issues.push({ path: 'redis.caFile', message: redisProblem });
   return issues;
+}
+
+/** Why a CA file is unusable (unreadable, or no PEM certificate in it), or undefined. */
+function pemProblem(file: string): string | undefined {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'unreadable';
+    return `cannot read the CA file (${reason})`;
+  }
+  return pem.includes('-----BEGIN CERTIFICATE-----') ? undefined : 'is not a PEM certificate (no BEGIN CERTIFICATE block)';
 }
 
 /** The file as written (before ${VAR} expansion), or null when it cannot be parsed (already validated). */
@@ -110,6 +119,23 @@ function featureWarnings(config: Config, raw: unknown): string[] {
     warnings.push(`leakAlerts.webhookSecret: ${because}: POST /v1/leak-alerts refuses every alert`);
   }
   return warnings;
+}
+
+/**
+ * Accepted but risky settings (the file still passes):
+ * 1. an alternating credential's graceMs below an hour: consumers caching the secret for the
+ *    default hour of AWS's caching clients may still hold the user a rotation changes.
+ */
+function riskWarnings(config: Config): string[] {
+  const lines: string[] = [];
+  for (const credential of Object.values(config.credentials)) {
+    if (credential.strategy === STRATEGY.alternating && credential.graceMs < LIMITS.graceWarnBelowMs) {
+      lines.push(
+        `credentials.${credential.id}.graceMs: ${credential.graceMs} ms is under 1 h; consumers that cache the secret for an hour may still hold the user a rotation changes`,
+      );
+    }
+  }
+  return lines;
 }
 
 function plural(count: number, noun: string): string {

@@ -1,4 +1,4 @@
-import type { Config, CredentialConfig } from '../../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../../src/config/types.ts';
 
 export interface CredentialSpec {
   id: string;
@@ -7,6 +7,9 @@ export interface CredentialSpec {
   secretId?: string;
   schedule?: string;
 }
+
+/** A Config whose credentials all use the single strategy. */
+export type SingleUserConfig = Config & { credentials: Readonly<Record<string, SingleCredentialConfig>> };
 
 /**
  * Worker settings for tests with real worker processes: short locks (a killed worker's job is
@@ -24,18 +27,19 @@ export const FAST_WORKER: Config['worker'] = Object.freeze({
 });
 
 /** A valid Config built in code (the loader has its own tests); endpoints are replaced by the sandbox. */
-export function makeConfig(clusters: string[], credentials: CredentialSpec[]): Config {
+export function makeConfig(clusters: string[], credentials: CredentialSpec[]): SingleUserConfig {
   const password = { length: 32, symbols: '!#%*+-=?@^_~' };
   return {
-    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}', connectTimeoutMs: 10_000 },
+    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}', connectTimeoutMs: 10_000, mode: 'standalone' },
     aws: { region: 'us-east-1', maxAttempts: 3, writesPerSecond: 50 },
     defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password },
     clusters: Object.fromEntries(clusters.map((name) => [name, { name, endpoint: 'http://127.0.0.1:1', timeoutMs: 2_000 }])),
     credentials: Object.fromEntries(
-      credentials.map((c): [string, CredentialConfig] => [
+      credentials.map((c): [string, SingleCredentialConfig] => [
         c.id,
         {
           id: c.id,
+          strategy: 'single',
           secretId: c.secretId ?? `test/milvus/${c.id}`,
           username: c.username,
           clusters: c.clusters,
