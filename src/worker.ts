@@ -10,6 +10,7 @@ import { closeRedisConnection, createRedisConnection } from './queue/redis-conne
 import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
+import { readConsumerVersions } from './queue/consumer-versions.ts';
 import { startScheduleWatch, type ScheduleWatch } from './queue/schedule-watch.ts';
 import { hasDrift, listSchedules, scheduleDrift, syncSchedules } from './queue/schedules.ts';
 import { settleWithin } from './queue/settle-within.ts';
@@ -92,6 +93,14 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   metrics.setFleetSource(async () => {
     if (connection.status !== 'ready') throw new Error('redis not ready');
     return credentialState.readAll();
+  });
+  metrics.setConsumerSource(async () => {
+    if (connection.status !== 'ready') throw new Error('redis not ready');
+    const now = Date.now();
+    const entries = await Promise.all(
+      Object.values(config.credentials).map(async (c) => [c.id, await readConsumerVersions(connection, config.redis.prefix, c.secretId, now)] as const),
+    );
+    return new Map(entries);
   });
   const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
   const syncing = options.syncSchedules ?? true;

@@ -208,8 +208,13 @@ export async function waitForRedis(connection: RedisClient, redis: Config['redis
       const outcome = await new Promise<unknown>((resolve) => {
         settle = resolve;
         connection.once('ready', onReady);
+        // Closed while waiting (a sibling connection failed first and the command is releasing
+        // both): answer now, so the wait's timer does not hold the process for the rest of the
+        // bound. ioredis emits nothing when a reconnecting client is disconnected, hence the hook.
+        waitsOf.set(connection, () => resolve('closed'));
         timer = setTimeout(() => resolve(lastError ?? 'silent'), timeoutMs);
       });
+      if (outcome === 'closed') throw new RedisUnavailableError(url, 'the connection was closed before it was ready');
       if (outcome === 'silent') {
         const hint = redis.url.startsWith('rediss:') ? ' (no TLS handshake: does the server speak TLS?)' : '';
         throw new RedisUnavailableError(url, `no answer within ${timeoutMs} ms${hint}`);
@@ -230,8 +235,12 @@ export async function waitForRedis(connection: RedisClient, redis: Config['redis
     clearTimeout(timer);
     connection.off('error', onError);
     connection.off('ready', onReady);
+    waitsOf.delete(connection);
   }
 }
+
+/** The wait for ready under way on a connection, ended by closeRedisConnection. */
+const waitsOf = new WeakMap<RedisClient, () => void>();
 
 /** Connections being closed: the errors of their teardown are not news. */
 const closing = new WeakSet<RedisClient>();
@@ -263,6 +272,7 @@ function trackDuplicates(connection: RedisClient): void {
  * Copies BullMQ made of it and left open (see `duplicatesOf`) are disconnected first.
  */
 export async function closeRedisConnection(connection: RedisClient, boundMs = 1_000): Promise<void> {
+  waitsOf.get(connection)?.();
   for (const copy of duplicatesOf.get(connection) ?? []) {
     if (copy.status === 'end') continue;
     closing.add(copy);
