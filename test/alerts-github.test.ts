@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GITHUB_KEYS_INVALID, GithubKeysError } from '../src/alerts/errors.ts';
+import { ERROR_CODE } from '../src/error-codes.ts';
+import { GithubKeysError } from '../src/alerts/errors.ts';
 import {
   GITHUB_SIGNATURE_FAILURE,
   loadGithubKeys,
@@ -65,7 +66,7 @@ async function loadError(document: unknown): Promise<GithubKeysError> {
     await loadGithubKeys(path);
   } catch (error) {
     expect(error).toBeInstanceOf(GithubKeysError);
-    expect((error as GithubKeysError).code).toBe(GITHUB_KEYS_INVALID);
+    expect((error as GithubKeysError).code).toBe(ERROR_CODE.githubKeysInvalid);
     return error as GithubKeysError;
   }
   throw new Error('expected the keys file to be refused');
@@ -219,7 +220,7 @@ describe('GitHub keys file', () => {
   });
 
   it('refuses a file that does not exist', async () => {
-    await expect(loadGithubKeys(join(dir, 'missing.json'))).rejects.toMatchObject({ code: GITHUB_KEYS_INVALID });
+    await expect(loadGithubKeys(join(dir, 'missing.json'))).rejects.toMatchObject({ code: ERROR_CODE.githubKeysInvalid });
   });
 });
 

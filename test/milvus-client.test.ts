@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MilvusRestClient, type MilvusRestClientOptions } from '../src/milvus/client.ts';
-import { MILVUS_CLIENT_OPTIONS_INVALID, MilvusClientOptionsError } from '../src/milvus/errors.ts';
+import { ERROR_CODE } from '../src/error-codes.ts';
+import { MilvusClientOptionsError } from '../src/milvus/errors.ts';
 import type { ProbeResult, UpdateResult } from '../src/milvus/types.ts';
 import { MilvusSimulator, type Fault, type MilvusSimulatorOptions } from '../src/sandbox/milvus-simulator.ts';
 
@@ -402,7 +403,7 @@ describe('MilvusRestClient', () => {
         caught = error;
       }
       expect(caught).toBeInstanceOf(MilvusClientOptionsError);
-      expect((caught as MilvusClientOptionsError).code).toBe(MILVUS_CLIENT_OPTIONS_INVALID);
+      expect((caught as MilvusClientOptionsError).code).toBe(ERROR_CODE.milvusClientOptionsInvalid);
       expect((caught as Error).message).toContain('c1');
       expect((caught as Error).message).not.toContain('Hunter2');
     });

@@ -13,6 +13,7 @@
  * command, which has no Redis, asks Secrets Manager instead (src/cli/rotate-command.ts); a
  * rotation it made is not seen here.
  */
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from './credential-state.ts';
 
@@ -24,7 +25,7 @@ export class CooldownError extends RotatorError {
 
   constructor(credentialId: string, retryAtMs: number) {
     super(
-      'rotation_cooldown',
+      ERROR_CODE.rotationCooldown,
       `credential "${credentialId}" was rotated less than rotation.minIntervalMs ago; the next manual or scheduled rotation is possible at ${new Date(retryAtMs).toISOString()}`,
     );
     this.credentialId = credentialId;
