@@ -95,7 +95,7 @@ describe('config: loading', () => {
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
       http: { port: 8080, host: '0.0.0.0' },
-      leakAlerts: { toleranceSeconds: 300 },
+      leakAlerts: { toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20 },
       worker: {
         concurrency: 8,
         lockDurationMs: 30_000,
@@ -103,6 +103,8 @@ describe('config: loading', () => {
         credentialLockTtlMs: 30_000,
         shutdownTimeoutMs: 25_000,
         reconcileIntervalMs: 300_000,
+        driftCheckIntervalMs: 3_600_000,
+        labelCheckIntervalMs: 10_800_000,
       },
       rotation: { pendingLeaseMs: 600_000 },
     });

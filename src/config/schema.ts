@@ -22,7 +22,7 @@ export const DEFAULTS = {
   },
   cluster: { timeoutMs: 10_000 },
   http: { port: 8080, host: '0.0.0.0' },
-  leakAlerts: { toleranceSeconds: 300 },
+  leakAlerts: { toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20 },
   worker: {
     concurrency: 8,
     lockDurationMs: 30_000,
@@ -30,6 +30,8 @@ export const DEFAULTS = {
     credentialLockTtlMs: 30_000,
     shutdownTimeoutMs: 25_000,
     reconcileIntervalMs: 300_000,
+    driftCheckIntervalMs: 3_600_000,
+    labelCheckIntervalMs: 10_800_000,
   },
   rotation: { pendingLeaseMs: 600_000 },
 } as const satisfies {
@@ -38,8 +40,8 @@ export const DEFAULTS = {
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
   http: Omit<Config['http'], 'triggerTokens'>;
-  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'>;
-  worker: Config['worker'];
+  leakAlerts: Required<Pick<Config['leakAlerts'], 'toleranceSeconds' | 'fingerprintRefreshMs' | 'fingerprintMissRefreshMs' | 'fingerprintReadsPerSecond'>>;
+  worker: Required<Config['worker']>;
   rotation: Config['rotation'];
 };
 
@@ -62,6 +64,14 @@ export const LIMITS = {
   lockMs: { min: 1_000, max: 600_000 },
   shutdownTimeoutMs: { min: 1_000, max: 600_000 },
   reconcileIntervalMs: { min: 10_000, max: 86_400_000 },
+  /** Drift probes and label reads: at least a minute (each is a Secrets Manager call per credential), at most a week. */
+  checkIntervalMs: { min: 60_000, max: 604_800_000 },
+  /** The fingerprint index's slow full refresh: at least a minute, at most a week. */
+  fingerprintRefreshMs: { min: 60_000, max: 604_800_000 },
+  /** Refresh-on-miss rate limit: 0 (every miss refreshes, tests) up to a day. */
+  fingerprintMissRefreshMs: { min: 0, max: 86_400_000 },
+  /** Secrets Manager's GetSecretValue quota is 10,000/s; the bound catches typos. */
+  fingerprintReadsPerSecond: { min: 1, max: 10_000 },
   /** At least a second; at most a day (a longer-lived pending version is a stuck one). */
   pendingLeaseMs: { min: 1_000, max: 86_400_000 },
   /** 0 asks the OS for a free port (tests). */
@@ -317,6 +327,9 @@ export const configFileSchema = strict({
     webhookSecrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).default([]),
     toleranceSeconds: integer(LIMITS.toleranceSeconds.min, LIMITS.toleranceSeconds.max).default(DEFAULTS.leakAlerts.toleranceSeconds),
     githubKeysFile: text('a file path').optional(),
+    fingerprintRefreshMs: integer(LIMITS.fingerprintRefreshMs.min, LIMITS.fingerprintRefreshMs.max).default(DEFAULTS.leakAlerts.fingerprintRefreshMs),
+    fingerprintMissRefreshMs: integer(LIMITS.fingerprintMissRefreshMs.min, LIMITS.fingerprintMissRefreshMs.max).default(DEFAULTS.leakAlerts.fingerprintMissRefreshMs),
+    fingerprintReadsPerSecond: integer(LIMITS.fingerprintReadsPerSecond.min, LIMITS.fingerprintReadsPerSecond.max).default(DEFAULTS.leakAlerts.fingerprintReadsPerSecond),
   }).prefault({}),
   worker: strict({
     concurrency: integer(LIMITS.workerConcurrency.min, LIMITS.workerConcurrency.max).default(DEFAULTS.worker.concurrency),
@@ -325,6 +338,8 @@ export const configFileSchema = strict({
     credentialLockTtlMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.credentialLockTtlMs),
     shutdownTimeoutMs: integer(LIMITS.shutdownTimeoutMs.min, LIMITS.shutdownTimeoutMs.max).default(DEFAULTS.worker.shutdownTimeoutMs),
     reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
+    driftCheckIntervalMs: integer(LIMITS.checkIntervalMs.min, LIMITS.checkIntervalMs.max).default(DEFAULTS.worker.driftCheckIntervalMs),
+    labelCheckIntervalMs: integer(LIMITS.checkIntervalMs.min, LIMITS.checkIntervalMs.max).default(DEFAULTS.worker.labelCheckIntervalMs),
   }).prefault({}),
   rotation: strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
@@ -431,6 +446,9 @@ function toConfig(file: ConfigFile): Config {
       webhookSecrets: [...new Set([...(webhookSecret === undefined ? [] : [webhookSecret]), ...webhookSecrets])],
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
+      fingerprintRefreshMs: file.leakAlerts.fingerprintRefreshMs,
+      fingerprintMissRefreshMs: file.leakAlerts.fingerprintMissRefreshMs,
+      fingerprintReadsPerSecond: file.leakAlerts.fingerprintReadsPerSecond,
     },
   };
 }
