@@ -7,6 +7,8 @@ import { JOB } from '../src/queue/names.ts';
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { WriteGate } from '../src/queue/write-gate.ts';
 import type { CredentialStateStore } from '../src/queue/credential-state.ts';
+import type { ReconcileState } from '../src/queue/reconcile-state.ts';
+import type { SecretVersionsFeed } from '../src/queue/secret-versions.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { processReconcile } from './reconcile.ts';
 import { createRotateProcessor } from './rotate.ts';
@@ -19,6 +21,8 @@ export interface ProcessorDeps {
   rotations: RotationQueue;
   metrics: RotatorMetrics;
   credentialState: CredentialStateStore;
+  reconcileState: ReconcileState;
+  feed: SecretVersionsFeed;
   logger: Logger;
   workerId: string;
 }
@@ -37,6 +41,22 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     logger: deps.logger,
     workerId: deps.workerId,
   });
+  const rotateAndPublish = async (job: Job, token?: string): Promise<unknown> => {
+    const credentialId = typeof job.data === 'object' && job.data !== null && typeof job.data.credentialId === 'string' ? job.data.credentialId : null;
+    const credential = credentialId === null ? undefined : deps.config.credentials[credentialId];
+    // Reconcile looks for a stale pending version of this credential once a lease has passed, unless the rotation is seen to finish.
+    if (credential) await deps.reconcileState.markRotation(credential.id, Date.now());
+    const result = await rotate(job, token);
+    if (credential) {
+      if (result.outcome === 'rotated') await deps.reconcileState.clearRotation(credential.id).catch(() => {});
+      // The fleet's fingerprint indexes learn the new labels from here (one DescribeSecret per rotation) and read only the new version.
+      await deps.runtime.store
+        .describe(credential.secretId)
+        .then((description) => deps.feed.publish(credential.id, description.versions))
+        .catch((err: Error) => deps.logger.warn({ credential: credential.id, err: { message: err.message } }, 'could not publish the rotated version labels'));
+    }
+    return result;
+  };
   const control = async (job: Job): Promise<unknown> => {
     switch (job.name) {
       case JOB.scheduleTick:
@@ -47,5 +67,5 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
         throw new Error(`unknown control job "${job.name}"`);
     }
   };
-  return { rotate, control };
+  return { rotate: rotateAndPublish, control };
 }

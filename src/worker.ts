@@ -6,6 +6,8 @@ import type { Config } from './config/types.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
 import { createRedisConnection } from './queue/redis-connection.ts';
 import { CredentialStateStore } from './queue/credential-state.ts';
+import { ReconcileState } from './queue/reconcile-state.ts';
+import { SecretVersionsFeed } from './queue/secret-versions.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from './queue/schedules.ts';
@@ -19,6 +21,10 @@ export interface RunningWorker {
   metrics: RotatorMetrics;
   /** Fleet-wide per-credential facts behind the per-credential gauges. */
   credentialState: CredentialStateStore;
+  /** What reconcile remembers between passes (last checks, unfinished rotations). */
+  reconcileState: ReconcileState;
+  /** The fleet's feed of version labels (fingerprint indexes follow it). */
+  feed: SecretVersionsFeed;
   /** The engine's clients (the Secrets Manager store, cluster clients), shared with anything else the process serves. */
   runtime: EngineRuntime;
   rotations: RotationQueue;
@@ -49,7 +55,9 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   const credentialState = new CredentialStateStore(connection, config.redis.prefix);
   metrics.setFleetSource(() => credentialState.readAll());
-  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
+  const reconcileState = new ReconcileState(connection, config.redis.prefix);
+  const feed = new SecretVersionsFeed(connection, config.redis.prefix);
+  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, reconcileState, feed, logger, workerId });
   const workers = startQueueWorkers({ config, connection, processors, logger, metrics });
 
   if (options.syncSchedules ?? true) {
@@ -75,6 +83,8 @@ export async function startWorker(config: Config, logger: Logger, options: { syn
     workerId,
     metrics,
     credentialState,
+    reconcileState,
+    feed,
     runtime,
     rotations,
     control,

@@ -7,32 +7,29 @@
  *   HTTP request must not: it answers 503 and the sender retries.
  * - A RotationQueue over it (enqueue and job status) and the RedisReplayGuard (same Redis, same
  *   prefix, so every replica shares what was seen).
- * - The FingerprintIndex over the worker's Secrets Manager client, refreshed at startup and every
- *   60 s (src/http/fingerprint-refresh.ts), and one credential at a time whenever a rotation of it
- *   completes anywhere in the fleet (BullMQ QueueEvents `completed`, own blocking connection). The
- *   index's refresh-on-miss is rate-limited (once per 30 s), so without this a leak of a password
- *   rotated seconds ago, reported just after any unmatched alert, would go unmatched until the
- *   next full refresh.
+ * - The FingerprintIndex over the worker's Secrets Manager client, following the fleet's feed of
+ *   version labels (src/http/fingerprint-refresh.ts): the replica that rotated publishes the new
+ *   labels, every replica reads only the new version's value; a slow fleet-wide full refresh and
+ *   the rate-limited refresh-on-miss catch changes made outside the rotator.
  * - GitHub's public keys, loaded once at startup from `leakAlerts.githubKeysFile`. A missing or
  *   unusable file is logged as an error and the GitHub route answers 503 (the rest still serves:
  *   the trigger and the generic feed must not go down with a keys file).
  */
 import type { AddressInfo } from 'node:net';
-import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
+import type { FingerprintIndex } from '../alerts/fingerprint-index.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { QUEUE } from '../queue/names.ts';
 import { createRedisConnection } from '../queue/redis-connection.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
+import { SecretVersionsFeed } from '../queue/secret-versions.ts';
 import type { RunningWorker } from '../worker.ts';
 import { buildApp } from './app.ts';
 import { errorFields } from './errors.ts';
-import { startFingerprintRefresh, type FingerprintRefresh } from './fingerprint-refresh.ts';
+import { FleetFingerprints, type FingerprintRefresh } from './fingerprint-refresh.ts';
 import { createRotationStatusReader } from './rotation-status.ts';
 
 export interface HttpServerOptions {
@@ -42,8 +39,8 @@ export interface HttpServerOptions {
   worker: Pick<RunningWorker, 'metrics' | 'runtime'>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
-  /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
-  fingerprintRefreshMs?: number;
+  /** How often the fingerprint index reads the feed of version labels. @defaultValue FINGERPRINT_FEED_POLL_MS (1 s) */
+  fingerprintPollMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -91,12 +88,6 @@ async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
   }
 }
 
-/** The credential of a completed rotation job's return value, when it names one. */
-function completedCredential(returnValue: unknown): string | null {
-  if (returnValue === null || typeof returnValue !== 'object' || !('credential' in returnValue)) return null;
-  return typeof returnValue.credential === 'string' ? returnValue.credential : null;
-}
-
 async function loadKeysOrNull(path: string | undefined, logger: Logger): Promise<GithubKeys | null> {
   if (path === undefined) {
     logger.info('GitHub secret scanning alerts are off: leakAlerts.githubKeysFile is not set (the route answers 503)');
@@ -118,31 +109,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const producer = createRedisConnection(config.redis.url, 'producer');
   producer.on('error', (error: Error) => logger.warn({ err: { type: error.name, message: error.message } }, 'redis (producer) connection error'));
   const rotations = new RotationQueue(producer, config.redis.prefix);
-  const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
-  let refresh: FingerprintRefresh | null = null;
-  const eventsConnection = createRedisConnection(config.redis.url, 'worker');
-  eventsConnection.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'redis (queue events) connection error'));
-  const events = new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix });
-  events.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'queue events error'));
-  events.on('completed', ({ returnvalue }: { returnvalue: unknown }) => {
-    const credential = completedCredential(returnvalue);
-    if (credential === null) return;
-    fingerprints.refreshCredential(credential).then(
-      (report) => {
-        if (report.failed.length > 0) logger.warn({ credential, error: report.failed[0]?.error.message }, 'fingerprint index: could not reload a rotated credential');
-      },
-      () => {},
-    );
+  const fleetFingerprints = new FleetFingerprints({
+    config,
+    store: worker.runtime.store,
+    feed: new SecretVersionsFeed(producer, config.redis.prefix),
+    logger: options.logger,
+    ...(options.fingerprintPollMs ? { pollMs: options.fingerprintPollMs } : {}),
   });
-  const closeEvents = async (): Promise<void> => {
-    await events.close().catch(() => {});
-    await eventsConnection.quit().catch(() => eventsConnection.disconnect());
-  };
+  const fingerprints = fleetFingerprints.index;
+  let refresh: FingerprintRefresh | null = null;
 
   try {
     await waitForReady(producer, REDIS_READY_WAIT_MS);
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
-    refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
+    refresh = fleetFingerprints.start();
     const app = buildApp({
       config,
       logger: options.logger,
@@ -169,14 +149,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       close: async () => {
         running.stop();
         await app.close();
-        await closeEvents();
         await rotations.close().catch(() => {});
         await producer.quit().catch(() => producer.disconnect());
       },
     };
   } catch (error) {
     refresh?.stop();
-    await closeEvents();
     await rotations.close().catch(() => {});
     producer.disconnect();
     throw error;

@@ -39,9 +39,11 @@ export class SecretVersionsFeed {
   private readonly redis: Redis;
   private readonly hashKey: string;
   private readonly streamKey: string;
+  private readonly leasePrefix: string;
 
   constructor(redis: Redis, prefix: string) {
     this.redis = redis;
+    this.leasePrefix = `${prefix}:secret-versions:lease:`;
     this.hashKey = `${prefix}:secret-versions`;
     this.streamKey = `${prefix}:secret-versions:changes`;
   }
@@ -60,6 +62,18 @@ export class SecretVersionsFeed {
       const labels = parseLabels(text);
       if (labels !== null) out.set(credential, labels);
     }
+    return out;
+  }
+
+  /** The latest published labels of `credentials` (absent when none was published). */
+  async labelsOf(credentials: readonly string[]): Promise<Map<string, VersionLabels>> {
+    const out = new Map<string, VersionLabels>();
+    if (credentials.length === 0) return out;
+    const texts = await this.redis.hmget(this.hashKey, ...credentials);
+    credentials.forEach((credential, i) => {
+      const labels = parseLabels(texts[i] ?? '');
+      if (labels !== null) out.set(credential, labels);
+    });
     return out;
   }
 
@@ -94,6 +108,14 @@ export class SecretVersionsFeed {
       gap = oldestId === undefined ? false : compareStreamIds(oldestId, afterId) > 0;
     }
     return { changes, gap };
+  }
+
+  /**
+   * A fleet-wide lease: true for exactly one caller per `ttlMs` (SET NX PX). What runs once per
+   * interval for the whole fleet (the fingerprint index's full refresh) asks for it first.
+   */
+  async claim(name: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(`${this.leasePrefix}${name}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
   }
 
   /** Drops credentials no longer configured from the hash (their stream entries age out). */
