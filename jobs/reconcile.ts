@@ -69,6 +69,21 @@ const SPREAD_SHARE = 0.5;
  * hash of its id), so the checks of a fleet spread evenly over the interval from the first pass.
  */
 export async function processReconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const empty: ReconcileReport = { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, resumed: [], drift: [], unreachable: [], errors: [] };
+  // The lease outlives a normal pass (it spreads over half the interval) and lapses if its holder dies.
+  const release = await deps.reconcileState.claimPass(2 * deps.config.worker.reconcileIntervalMs);
+  if (release === null) {
+    deps.logger.info({ step: 'reconcile' }, 'reconcile skipped: another pass is running');
+    return empty;
+  }
+  try {
+    return await reconcilePass(deps);
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepMs;
   const { config } = deps;

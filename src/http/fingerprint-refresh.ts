@@ -45,7 +45,7 @@ export interface FleetFingerprintsOptions {
   logger: Logger;
   /** @defaultValue FINGERPRINT_FEED_POLL_MS */
   pollMs?: number;
-  /** How often to ask for the full-refresh lease. @defaultValue 60000, or the refresh interval when shorter */
+  /** How often to ask for the full-refresh lease. @defaultValue 60000, or a tenth of the refresh interval when shorter */
   claimEveryMs?: number;
 }
 
@@ -67,7 +67,7 @@ export class FleetFingerprints {
     this.logger = options.logger.child({ component: 'fingerprint-index' });
     this.fullRefreshMs = leak.fingerprintRefreshMs ?? DEFAULTS.leakAlerts.fingerprintRefreshMs;
     this.pollMs = options.pollMs ?? FINGERPRINT_FEED_POLL_MS;
-    this.claimEveryMs = options.claimEveryMs ?? Math.min(FULL_REFRESH_CLAIM_MS, this.fullRefreshMs);
+    this.claimEveryMs = options.claimEveryMs ?? Math.min(FULL_REFRESH_CLAIM_MS, this.fullRefreshMs / 10);
     this.index = new FingerprintIndex({
       store: options.store,
       credentials: options.config.credentials,

@@ -33,6 +33,19 @@ export class ReconcileState {
     return `${this.prefix}:reconcile:rotations`;
   }
 
+  /**
+   * Takes the pass lease (one reconcile pass at a time across the fleet: two overlapping passes
+   * would both find the same checks due). Returns a release function, or null when a pass runs.
+   */
+  async claimPass(ttlMs: number): Promise<(() => Promise<void>) | null> {
+    const key = `${this.prefix}:reconcile:pass`;
+    const token = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    if ((await this.redis.set(key, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) !== 'OK') return null;
+    return async () => {
+      await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, key, token);
+    };
+  }
+
   /** A rotation of `credential` started (or a pending version was seen) at `atMs`. */
   async markRotation(credential: string, atMs: number): Promise<void> {
     await this.redis.hset(this.rotationsKey, credential, String(Math.floor(atMs)));
