@@ -104,23 +104,26 @@ async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
   const work: Array<{ id: string; labels: boolean; drift: boolean }> = [];
   const driftSet = new Set(driftWork);
   for (const id of new Set([...labelsDue, ...driftWork])) work.push({ id, labels: labelsDue.has(id), drift: driftSet.has(id) });
-  const checkedAt = { [RECONCILE_CHECK.drift]: new Map<string, number>(), [RECONCILE_CHECK.labels]: new Map<string, number>() };
   const spacingMs = work.length > 1 ? (config.worker.reconcileIntervalMs * SPREAD_SHARE) / work.length : 0;
 
   const inFlight = new Set<Promise<void>>();
+  const spreadStart = performance.now();
   for (const [i, item] of work.entries()) {
-    if (i > 0 && spacingMs > 0) await sleep(spacingMs);
+    // Item i starts at spreadStart + i * spacing: a late timer is caught up, never accumulated.
+    const waitMs = spreadStart + i * spacingMs - performance.now();
+    if (waitMs >= 1) await sleep(waitMs);
     const credential = config.credentials[item.id];
     if (credential === undefined) continue;
     const task = (async () => {
       try {
+        // Each check is recorded as soon as it ran, so a pass cut short (or a later one) does not redo it.
         if (item.labels) {
           await checkLabels(credential, deps, now(), report, rotations.get(credential.id));
-          checkedAt.labels.set(credential.id, now());
+          await deps.reconcileState.recordChecks(RECONCILE_CHECK.labels, new Map([[credential.id, now()]]));
         }
         if (item.drift) {
           await checkDrift(credential, deps, now(), report, published.get(credential.id));
-          checkedAt.drift.set(credential.id, now());
+          await deps.reconcileState.recordChecks(RECONCILE_CHECK.drift, new Map([[credential.id, now()]]));
         }
         report.checked++;
       } catch (err) {
@@ -133,10 +136,6 @@ async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
     if (inFlight.size >= PARALLEL) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-  await Promise.all([
-    deps.reconcileState.recordChecks(RECONCILE_CHECK.drift, checkedAt.drift),
-    deps.reconcileState.recordChecks(RECONCILE_CHECK.labels, checkedAt.labels),
-  ]);
   deps.logger.info({ step: 'reconcile', ...report }, 'reconcile done');
   return report;
 }

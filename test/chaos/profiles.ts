@@ -35,7 +35,7 @@ export interface Profile {
   latencyMs: number;
   /** Share of kills aimed at a moment when the victim has a rotation step under way (else: any moment). */
   aimedKillShare: number;
-  worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number };
+  worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number; driftCheckIntervalMs: number; labelCheckIntervalMs: number };
   pendingLeaseMs: number;
 }
 
@@ -45,8 +45,8 @@ const FAULTS: ChaosFaults = {
   secrets: { rateThrottle: 0.02, latencyJitterMs: 15 },
 };
 
-/** Short locks so that a killed worker's rotations resume within seconds; reconcile as often as the config allows. */
-const WORKER = { lockDurationMs: 4_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 4_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 10_000 };
+/** Short locks so that a killed worker's rotations resume within seconds; reconcile and its drift and label checks as often as the config allows. */
+const WORKER = { lockDurationMs: 4_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 4_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 10_000, driftCheckIntervalMs: 60_000, labelCheckIntervalMs: 60_000 };
 
 export const PROFILES: Record<string, Profile> = {
   short: {
