@@ -202,6 +202,16 @@ async function main(): Promise<void> {
   await sandbox.close();
   await redis.stop();
   const idle = results.find((r) => r.phase === 'idle');
+  // What the cadences make by construction (whatever R): drift reads, label reads, the fleet's fingerprint refresh.
+  const design = {
+    GetSecretValue: DAY_MS / REAL.driftCheckIntervalMs,
+    DescribeSecret: DAY_MS / REAL.labelCheckIntervalMs + DAY_MS / REAL.fingerprintRefreshMs,
+  };
+  const designTotal = design.GetSecretValue + design.DescribeSecret;
+  if (idle) {
+    const achieved = round((idle.perCredentialPerDay.GetSecretValue ?? 0) / design.GetSecretValue, 2);
+    console.log(`by design, idle: ${designTotal} calls per credential per day ${JSON.stringify(design)}; this run achieved ${achieved * 100}% of the drift reads (below 100%: the compressed cadence fell behind on this machine)`);
+  }
   console.log(
     `BENCH ${JSON.stringify({
       bench: 'cost',
@@ -212,6 +222,7 @@ async function main(): Promise<void> {
       intervals: Object.fromEntries(Object.entries(REAL).map(([k, v]) => [k, { real: v, compressed: compressed(v) }])),
       startup: { calls: startupCalls, perCredentialPerReplica: round(startupTotal / N / R) },
       phases: results,
+      designIdlePerCredentialPerDay: { ...design, total: designTotal },
       target: { idlePerCredentialPerDay: 50, met: idle ? idle.perCredentialPerDayTotal <= 50 : null },
     })}`,
   );
