@@ -170,14 +170,7 @@ async function checkLabels(credential: CredentialConfig, deps: ReconcileDeps, no
   try {
     description = await store.describe(credential.secretId);
   } catch (err) {
-    const e = coerceError(err);
-    if (e instanceof RotatorError && e.code === 'SECRET_NOT_FOUND') {
-      await needsAttention(credential, deps, report, 'secret_invalid', e.message);
-      return;
-    }
-    report.unreachable.push(credential.id);
-    deps.logger.warn({ credential: credential.id, step: 'reconcile', status: 'secrets_manager_error', error: e.message }, 'credential could not be checked');
-    return;
+    return readFailed(credential, deps, report, err);
   }
   report.labelsChecked++;
   await deps.feed.publish(credential.id, description.versions);
@@ -222,14 +215,7 @@ async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now
   try {
     current = await store.getByStage(credential.secretId, STAGE.current);
   } catch (err) {
-    const e = coerceError(err);
-    if (e instanceof RotatorError && e.code === 'SECRET_NOT_FOUND') {
-      await needsAttention(credential, deps, report, 'secret_invalid', e.message);
-      return;
-    }
-    report.unreachable.push(credential.id);
-    deps.logger.warn({ credential: credential.id, step: 'reconcile', status: 'secrets_manager_error', error: e.message }, 'credential could not be checked');
-    return;
+    return readFailed(credential, deps, report, err);
   }
   const secret = current ? parseCredentialSecret(current.value) : null;
   if (!current || !secret) return needsAttention(credential, deps, report, 'secret_invalid', 'no AWSCURRENT value with string username and password');
@@ -270,6 +256,14 @@ async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now
     return;
   }
   await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.needsAttention]: 0 });
+}
+
+/** A read of the secret failed: a missing secret needs a human; anything else is retried by the next check. */
+async function readFailed(credential: CredentialConfig, deps: ReconcileDeps, report: ReconcileReport, err: unknown): Promise<void> {
+  const e = coerceError(err);
+  if (e instanceof RotatorError && e.code === 'SECRET_NOT_FOUND') return needsAttention(credential, deps, report, 'secret_invalid', e.message);
+  report.unreachable.push(credential.id);
+  deps.logger.warn({ credential: credential.id, step: 'reconcile', status: 'secrets_manager_error', error: e.message }, 'credential could not be checked');
 }
 
 async function needsAttention(
