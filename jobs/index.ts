@@ -40,6 +40,7 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     metrics: deps.metrics,
     logger: deps.logger,
     workerId: deps.workerId,
+    pendingOwner: (versionId) => deps.rotations.rotationOwner(versionId),
   });
   const rotateAndPublish = async (job: Job, token?: string): Promise<unknown> => {
     const credentialId = typeof job.data === 'object' && job.data !== null && typeof job.data.credentialId === 'string' ? job.data.credentialId : null;
@@ -48,7 +49,9 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     if (credential) await deps.reconcileState.markRotation(credential.id, Date.now());
     const result = await rotate(job, token);
     if (credential) {
+      // Rotated: nothing pending is left. Anything else ended the job: the next reconcile pass looks (a pending version may remain).
       if (result.outcome === 'rotated') await deps.reconcileState.clearRotation(credential.id).catch(() => {});
+      else await deps.reconcileState.markRotation(credential.id, Date.now() - deps.config.rotation.pendingLeaseMs).catch(() => {});
       // The fleet's fingerprint indexes learn the new labels from here (one DescribeSecret per rotation) and read only the new version.
       await deps.runtime.store
         .describe(credential.secretId)

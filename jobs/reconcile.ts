@@ -11,6 +11,7 @@ import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import type { SecretVersionsFeed } from '../src/queue/secret-versions.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { parseCredentialSecret } from '../src/rotation/secret-value.ts';
+import { MODE } from '../src/rotation/types.ts';
 import { STAGE, type SecretDescription } from '../src/secrets/types.ts';
 
 export interface ReconcileReport {
@@ -53,9 +54,11 @@ const SPREAD_SHARE = 0.5;
  * The `reconcile` job, one pass every `worker.reconcileIntervalMs`. Its checks are ordered by cost,
  * and each pass takes only what is due (DESIGN section 6; docs/operations.md "Sizing"):
  *
- * 1. Rotations of this fleet that started at least a lease ago and were not seen to finish
- *    (Redis, free): one DescribeSecret each. A stale pending version is resumed by enqueueing a
- *    rotation, which adopts it. Bound: found within pendingLeaseMs + reconcileIntervalMs.
+ * 1. Rotations of this fleet that started at least a lease ago, or whose job ended without
+ *    promoting, and were not seen to finish (Redis, free): one DescribeSecret each. A stale
+ *    pending version, or one whose rotation's job has ended, is resumed by enqueueing a rotation,
+ *    which adopts it. Bound: found within pendingLeaseMs + reconcileIntervalMs (at the next pass
+ *    when the job ended).
  * 2. Labels, every `worker.labelCheckIntervalMs` per credential (one DescribeSecret): a pending
  *    version written outside this fleet (a CLI run that died, another writer), handled as in 1;
  *    the labels are published to the fleet's feed, so every fingerprint index learns of a
@@ -194,15 +197,20 @@ async function checkLabels(credential: CredentialConfig, deps: ReconcileDeps, no
     createdMs = versions.find((v) => v.versionId === pendingId)?.createdDate?.getTime() ?? null;
   }
   await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.pendingSince]: Math.floor((createdMs ?? now) / 1000) });
+  let message = 'stale pending version: rotation enqueued to resume it';
   if (createdMs !== null && now - createdMs < leaseMs) {
-    // A rotation under way: look again once it would be stale.
-    await deps.reconcileState.markRotation(credential.id, createdMs);
-    return;
+    // Young. A pending version whose rotation's job has ended will not be finished by it: resume it now, not after the lease.
+    if ((await deps.rotations.rotationOwner(pendingId)) !== 'ended') {
+      // A rotation under way: look again once it would be stale.
+      await deps.reconcileState.markRotation(credential.id, createdMs);
+      return;
+    }
+    message = 'pending version of an ended rotation: rotation enqueued to resume it';
   }
   await deps.reconcileState.markRotation(credential.id, now);
-  await deps.rotations.enqueue({ credentialId: credential.id, mode: 'manual', requestedBy: 'reconcile' });
+  await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile' });
   report.resumed.push(credential.id);
-  deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: pendingId }, 'stale pending version: rotation enqueued to resume it');
+  deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: pendingId }, message);
 }
 
 /**

@@ -8,9 +8,12 @@ import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
-import { isSecretsWrite, type WriteGate } from '../src/queue/write-gate.ts';
+import type { WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
-import { REASON, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
+import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
+import { finishRetryDelayMs, rotateUntilFinished, stillFinishing } from '../src/rotation/finish-retry.ts';
+import type { PendingOwner } from '../src/rotation/strategy.ts';
+import { MODE, OUTCOME, REASON, STEP, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
 
 export interface RotateJobDeps {
   config: Config;
@@ -26,7 +29,10 @@ export interface RotateJobDeps {
   logger: Logger;
   /** Identifies this worker process in lock tokens. */
   workerId: string;
+  /** Whether the rotation (= job) that wrote a foreign pending version may still run (the queue knows). */
+  pendingOwner: (versionId: string) => Promise<PendingOwner>;
   now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** The leak alerts a rotation answered, and how long the leaked password stayed valid. */
@@ -46,16 +52,21 @@ export type RotateJobResult = RotationResult & { jobId: string; leak?: LeakAnswe
 const CONTENDED_DELAY_MS = 1_000;
 /** Delay when a foreign, young pending version says another rotation (e.g. a CLI run) is under way. */
 const IN_PROGRESS_DELAY_MS = 15_000;
+/** An unfinished rotation is run again in this process this many times (about 7.5 s) before the job is put back. */
+const FINISH_ATTEMPTS_IN_PROCESS = 4;
 
 /**
  * The `rotate` job: thin. It takes the credential's fencing lock (or delays itself), decides the
  * mode (leak whenever leak notices wait), runs the engine with the lock as its fence, consumes the
  * notices a rotated outcome answered, and records metrics. Expected outcomes complete the job with
  * the result as data; only a lost lock or an infrastructure error throws (BullMQ retries, and the
- * retry resumes the same rotation id).
+ * retry resumes the same rotation id). A rotation left unfinished (every cluster ahead of
+ * AWSCURRENT: finish_unknown, promote_failed) is run again with the same rotation id, a few times
+ * in process, then by putting the job back (delayed, bounded backoff) until it settles.
  */
 export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: string) => Promise<RotateJobResult> {
   const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   return async (job, token) => {
     const parsed = rotateJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data`);
@@ -76,38 +87,53 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
     }
     try {
       const { notices, count } = await deps.leakFlags.read(credential.id);
-      const mode = count > 0 ? 'leak' : data.reason;
+      const mode = count > 0 ? MODE.leak : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
       let revokedAt: number | null = null;
       const onEvent = (event: RotationEvent): void => {
         log(event);
         if (event.type === 'step-begin') void job.updateProgress({ step: event.step }).catch(() => {});
-        if (event.type === 'cluster') void job.updateProgress({ step: 'set', cluster: event.cluster, state: event.state }).catch(() => {});
-        if (event.type === 'step-end' && event.step === 'verify' && event.ok && mode === 'leak') revokedAt = now();
+        if (event.type === 'cluster') void job.updateProgress({ step: STEP.set, cluster: event.cluster, state: event.state }).catch(() => {});
+        // The first verification that saw the old password rejected everywhere (a finishing retry verifies again).
+        if (event.type === 'step-end' && event.step === STEP.verify && event.ok && mode === MODE.leak) revokedAt ??= now();
       };
-      const fence = async (what: string): Promise<void> => {
+      const fence = async (point: FencePoint): Promise<void> => {
         await lock.assertHeld(credential.id);
-        if (isSecretsWrite(what)) await deps.writeGate.acquire(mode);
+        if (isSecretsWrite(point)) await deps.writeGate.acquire(mode);
       };
-      const engine = deps.runtime.engineFor({ onEvent, fence });
-      const result = await engine.rotate({ credential, mode, rotationId: data.rotationId });
+      const engine = deps.runtime.engineFor({ onEvent, fence, pendingOwner: deps.pendingOwner });
+      const finishing = data.finishing ?? 0;
+      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId }, {
+        attempts: FINISH_ATTEMPTS_IN_PROCESS,
+        sleep,
+        finishing: finishing > 0,
+        firstAttempt: finishing + 1,
+      });
+      if ((finishing > 0 || retries > 0) && stillFinishing(result)) {
+        // Still ahead of AWSCURRENT: put the job back with the same rotation id (lock released meanwhile).
+        const attempt = finishing + retries + 1;
+        logger.warn({ credential: credential.id, rotationId: data.rotationId, reason: result.reason, attempt }, 'rotation not finished: every cluster is ahead of AWSCURRENT; running it again');
+        await job.updateData({ ...data, finishing: attempt });
+        await job.moveToDelayed(now() + finishRetryDelayMs(attempt), token);
+        throw new DelayedError();
+      }
 
       if (result.reason === REASON.rotationInProgress) {
         await job.moveToDelayed(now() + IN_PROGRESS_DELAY_MS, token);
         throw new DelayedError();
       }
-      if (result.outcome === 'rotated' && count > 0) await deps.leakFlags.consume(credential.id, count);
+      if (result.outcome === OUTCOME.rotated && count > 0) await deps.leakFlags.consume(credential.id, count);
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);
       await deps.credentialState
         .record(credential.id, {
-          [CREDENTIAL_FACT.needsAttention]: result.outcome === 'needs_attention' ? 1 : 0,
-          ...(result.outcome === 'rotated' ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
+          [CREDENTIAL_FACT.needsAttention]: result.outcome === OUTCOME.needsAttention ? 1 : 0,
+          ...(result.outcome === OUTCOME.rotated ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
         })
         .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
-      const leak = count > 0 ? leakAnswer(notices, result.outcome === 'rotated' ? revokedAt : null) : undefined;
+      const leak = count > 0 ? leakAnswer(notices, result.outcome === OUTCOME.rotated ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {
         for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
       }

@@ -3,6 +3,7 @@ import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
 import { scheduleTickDataSchema } from '../src/queue/job-data.ts';
 import type { Enqueued, RotationQueue } from '../src/queue/rotation-queue.ts';
+import { MODE } from '../src/rotation/types.ts';
 
 /**
  * The `schedule-tick` job: a job scheduler's light tick, which enqueues the credential's
@@ -14,5 +15,5 @@ export async function processScheduleTick(job: Job, deps: { config: Config; rota
   const { credentialId } = parsed.data;
   if (!deps.config.credentials[credentialId]) return { skipped: `credential "${credentialId}" is no longer configured` };
   deps.metrics.scheduleTicks.inc({ credential: credentialId });
-  return deps.rotations.enqueue({ credentialId, mode: 'scheduled', requestedBy: 'schedule' });
+  return deps.rotations.enqueue({ credentialId, mode: MODE.scheduled, requestedBy: 'schedule' });
 }

@@ -18,6 +18,7 @@ import { runWorker } from './cli/worker-command.ts';
 import { runEnqueue } from './cli/enqueue-command.ts';
 import { runSchedulesList, runSchedulesSync } from './cli/schedules-command.ts';
 import { UsageError } from './cli/usage-error.ts';
+import { MODE } from './rotation/types.ts';
 
 /** Where a command writes: results to stdout, logs (JSON lines) to stderr. */
 export interface CliIo {
@@ -55,9 +56,10 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(configOption)
     .option('--credential <id>', 'credential id (repeatable)', collect)
     .option('--all', 'every configured credential')
-    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak (leak never restores the old password)').choices(Object.values(MODE)).default(MODE.manual))
     .option('--json', 'one JSON result object per credential')
-    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean }) => {
+    .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
       exitCode = await runRotate(config, options, { out: io.out, logger: logger() });
     });
@@ -68,9 +70,10 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(configOption)
     .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
     .option('--json', 'one JSON result object per credential')
-    .action(async (options: { config?: string; credential: string[]; json?: boolean }) => {
+    .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
+    .action(async (options: { config?: string; credential: string[]; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runRotate(config, { ...options, mode: 'manual', recover: true }, { out: io.out, logger: logger() });
+      exitCode = await runRotate(config, { ...options, mode: MODE.manual, recover: true }, { out: io.out, logger: logger() });
     });
 
   program
@@ -110,7 +113,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .description('queue a rotation for the workers; with --wait, print its outcome and exit with its code')
     .addOption(configOption)
     .requiredOption('--credential <id>', 'credential id (repeatable)', collect)
-    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(['scheduled', 'manual', 'leak']).default('manual'))
+    .addOption(new Option('--mode <mode>', 'why: scheduled, manual or leak').choices(Object.values(MODE)).default(MODE.manual))
     .option('--wait', 'wait for the outcome')
     .option('--timeout-ms <ms>', 'with --wait: how long to wait (default 300000)')
     .option('--json', 'JSON lines')

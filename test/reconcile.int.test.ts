@@ -15,6 +15,7 @@ import { processReconcile, type ReconcileReport } from '../jobs/reconcile.ts';
 import { DEFAULTS } from '../src/config/schema.ts';
 import type { Config } from '../src/config/types.ts';
 import { createEngineRuntime } from '../src/rotation/create-engine.ts';
+import { fenceLabel } from '../src/rotation/fence-point.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { makeConfig, type CredentialSpec } from './helpers/config.ts';
@@ -90,8 +91,8 @@ describe('reconcile: bounds on a fake clock', () => {
     const credential = config.credentials.stale!;
     const crashed = randomUUID();
     const crashing = createEngineRuntime(config).engineFor({
-      fence: async (what) => {
-        if (what === 'update-password:east') throw new Error('killed');
+      fence: async (point) => {
+        if (fenceLabel(point) === 'update-password:east') throw new Error('killed');
       },
     });
     await expect(crashing.rotate({ credential, mode: 'scheduled', rotationId: crashed })).rejects.toThrow('killed');
@@ -120,8 +121,8 @@ describe('reconcile: bounds on a fake clock', () => {
     await worker.reconcileState.recordChecks('drift', new Map([['ours', t0]]));
     await worker.reconcileState.markRotation('ours', t0); // what the rotate job records when it starts
     const crashing = createEngineRuntime(config).engineFor({
-      fence: async (what) => {
-        if (what.startsWith('update-password')) throw new Error('killed');
+      fence: async (point) => {
+        if (fenceLabel(point).startsWith('update-password')) throw new Error('killed');
       },
     });
     await expect(crashing.rotate({ credential, mode: 'scheduled', rotationId: randomUUID() })).rejects.toThrow('killed');

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fenceLabel } from '../src/rotation/fence-point.ts';
 import { LeaseLostError } from '../src/rotation/errors.ts';
 import { exitCodeOf } from '../src/rotation/exit-code.ts';
+import { FINISH_RETRY, finishRetryDelayMs, rotateUntilFinished } from '../src/rotation/finish-retry.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { startRotationFixture, type RotationFixture } from './helpers/rotation-fixture.ts';
 import { assertEndInvariants, passwordUnder, storedPasswords, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -41,6 +43,11 @@ function allPasswords(f: RotationFixture): string[] {
     }
   }
   return [...out];
+}
+
+/** Each step-end event as [step, ok], in order. */
+function stepEnds(f: RotationFixture): Array<[string, boolean]> {
+  return f.events.flatMap((e) => (e.type === 'step-end' ? [[e.step, e.ok] as [string, boolean]] : []));
 }
 
 describe('rotation engine: happy path', () => {
@@ -286,6 +293,52 @@ describe('rotation engine: Secrets Manager failures', () => {
   });
 });
 
+describe('rotation engine: finishing what was started', () => {
+  it('leak mode, the promotion throttled on every SDK attempt: promote_failed with AWSPENDING kept; run again with the same rotation id, it promotes', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: f.config.aws.maxAttempts, fault: { kind: 'throttle' } });
+    const rotationId = randomUUID();
+    const runtime = f.engine();
+    const sleeps: number[] = [];
+    const req = { credential: f.credential, mode: 'leak' as const, rotationId };
+    const results: string[] = [];
+
+    const { result, retries } = await rotateUntilFinished(
+      async (r) => {
+        const out = await runtime.engine.rotate(r);
+        results.push(out.reason);
+        return out;
+      },
+      req,
+      { attempts: 3, sleep: async (ms) => void sleeps.push(ms) },
+    );
+
+    expect(results).toEqual(['promote_failed', 'ok']);
+    expect(retries).toBe(1);
+    expect(sleeps).toEqual([FINISH_RETRY.baseDelayMs]);
+    expect(result).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+    expect(held(f, 'west')).not.toBe(leaked);
+    expect(assertEndInvariants(f.sandbox, f.credential, 'rotated')).toEqual([]);
+  });
+
+  it('the first promote_failed result keeps every cluster on the new password under AWSPENDING (no roll back in leak mode)', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
+    const result = await f.rotate({ mode: 'leak' });
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
+    expect(result.error).toMatch(/AWSCURRENT did not move.*AWSPENDING kept/);
+    const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+    expect(held(f, 'west')).toBe(pending);
+    expect(held(f, 'east')).toBe(pending);
+    expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+  });
+
+  it('the backoff doubles from 0.5 s and is bounded at 5 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 50].map(finishRetryDelayMs)).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  });
+});
+
 describe('rotation engine: roll back', () => {
   it('a roll back that fails keeps AWSPENDING (it holds the live password): needs_attention', async () => {
     const f = await start({ clusters: ['west', 'east'] });
@@ -305,6 +358,15 @@ describe('rotation engine: roll back', () => {
     expect(result.outcome).toBe('needs_attention');
     expect(result.reason).toBe('rollback_failed');
     expect(result.clusters.west).toBe('rollback_failed');
+    // The message is built from the final cluster states: it names the cluster left on the new password.
+    expect(result.error).toMatch(/AWSPENDING kept \(it holds the live password of west\)$/);
+    // The set step failed (east refused) and so did the roll back (west refused it).
+    expect(stepEnds(f)).toEqual([
+      ['load', true],
+      ['write_ahead', true],
+      ['set', false],
+      ['roll_back', false],
+    ]);
     const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
     expect(held(f, 'west')).toBe(pending);
     expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);
@@ -334,6 +396,34 @@ describe('rotation engine: roll back', () => {
   });
 });
 
+describe('rotation engine: step events say how each step ended', () => {
+
+  it('a set step with a refusing cluster ends ok=false; the roll back that puts the other back ends ok=true', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    simulator(f, 'east').injectFault({ route: 'update_password', fault: { kind: 'reply', status: 403, body: JSON.stringify({ code: 65535, message: 'permission deny' }) } });
+    const result = await f.rotate();
+    expect(result).toMatchObject({ outcome: 'rolled_back', reason: 'cluster_refused', clusters: { west: 'rolled_back', east: 'refused' } });
+    expect(stepEnds(f)).toEqual([
+      ['load', true],
+      ['write_ahead', true],
+      ['set', false],
+      ['roll_back', true],
+    ]);
+  });
+
+  it('a clean rotation: every step ends ok=true, no roll back', async () => {
+    const f = await start({ clusters: ['west'] });
+    await f.rotate();
+    expect(stepEnds(f)).toEqual([
+      ['load', true],
+      ['write_ahead', true],
+      ['set', true],
+      ['verify', true],
+      ['finish', true],
+    ]);
+  });
+});
+
 describe('rotation engine: verification', () => {
   it('a cluster that still accepts the old password after the change fails verification: the verify step ends not ok, leak mode reports it', async () => {
     const f = await start({ clusters: ['west'] });
@@ -356,7 +446,7 @@ describe('rotation engine: crashes at every step boundary', () => {
   async function fencePoints(clusters: string[]): Promise<string[]> {
     const f = await startRotationFixture({ clusters });
     const points: string[] = [];
-    await f.rotate({ runtime: f.engine({ fence: async (what) => void points.push(what) }) });
+    await f.rotate({ runtime: f.engine({ fence: async (point) => void points.push(fenceLabel(point)) }) });
     await f.close();
     return points;
   }
@@ -395,8 +485,8 @@ describe('rotation engine: crashes at every step boundary', () => {
     const crashed = randomUUID();
     let calls = 0;
     const crashing = f.engine({
-      fence: async (what) => {
-        if (what === 'update-password:east' && calls++ === 0) throw new Error('simulated crash');
+      fence: async (point) => {
+        if (fenceLabel(point) === 'update-password:east' && calls++ === 0) throw new Error('simulated crash');
       },
     });
     await expect(f.rotate({ rotationId: crashed, runtime: crashing })).rejects.toThrow('simulated crash');
@@ -425,8 +515,8 @@ describe('rotation engine: crashes at every step boundary', () => {
   it('a lost lease stops the engine at once: the error goes through and nothing more is written', async () => {
     const f = await start({ clusters: ['west'] });
     const runtime = f.engine({
-      fence: async (what) => {
-        if (what === 'promote') throw new LeaseLostError(f.credential.id);
+      fence: async (point) => {
+        if (fenceLabel(point) === 'promote') throw new LeaseLostError(f.credential.id);
       },
     });
     await expect(f.rotate({ runtime })).rejects.toBeInstanceOf(LeaseLostError);

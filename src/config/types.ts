@@ -35,6 +35,8 @@ export interface CredentialConfig {
   /** IANA time zone of `schedule`. */
   timezone: string;
   password: PasswordPolicy;
+  /** How the password is rotated (src/rotation/strategy.ts): `single` when absent. */
+  strategy?: 'single' | 'alternating';
 }
 
 /** The long-running worker (`worker` command): BullMQ and shutdown settings. */

@@ -34,6 +34,7 @@ import type { AppDeps } from './deps.ts';
 import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError } from './errors.ts';
 import { GITHUB_REPLAY_TTL_SECONDS, githubReplayKey } from './github-replay-key.ts';
 import { genericAlertRouteSchema, githubAlertRouteSchema, type GithubFeedback, type QueuedRotation } from './schemas.ts';
+import { MODE } from '../rotation/types.ts';
 
 export const LEAK_ROUTE = {
   generic: '/v1/leak-alerts',
@@ -80,7 +81,7 @@ export function leakAlertRoutes(deps: AppDeps) {
   const enqueueLeak = (credentials: readonly ResolvedCredential[], alert: LeakNotice): Promise<QueuedRotation[]> =>
     Promise.all(
       credentials.map(async ({ credential }) => {
-        const queued = await deps.enqueue({ credentialId: credential, mode: 'leak', requestedBy: `alert:${alert.source}`, alert });
+        const queued = await deps.enqueue({ credentialId: credential, mode: MODE.leak, requestedBy: `alert:${alert.source}`, alert });
         return { credential, jobId: queued.jobId };
       }),
     );

@@ -11,6 +11,7 @@ import { createBearerVerifier } from './bearer.ts';
 import type { AppDeps } from './deps.ts';
 import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError } from './errors.ts';
 import { rotationStatusRouteSchema, triggerRouteSchema, type QueuedRotation, type TriggerBody } from './schemas.ts';
+import { MODE } from '../rotation/types.ts';
 
 /** Rotations queued at once for a list or `all` (each enqueue is a few Redis round trips). */
 const ENQUEUE_CONCURRENCY = 16;
@@ -71,7 +72,7 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
       let rotations: QueuedRotation[];
       try {
         rotations = await mapLimit(ids, ENQUEUE_CONCURRENCY, async (credentialId) => {
-          const queued = await deps.enqueue({ credentialId, mode: 'manual', requestedBy });
+          const queued = await deps.enqueue({ credentialId, mode: MODE.manual, requestedBy });
           return { credential: credentialId, jobId: queued.jobId };
         });
       } catch (error) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RotationEvent } from '../rotation/types.ts';
+import { OUTCOME, type RotationEvent } from '../rotation/types.ts';
 
 /**
  * Turns engine events into log lines. Every line carries credential, rotationId and step (or
@@ -25,7 +25,7 @@ export function logRotationEvents(logger: Logger): (event: RotationEvent) => voi
         return;
       case 'outcome': {
         const { result } = event;
-        const level = result.outcome === 'rotated' ? 'info' : result.outcome === 'needs_attention' ? 'error' : 'warn';
+        const level = result.outcome === OUTCOME.rotated ? 'info' : result.outcome === OUTCOME.needsAttention ? 'error' : 'warn';
         logger[level](
           {
             credential: result.credential,

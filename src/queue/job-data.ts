@@ -16,6 +16,8 @@ export const rotateJobDataSchema = z.strictObject({
   alertId: z.string().max(128).optional(),
   /** Unix ms when the job was created. */
   enqueuedAt: z.number().int().nonnegative(),
+  /** Set when the rotation ended unfinished (every cluster ahead of AWSCURRENT): how many times it was put back to finish. */
+  finishing: z.number().int().positive().optional(),
 });
 export type RotateJobData = z.infer<typeof rotateJobDataSchema>;
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Mode } from '../rotation/types.ts';
+import type { PendingOwner } from '../rotation/strategy.ts';
+import { MODE, type Mode } from '../rotation/types.ts';
 import type { RotateJobData } from './job-data.ts';
 import { LeakFlags, type LeakNotice } from './leak-flags.ts';
 import { JOB, PRIORITY, QUEUE } from './names.ts';
@@ -49,7 +50,7 @@ export class RotationQueue {
     const { credentialId } = request;
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
-    const mode: Mode = request.mode === 'leak' || (await this.leakFlags.has(credentialId)) ? 'leak' : request.mode;
+    const mode: Mode = request.mode === MODE.leak || (await this.leakFlags.has(credentialId)) ? MODE.leak : request.mode;
     const data: RotateJobData = {
       credentialId,
       reason: mode,
@@ -85,6 +86,19 @@ export class RotationQueue {
     } catch {
       // It started meanwhile: the leak notice makes it (or the job queued behind it) run in leak mode.
     }
+  }
+
+  /**
+   * Whether the rotation with this id (= its job id) may still run: `ended` when its job completed
+   * or failed for good, `running` when it is waiting, delayed or active, `unknown` when the queue
+   * has no such job (a CLI run, or a job trimmed by retention).
+   */
+  async rotationOwner(rotationId: string): Promise<PendingOwner> {
+    const job = await Job.fromId<RotateJobData>(this.queue, rotationId);
+    if (!job) return 'unknown';
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return 'ended';
+    return state === 'unknown' ? 'unknown' : 'running';
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Mode } from '../rotation/types.ts';
+import { MODE, type Mode } from '../rotation/types.ts';
 import { WRITE_QUOTA_SHARE } from './names.ts';
 
 /**
@@ -42,16 +42,11 @@ export class WriteGate {
 
   /** Waits until this write fits the budget. Leak writes may run up to three slots ahead. */
   async acquire(mode: Mode): Promise<void> {
-    const tolerance = this.intervalUs * (mode === 'leak' ? 3 : 1);
+    const tolerance = this.intervalUs * (mode === MODE.leak ? 3 : 1);
     for (;;) {
       const waitMs = Number(await this.redis.eval(GCRA, 1, this.key, String(this.intervalUs), String(tolerance)));
       if (waitMs <= 0) return;
       await this.sleep(Math.max(1, waitMs));
     }
   }
-}
-
-/** The engine's fence labels that precede a Secrets Manager write. */
-export function isSecretsWrite(what: string): boolean {
-  return what === 'put-pending' || what === 'promote' || what === 'abandon';
 }

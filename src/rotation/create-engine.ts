@@ -13,7 +13,7 @@ export interface EngineRuntime {
   pendingLeaseMs: number;
   engine: RotationEngine;
   /** Another engine over the same clients, with its own fence or listener (one per job). */
-  engineFor: (extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'>) => RotationEngine;
+  engineFor: (extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner'>) => RotationEngine;
   store: AwsSecretStore;
   cluster: (name: string) => ClusterClient;
   close: () => void;
@@ -25,7 +25,7 @@ export interface EngineRuntime {
  */
 export function createEngineRuntime(
   config: Config,
-  extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'> & { onSecretsCall?: SecretStoreOptions['onCall'] } = {},
+  extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner'> & { onSecretsCall?: SecretStoreOptions['onCall'] } = {},
 ): EngineRuntime {
   const clients = new Map<string, MilvusRestClient>();
   for (const cluster of Object.values(config.clusters)) {
@@ -50,7 +50,7 @@ export function createEngineRuntime(
     ...(extra.onSecretsCall ? { onCall: extra.onSecretsCall } : {}),
   });
   const tuning = { pendingLeaseMs: config.rotation.pendingLeaseMs, ...extra.tuning };
-  const engineFor = (more: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning'>): RotationEngine =>
+  const engineFor = (more: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner'>): RotationEngine =>
     new RotationEngine({ store, cluster, generatePassword, ...extra, ...more, tuning: { ...tuning, ...more.tuning } });
   return {
     pendingLeaseMs: config.rotation.pendingLeaseMs,

@@ -55,6 +55,10 @@ export const REASON = {
   rollbackFailed: 'rollback_failed',
   leakNotContained: 'leak_not_contained',
   finishUnknown: 'finish_unknown',
+  /** Leak mode: every cluster holds the new password (under AWSPENDING), AWSCURRENT could not be moved yet. */
+  promoteFailed: 'promote_failed',
+  /** `recover` with nothing pending: nothing to resume, nothing written. */
+  nothingPending: 'nothing_pending',
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 

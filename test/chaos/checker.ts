@@ -281,6 +281,10 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         // Every cluster holds the new password; it is under AWSPENDING or already AWSCURRENT.
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
+      case 'promote_failed':
+        // Leak mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
+        truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
+        break;
       case 'leak_not_contained':
         // A cluster still accepts the leaked password, which is still AWSCURRENT (never restored, never promoted away).
         truth = holds.some(([, label]) => label === 'AWSCURRENT') ? 'true' : 'false';

@@ -1,0 +1,59 @@
+import { CLUSTER_STATE } from './types.ts';
+
+/**
+ * Where one cluster stands during a rotation, as far as this run knows: one discriminated union,
+ * so what the cluster holds is derived from its state (holdsOf), never kept beside it.
+ */
+export type ClusterProgress =
+  /** Not touched, or nothing changed: it holds AWSCURRENT. */
+  | { state: typeof CLUSTER_STATE.unchanged }
+  /** It holds the new password (changed by this run, or found already changed on resume). */
+  | { state: typeof CLUSTER_STATE.updated }
+  /** It held the new password and was put back (verified) to AWSCURRENT. */
+  | { state: typeof CLUSTER_STATE.rolledBack }
+  /** It holds a password under none of AWSCURRENT, AWSPENDING, AWSPREVIOUS. */
+  | { state: typeof CLUSTER_STATE.unknownPassword; detail: string }
+  /** It accepted a random wrong password: authentication is off. */
+  | { state: typeof CLUSTER_STATE.authDisabled }
+  /**
+   * No clear answer. `mayHoldNew`: false when nothing was sent to it yet (load), true once a
+   * change may have reached it (it holds AWSCURRENT or the new password, we cannot tell which).
+   */
+  | { state: typeof CLUSTER_STATE.unreachable; mayHoldNew: boolean; detail: string }
+  /** It refused the change: by its password policy (code 1100) or the request (403, ...). Nothing changed. */
+  | { state: typeof CLUSTER_STATE.refused; by: 'policy' | 'request'; detail: string }
+  /** Changed, but verification failed: the new password not accepted, or the old one still accepted. */
+  | { state: typeof CLUSTER_STATE.verifyFailed; newAccepted: boolean; detail: string }
+  /** A roll back was needed and failed: it may still hold the new password (kept under AWSPENDING). */
+  | { state: typeof CLUSTER_STATE.rollbackFailed; detail: string };
+
+/** What a cluster holds: AWSCURRENT, the new (pending) password, either (unknown), or a stranger's. */
+export type Holds = 'current' | 'pending' | 'unknown' | 'other';
+
+export function holdsOf(progress: ClusterProgress): Holds {
+  switch (progress.state) {
+    case CLUSTER_STATE.unchanged:
+    case CLUSTER_STATE.rolledBack:
+    case CLUSTER_STATE.refused:
+      return 'current';
+    case CLUSTER_STATE.updated:
+      return 'pending';
+    case CLUSTER_STATE.unknownPassword:
+      return 'other';
+    case CLUSTER_STATE.authDisabled:
+    case CLUSTER_STATE.rollbackFailed:
+      return 'unknown';
+    case CLUSTER_STATE.unreachable:
+      return progress.mayHoldNew ? 'unknown' : 'current';
+    case CLUSTER_STATE.verifyFailed:
+      return progress.newAccepted ? 'pending' : 'unknown';
+    default: {
+      const unreachable: never = progress;
+      throw new Error(`unhandled cluster progress ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+export function detailOf(progress: ClusterProgress): string | undefined {
+  return 'detail' in progress && progress.detail !== '' ? progress.detail : undefined;
+}

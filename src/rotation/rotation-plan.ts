@@ -1,0 +1,43 @@
+import type { Answer, ResumeMove } from './resume-rules.ts';
+import type { StrategyName } from './strategy.ts';
+import type { ClusterState, Mode, Outcome, Reason } from './types.ts';
+
+/** What a dry run (`rotate --dry-run`, `recover --dry-run`) says the command would do. */
+export const PLAN_ACTION = {
+  /** Write a new password under AWSPENDING, set it on every cluster, verify, promote. */
+  rotate: 'rotate',
+  /** Finish the pending version already there (never a new password). */
+  resume: 'resume',
+  /** Stop at the load step with `outcome` and `reason` (nothing would be written). */
+  refuse: 'refuse',
+  /** `recover` with nothing pending: nothing to do, nothing written. */
+  nothing: 'nothing',
+} as const;
+export type PlanAction = (typeof PLAN_ACTION)[keyof typeof PLAN_ACTION];
+
+/** One cluster as the dry run's probes saw it. */
+export interface ClusterPlan {
+  /** What the load step concluded (as in a result's `clusters`). */
+  state: ClusterState;
+  /** The probes: does the cluster accept AWSCURRENT, the pending password, AWSPREVIOUS? null: nothing to probe. */
+  accepts: { current: Answer; pending: Answer | null; previous: Answer | null };
+  /** What the set step would do there (the resume rules' first move), null when the run would not reach it. */
+  next: ResumeMove | null;
+}
+
+/** The dry run's `--json` line. It holds no password. */
+export interface RotationPlan {
+  credential: string;
+  dryRun: true;
+  strategy: StrategyName;
+  mode: Mode;
+  action: PlanAction;
+  /** The outcome the command would end with at once (refuse, nothing); null when it would go on. */
+  outcome: Outcome | null;
+  reason: Reason | null;
+  currentVersionId: string | null;
+  /** A pending version on another version than AWSCURRENT: whose it is and how old. */
+  pending: { versionId: string; ageMs: number | null; hasValue: boolean } | null;
+  clusters: Record<string, ClusterPlan>;
+  error?: string;
+}

@@ -1,0 +1,616 @@
+import type { ClusterClient } from '../milvus/types.ts';
+import { RotatorError, coerceError } from '../errors.ts';
+import { SECRET_ERROR_CODE } from '../secrets/errors.ts';
+import { STAGE } from '../secrets/types.ts';
+import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
+import { holdsOf, type ClusterProgress } from './cluster-progress.ts';
+import { ROTATION_ERROR_CODE } from './errors.ts';
+import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
+import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
+import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
+import { PLAN_ACTION, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { RotationRun, type StepResult } from './rotation-run.ts';
+import { parseCredentialSecret, withPassword, type CredentialSecret } from './secret-value.ts';
+import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
+import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type Outcome, type Reason, type RotationRequest, type RotationResult } from './types.ts';
+
+/**
+ * The single-user strategy: one Milvus user per credential, its password changed in place on
+ * every cluster, the protocol of DESIGN section 5 (load, write ahead, set, verify, finish; the
+ * failure policy of failure-policy.ts; the resume rules of resume-rules.ts).
+ */
+export const singleUserStrategy: RotationStrategy = {
+  name: STRATEGY.single,
+  rotate: (req, ctx) => new SingleUserRotation(req, ctx).rotate(),
+  plan: (req, ctx) => new SingleUserRotation(req, ctx).plan(),
+};
+
+interface Loaded {
+  current: { versionId: string; secret: CredentialSecret };
+  /** The version this run writes or resumes. */
+  token: string;
+  /** The pending password when a pending version with a value exists (resume), else null. */
+  pending: CredentialSecret | null;
+  /** True when a pending version existed (ours or adopted): clusters may already hold it. */
+  resuming: boolean;
+  previous: () => Promise<CredentialSecret | null>;
+}
+
+/** What load read, kept for the dry run (which reports it even when load stops). */
+interface Seen {
+  current: { versionId: string; secret: CredentialSecret } | null;
+  pending: { versionId: string; ageMs: number | null; secret: CredentialSecret | null } | null;
+  previous: () => Promise<CredentialSecret | null>;
+}
+
+/** Why the run cannot finish after the set step began: the failure policy decides what follows. */
+interface Failure {
+  promotion: Promotion;
+  /** The explanation when the clusters' states do not give it (a promotion failure). */
+  why?: string;
+}
+
+/** One rotation (created per call: every field is per-rotation state). */
+class SingleUserRotation {
+  private readonly run: RotationRun;
+  private readonly ctx: StrategyContext;
+  private seen: Seen | null = null;
+
+  constructor(req: RotationRequest, ctx: StrategyContext) {
+    this.ctx = ctx;
+    this.run = new RotationRun(req, ctx);
+  }
+
+  async rotate(): Promise<RotationResult> {
+    const loaded = await this.run.step(STEP.load, () => this.load());
+    if ('stop' in loaded) return loaded.stop;
+    const { current, token } = loaded.ok;
+    this.run.versionId = token;
+
+    const written = await this.run.step(STEP.writeAhead, () => this.writeAhead(loaded.ok));
+    if ('stop' in written) return written.stop;
+    const pending = written.ok;
+
+    const set = await this.run.step(STEP.set, () => this.setAll(loaded.ok, pending));
+    const verified = 'ok' in set ? await this.run.step(STEP.verify, () => this.verify(current.secret, pending)) : set;
+    const finished = 'ok' in verified ? await this.run.step(STEP.finish, () => this.finish(current, token)) : verified;
+    if ('ok' in finished) return finished.ok;
+
+    const why = finished.stop.why ?? this.summarize();
+    const facts = this.failureFacts(finished.stop.promotion);
+    const decision = decideFailure(facts);
+    if (decision.action === FAILURE_ACTION.rollBack) {
+      const rolledBack = await this.run.step(STEP.rollBack, () => this.rollBack(current.secret, pending));
+      return this.settle(rollBackVerdict({ allBack: 'ok' in rolledBack, stranger: facts.stranger, cause: facts.cause }), why, token);
+    }
+    return this.settle(decision, why, token);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 1. Load
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Reads the secret and checks every cluster's authentication at once. The cases:
+   *  1. No AWSCURRENT value, or not a credential JSON: refuse (secret_invalid).
+   *  2. The secret names another user: refuse (confused deputy, DESIGN section 4).
+   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report.
+   *  4. AWSPENDING on a version other than AWSCURRENT:
+   *     a. it is ours (VersionId == rotation id): resume;
+   *     b. foreign, younger than the lease and its rotation not known to have ended (its owner may
+   *        be alive), without `recover`: refuse;
+   *     c. foreign and older, or its rotation has ended (the queue says so), or `recover`: adopt it and resume.
+   *  5. Our rotation id exists under another label (it already ended): refuse (rotation_id_spent).
+   *  6. A cluster accepts a random wrong password: authentication is off, refuse.
+   *  7. A cluster gives no answer: refuse before writing anything, unless resuming or in leak mode
+   *     (a leaked password must die on every cluster that can be reached).
+   *  8. `recover` with nothing pending: nothing to do; report whether every cluster accepts AWSCURRENT.
+   */
+  private async load(): Promise<StepResult<Loaded, RotationResult>> {
+    const { credential, rotationId, recover, mode } = this.run.req;
+    const secretId = credential.secretId;
+    const wrong = this.ctx.wrongPassword();
+    // Retried like every probe: one gateway error must not cost a scheduled rotation its turn.
+    const authChecks = Promise.all(
+      credential.clusters.map(async (name) => [name, await this.probeClear(this.ctx.cluster(name), credential.username, wrong)] as const),
+    );
+    const previous = memo(async () => {
+      const version = await this.ctx.store.getByStage(secretId, STAGE.previous);
+      return version ? parseCredentialSecret(version.value) : null;
+    });
+    this.seen = { current: null, pending: null, previous };
+    let description;
+    let currentVersion;
+    try {
+      [description, currentVersion] = await Promise.all([this.ctx.store.describe(secretId), this.ctx.store.getByStage(secretId, STAGE.current)]);
+    } catch (err) {
+      await authChecks;
+      const notFound = err instanceof RotatorError && err.code === SECRET_ERROR_CODE.notFound;
+      return this.stop(OUTCOME.failed, notFound ? REASON.secretNotFound : REASON.secretsManagerError, describeError(err));
+    }
+    const checks = await authChecks;
+
+    // Case 1.
+    const current = currentVersion ? parseCredentialSecret(currentVersion.value) : null;
+    if (!currentVersion || !current) {
+      return this.stop(OUTCOME.failed, REASON.secretInvalid, `secret "${secretId}" has no AWSCURRENT value with string username and password`);
+    }
+    // Case 2.
+    if (current.username !== credential.username) {
+      return this.stop(OUTCOME.failed, REASON.usernameMismatch, `secret "${secretId}" belongs to another user than "${credential.username}"; refusing to rotate it`);
+    }
+    this.seen.current = { versionId: currentVersion.versionId, secret: current };
+    const labels = description.versions;
+    // Case 3.
+    if (currentVersion.versionId === rotationId) {
+      this.run.versionId = rotationId;
+      return { stop: await this.confirmClustersAccept(current, REASON.alreadyRotated, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT') };
+    }
+
+    const pendingId = Object.keys(labels).find((id) => labels[id]?.includes(STAGE.pending) && id !== currentVersion.versionId);
+    const base = { current: { versionId: currentVersion.versionId, secret: current }, previous };
+
+    let loaded: Loaded;
+    if (pendingId) {
+      let pendingVersion;
+      try {
+        pendingVersion = await this.ctx.store.getByVersion(secretId, pendingId);
+      } catch (err) {
+        return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
+      }
+      const pending = pendingVersion ? parseCredentialSecret(pendingVersion.value) : null;
+      // A version without a creation date is treated as young (refuse, never guess).
+      const created = pendingVersion?.createdDate?.getTime() ?? null;
+      this.seen.pending = { versionId: pendingId, ageMs: created === null ? null : this.ctx.now() - created, secret: pending };
+      const ours = pendingId === rotationId;
+      if (!ours && !recover && this.ctx.now() - (created ?? this.ctx.now()) < this.ctx.tuning.pendingLeaseMs) {
+        // Case 4b, unless the rotation that wrote it is known to have ended (case 4c): then no one will finish it.
+        if ((await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) !== 'ended') {
+          this.run.versionId = pendingId;
+          return this.stop(OUTCOME.failed, REASON.rotationInProgress, `another rotation (version ${pendingId}) is in progress on secret "${secretId}"; retry later or run recover`);
+        }
+      }
+      // Cases 4a and 4c. A pending placeholder without a value (RotateSecret's) is filled in writeAhead.
+      if (pendingVersion && (!pending || pending.username !== credential.username)) {
+        this.run.versionId = pendingId;
+        return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential of user "${credential.username}"`);
+      }
+      loaded = { ...base, token: pendingId, pending, resuming: pending !== null };
+    } else {
+      // Case 5.
+      if (labels[rotationId]) {
+        return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${rotationId} already ended on secret "${secretId}"; start a new rotation`);
+      }
+      loaded = { ...base, token: rotationId, pending: null, resuming: false };
+    }
+
+    // Cases 6 and 7.
+    const authOff = checks.filter(([, answer]) => answer === 'accepted').map(([name]) => name);
+    if (authOff.length > 0) {
+      for (const name of authOff) this.run.setCluster(name, { state: CLUSTER_STATE.authDisabled });
+      return this.stop(OUTCOME.failed, REASON.authDisabled, `authentication is off on ${authOff.join(', ')}: a wrong password was accepted`);
+    }
+    const silent = checks.filter(([, answer]) => answer === 'unknown').map(([name]) => name);
+    if (silent.length > 0 && !loaded.resuming && mode !== MODE.leak) {
+      for (const name of silent) this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: 'no answer to the authentication check' });
+      return this.stop(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${silent.join(', ')}; nothing was changed`);
+    }
+    // Case 8.
+    if (recover && !pendingId) {
+      this.run.versionId = currentVersion.versionId;
+      return { stop: await this.confirmClustersAccept(current, REASON.nothingPending, 'nothing is pending, but a cluster does not accept AWSCURRENT') };
+    }
+    return { ok: loaded };
+  }
+
+  /**
+   * Cases 3 and 8 of load: nothing to write; probe AWSCURRENT on every cluster. Every cluster
+   * accepts it: rotated with `reason`. One rejects it: needs_attention (drift). One gives no answer:
+   * failed, cluster_unreachable (AWSCURRENT is not proven live there).
+   */
+  private async confirmClustersAccept(current: CredentialSecret, reason: Reason, driftMessage: string): Promise<RotationResult> {
+    const { credential } = this.run.req;
+    const answers = await Promise.all(credential.clusters.map(async (name) => [name, await this.probeUntil(name, current.password, 'accepted')] as const));
+    for (const [name, answer] of answers) {
+      this.run.setCluster(
+        name,
+        answer === 'accepted'
+          ? { state: reason === REASON.alreadyRotated ? CLUSTER_STATE.updated : CLUSTER_STATE.unchanged }
+          : answer === 'rejected'
+            ? { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is rejected' }
+            : { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: 'no answer to the AWSCURRENT probe' },
+      );
+    }
+    if (answers.every(([, answer]) => answer === 'accepted')) return this.run.result(OUTCOME.rotated, reason);
+    if (answers.some(([, answer]) => answer === 'rejected')) return this.run.result(OUTCOME.needsAttention, REASON.unknownPassword, driftMessage);
+    return this.run.result(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${answers.filter(([, a]) => a === 'unknown').map(([n]) => n).join(', ')}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The dry run: load only, then probe what each cluster accepts
+  // ---------------------------------------------------------------------------------------------
+
+  async plan(): Promise<RotationPlan> {
+    const { credential, mode } = this.run.req;
+    const loaded = await this.load();
+    const seen = this.seen;
+    const clusters: Record<string, ClusterPlan> = {};
+    if (seen?.current) {
+      const previous = await seen.previous().catch(() => null);
+      const currentPassword = seen.current.secret.password;
+      const pendingPassword = seen.pending?.secret?.password ?? null;
+      const previousPassword = previous && previous.password !== currentPassword && previous.password !== pendingPassword ? previous.password : null;
+      await Promise.all(
+        credential.clusters.map(async (name) => {
+          const client = this.ctx.cluster(name);
+          const [current, pending, prev] = await Promise.all([
+            this.probeClear(client, credential.username, currentPassword),
+            pendingPassword === null ? null : this.probeClear(client, credential.username, pendingPassword),
+            previousPassword === null ? null : this.probeClear(client, credential.username, previousPassword),
+          ]);
+          const evidence: ClusterEvidence = { pending: pending ?? 'none', current, previous: prev ?? 'none' };
+          clusters[name] = {
+            state: this.run.clusters.get(name)?.state ?? CLUSTER_STATE.unchanged,
+            accepts: { current, pending, previous: prev },
+            next: 'ok' in loaded ? nextResumeMove(evidence) : null,
+          };
+        }),
+      );
+    }
+    const stop = 'stop' in loaded ? loaded.stop : null;
+    const action = stop
+      ? stop.reason === REASON.nothingPending
+        ? PLAN_ACTION.nothing
+        : PLAN_ACTION.refuse
+      : 'ok' in loaded && loaded.ok.pending
+        ? PLAN_ACTION.resume
+        : PLAN_ACTION.rotate;
+    return {
+      credential: credential.id,
+      dryRun: true,
+      strategy: STRATEGY.single,
+      mode,
+      action,
+      outcome: stop?.outcome ?? null,
+      reason: stop?.reason ?? null,
+      currentVersionId: seen?.current?.versionId ?? null,
+      pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
+      clusters: Object.fromEntries(credential.clusters.filter((name) => clusters[name]).map((name) => [name, clusters[name] as ClusterPlan])),
+      ...(stop?.error !== undefined ? { error: stop.error } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 2. Write ahead
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Makes the new password durable under AWSPENDING before any cluster sees it. An existing
+   * pending password is never regenerated (a retry must not make a new value: PutSecretValue is
+   * idempotent only for the same token and value, spec/secrets-manager.md 2.2).
+   */
+  private async writeAhead(loaded: Loaded): Promise<StepResult<CredentialSecret, RotationResult>> {
+    if (loaded.pending) return { ok: loaded.pending };
+    const { credential } = this.run.req;
+    const password = this.ctx.generatePassword(credential.password);
+    const value = withPassword(loaded.current.secret, password);
+    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.putPending));
+    try {
+      await this.ctx.store.putPending(credential.secretId, loaded.token, value);
+    } catch (err) {
+      if (err instanceof RotatorError && err.code === SECRET_ERROR_CODE.versionConflict) {
+        return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${loaded.token} already wrote another value to secret "${credential.secretId}"; start a new rotation`);
+      }
+      return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
+    }
+    const pending = parseCredentialSecret(value);
+    if (!pending) throw new Error('a generated secret value did not parse back');
+    return { ok: pending };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 3. Set
+  // ---------------------------------------------------------------------------------------------
+
+  /** Sets the pending password on every cluster in parallel; in leak mode, retries forward. Ok when every cluster holds it. */
+  private async setAll(loaded: Loaded, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
+    const names = this.run.req.credential.clusters;
+    await Promise.all(names.map((name) => this.setOne(name, loaded, pending, loaded.resuming)));
+    if (this.run.req.mode === MODE.leak) {
+      for (let pass = 1; pass <= this.ctx.tuning.leakForwardPasses; pass++) {
+        const stuck = names.filter((name) => this.run.clusters.get(name)?.state === CLUSTER_STATE.unreachable);
+        if (stuck.length === 0) break;
+        await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
+        await Promise.all(stuck.map((name) => this.setOne(name, loaded, pending, true)));
+      }
+    }
+    return this.run.holding('current', 'unknown', 'other').length === 0 ? { ok: true } : { stop: { promotion: PROMOTION.notReached } };
+  }
+
+  /**
+   * One cluster: the resume rules (resume-rules.ts) in a loop. Each move probes or changes, and
+   * what it shows is fed back as evidence, until a terminal move. A change attempt from a
+   * password is also the probe of that password: `changePassword` resolves every ambiguous answer.
+   */
+  private async setOne(name: string, loaded: Loaded, pending: CredentialSecret, resuming: boolean): Promise<void> {
+    const client = this.ctx.cluster(name);
+    const user = this.run.req.credential.username;
+    const evidence: ClusterEvidence = { pending: resuming ? undefined : 'none', current: undefined, previous: undefined };
+    let detail = 'no answer to probe';
+    /** A change's result: terminal progress, or what it proved about the password it started from. */
+    const learn = (result: ChangeResult): Answer | ClusterProgress => {
+      if (result.kind === 'from-rejected') return 'rejected';
+      if (result.kind === 'unknown') {
+        detail = result.reason;
+        return 'unknown';
+      }
+      return progressAfterChange(result);
+    };
+    for (;;) {
+      const move = nextResumeMove(evidence);
+      switch (move) {
+        case RESUME_MOVE.probePending:
+          evidence.pending = await this.probeClear(client, user, pending.password);
+          break;
+        case RESUME_MOVE.holdsPending:
+          return this.run.setCluster(name, { state: CLUSTER_STATE.updated });
+        case RESUME_MOVE.noAnswer:
+          return this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail });
+        case RESUME_MOVE.unknownPassword:
+          return this.run.setCluster(name, { state: CLUSTER_STATE.unknownPassword, detail: 'neither AWSCURRENT, AWSPREVIOUS nor AWSPENDING is accepted' });
+        case RESUME_MOVE.changeFromCurrent: {
+          const learned = learn(await changePassword(client, user, loaded.current.secret.password, pending.password, this.changeOptions(name)));
+          if (typeof learned === 'object') return this.run.setCluster(name, learned);
+          evidence.current = learned;
+          break;
+        }
+        case RESUME_MOVE.changeFromPrevious: {
+          const previous = await loaded.previous().catch(() => null);
+          if (!previous || previous.password === loaded.current.secret.password || previous.password === pending.password) {
+            evidence.previous = 'none';
+            break;
+          }
+          const learned = learn(await changePassword(client, user, previous.password, pending.password, this.changeOptions(name)));
+          if (typeof learned === 'object') return this.run.setCluster(name, learned);
+          evidence.previous = learned;
+          break;
+        }
+        default: {
+          const unreachable: never = move;
+          throw new Error(`unhandled resume move ${String(unreachable)}`);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 4. Verify
+  // ---------------------------------------------------------------------------------------------
+
+  /** Every cluster accepts the pending password and rejects the current one (short retries for propagation). */
+  private async verify(current: CredentialSecret, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
+    const names = this.run.req.credential.clusters;
+    const checks = await Promise.all(
+      names.map(async (name) => {
+        const [newAnswer, oldAnswer] = await Promise.all([this.probeUntil(name, pending.password, 'accepted'), this.probeUntil(name, current.password, 'rejected')]);
+        return { name, newAccepted: newAnswer === 'accepted', oldRejected: oldAnswer === 'rejected' };
+      }),
+    );
+    let ok = true;
+    for (const { name, newAccepted, oldRejected } of checks) {
+      if (newAccepted && oldRejected) continue;
+      ok = false;
+      this.run.setCluster(name, {
+        state: CLUSTER_STATE.verifyFailed,
+        newAccepted,
+        detail: newAccepted ? 'the old password is still accepted' : 'the new password is not accepted',
+      });
+    }
+    return ok ? { ok: true } : { stop: { promotion: PROMOTION.notReached } };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 5. Finish
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Moves AWSCURRENT to the new version (AWSPREVIOUS follows), then reads the labels back.
+   * AWSPENDING is left on the new version (decided, DESIGN section 5): with AWSCURRENT beside it
+   * that is AWS's documented "rotation complete" state (spec/secrets-manager.md 1.1), and leaving
+   * it saves one write of the shared 50/s quota and one round trip per rotation. Load, verify and
+   * status count "pending" only on a version other than AWSCURRENT, so nothing mistakes it for a
+   * rotation in progress.
+   */
+  private async finish(current: Loaded['current'], token: string): Promise<StepResult<RotationResult, Failure>> {
+    const { credential } = this.run.req;
+    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.promote));
+    let promoteError: unknown = null;
+    try {
+      await this.ctx.store.promote(credential.secretId, token, { currentVersionId: current.versionId, keepPendingLabel: true });
+    } catch (err) {
+      promoteError = err;
+    }
+    let labels: Record<string, string[]>;
+    try {
+      labels = (await this.ctx.store.describe(credential.secretId)).versions;
+    } catch (err) {
+      // Every cluster holds the pending password, which AWSPENDING records; whether AWSCURRENT
+      // moved is unknown, so rolling back could strand the clusters on AWSPREVIOUS. Running the
+      // same rotation again (it resumes) settles it.
+      return { stop: { promotion: PROMOTION.unknown, why: `could not confirm AWSCURRENT moved: ${describeError(promoteError ?? err)}` } };
+    }
+    if (labels[token]?.includes(STAGE.current)) return { ok: this.run.result(OUTCOME.rotated, REASON.ok) };
+    return { stop: { promotion: PROMOTION.failed, why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` } };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Failure policy (failure-policy.ts decides; this carries it out)
+  // ---------------------------------------------------------------------------------------------
+
+  private failureFacts(promotion: Promotion) {
+    return {
+      mode: this.run.req.mode,
+      touched: this.run.holding('pending', 'unknown').length > 0,
+      stranger: this.run.holding('other').length > 0,
+      promotion,
+      cause: this.failureCause(),
+    };
+  }
+
+  /**
+   * Puts every cluster that holds (or may hold) the new password back to AWSCURRENT, and verifies.
+   * Ok when all are back.
+   */
+  private async rollBack(current: CredentialSecret, pending: CredentialSecret): Promise<StepResult<true, true>> {
+    const { credential } = this.run.req;
+    const touched = this.run.holding('pending', 'unknown');
+    const back = await Promise.all(
+      touched.map(async (name) => {
+        const client = this.ctx.cluster(name);
+        // A cluster whose state was unknown may never have changed: look before writing.
+        if (holdsOf(this.run.clusters.get(name) ?? { state: CLUSTER_STATE.unchanged }) === 'unknown' && (await this.probeClear(client, credential.username, current.password)) === 'accepted') {
+          this.run.setCluster(name, { state: CLUSTER_STATE.unchanged });
+          return true;
+        }
+        const result = await changePassword(client, credential.username, pending.password, current.password, this.changeOptions(name));
+        const verified = result.kind === 'changed' && (await this.probeUntil(name, current.password, 'accepted')) === 'accepted';
+        this.run.setCluster(name, verified ? { state: CLUSTER_STATE.rolledBack } : { state: CLUSTER_STATE.rollbackFailed, detail: rollBackFailure(result) });
+        return verified;
+      }),
+    );
+    return back.every(Boolean) ? { ok: true } : { stop: true };
+  }
+
+  /** The result of a failed run, after the policy's roll back or roll forward; the message from the clusters' final states. */
+  private async settle(verdict: Verdict & { dropPending: boolean }, why: string, token: string): Promise<RotationResult> {
+    const abandonNote = verdict.dropPending ? await this.abandonQuietly(token) : '';
+    switch (verdict.reason) {
+      case REASON.finishUnknown:
+        return this.run.result(verdict.outcome, verdict.reason, why);
+      case REASON.promoteFailed:
+        return this.run.result(verdict.outcome, verdict.reason, `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`);
+      case REASON.rollbackFailed: {
+        const stuck = [...this.run.clusters.entries()].filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([name]) => name);
+        return this.run.result(verdict.outcome, verdict.reason, `${why}; roll back failed, AWSPENDING kept (it holds the live password of ${stuck.join(', ')})`);
+      }
+      default:
+        if (this.run.req.mode === MODE.leak) return this.run.result(verdict.outcome, verdict.reason, `leak not contained on every cluster: ${why}${abandonNote}`);
+        return this.run.result(verdict.outcome, verdict.reason, why + abandonNote);
+    }
+  }
+
+  /** Drops AWSPENDING from the abandoned version; a failure leaves a stale pending version that the next run or reconcile adopts. */
+  private async abandonQuietly(token: string): Promise<string> {
+    try {
+      await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
+      await this.ctx.store.abandon(this.run.req.credential.secretId, token);
+      return '';
+    } catch (err) {
+      if (isFenceError(err)) throw err;
+      return `; AWSPENDING could not be removed (${describeError(err)})`;
+    }
+  }
+
+  /** The reason the clusters' states give for a failed run, most telling first. */
+  private failureCause(): Reason {
+    const progress = [...this.run.clusters.values()];
+    if (progress.some((c) => c.state === CLUSTER_STATE.unknownPassword)) return REASON.unknownPassword;
+    if (progress.some((c) => c.state === CLUSTER_STATE.refused && c.by === 'policy')) return REASON.policyRejected;
+    if (progress.some((c) => c.state === CLUSTER_STATE.refused)) return REASON.clusterRefused;
+    if (progress.some((c) => c.state === CLUSTER_STATE.unreachable)) return REASON.clusterUnreachable;
+    if (progress.some((c) => c.state === CLUSTER_STATE.verifyFailed)) return REASON.verifyFailed;
+    return REASON.secretsManagerError;
+  }
+
+  private summarize(): string {
+    const parts = [...this.run.clusters.entries()]
+      .filter(([, c]) => c.state !== CLUSTER_STATE.updated && c.state !== CLUSTER_STATE.unchanged)
+      .map(([name, c]) => `${name}: ${c.state}${'detail' in c && c.detail ? ` (${c.detail})` : ''}`);
+    return parts.length > 0 ? parts.join('; ') : 'a step failed';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+  // ---------------------------------------------------------------------------------------------
+
+  private changeOptions(cluster: string): ChangeOptions {
+    return {
+      maxAttempts: this.ctx.tuning.changeAttempts,
+      maxProbes: this.ctx.tuning.probeAttempts,
+      retryDelayMs: this.ctx.tuning.retryDelayMs,
+      sleep: this.ctx.sleep,
+      beforeWrite: () => this.ctx.fence(fencePoint.clusterWrite(cluster)),
+    };
+  }
+
+  /** A probe retried until it gets a clear answer (or the attempts run out: unknown). */
+  private async probeClear(client: ClusterClient, user: string, password: string): Promise<Answer> {
+    const answer = await probeClearly(client, user, password, { maxProbes: this.ctx.tuning.probeAttempts, retryDelayMs: this.ctx.tuning.retryDelayMs, sleep: this.ctx.sleep });
+    return typeof answer === 'object' ? 'unknown' : answer;
+  }
+
+  /** Probes until the answer is `want` (verification retries for propagation); the last answer otherwise. */
+  private async probeUntil(name: string, password: string, want: 'accepted' | 'rejected'): Promise<Answer> {
+    const client = this.ctx.cluster(name);
+    let last: Answer = 'unknown';
+    for (let i = 0; i < this.ctx.tuning.verifyAttempts; i++) {
+      if (i > 0) await this.ctx.sleep(this.ctx.tuning.verifyDelayMs);
+      last = (await client.probe(this.run.req.credential.username, password)).kind;
+      if (last === want) return last;
+    }
+    return last;
+  }
+
+  private stop(outcome: Outcome, reason: Reason, error: string): { stop: RotationResult } {
+    return { stop: this.run.result(outcome, reason, error) };
+  }
+}
+
+/** A change's terminal progress (every kind but from-rejected and unknown, which are evidence). */
+function progressAfterChange(result: Exclude<ChangeResult, { kind: 'from-rejected' } | { kind: 'unknown' }>): ClusterProgress {
+  switch (result.kind) {
+    case 'changed':
+      return { state: CLUSTER_STATE.updated };
+    case 'policy-rejected':
+      return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${result.message}` };
+    case 'refused':
+      return { state: CLUSTER_STATE.refused, by: 'request', detail: result.message };
+    default: {
+      const unreachable: never = result;
+      throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+function rollBackFailure(result: ChangeResult): string {
+  switch (result.kind) {
+    case 'changed':
+      return 'AWSCURRENT not accepted after the roll back';
+    case 'from-rejected':
+      return 'neither AWSCURRENT, AWSPREVIOUS nor AWSPENDING is accepted';
+    case 'policy-rejected':
+      return `policy: ${result.message}`;
+    case 'refused':
+      return result.message;
+    case 'unknown':
+      return result.reason;
+    default: {
+      const unreachable: never = result;
+      throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+function describeError(err: unknown): string {
+  const e = coerceError(err);
+  return e instanceof RotatorError ? `${e.code}: ${e.message}` : e.message;
+}
+
+function isFenceError(err: unknown): boolean {
+  return err instanceof RotatorError && err.code === ROTATION_ERROR_CODE.leaseLost;
+}
+
+function memo<T>(fn: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | null = null;
+  return () => (promise ??= fn());
+}

@@ -1,0 +1,135 @@
+/**
+ * The engine's tables as pure functions, over every combination of their inputs, without I/O:
+ * the resume rules (per cluster: what the pending, current and previous passwords got -> the next
+ * move) and the failure policy (mode x what changed -> roll back, roll forward or stop, outcome,
+ * reason). Each expectation is written from DESIGN section 5's wording, not from the code.
+ */
+import { describe, expect, it } from 'vitest';
+import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion } from '../src/rotation/failure-policy.ts';
+import { RESUME_MOVE, isTerminal, nextResumeMove, type ClusterEvidence, type ResumeMove } from '../src/rotation/resume-rules.ts';
+import { MODE, OUTCOME, REASON, type Mode, type Reason } from '../src/rotation/types.ts';
+
+const PENDING: ClusterEvidence['pending'][] = [undefined, 'none', 'accepted', 'rejected', 'unknown'];
+const CURRENT: ClusterEvidence['current'][] = [undefined, 'accepted', 'rejected', 'unknown'];
+const PREVIOUS: ClusterEvidence['previous'][] = [undefined, 'none', 'accepted', 'rejected', 'unknown'];
+
+/** The resume table, read as a person would: the first line that matches wins. */
+function expectedMove(e: ClusterEvidence): ResumeMove {
+  if (e.pending === undefined) return RESUME_MOVE.probePending; // resuming: look first, a crash may have set it
+  if (e.pending === 'accepted') return RESUME_MOVE.holdsPending; // NEW: done
+  if (e.pending === 'unknown') return RESUME_MOVE.noAnswer;
+  if (e.current !== 'rejected' && e.current !== 'unknown') return RESUME_MOVE.changeFromCurrent; // OLD (or not tried yet)
+  if (e.current === 'unknown') return RESUME_MOVE.noAnswer;
+  if (e.previous !== 'rejected' && e.previous !== 'unknown' && e.previous !== 'none') return RESUME_MOVE.changeFromPrevious; // PREV
+  if (e.previous === 'unknown') return RESUME_MOVE.noAnswer;
+  return RESUME_MOVE.unknownPassword; // nothing we hold: a human must look
+}
+
+describe('resume rules: every combination of pending x current x previous', () => {
+  const all = PENDING.flatMap((pending) => CURRENT.flatMap((current) => PREVIOUS.map((previous) => ({ pending, current, previous }))));
+
+  it('covers 100 combinations', () => {
+    expect(all).toHaveLength(100);
+  });
+
+  it.each(all.map((e) => [JSON.stringify(e), e] as const))('%s', (_label, evidence) => {
+    expect(nextResumeMove(evidence)).toBe(expectedMove(evidence));
+  });
+
+  it('a cluster is never changed from a password it has shown it rejects, and never probed for pending twice', () => {
+    for (const e of all) {
+      const move = nextResumeMove(e);
+      if (move === RESUME_MOVE.changeFromCurrent) expect(e.current === 'rejected' || e.current === 'unknown').toBe(false);
+      if (move === RESUME_MOVE.changeFromPrevious) expect(['rejected', 'unknown', 'none']).not.toContain(e.previous);
+      if (move === RESUME_MOVE.probePending) expect(e.pending).toBeUndefined();
+    }
+  });
+
+  it('asking in the documented order always ends in a terminal move within four moves', () => {
+    const answers = ['accepted', 'rejected', 'unknown'] as const;
+    for (const p of answers) for (const c of answers) for (const v of [...answers, 'none'] as const) {
+      const e: ClusterEvidence = { pending: undefined, current: undefined, previous: undefined };
+      let moves = 0;
+      let move = nextResumeMove(e);
+      while (!isTerminal(move)) {
+        if (move === RESUME_MOVE.probePending) e.pending = p;
+        else if (move === RESUME_MOVE.changeFromCurrent) e.current = c === 'accepted' ? 'rejected' : c; // a change that succeeds is terminal in the engine; model the miss
+        else if (move === RESUME_MOVE.changeFromPrevious) e.previous = v === 'accepted' ? 'rejected' : v;
+        move = nextResumeMove(e);
+        expect(++moves).toBeLessThanOrEqual(4);
+      }
+    }
+  });
+});
+
+const MODES: Mode[] = [MODE.scheduled, MODE.manual, MODE.leak];
+const PROMOTIONS: Promotion[] = [PROMOTION.notReached, PROMOTION.failed, PROMOTION.unknown];
+const CAUSES: Reason[] = [REASON.clusterRefused, REASON.policyRejected, REASON.clusterUnreachable, REASON.verifyFailed, REASON.unknownPassword, REASON.secretsManagerError];
+
+/** The failure policy of DESIGN section 5, written out. */
+function expectedDecision(f: FailureFacts): ReturnType<typeof decideFailure> {
+  if (f.promotion === PROMOTION.unknown) {
+    return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: REASON.finishUnknown };
+  }
+  if (f.mode === MODE.leak) {
+    if (f.promotion === PROMOTION.failed) {
+      return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: f.stranger ? REASON.unknownPassword : REASON.promoteFailed };
+    }
+    return {
+      action: f.touched ? FAILURE_ACTION.rollForward : FAILURE_ACTION.stop,
+      dropPending: !f.touched,
+      outcome: OUTCOME.needsAttention,
+      reason: f.stranger ? REASON.unknownPassword : REASON.leakNotContained,
+    };
+  }
+  if (!f.touched) return { action: FAILURE_ACTION.stop, dropPending: true, outcome: f.stranger ? OUTCOME.needsAttention : OUTCOME.failed, reason: f.cause };
+  return { action: FAILURE_ACTION.rollBack };
+}
+
+describe('failure policy: every combination of mode x touched x stranger x promotion x cause', () => {
+  const all = MODES.flatMap((mode) =>
+    [true, false].flatMap((touched) =>
+      [true, false].flatMap((stranger) => PROMOTIONS.flatMap((promotion) => CAUSES.map((cause): FailureFacts => ({ mode, touched, stranger, promotion, cause })))),
+    ),
+  );
+
+  it('covers 216 combinations', () => {
+    expect(all).toHaveLength(216);
+  });
+
+  it.each(all.map((f) => [JSON.stringify(f), f] as const))('%s', (_label, facts) => {
+    expect(decideFailure(facts)).toEqual(expectedDecision(facts));
+  });
+
+  it('leak mode never rolls back; a promotion that may have happened is never rolled back', () => {
+    for (const f of all) {
+      if (f.mode === MODE.leak || f.promotion === PROMOTION.unknown) expect(decideFailure(f).action).not.toBe(FAILURE_ACTION.rollBack);
+    }
+  });
+
+  it('AWSPENDING is dropped only when no cluster holds (or may hold) the new password', () => {
+    for (const f of all) {
+      const d = decideFailure(f);
+      if (d.action !== FAILURE_ACTION.rollBack && d.dropPending) expect(f.touched).toBe(false);
+    }
+  });
+
+  it('a stranger password makes every outcome needs_attention', () => {
+    for (const f of all.filter((x) => x.stranger)) {
+      const d = decideFailure(f);
+      if (d.action !== FAILURE_ACTION.rollBack) expect(d.outcome).toBe(OUTCOME.needsAttention);
+    }
+  });
+});
+
+describe('failure policy after a roll back: every combination', () => {
+  it.each([true, false].flatMap((allBack) => [true, false].flatMap((stranger) => CAUSES.map((cause) => ({ allBack, stranger, cause })))))('%o', (facts) => {
+    const verdict = rollBackVerdict(facts);
+    if (!facts.allBack) {
+      // A cluster may still hold the new password: AWSPENDING records it.
+      expect(verdict).toEqual({ dropPending: false, outcome: OUTCOME.needsAttention, reason: REASON.rollbackFailed });
+    } else {
+      expect(verdict).toEqual({ dropPending: true, outcome: facts.stranger ? OUTCOME.needsAttention : OUTCOME.rolledBack, reason: facts.cause });
+    }
+  });
+});
