@@ -11,7 +11,6 @@ import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
-import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { makeConfig, type CredentialSpec } from './helpers/config.ts';
