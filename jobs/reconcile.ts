@@ -73,16 +73,20 @@ const SPREAD_SHARE = 0.5;
  */
 export async function processReconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const empty: ReconcileReport = { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, resumed: [], drift: [], unreachable: [], errors: [] };
-  // The lease outlives a normal pass (it spreads over half the interval) and lapses if its holder dies.
-  const release = await deps.reconcileState.claimPass(2 * deps.config.worker.reconcileIntervalMs);
-  if (release === null) {
+  // Renewed while the pass runs (a long pass, a backlog, must not let a second one start on the same checks); lapses if its holder dies.
+  const intervalMs = deps.config.worker.reconcileIntervalMs;
+  const lease = await deps.reconcileState.claimPass(2 * intervalMs);
+  if (lease === null) {
     deps.logger.info({ step: 'reconcile' }, 'reconcile skipped: another pass is running');
     return empty;
   }
+  const renewal = setInterval(() => void lease.renew().catch(() => {}), intervalMs / 2);
+  renewal.unref();
   try {
     return await reconcilePass(deps);
   } finally {
-    await release().catch(() => {});
+    clearInterval(renewal);
+    await lease.release().catch(() => {});
   }
 }
 

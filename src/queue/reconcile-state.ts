@@ -35,14 +35,21 @@ export class ReconcileState {
 
   /**
    * Takes the pass lease (one reconcile pass at a time across the fleet: two overlapping passes
-   * would both find the same checks due). Returns a release function, or null when a pass runs.
+   * would both find the same checks due). The holder renews it while the pass runs; a holder that
+   * dies lets it lapse after `ttlMs`. Null when a pass runs elsewhere.
    */
-  async claimPass(ttlMs: number): Promise<(() => Promise<void>) | null> {
+  async claimPass(ttlMs: number): Promise<{ renew: () => Promise<void>; release: () => Promise<void> } | null> {
     const key = `${this.prefix}:reconcile:pass`;
     const token = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-    if ((await this.redis.set(key, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) !== 'OK') return null;
-    return async () => {
-      await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, key, token);
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    if ((await this.redis.set(key, token, 'PX', ttl, 'NX')) !== 'OK') return null;
+    return {
+      renew: async () => {
+        await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0", 1, key, token, ttl);
+      },
+      release: async () => {
+        await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, key, token);
+      },
     };
   }
 
