@@ -72,13 +72,12 @@ const SPREAD_SHARE = 0.5;
  * hash of its id), so the checks of a fleet spread evenly over the interval from the first pass.
  */
 export async function processReconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const empty: ReconcileReport = { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, resumed: [], drift: [], unreachable: [], errors: [] };
   // Renewed while the pass runs (a long pass, a backlog, must not let a second one start on the same checks); lapses if its holder dies.
   const intervalMs = deps.config.worker.reconcileIntervalMs;
   const lease = await deps.reconcileState.claimPass(2 * intervalMs);
   if (lease === null) {
     deps.logger.info({ step: 'reconcile' }, 'reconcile skipped: another pass is running');
-    return empty;
+    return emptyReport();
   }
   const renewal = setInterval(() => void lease.renew().catch(() => {}), intervalMs / 2);
   renewal.unref();
@@ -90,6 +89,10 @@ export async function processReconcile(deps: ReconcileDeps): Promise<ReconcileRe
   }
 }
 
+function emptyReport(): ReconcileReport {
+  return { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, resumed: [], drift: [], unreachable: [], errors: [] };
+}
+
 async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepMs;
@@ -97,7 +100,7 @@ async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
   const startedAt = now();
   const ids = Object.keys(config.credentials);
   await Promise.all([deps.credentialState.retain(ids), deps.reconcileState.retain(ids)]);
-  const report: ReconcileReport = { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, resumed: [], drift: [], unreachable: [], errors: [] };
+  const report = emptyReport();
 
   const leaseMs = config.rotation.pendingLeaseMs;
   const rotations = await deps.reconcileState.rotations();
