@@ -62,6 +62,11 @@ interface SizeResult {
   status: { ms: number; exitCode: number | null; timedOut: boolean; msPerCredential: number };
 }
 
+/** A partial figure as soon as it is measured (stderr), so a large size that runs out of time still tells something. */
+function progress(size: number, text: string): void {
+  console.error(`[${size}] ${text}`);
+}
+
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -95,6 +100,7 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
   await syncSchedules(control, admin, config.redis.prefix, config);
   const schedulesSyncMs = performance.now() - t;
   const redisSchedulers = await usedMemory(admin);
+  progress(size, `schedules sync ${Math.round(schedulesSyncMs)} ms, redis +${Math.round((redisSchedulers - redis0) / size)} B/credential`);
 
   // The fingerprint index, as the HTTP server holds it; loaded once, in full.
   const index = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials, concurrency: 16 });
@@ -103,6 +109,7 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
   const load = await index.refresh();
   const fingerprintLoad = { ms: performance.now() - t, calls: calls() - c0, msPerCredential: 0 };
   fingerprintLoad.msPerCredential = fingerprintLoad.ms / size;
+  progress(size, `fingerprint load ${Math.round(fingerprintLoad.ms)} ms, ${fingerprintLoad.calls} calls`);
   if (load.failed.length > 0) console.error(`fingerprint load: ${load.failed.length} failed`);
 
   const deps = {
@@ -123,6 +130,7 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
   const pass = await processReconcile({ ...deps, now: () => now + WEEK_MS });
   const reconcilePass = { ms: performance.now() - t, calls: calls() - c0, probes: probes() - p0, msPerCredential: 0 };
   reconcilePass.msPerCredential = reconcilePass.ms / size;
+  progress(size, `reconcile pass ${Math.round(reconcilePass.ms)} ms, ${reconcilePass.calls} calls, ${reconcilePass.probes} probes`);
   if (pass.driftChecked + pass.labelsChecked < size) console.error(`reconcile: only ${pass.driftChecked} drift and ${pass.labelsChecked} label checks of ${size}`);
   const redisAll = await usedMemory(admin);
 
