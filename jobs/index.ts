@@ -52,8 +52,9 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
       // Rotated: nothing pending is left. Anything else ended the job: the next reconcile pass looks (a pending version may remain).
       if (result.outcome === 'rotated') await deps.reconcileState.clearRotation(credential.id).catch(() => {});
       else await deps.reconcileState.markRotation(credential.id, Date.now() - deps.config.rotation.pendingLeaseMs).catch(() => {});
-      // The fleet's fingerprint indexes learn the new labels from here (one DescribeSecret per rotation) and read only the new version.
-      await deps.runtime.store
+      // The fleet's fingerprint indexes learn the new labels from here (one DescribeSecret per rotation) and read only the
+      // new version. Not awaited: the job's slot is free for the next rotation at once (the write quota is the bottleneck).
+      void deps.runtime.store
         .describe(credential.secretId)
         .then((description) => deps.feed.publish(credential.id, description.versions))
         .catch((err: Error) => deps.logger.warn({ credential: credential.id, err: { message: err.message } }, 'could not publish the rotated version labels'));
