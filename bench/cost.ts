@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   );
   const config: Config = {
     ...base,
-    redis: { url: redis.url, prefix: `{bench-cost-${randomUUID().slice(0, 8)}}` },
+    redis: { url: redis.url, prefix: `{bench-cost-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 },
     worker: {
       ...base.worker,
       concurrency: 8,

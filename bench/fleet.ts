@@ -47,7 +47,7 @@ const specs = Array.from({ length: count }, (_, i) => ({ id: `cred-${i}`, userna
 const base = makeConfig(clusterNames, specs);
 const config = {
   ...base,
-  redis: { url: redis.url, prefix: '{fleet-bench}' },
+  redis: { url: redis.url, prefix: '{fleet-bench}', connectTimeoutMs: 10_000 },
   aws: { ...base.aws, writesPerSecond: writeLimit, maxAttempts: 4 },
   worker: { ...base.worker, concurrency: Number(values.concurrency) },
 };

@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { signGenericAlert } from '../src/alerts/generic-signature.ts';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../src/config/types.ts';
 import { startHttpServer } from '../src/http/server.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
@@ -79,14 +79,14 @@ interface RunResult {
   replies: Record<string, number>;
 }
 
-function currentPassword(sandbox: Sandbox, credential: CredentialConfig): string {
+function currentPassword(sandbox: Sandbox, credential: SingleCredentialConfig): string {
   const value = sandbox.emulator.valueUnder(credential.secretId, STAGE.current);
   if (!value) throw new Error(`no AWSCURRENT for ${credential.id}`);
   return (JSON.parse(value) as { password: string }).password;
 }
 
 async function measure(run: RunResult['run'], sandbox: Sandbox, baseConfig: Config, redisUrl: string): Promise<RunResult> {
-  const config: Config = { ...baseConfig, redis: { url: redisUrl, prefix: `{bench-leak-${run}-${randomUUID().slice(0, 8)}}` } };
+  const config: Config = { ...baseConfig, redis: { url: redisUrl, prefix: `{bench-leak-${run}-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 } };
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'error' }, pino.destination(2));
   const workers: RunningWorker[] = [await startWorker(config, logger, { syncSchedules: false }), await startWorker(config, logger, { syncSchedules: false })];
   const [first] = workers;
@@ -134,7 +134,7 @@ async function measure(run: RunResult['run'], sandbox: Sandbox, baseConfig: Conf
   const replies: Record<string, number> = {};
   const latencies: Promise<number | null>[] = [];
   for (let i = 0; i < ALERTS; i++) {
-    const credential = leakCredentials[i % leakCredentials.length] as CredentialConfig;
+    const credential = leakCredentials[i % leakCredentials.length] as SingleCredentialConfig;
     const leaked = currentPassword(sandbox, credential);
     const body = Buffer.from(JSON.stringify({ credential: credential.id, id: `bench-${run}-${i}`, source: 'bench' }));
     const sentAt = Date.now();

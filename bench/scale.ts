@@ -81,7 +81,7 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
     CLUSTERS,
     Array.from({ length: size }, (_, i) => ({ id: `c${i}`, username: `user_${i}`, clusters: CLUSTERS })),
   );
-  const sandbox = await startSandbox({ ...base, redis: { url: redisUrl, prefix: `{bench-scale-${randomUUID().slice(0, 8)}}` } });
+  const sandbox = await startSandbox({ ...base, redis: { url: redisUrl, prefix: `{bench-scale-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 } });
   Object.assign(process.env, sandbox.env);
   const config: Config = sandbox.config;
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'error' }, pino.destination(2));

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../src/config/schema.ts';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import { usernamesOf, type Config, type CredentialConfig } from '../src/config/types.ts';
 import { nextRun } from '../src/config/schedule.ts';
 import { RotatorError, coerceError } from '../src/errors.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
@@ -234,7 +234,8 @@ async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now
   }
   const secret = current ? parseCredentialSecret(current.value) : null;
   if (!current || !secret) return needsAttention(credential, deps, report, 'secret_invalid', 'no AWSCURRENT value with string username and password');
-  if (secret.username !== credential.username) return needsAttention(credential, deps, report, 'secret_invalid', `the secret belongs to another user than "${credential.username}"`);
+  const users = usernamesOf(credential);
+  if (!users.includes(secret.username)) return needsAttention(credential, deps, report, 'secret_invalid', `the secret belongs to another user than ${users.map((u) => `"${u}"`).join(' or ')}`);
   report.driftChecked++;
   const maxAgeMs = maxAge(credential, now);
   await deps.credentialState.record(credential.id, {
@@ -249,7 +250,7 @@ async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now
   }
 
   const answers = await Promise.all(
-    credential.clusters.map(async (name) => [name, (await deps.runtime.cluster(name).probe(credential.username, secret.password)).kind] as const),
+    credential.clusters.map(async (name) => [name, (await deps.runtime.cluster(name).probe(secret.username, secret.password)).kind] as const),
   );
   report.probes += answers.length;
   const rejecting = answers.filter(([, kind]) => kind === 'rejected').map(([name]) => name);

@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
@@ -7,7 +7,7 @@ import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
-import type { LeakFlags, LeakNotice } from '../src/queue/leak-flags.ts';
+import { LeakFlags, type LeakNotice } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
@@ -18,7 +18,7 @@ import { MODE, OUTCOME, REASON, STEP, type RotationEvent, type RotationResult } 
 export interface RotateJobDeps {
   config: Config;
   runtime: EngineRuntime;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   leakFlags: LeakFlags;
   /** Fleet-wide per-credential facts for the gauges. */
@@ -45,7 +45,7 @@ export interface LeakAnswer {
   receiptToRevokedMs: number | null;
 }
 
-/** What a rotation job returns (stored by BullMQ in Redis): the engine's result, never a secret. */
+/** What a rotation job returns (stored by BullMQ in RedisClient): the engine's result, never a secret. */
 export type RotateJobResult = RotationResult & { jobId: string; leak?: LeakAnswer };
 
 /** Delay before trying again when another holder has the credential (milliseconds, plus jitter). */
@@ -86,7 +86,9 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       throw new DelayedError();
     }
     try {
-      const { notices, count } = await deps.leakFlags.read(credential.id);
+      const waiting = await deps.leakFlags.read(credential.id);
+      const { notices, count } = waiting;
+      const leakedUsername = LeakFlags.leakedUsername(waiting);
       const mode = count > 0 ? MODE.leak : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
@@ -104,7 +106,7 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       };
       const engine = deps.runtime.engineFor({ onEvent, fence, pendingOwner: deps.pendingOwner });
       const finishing = data.finishing ?? 0;
-      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId }, {
+      const { result, retries } = await rotateUntilFinished((req) => engine.rotate(req), { credential, mode, rotationId: data.rotationId, ...(mode === 'leak' && leakedUsername !== undefined ? { leakedUsername } : {}) }, {
         attempts: FINISH_ATTEMPTS_IN_PROCESS,
         sleep,
         finishing: finishing > 0,

@@ -10,6 +10,7 @@ import { EXIT, type ExitCode } from './rotation/exit-code.ts';
 import { resolveConfigPath } from './cli/config-path.ts';
 import { runRotate } from './cli/rotate-command.ts';
 import { runVerify } from './cli/verify-command.ts';
+import { runOnboard } from './cli/onboard-command.ts';
 import { runStatus } from './cli/status-command.ts';
 import { runConfigCheck } from './cli/config-check-command.ts';
 import { runSandbox } from './cli/sandbox-command.ts';
@@ -18,13 +19,14 @@ import { runWorker } from './cli/worker-command.ts';
 import { runEnqueue } from './cli/enqueue-command.ts';
 import { runSchedulesList, runSchedulesSync } from './cli/schedules-command.ts';
 import { UsageError } from './cli/usage-error.ts';
+import type { CliIo } from './cli/one-shot.ts';
+import { exitWithin, Releases } from './cli/releases.ts';
+import { packageVersion } from './cli/package-version.ts';
+import { RedisUnavailableError } from './queue/redis-connection.ts';
 import { MODE } from './rotation/types.ts';
 
-/** Where a command writes: results to stdout, logs (JSON lines) to stderr. */
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { CliIo } from './cli/one-shot.ts';
+export { exitWithin } from './cli/releases.ts';
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -38,14 +40,16 @@ function loadOrExit(configOption: string | undefined): Config {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Builds the commander program; `run` resolves with the process exit code. */
-export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCode: () => ExitCode } {
+export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Releases()): { program: Command; exitCode: () => ExitCode } {
   let exitCode: ExitCode = EXIT.ok;
   const logger = () => createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: 2 });
+  const oneShot = () => ({ releases, logger: logger() });
   const configOption = new Option('-c, --config <file>', 'config file (default: $ROTATOR_CONFIG, then ./rotator.yaml)');
 
   const program = new Command()
     .name('milvus-rotator')
     .description('Rotates Milvus / Zilliz Cloud user passwords into AWS Secrets Manager.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
@@ -77,12 +81,25 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     });
 
   program
+    .command('onboard')
+    .description('alternating credentials: bring the second user in (creates it with admin; else says what to do)')
+    .addOption(configOption)
+    .requiredOption('--credential <id>', 'credential id')
+    .option('--json', 'one JSON result object')
+    .action(async (options: { config?: string; credential: string; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runOnboard(config, options, { out: io.out, logger: logger() });
+    });
+
+  program
     .command('verify')
     .description('check that every cluster accepts AWSCURRENT and no pending version is stale (exit 0, 1 or 3)')
     .addOption(configOption)
     .option('--credential <id>', 'credential id (repeatable; default: all)', collect)
+    .option('--all', 'every configured credential (the default)')
     .option('--json', 'one JSON object per credential')
-    .action(async (options: { config?: string; credential?: string[]; json?: boolean }) => {
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; json?: boolean }) => {
+      if (options.all && options.credential && options.credential.length > 0) throw new UsageError('give --credential or --all, not both');
       const config = loadOrExit(options.config);
       exitCode = await runVerify(config, options, io);
     });
@@ -119,7 +136,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .option('--json', 'JSON lines')
     .action(async (options: { config?: string; credential: string[]; mode: string; wait?: boolean; timeoutMs?: string; json?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runEnqueue(config, options, io);
+      exitCode = await runEnqueue(config, options, io, oneShot());
     });
 
   const schedules = program.command('schedules').description('the job schedulers (one per scheduled credential, and reconcile)');
@@ -129,7 +146,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .addOption(configOption)
     .action(async (options: { config?: string }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runSchedulesSync(config, io);
+      exitCode = await runSchedulesSync(config, io, oneShot());
     });
   schedules
     .command('list')
@@ -138,7 +155,7 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
     .option('--json', 'JSON lines')
     .action(async (options: { config?: string; json?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runSchedulesList(config, options, io);
+      exitCode = await runSchedulesList(config, options, io, oneShot());
     });
 
   program
@@ -173,11 +190,16 @@ export function buildProgram(io: CliIo = defaultIo): { program: Command; exitCod
 
 /** Runs the CLI and returns the exit code; usage and config errors are exit 2 before any call. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitCode> {
-  const { program, exitCode } = buildProgram(io);
+  const releases = new Releases();
+  const { program, exitCode } = buildProgram(io, releases);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode();
   } catch (err) {
+    if (err instanceof RedisUnavailableError) {
+      io.err(`error: ${err.message}`);
+      return EXIT.redisUnavailable;
+    }
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
@@ -193,6 +215,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitC
     }
     io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
     return EXIT.needsAttention;
+  } finally {
+    const { stuck, failed } = await releases.releaseAll();
+    for (const name of stuck) io.err(`warning: closing the ${name} did not finish in time`);
+    for (const name of failed) io.err(`warning: closing the ${name} failed`);
   }
 }
 
@@ -206,7 +232,4 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
-  const code = await main(process.argv.slice(2));
-  process.exitCode = code;
-}
+if (isEntryPoint()) exitWithin(await main(process.argv.slice(2)));

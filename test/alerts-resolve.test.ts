@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FingerprintIndex } from '../src/alerts/fingerprint-index.ts';
 import { resolveGenericAlert, resolveGithubMatches, type ResolveDeps } from '../src/alerts/resolve-alert.ts';
+import { LeakFlags } from '../src/queue/leak-flags.ts';
 import { STAGE, type SecretStore, type SecretVersion, type Stage } from '../src/secrets/types.ts';
 import { makeConfig } from './helpers/config.ts';
 
@@ -78,6 +79,24 @@ describe('resolveGenericAlert', () => {
     const resolved = await resolveGenericAlert({ by: 'username-cluster', username: 'app_reader', cluster: 'prod-east' }, deps);
     expect(resolved.map((r) => r.credential).sort()).toEqual(['app-reader', 'app-reader-dr']);
     expect(resolved.every((r) => r.via === 'username-cluster')).toBe(true);
+    // The leaked user travels with each credential (an alternating one then changes only that user when retired).
+    expect(resolved.every((r) => r.username === 'app_reader')).toBe(true);
+  });
+
+  it('finds an alternating credential by either of its users', async () => {
+    const alternating = {
+      id: 'app-alt',
+      strategy: 'alternating' as const,
+      secretId: 'prod/milvus/app-alt',
+      usernames: ['app_a', 'app_b'] as const,
+      graceMs: 7_200_000,
+      clusters: ['prod-west'],
+      schedule: 'off',
+      timezone: 'UTC',
+      password: { length: 32, symbols: '!#%*+-=?@^_~' },
+    };
+    const withAlt = { ...deps, config: { credentials: { ...deps.config.credentials, 'app-alt': alternating } } };
+    expect(await resolveGenericAlert({ by: 'username-cluster', username: 'app_b', cluster: 'prod-west' }, withAlt)).toEqual([{ credential: 'app-alt', via: 'username-cluster', username: 'app_b' }]);
   });
 
   it.each([
@@ -115,5 +134,17 @@ describe('resolveGithubMatches', () => {
 
   it('resolves a batch of tokens that are not ours to nothing', async () => {
     expect(await resolveGithubMatches([{ token: 'ghp_notours' }, { token: 'user:pass' }], deps)).toEqual([]);
+  });
+});
+
+describe('LeakFlags.leakedUsername', () => {
+  const notice = (username?: string) => ({ alertId: 'a', source: 'generic', receivedAt: 1, ...(username ? { username } : {}) });
+  it('names the user only when every waiting notice names the same one', () => {
+    expect(LeakFlags.leakedUsername({ notices: [notice('app_b'), notice('app_b')], count: 2 })).toBe('app_b');
+    expect(LeakFlags.leakedUsername({ notices: [notice('app_b'), notice('app_a')], count: 2 })).toBeUndefined();
+    expect(LeakFlags.leakedUsername({ notices: [notice('app_b'), notice()], count: 2 })).toBeUndefined();
+    // An unreadable entry may have named anyone.
+    expect(LeakFlags.leakedUsername({ notices: [notice('app_b')], count: 2 })).toBeUndefined();
+    expect(LeakFlags.leakedUsername({ notices: [], count: 0 })).toBeUndefined();
   });
 });

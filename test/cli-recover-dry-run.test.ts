@@ -9,14 +9,14 @@ import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CredentialConfig } from '../src/config/types.ts';
+import type { SingleCredentialConfig } from '../src/config/types.ts';
 import { generatePassword } from '../src/password/generate.ts';
 import type { RotationPlan } from '../src/rotation/rotation-plan.ts';
 import type { RotationResult } from '../src/rotation/types.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
-import { makeConfig } from './helpers/config.ts';
+import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { passwordUnder } from './helpers/invariants.ts';
 import { linesOf, runCli, type CliRun } from './helpers/run-cli.ts';
@@ -25,9 +25,9 @@ const WRITES = ['PutSecretValue', 'UpdateSecretVersionStage', 'CreateSecret', 'R
 const BOUND_MS = 20_000;
 
 interface Fixture {
-  sandbox: Sandbox;
+  sandbox: Sandbox<SingleUserConfig>;
   file: string;
-  credential: CredentialConfig;
+  credential: SingleCredentialConfig;
   cli: (...args: string[]) => Promise<CliRun>;
   writes: () => number;
   changes: () => number;
@@ -48,7 +48,7 @@ async function start(): Promise<Fixture> {
   fixture = {
     sandbox,
     file,
-    credential: sandbox.config.credentials['app-reader'] as CredentialConfig,
+    credential: sandbox.config.credentials['app-reader'] as SingleCredentialConfig,
     cli: (...args) => runCli([...args, '--config', file], { env: sandbox.env, timeoutMs: BOUND_MS }),
     writes: () => WRITES.reduce((sum, op) => sum + sandbox.emulator.callCount(op), 0),
     changes: () => [...sandbox.clusters.values()].reduce((sum, s) => sum + s.changeLog.length, 0),

@@ -70,7 +70,7 @@ function expectRefused(input: Record<string, unknown> | string, path: string, me
 describe('config: loading', () => {
   it('applies every default to a minimal file', () => {
     const config = parse(minimal());
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' });
     expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
     expect('region' in config.aws).toBe(false);
     expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
@@ -79,6 +79,7 @@ describe('config: loading', () => {
     expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
     expect(config.credentials['app-reader']).toEqual({
       id: 'app-reader',
+      strategy: 'single',
       secretId: 'prod/milvus/app-reader',
       username: 'app_reader',
       clusters: ['prod-west', 'prod-east'],
@@ -90,7 +91,7 @@ describe('config: loading', () => {
 
   it('keeps DEFAULTS equal to the documented defaults', () => {
     expect(DEFAULTS).toEqual({
-      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' },
       aws: { maxAttempts: 4, writesPerSecond: 50 },
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
@@ -105,8 +106,11 @@ describe('config: loading', () => {
         reconcileIntervalMs: 300_000,
         driftCheckIntervalMs: 3_600_000,
         labelCheckIntervalMs: 10_800_000,
+        drainDelayMs: 5_000,
+        scheduleCheckIntervalMs: 60_000,
       },
       rotation: { pendingLeaseMs: 600_000 },
+      credential: { strategy: 'single', graceMs: 7_200_000 },
     });
   });
 
@@ -182,10 +186,10 @@ describe('config: loading', () => {
     try {
       const file = join(dir, 'rotator.yaml');
       writeFileSync(file, stringify(minimal()));
-      expect(loadConfig(file, {}).credentials['app-reader']?.username).toBe('app_reader');
+      expect(loadConfig(file, {}).credentials['app-reader']).toMatchObject({ strategy: 'single', username: 'app_reader' });
       const missing = join(dir, 'missing.yaml');
       expect(() => loadConfig(missing, {})).toThrow(ConfigError);
-      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`] });
+      expect(checkConfig(missing, {})).toEqual({ ok: false, lines: [`${missing}: cannot read the file (ENOENT)`], warnings: [] });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -205,7 +209,7 @@ describe('config: the examples', () => {
   };
 
   it('examples/rotator.yaml passes config check with and without its variables', () => {
-    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/rotator.yaml', env)).toEqual({ ok: true, lines: ['examples/rotator.yaml: OK: 2 credentials (2 scheduled), 2 clusters'], warnings: [] });
     expect(checkConfig('examples/rotator.yaml', {}).ok).toBe(true);
     const config = loadConfig('examples/rotator.yaml', env);
     expect(config.redis.url).toBe(env.REDIS_URL);
@@ -216,7 +220,7 @@ describe('config: the examples', () => {
   });
 
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
-    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 2 credentials (1 scheduled), 2 clusters'] });
+    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 3 credentials (1 scheduled), 2 clusters'], warnings: [] });
     const config = loadConfig('examples/sandbox.yaml', {});
     expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
     expect(config.credentials['app-reader']?.clusters).toHaveLength(2);
@@ -317,10 +321,71 @@ describe('config: refusals name the key path and the reason', () => {
     expect(Object.keys(parse(file).credentials)).toEqual(['app-reader', 'app-reader-east']);
   });
 
+  describe('the alternating strategy', () => {
+    const alternating = (extra: Record<string, unknown> = {}): Record<string, unknown> =>
+      withValue('credentials.app', { secretId: 'prod/milvus/app', strategy: 'alternating', usernames: ['app_a', 'app_b'], clusters: ['prod-west'], ...extra });
+
+    it('loads two users with the default grace and no admin, and the admin secret when given', () => {
+      expect(parse(alternating()).credentials['app']).toEqual({
+        id: 'app',
+        strategy: 'alternating',
+        secretId: 'prod/milvus/app',
+        usernames: ['app_a', 'app_b'],
+        graceMs: 7_200_000,
+        clusters: ['prod-west'],
+        schedule: '0 3 * * 0',
+        timezone: 'UTC',
+        password: { length: 32, symbols: '!#%*+-=?@^_~' },
+      });
+      const withAdmin = parse(alternating({ graceMs: 1000, admin: { secretId: 'prod/milvus/rotator-admin' } })).credentials['app'];
+      expect(withAdmin).toMatchObject({ graceMs: 1000, admin: { secretId: 'prod/milvus/rotator-admin' } });
+    });
+
+    it('defaults to the single strategy and accepts strategy: single written out', () => {
+      expect(parse(minimal()).credentials['app-reader']?.strategy).toBe('single');
+      expect(parse(withValue('credentials.app-reader.strategy', 'single')).credentials['app-reader']?.strategy).toBe('single');
+      expectRefused(withValue('credentials.app-reader.strategy', 'rolling'), 'credentials.app-reader.strategy', 'must be "single" or "alternating"');
+    });
+
+    it('needs exactly two distinct usernames, each a valid Milvus name', () => {
+      expectRefused(alternating({ usernames: ['app_a'] }), 'credentials.app.usernames', 'must list exactly two users, got 1');
+      expectRefused(alternating({ usernames: ['app_a', 'app_b', 'app_c'] }), 'credentials.app.usernames', 'must list exactly two users, got 3');
+      expectRefused(alternating({ usernames: ['app_a', 'app_a'] }), 'credentials.app.usernames[1]', 'must differ from usernames[0] ("app_a"): the two users take turns');
+      expectRefused(alternating({ usernames: ['app_a', '9b'] }), 'credentials.app.usernames[1]', /Milvus username rules/);
+      expectRefused(alternating({ usernames: undefined }), 'credentials.app.usernames', 'required with strategy: alternating (the two Milvus users that take turns)');
+    });
+
+    it('keeps each strategy to its own keys', () => {
+      expectRefused(alternating({ username: 'app_a' }), 'credentials.app.username', 'not with strategy: alternating: list both users under usernames');
+      expectRefused(withValue('credentials.app-reader.usernames', ['a', 'b']), 'credentials.app-reader.usernames', 'only with strategy: alternating');
+      expect(issuesOf(withValue('credentials.app-reader.graceMs', 5000))).toEqual([{ path: 'credentials.app-reader.graceMs', message: 'only with strategy: alternating' }]);
+      expectRefused(withValue('credentials.app-reader.admin', { secretId: 'x/admin' }), 'credentials.app-reader.admin', 'only with strategy: alternating');
+      const noUser = withValue('credentials.app-reader.username', undefined);
+      expectRefused(noUser, 'credentials.app-reader.username', 'required');
+    });
+
+    it('refuses a grace under a second or over 30 days, and an admin secret that is the credential\'s own', () => {
+      expectRefused(alternating({ graceMs: 999 }), 'credentials.app.graceMs', 'must be an integer from 1000 to 2592000000');
+      expectRefused(alternating({ graceMs: 2_592_000_001 }), 'credentials.app.graceMs', 'must be an integer from 1000 to 2592000000');
+      expectRefused(alternating({ admin: { secretId: 'prod/milvus/app' } }), 'credentials.app.admin.secretId', "must not be the credential's own secret");
+      expect(issuesOf(alternating({ admin: { secret: 'x' } }))).toEqual([
+        { path: 'credentials.app.admin.secretId', message: 'required' },
+        { path: 'credentials.app.admin.secret', message: 'unknown key (did you mean "secretId"?)' },
+      ]);
+    });
+
+    it('counts both users in the user-on-cluster rule, against single and alternating credentials', () => {
+      expectRefused(alternating({ usernames: ['app_b', 'app_reader'] }), 'credentials.app.usernames[1]', 'user "app_reader" on cluster "prod-west" is already rotated by credential "app-reader"');
+      const two = alternating();
+      (two.credentials as Record<string, unknown>)['other'] = { secretId: 'prod/milvus/other', strategy: 'alternating', usernames: ['app_c', 'app_a'], clusters: ['prod-west'] };
+      expectRefused(two, 'credentials.other.usernames[1]', 'user "app_a" on cluster "prod-west" is already rotated by credential "app"');
+    });
+  });
+
   it('refuses unknown keys at every level, suggesting the near miss', () => {
     expectRefused(withValue('clusters.prod-west.timeoutMS', 5000), 'clusters.prod-west.timeoutMS', 'unknown key (did you mean "timeoutMs"?)');
     expectRefused(withValue('credentials.app-reader.schedul', '0 3 * * *'), 'credentials.app-reader.schedul', 'unknown key (did you mean "schedule"?)');
-    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix)');
+    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs, caFile, mode, nodes, sentinels, sentinelName)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
     expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
@@ -373,7 +438,7 @@ describe('config: refusals name the key path and the reason', () => {
     for (const username of ['1user', '_user', 'user:x', 'user name', 'a'.repeat(33), '']) {
       expectRefused(withValue('credentials.app-reader.username', username), 'credentials.app-reader.username', message);
     }
-    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']?.username).toHaveLength(32);
+    expect(parse(withValue('credentials.app-reader.username', `a${'b'.repeat(31)}`)).credentials['app-reader']).toMatchObject({ username: `a${'b'.repeat(31)}` });
   });
 
   it('refuses password lengths outside 8-64', () => {
@@ -477,15 +542,69 @@ describe('config: checkConfig', () => {
     expect(checkConfig(file, {})).toEqual({
       ok: false,
       lines: ['clusters.prod-west.timeoutMs: must be an integer from 100 to 120000', 'credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'],
+      warnings: [],
     });
     writeFileSync(file, stringify(withValue('credentials.app-reader.clusters', ['prod-west', 'prod-dr'])));
-    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'] });
+    expect(checkConfig(file, {})).toEqual({ ok: false, lines: ['credentials.app-reader.clusters[1]: unknown cluster "prod-dr"'], warnings: [] });
+  });
+
+  it('warns about an alternating grace under an hour, and still passes the file', () => {
+    const file = join(dir, 'short-grace.yaml');
+    const input = withValue('credentials.app', { secretId: 'prod/milvus/app', strategy: 'alternating', usernames: ['app_a', 'app_b'], clusters: ['prod-west'], graceMs: 60_000 });
+    writeFileSync(file, stringify(input));
+    const grace = 'warning: credentials.app.graceMs: 60000 ms is under 1 h; consumers that cache the secret for an hour may still hold the user a rotation changes';
+    const checked = checkConfig(file, {});
+    expect(checked).toMatchObject({ ok: true, lines: [`${file}: OK: 2 credentials (2 scheduled), 2 clusters`] });
+    expect(checked.warnings).toContain(grace);
+    writeFileSync(file, stringify({ ...input, credentials: { app: { ...(input.credentials as Record<string, Record<string, unknown>>)['app'], graceMs: 3_600_000 } } }));
+    expect(checkConfig(file, {}).warnings.some((w) => w.includes('graceMs'))).toBe(false);
   });
 
   it('summarises a good file with its counts', () => {
     const file = join(dir, 'good.yaml');
     writeFileSync(file, stringify(minimal()));
-    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`] });
+    expect(checkConfig(file, {})).toEqual({ ok: true, lines: [`${file}: OK: 1 credential (1 scheduled), 2 clusters`], warnings: ['warning: http.triggerTokens: none configured: POST /v1/rotations refuses every request', 'warning: leakAlerts.webhookSecret: none configured: POST /v1/leak-alerts refuses every alert'] });
+  });
+
+  it('refuses a caFile it cannot read, one that is no PEM, and one on an http:// endpoint (exit 2 lines), naming the key', () => {
+    const file = join(dir, 'ca.yaml');
+    const pem = join(dir, 'ca.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const notPem = join(dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    const config = minimal();
+    const clusters = config.clusters as Record<string, Record<string, unknown>>;
+    clusters['prod-west']!.caFile = join(dir, 'absent.pem');
+    clusters['prod-east']!.caFile = notPem;
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).ok).toBe(false);
+    expect(checkConfig(file, {}).lines).toEqual([
+      'clusters.prod-west.caFile: cannot read the CA file (ENOENT)',
+      'clusters.prod-east.caFile: is not a PEM certificate (no BEGIN CERTIFICATE block)',
+    ]);
+    clusters['prod-west']!.caFile = pem;
+    clusters['prod-east'] = { endpoint: 'http://east.example.com:19530', caFile: pem };
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).lines).toEqual([
+      'clusters.prod-east.caFile: is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)',
+    ]);
+    delete clusters['prod-east']!.caFile;
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {}).ok).toBe(true);
+  });
+
+  it('warns (still ok) when the trigger tokens or webhook secrets are empty after ${VAR} expansion, naming the unset variables', () => {
+    const file = join(dir, 'features.yaml');
+    const config = { ...minimal(), http: { triggerTokens: ['${T1}', '${T2}'] }, leakAlerts: { webhookSecret: '${WEBHOOK}' } };
+    writeFileSync(file, stringify(config));
+    expect(checkConfig(file, {})).toMatchObject({
+      ok: true,
+      warnings: [
+        'warning: http.triggerTokens: empty after ${VAR} expansion (unset: T1, T2): POST /v1/rotations refuses every request',
+        'warning: leakAlerts.webhookSecret: empty after ${VAR} expansion (unset: WEBHOOK): POST /v1/leak-alerts refuses every alert',
+      ],
+    });
+    expect(checkConfig(file, { T2: TOKEN, WEBHOOK: SECRET })).toMatchObject({ ok: true, warnings: [] });
   });
 });
 
@@ -517,6 +636,7 @@ describe('config: docs/configuration.md', () => {
     const row = (key: string): string => docs.split('\n').find((line) => line.startsWith(`| \`${key}\` |`)) ?? '';
     expect(row('redis.url')).toContain(`| \`${DEFAULTS.redis.url}\` |`);
     expect(row('redis.prefix')).toContain(`| \`${DEFAULTS.redis.prefix}\` |`);
+    expect(row('redis.mode')).toContain(`| \`${DEFAULTS.redis.mode}\` |`);
     expect(row('aws.maxAttempts')).toContain(`| \`${DEFAULTS.aws.maxAttempts}\` |`);
     expect(row('aws.writesPerSecond')).toContain(`| \`${DEFAULTS.aws.writesPerSecond}\` |`);
     expect(row('defaults.schedule')).toContain(`| \`${DEFAULTS.defaults.schedule}\` |`);

@@ -31,6 +31,8 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { buildProgram } from '../src/cli.ts';
+import { SHUTDOWN_CLOSE_SLACK_MS, shutdownBoundMs } from '../src/cli/worker-command.ts';
+import { parseConfig } from '../src/config/load.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'src', 'cli.ts');
@@ -117,6 +119,7 @@ interface Container {
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   startupProbe?: { httpGet?: { path: string; port: string | number } };
+  lifecycle?: { preStop?: unknown };
 }
 interface PodSpec {
   containers: Container[];
@@ -285,8 +288,24 @@ describe('the worker Deployment', () => {
     expect(worker!.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
   });
 
-  it('gives a stopping worker more time than its 30 s shutdown bound (terminationGracePeriodSeconds 60)', () => {
-    expect(podSpec(deployment())!.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
+  it("gives a stopping worker more time than its shutdown takes with the ConfigMap's drainDelayMs and shutdownTimeoutMs, and has no preStop sleep adding to the drain", () => {
+    const env = { REDIS_URL: 'redis://127.0.0.1:6379', ROTATOR_TRIGGER_TOKEN: 'test-trigger-token-0123456789', ROTATOR_WEBHOOK_SECRET: 'test-webhook-secret-0123456789' };
+    for (const [name, manifests] of [['base', base], ['overlay', overlay]] as const) {
+      const d = find(manifests, 'Deployment');
+      const spec = podSpec(d)!;
+      const [worker] = spec.containers;
+      // The drain delay is in the process (the listener stays open after SIGTERM): a preStop
+      // sleep would delay SIGTERM by its own length on top, with /readyz still 200 meanwhile.
+      expect(worker!.lifecycle?.preStop, `${name}: preStop`).toBeUndefined();
+      const config = parseConfig(String((find(manifests, 'ConfigMap').data as Record<string, string>)['rotator.yaml']), env);
+      const boundMs = shutdownBoundMs(config.worker);
+      expect(boundMs, `${name}: the bound counts the drain delay`).toBeGreaterThanOrEqual(config.worker.drainDelayMs + SHUTDOWN_CLOSE_SLACK_MS);
+      expect(boundMs, `${name}: the bound counts the rotations' time`).toBeGreaterThanOrEqual(config.worker.shutdownTimeoutMs + SHUTDOWN_CLOSE_SLACK_MS);
+      // The kubelet SIGKILLs at the end of the grace period: the worker's own bound must come first, with room to spare.
+      expect(spec.terminationGracePeriodSeconds! * 1000, `${name}: terminationGracePeriodSeconds vs ${boundMs} ms`).toBeGreaterThanOrEqual(boundMs + 5_000);
+    }
+    // The check can fail: a drain delay the grace period does not cover.
+    expect(shutdownBoundMs({ drainDelayMs: 60_000, shutdownTimeoutMs: 25_000 })).toBeGreaterThan(podSpec(deployment())!.terminationGracePeriodSeconds! * 1000);
   });
 
   it('serves HTTP on the port the config file sets, and the Service, PDB and probes reach that port', () => {

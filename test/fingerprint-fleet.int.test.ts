@@ -74,7 +74,7 @@ beforeAll(async () => {
     { id: 'b', username: 'user_b', clusters: ['west'] },
     { id: 'c', username: 'user_c', clusters: ['west'] },
   ]);
-  sandbox = await startSandbox({ ...base, redis: { url: inject('redisUrl'), prefix: `{fp-fleet-${randomUUID().slice(0, 8)}}` } });
+  sandbox = await startSandbox({ ...base, redis: { url: inject('redisUrl'), prefix: `{fp-fleet-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 } });
   Object.assign(process.env, sandbox.env);
   config = sandbox.config;
   worker = await startWorker(config, silent, { syncSchedules: false });

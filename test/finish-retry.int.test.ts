@@ -10,13 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../src/config/types.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import type { RotationResult } from '../src/rotation/types.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
-import { makeConfig } from './helpers/config.ts';
+import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
 import { assertEndInvariants, passwordUnder, watchStoredPasswordInvariant } from './helpers/invariants.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
@@ -30,8 +30,8 @@ afterEach(async () => {
 });
 
 interface Setup {
-  sandbox: Sandbox;
-  credential: CredentialConfig;
+  sandbox: Sandbox<SingleUserConfig>;
+  credential: SingleCredentialConfig;
   worker: WorkerProcess;
   producer: RotationQueue;
 }
@@ -39,9 +39,9 @@ interface Setup {
 async function setUp(): Promise<Setup> {
   const redisUrl = inject('redisUrl');
   const base = makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'], schedule: 'off' }]);
-  const config: Config = {
+  const config: SingleUserConfig = {
     ...base,
-    redis: { url: redisUrl, prefix: `{finish-${randomUUID().slice(0, 8)}}` },
+    redis: { ...base.redis, url: redisUrl, prefix: `{finish-${randomUUID().slice(0, 8)}}` },
     worker: { ...base.worker, lockDurationMs: 5_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 3_000, shutdownTimeoutMs: 5_000 },
     rotation: { pendingLeaseMs: LEASE_MS },
   };
@@ -62,7 +62,7 @@ async function setUp(): Promise<Setup> {
     await producer.close();
     connection.disconnect();
   });
-  return { sandbox, credential: sandbox.config.credentials.app as CredentialConfig, worker, producer };
+  return { sandbox, credential: sandbox.config.credentials.app as SingleCredentialConfig, worker, producer };
 }
 
 async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<number> {

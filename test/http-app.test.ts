@@ -13,7 +13,7 @@ import { createBearerVerifier } from '../src/http/bearer.ts';
 import { createScopeErrorHandler } from '../src/http/errors.ts';
 import { ecdsaSignatureR } from '../src/http/github-replay-key.ts';
 import { LEAK_BODY_LIMIT } from '../src/http/leak-alert-routes.ts';
-import type { RotationStatus } from '../src/http/rotation-status.ts';
+import { rotationStatusOf, type RotationStatus } from '../src/http/rotation-status.ts';
 import { findExposures } from './helpers/exposure.ts';
 import {
   GITHUB_OTHER_KEY_ID,
@@ -50,7 +50,7 @@ describe('public scope', () => {
     const h = await appHarness();
     const res = await h.app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ status: 'ready', checks: { redis: true, config: true } });
+    expect(res.json()).toEqual({ status: 'ready', checks: { redis: true, config: true }, reasons: [] });
   });
 
   it('GET /readyz answers 503 when Redis does not answer, throws, or hangs', async () => {
@@ -58,7 +58,7 @@ describe('public scope', () => {
       const h = await appHarness({ redisReady });
       const res = await h.app.inject({ method: 'GET', url: '/readyz' });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: false, config: true } });
+      expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: false, config: true }, reasons: ['redis_unreachable'] });
     }
   });
 
@@ -66,7 +66,14 @@ describe('public scope', () => {
     const h = await appHarness({ configLoaded: () => false });
     const res = await h.app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: true, config: false } });
+    expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: true, config: false }, reasons: ['config_not_loaded'] });
+  });
+
+  it("GET /readyz answers 503 with the process's reasons (first schedule sync pending, shutting down), after its own", async () => {
+    const h = await appHarness({ redisReady: async () => false, notReady: () => ['schedules_not_synced', 'shutting_down'] });
+    const res = await h.app.inject({ method: 'GET', url: '/readyz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({ status: 'not_ready', checks: { redis: false, config: true }, reasons: ['redis_unreachable', 'schedules_not_synced', 'shutting_down'] });
   });
 
   it('GET /metrics serves the registry as Prometheus text, leak-alert counters included', async () => {
@@ -183,6 +190,23 @@ describe('trigger scope: GET /v1/rotations/:jobId', () => {
     expect(res.json()).toEqual(status);
     expect(res.body).not.toContain('Leaked-Passw0rd');
     expect(reader).toHaveBeenCalledWith('42');
+  });
+
+  it('answers an alternating rotation with which user is AWSCURRENT and AWSPREVIOUS, turns and roles aligned', async () => {
+    const alternating = { currentUser: 'app_b', previousUser: 'app_a', turns: 1, rolesAligned: { user: 'app_b', granted: ['reader'], revoked: [] } };
+    const h = await appHarness({ rotationStatus: async () => ({ ...status, alternating: { ...alternating, extra: 'dropped' } as RotationStatus['alternating'] }) });
+    const res = await h.app.inject({ method: 'GET', url: '/v1/rotations/42', headers: bearer() });
+    expect(res.json()).toEqual({ ...status, alternating });
+  });
+
+  it('reads the alternating part of a completed job\'s result, and drops what does not fit its schema', () => {
+    const returned = { outcome: 'failed', reason: 'grace_not_elapsed', versionId: null, clusters: {}, durationMs: 5, alternating: { currentUser: 'app_a', previousUser: 'app_b', turns: 0, notBefore: '2026-12-01T14:00:00.000Z', rolesDiffer: [] } };
+    expect(rotationStatusOf('7', 'app', 'completed', { step: 'load' }, returned)).toMatchObject({
+      outcome: 'failed',
+      reason: 'grace_not_elapsed',
+      alternating: { currentUser: 'app_a', previousUser: 'app_b', turns: 0, notBefore: '2026-12-01T14:00:00.000Z' },
+    });
+    expect(rotationStatusOf('7', 'app', 'completed', null, returned).alternating).not.toHaveProperty('rolesDiffer');
   });
 
   it('answers 404 for an unknown job, 401 without a token, 400 for an id that cannot be one', async () => {

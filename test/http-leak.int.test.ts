@@ -27,7 +27,7 @@ import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Config, CredentialConfig } from '../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../src/config/types.ts';
 import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import type { RotationStatus } from '../src/http/rotation-status.ts';
 import type { RotateJobResult } from '../jobs/rotate.ts';
@@ -39,11 +39,12 @@ import { findExposures } from './helpers/exposure.ts';
 import { passwordUnder } from './helpers/invariants.ts';
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { GITHUB_OTHER_KEY_ID, TRIGGER_TOKENS, WEBHOOK_SECRETS, githubSigner, sha256Hex, signedGeneric, signedGithub, type GithubSigner } from './http-support.ts';
+import type { SingleUserConfig } from './helpers/config.ts';
 
 const CLUSTERS = ['west', 'east', 'dr'];
 
-let sandbox: Sandbox;
-let config: Config;
+let sandbox: Sandbox<SingleUserConfig>;
+let config: SingleUserConfig;
 let worker: RunningWorker;
 let http: RunningHttpServer;
 let redis: Redis;
@@ -52,7 +53,7 @@ const logs: string[] = [];
 /** Every HTTP reply: status line, headers and body. */
 const replies: string[] = [];
 
-function credential(id: string): CredentialConfig {
+function credential(id: string): SingleCredentialConfig {
   const found = config.credentials[id];
   if (!found) throw new Error(`no credential ${id}`);
   return found;
@@ -184,7 +185,7 @@ beforeAll(async () => {
   sandbox = await startSandbox(
     {
       ...base,
-      redis: { url: inject('redisUrl'), prefix: `{http-leak-${randomUUID().slice(0, 8)}}` },
+      redis: { url: inject('redisUrl'), prefix: `{http-leak-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 },
       http: { ...base.http, triggerTokens: [...TRIGGER_TOKENS] },
       leakAlerts: { webhookSecrets: [...WEBHOOK_SECRETS], toleranceSeconds: 300, githubKeysFile: keysFile },
     },
@@ -215,7 +216,7 @@ afterAll(async () => {
 describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP on a real port)', () => {
   it('serves health and readiness', async () => {
     expect(await request('GET', '/healthz', {})).toEqual({ status: 200, body: { status: 'ok' } });
-    expect(await request('GET', '/readyz', {})).toEqual({ status: 200, body: { status: 'ready', checks: { redis: true, config: true } } });
+    expect(await request('GET', '/readyz', {})).toEqual({ status: 200, body: { status: 'ready', checks: { redis: true, config: true }, reasons: [] } });
   });
 
   it('an alert that names nothing of ours answers 202 with no rotation and queues nothing', async () => {

@@ -18,7 +18,7 @@ import type { RotationStatus } from '../src/http/rotation-status.ts';
 import { RotatorMetrics } from '../src/observability/metrics.ts';
 import type { Enqueued, EnqueueRequest } from '../src/queue/rotation-queue.ts';
 import { STAGE, type SecretStore, type SecretVersion, type Stage } from '../src/secrets/types.ts';
-import { makeConfig } from './helpers/config.ts';
+import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
 
 export function sha256Hex(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
@@ -144,7 +144,7 @@ export const NOW_SECONDS = NOW_MS / 1000;
 
 export interface AppHarness {
   app: FastifyInstance;
-  config: Config;
+  config: SingleUserConfig;
   /** Every enqueue call, in order. */
   enqueued: EnqueueRequest[];
   /** Every log line the app wrote. */
@@ -161,7 +161,7 @@ export interface AppHarness {
  * Two clusters, two credentials (`app-reader` on both, `billing` on west), both trigger tokens and
  * both webhook secrets configured; the app's clock is NOW_MS.
  */
-export function makeHttpConfig(): Config {
+export function makeHttpConfig(): SingleUserConfig {
   const base = makeConfig(['west', 'east'], [
     { id: 'app-reader', username: 'app_reader', clusters: ['west', 'east'] },
     { id: 'billing', username: 'billing_svc', clusters: ['west'] },

@@ -407,6 +407,108 @@ describe('MilvusRestClient', () => {
     });
   });
 
+  describe('users and roles (spec section 14)', () => {
+    const admin = { user: 'ops', password: 'Ops-Pass-123!' };
+    const options = (): MilvusSimulatorOptions => ({
+      users: { ops: admin.password, app_a: 'A-Pass-123!', app_b: 'B-Pass-123!' },
+      roles: { ops: ['admin'], app_a: ['reader', 'writer'] },
+    });
+
+    it('POSTs describe, create, grant, revoke and roles/list with their exact bodies', async () => {
+      const capture = await startCaptureServer({ status: 200, body: '{"code":0,"data":[]}' });
+      const client = clientFor(`${capture.url}/gw`);
+      await client.describeUser(admin, 'app_b');
+      await client.createUser(admin, 'app_b', 'B-Pass-123!');
+      await client.grantRole(admin, 'app_b', 'reader');
+      await client.revokeRole(admin, 'app_b', 'writer');
+      await client.listRoles(admin);
+      expect(capture.requests.map((r) => [r.method, r.url, r.body])).toEqual([
+        ['POST', '/gw/v2/vectordb/users/describe', '{"userName":"app_b"}'],
+        ['POST', '/gw/v2/vectordb/users/create', '{"userName":"app_b","password":"B-Pass-123!"}'],
+        ['POST', '/gw/v2/vectordb/users/grant_role', '{"userName":"app_b","roleName":"reader"}'],
+        ['POST', '/gw/v2/vectordb/users/revoke_role', '{"userName":"app_b","roleName":"writer"}'],
+        ['POST', '/gw/v2/vectordb/roles/list', '{}'],
+      ]);
+      expect(capture.requests.every((r) => r.headers.authorization === `Bearer ops:${admin.password}`)).toBe(true);
+    });
+
+    it('describes a user self-service: roles; 401 rejected; another user without privilege denied', async () => {
+      const sim = await startSimulator(options());
+      const client = clientFor(sim.url);
+      expect(await client.describeUser({ user: 'app_a', password: 'A-Pass-123!' }, 'app_a')).toEqual({ kind: 'roles', roles: ['reader', 'writer'] });
+      expect(await client.describeUser({ user: 'app_a', password: 'wrong-pass' }, 'app_a')).toEqual({ kind: 'rejected' });
+      expect(await client.describeUser({ user: 'app_b', password: 'B-Pass-123!' }, 'app_a')).toMatchObject({ kind: 'denied', message: expect.stringContaining('PrivilegeSelectUser') });
+      sim.injectFault({ route: 'users/describe', fault: { kind: 'status', status: 503 } });
+      expect(await client.describeUser(admin, 'app_a')).toMatchObject({ kind: 'unknown' });
+      sim.injectFault({ route: 'users/describe', fault: reply(200, { code: 0, data: {} }) });
+      expect(await client.describeUser(admin, 'app_a')).toMatchObject({ kind: 'unknown', reason: expect.stringContaining('list of names') });
+    });
+
+    it('creates a user: created, then exists; limit; policy-rejected; an applied-then-408 is ambiguous', async () => {
+      const users: Record<string, string> = { ...options().users };
+      const sim = await startSimulator({ ...options(), users });
+      const client = clientFor(sim.url);
+      expect(await client.createUser(admin, 'app_c', 'C-Pass-123!')).toEqual({ kind: 'created' });
+      expect(sim.passwordOf('app_c')).toBe('C-Pass-123!');
+      expect(await client.createUser(admin, 'app_c', 'C-Pass-456!')).toEqual({ kind: 'exists' });
+      expect(await client.createUser(admin, 'app_d', '12345')).toMatchObject({ kind: 'policy-rejected', message: expect.stringContaining('invalid password length') });
+      expect(await client.createUser({ user: 'app_a', password: 'A-Pass-123!' }, 'app_d', 'D-Pass-123!')).toMatchObject({ kind: 'denied' });
+      sim.injectFault({ route: 'users/create', fault: { kind: 'applied-then-408' } });
+      expect(await client.createUser(admin, 'app_e', 'E-Pass-123!')).toMatchObject({ kind: 'ambiguous' });
+      expect(sim.passwordOf('app_e')).toBe('E-Pass-123!');
+      for (let i = sim.userNames().length; i < 100; i += 1) sim.setPassword(`filler${i}`, 'filler-pass');
+      expect(await client.createUser(admin, 'app_f', 'F-Pass-123!')).toEqual({ kind: 'limit' });
+    });
+
+    it('grants and revokes: done (idempotent), not-found for an unknown role or user, ambiguous after an applied-then-65535', async () => {
+      const sim = await startSimulator(options());
+      const client = clientFor(sim.url);
+      expect(await client.grantRole(admin, 'app_b', 'reader')).toEqual({ kind: 'done' });
+      expect(await client.grantRole(admin, 'app_b', 'reader')).toEqual({ kind: 'done' });
+      expect(await client.revokeRole(admin, 'app_b', 'writer')).toEqual({ kind: 'done' });
+      expect(sim.rolesOf('app_b')).toEqual(['reader']);
+      expect(await client.grantRole(admin, 'app_b', 'ghost')).toMatchObject({ kind: 'not-found', message: expect.stringContaining('not found the role') });
+      expect(await client.grantRole(admin, 'ghost', 'reader')).toMatchObject({ kind: 'not-found', message: expect.stringContaining('not found the user') });
+      expect(await client.grantRole({ user: 'app_b', password: 'B-Pass-123!' }, 'app_b', 'admin')).toMatchObject({ kind: 'denied' });
+      sim.injectFault({ route: 'users/grant_role', fault: { kind: 'applied-then-65535' } });
+      expect(await client.grantRole(admin, 'app_b', 'writer')).toMatchObject({ kind: 'ambiguous' });
+      expect(sim.rolesOf('app_b')).toEqual(['reader', 'writer']);
+    });
+
+    it('lists roles with SelectOwnership; denied without it', async () => {
+      const sim = await startSimulator(options());
+      const client = clientFor(sim.url);
+      expect(await client.listRoles(admin)).toEqual({ kind: 'roles', roles: ['admin', 'public', 'reader', 'writer'] });
+      expect(await client.listRoles({ user: 'app_a', password: 'A-Pass-123!' })).toMatchObject({ kind: 'denied' });
+    });
+
+    it('keeps the caller\'s and the new user\'s passwords out of every failure of these calls', async () => {
+      const secret = 'Adm+n/P@ss=?~1';
+      const created = 'N3w+Us/r=P@ss~2';
+      const sim = await startSimulator({ users: { ops: secret }, roles: { ops: ['admin'] } });
+      const client = clientFor(sim.url, { timeoutMs: 150 });
+      const caller = { user: 'ops', password: secret };
+      const formsOf = (plains: string[]): string[] =>
+        plains.flatMap((plain) => [plain, Buffer.from(plain).toString('base64').replace(/=+$/, ''), Buffer.from(plain).toString('base64url')]);
+      const forms = formsOf([secret, created, `ops:${secret}`]);
+      // A server can only echo what it was sent: the caller's credential, and the new password to create.
+      const callerEcho = formsOf([secret, `ops:${secret}`]).join(' ');
+      const results: unknown[] = [];
+      for (const status of [200, 403, 408, 502]) {
+        for (const route of ['users/describe', 'users/create', 'users/grant_role', 'roles/list'] as const) {
+          const echo = route === 'users/create' ? forms.join(' ') : callerEcho;
+          sim.injectFault({ route, fault: reply(status, { code: 65535, message: echo }) });
+        }
+        results.push(await client.describeUser(caller, 'app_b'));
+        results.push(await client.createUser(caller, 'app_b', created));
+        results.push(await client.grantRole(caller, 'app_b', 'reader'));
+        results.push(await client.listRoles(caller));
+      }
+      expect(results.some((r) => JSON.stringify(r).includes('[REDACTED]'))).toBe(true);
+      for (const result of results) for (const form of forms) expect(JSON.stringify(result)).not.toContain(form);
+    });
+  });
+
   describe('secrets never leak', () => {
     const user = 'alice';
     // Characters that make the base64, base64url and JSON forms differ from the plain text.

@@ -381,6 +381,103 @@ describe('MilvusSimulator', () => {
     });
   });
 
+  describe('roles and users for the alternating strategy (spec section 14)', () => {
+    const GRANT = '/v2/vectordb/users/grant_role';
+    const REVOKE = '/v2/vectordb/users/revoke_role';
+    const DESCRIBE = '/v2/vectordb/users/describe';
+    const ROLES = '/v2/vectordb/roles/list';
+    const admin = bearer('ops', 'ops-pass');
+    const options = (): MilvusSimulatorOptions => ({
+      users: { root: 'root-pass', ops: 'ops-pass', app_a: 'a-pass-1', app_b: 'b-pass-1' },
+      roles: { ops: ['admin'], app_a: ['reader', 'writer'] },
+      definedRoles: ['db_ro'],
+    });
+
+    it('lists every role that exists: built-in admin and public, custom ones, and those bound to users', async () => {
+      const sim = await startSimulator(options());
+      expect((await call(sim, ROLES, { authorization: admin, body: {} })).json).toEqual({ code: 0, data: ['admin', 'db_ro', 'public', 'reader', 'writer'] });
+    });
+
+    it('lets a user describe itself without any privilege, and refuses describing another with 403 PrivilegeSelectUser', async () => {
+      const sim = await startSimulator(options());
+      const self = await call(sim, DESCRIBE, { authorization: bearer('app_b', 'b-pass-1'), body: { userName: 'app_b' } });
+      expect(self.json).toEqual({ code: 0, data: [] });
+      const other = await call(sim, DESCRIBE, { authorization: bearer('app_b', 'b-pass-1'), body: { userName: 'app_a' } });
+      expect(other.status).toBe(403);
+      expect(other.json).toMatchObject({ code: 65535, message: expect.stringContaining('PrivilegeSelectUser: permission deny to app_b') });
+    });
+
+    it('grants and revokes idempotently: a role already held, or one not held, answers code 0 and changes nothing', async () => {
+      const sim = await startSimulator(options());
+      const grant = (roleName: string): Promise<RawReply> => call(sim, GRANT, { authorization: admin, body: { userName: 'app_b', roleName } });
+      const revoke = (roleName: string): Promise<RawReply> => call(sim, REVOKE, { authorization: admin, body: { userName: 'app_b', roleName } });
+      expect((await grant('reader')).json).toEqual({ code: 0, data: {} });
+      expect((await grant('reader')).json).toEqual({ code: 0, data: {} });
+      expect((await grant('writer')).json).toEqual({ code: 0, data: {} });
+      expect(sim.rolesOf('app_b')).toEqual(['reader', 'writer']);
+      expect((await revoke('writer')).json).toEqual({ code: 0, data: {} });
+      expect((await revoke('writer')).json).toEqual({ code: 0, data: {} });
+      expect((await revoke('db_ro')).json).toEqual({ code: 0, data: {} });
+      expect(sim.rolesOf('app_b')).toEqual(['reader']);
+      const described = await call(sim, DESCRIBE, { authorization: bearer('app_b', 'b-pass-1'), body: { userName: 'app_b' } });
+      expect(described.json).toEqual({ code: 0, data: ['reader'] });
+    });
+
+    it('refuses granting an unknown role or to an unknown user; revoking checks only the role', async () => {
+      const sim = await startSimulator(options());
+      const roleMissing = await call(sim, GRANT, { authorization: admin, body: { userName: 'app_b', roleName: 'ghost_role' } });
+      expect(roleMissing.json).toEqual({ code: 65535, message: "not found the role, maybe the role isn't existed or internal system error" });
+      const userMissing = await call(sim, GRANT, { authorization: admin, body: { userName: 'ghost', roleName: 'reader' } });
+      expect(userMissing.json).toEqual({ code: 65535, message: "not found the user, maybe the user isn't existed or internal system error" });
+      expect((await call(sim, REVOKE, { authorization: admin, body: { userName: 'ghost', roleName: 'reader' } })).json).toEqual({ code: 0, data: {} });
+      expect((await call(sim, REVOKE, { authorization: admin, body: { userName: 'app_b', roleName: 'ghost_role' } })).json).toMatchObject({ code: 65535 });
+    });
+
+    it('requires ManageOwnership for grant and revoke and SelectOwnership for roles/list, even on oneself', async () => {
+      const sim = await startSimulator(options());
+      const self = bearer('app_a', 'a-pass-1');
+      const grant = await call(sim, GRANT, { authorization: self, body: { userName: 'app_a', roleName: 'admin' } });
+      expect(grant.status).toBe(403);
+      expect(grant.json).toMatchObject({ message: expect.stringContaining('PrivilegeManageOwnership: permission deny to app_a') });
+      const revoke = await call(sim, REVOKE, { authorization: self, body: { userName: 'app_a', roleName: 'reader' } });
+      expect(revoke.status).toBe(403);
+      const roles = await call(sim, ROLES, { authorization: self, body: {} });
+      expect(roles.status).toBe(403);
+      expect(roles.json).toMatchObject({ message: expect.stringContaining('PrivilegeSelectOwnership') });
+      expect(sim.rolesOf('app_a')).toEqual(['reader', 'writer']);
+      // root bypasses the checks.
+      expect((await call(sim, GRANT, { authorization: bearer('root', 'root-pass'), body: { userName: 'app_b', roleName: 'reader' } })).json).toEqual({ code: 0, data: {} });
+    });
+
+    it('binds the required fields: a missing roleName is 1802 on UserRoleReq', async () => {
+      const sim = await startSimulator(options());
+      const reply = await call(sim, GRANT, { authorization: admin, body: { userName: 'app_b' } });
+      expect(reply.json).toMatchObject({ code: 1802, message: expect.stringContaining("Key: 'UserRoleReq.RoleName'") });
+    });
+
+    it('drops a user with its role bindings: re-created, it starts with no roles', async () => {
+      const sim = await startSimulator(options());
+      expect((await call(sim, '/v2/vectordb/users/drop', { authorization: admin, body: { userName: 'app_a' } })).json).toEqual({ code: 0, data: {} });
+      expect((await call(sim, '/v2/vectordb/users/create', { authorization: admin, body: { userName: 'app_a', password: 'a-pass-2' } })).json).toEqual({ code: 0, data: {} });
+      expect(sim.rolesOf('app_a')).toEqual([]);
+      const described = await call(sim, DESCRIBE, { authorization: bearer('app_a', 'a-pass-2'), body: { userName: 'app_a' } });
+      expect(described.json).toEqual({ code: 0, data: [] });
+    });
+
+    it('injects faults on these routes by name, after a real grant for applied-then-408', async () => {
+      const sim = await startSimulator(options());
+      sim.injectFault({ route: 'users/grant_role', fault: { kind: 'applied-then-408' } });
+      sim.injectFault({ route: 'users/describe', fault: { kind: 'status', status: 503 } });
+      const grant = await call(sim, GRANT, { authorization: admin, body: { userName: 'app_b', roleName: 'reader' } });
+      expect(grant.status).toBe(408);
+      expect(sim.rolesOf('app_b')).toEqual(['reader']);
+      const described = await call(sim, DESCRIBE, { authorization: bearer('app_b', 'b-pass-1'), body: { userName: 'app_b' } });
+      expect(described.status).toBe(503);
+      expect(sim.pendingFaults()).toBe(0);
+      expect(sim.requestCount('users/grant_role')).toBe(1);
+    });
+  });
+
   describe('with authentication off', () => {
     it('accepts any header, or none, and checks no privileges', async () => {
       const sim = await startSimulator({ users: { alice: 'alice-pass' }, authEnabled: false });

@@ -13,7 +13,7 @@ import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { makeConfig, type CredentialSpec } from './helpers/config.ts';
+import { FAST_WORKER, makeConfig, type CredentialSpec, type SingleUserConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, watchStoredPasswordInvariant } from './helpers/invariants.ts';
@@ -21,15 +21,6 @@ import { dumpRedis } from './helpers/redis-dump.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { main } from '../src/cli.ts';
-
-const FAST_WORKER = {
-  concurrency: 4,
-  lockDurationMs: 2_000,
-  stalledIntervalMs: 1_000,
-  credentialLockTtlMs: 2_000,
-  shutdownTimeoutMs: 8_000,
-  reconcileIntervalMs: 3_600_000,
-} as const;
 
 const silent = pino({ level: 'silent' });
 const sandboxes: Sandbox[] = [];
@@ -40,13 +31,13 @@ const redisUrls = new Set<string>();
 const seenPasswords = new Set<string>();
 const usernames = new Set<string>();
 
-function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<Config> = {}): Config {
+function configFor(clusters: string[], credentials: CredentialSpec[], redisUrl: string, extra: Partial<SingleUserConfig> = {}): SingleUserConfig {
   const base = makeConfig(clusters, credentials);
   redisUrls.add(redisUrl);
-  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}` }, worker: { ...FAST_WORKER }, ...extra };
+  return { ...base, redis: { url: redisUrl, prefix: `{test-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 }, worker: { ...FAST_WORKER }, ...extra };
 }
 
-async function sandboxFor(config: Config): Promise<Sandbox> {
+async function sandboxFor(config: SingleUserConfig): Promise<Sandbox<SingleUserConfig>> {
   const sandbox = await startSandbox(config);
   sandboxes.push(sandbox);
   Object.assign(process.env, sandbox.env);

@@ -11,7 +11,7 @@
  * (generic) or 2xx (GitHub expects it for tokens that are not ours). Each credential appears once,
  * with the first way that found it, so a batch naming one password twice queues one rotation.
  */
-import type { Config } from '../config/types.ts';
+import { usernamesOf, type Config } from '../config/types.ts';
 import type { Stage } from '../secrets/types.ts';
 import { INDEXED_STAGES, type FingerprintIndex, type FingerprintMatch } from './fingerprint-index.ts';
 import { LEAK_NAMED_BY, type GenericAlert, type LeakNamedBy } from './generic-alert.ts';
@@ -24,6 +24,8 @@ export interface ResolvedCredential {
   stage?: Stage;
   /** For `via: 'token'`: that version's id. */
   versionId?: string;
+  /** The Milvus user whose password leaked, when the alert names it (`via: 'username-cluster'`). */
+  username?: string;
 }
 
 export interface ResolveDeps {
@@ -40,8 +42,8 @@ export async function resolveGenericAlert(alert: GenericAlert, deps: ResolveDeps
       return Object.hasOwn(credentials, alert.credential) ? [{ credential: alert.credential, via: LEAK_NAMED_BY.credential }] : [];
     case LEAK_NAMED_BY.usernameCluster:
       return Object.values(credentials)
-        .filter((credential) => credential.username === alert.username && credential.clusters.includes(alert.cluster))
-        .map((credential) => ({ credential: credential.id, via: LEAK_NAMED_BY.usernameCluster }));
+        .filter((credential) => usernamesOf(credential).includes(alert.username) && credential.clusters.includes(alert.cluster))
+        .map((credential) => ({ credential: credential.id, via: LEAK_NAMED_BY.usernameCluster, username: alert.username }));
     case LEAK_NAMED_BY.token:
       return fromMatches(await deps.index.match({ tokenSha256: alert.tokenSha256 }));
     default:

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.ts';
-import type { CredentialConfig } from '../config/types.ts';
+import { STRATEGY, usernamesOf, type Config, type CredentialConfig } from '../config/types.ts';
 import { checkCredential, exitCodeOfCheck } from '../rotation/check-credential.ts';
 import { createEngineRuntime, type EngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
@@ -15,6 +15,8 @@ import { shortId, table } from './output.ts';
 
 const SAMPLE_CONFIG = fileURLToPath(new URL('../../examples/sandbox.yaml', import.meta.url));
 const DEMO_CREDENTIAL = 'app-reader';
+/** The sample's alternating credential (two users taking turns). */
+const DEMO_ALTERNATING = 'app-search';
 
 /**
  * `demo`: the sandbox in this process (a Secrets Manager emulator and two Milvus simulators on
@@ -31,7 +33,7 @@ export async function runDemo(io: { out: (line: string) => void }): Promise<Exit
     io.out(`sandbox: Secrets Manager emulator at ${sandbox.emulator.url}`);
     for (const [name, simulator] of sandbox.clusters) io.out(`sandbox: cluster ${name} at ${simulator.url}`);
     io.out('');
-    io.out(`== before: credential ${credential.id} (user ${credential.username}, secret ${credential.secretId})`);
+    io.out(`== before: credential ${credential.id} (${credential.strategy}: ${usernamesOf(credential).join(', ')}, secret ${credential.secretId})`);
     io.out(await describeState(runtime, credential));
 
     io.out('');
@@ -47,9 +49,11 @@ export async function runDemo(io: { out: (line: string) => void }): Promise<Exit
     io.out('== verify');
     const check = await checkCredential(runtime, credential);
     io.out(renderChecks([check]));
-    const code = worstExitCode([exitCodeOf(result.outcome), exitCodeOfCheck(check.status)]);
+    const alternating = await demoAlternating(io, sandbox.config.credentials[DEMO_ALTERNATING], sandbox.config);
+    const code = worstExitCode([exitCodeOf(result.outcome), exitCodeOfCheck(check.status), alternating]);
     io.out('');
     io.out(code === EXIT.ok ? 'demo: rotated and verified; the old password is dead on both clusters.' : `demo: FAILED (exit ${code})`);
+    if (alternating === EXIT.ok) io.out('demo: the alternating credential switched users; the retired user still logs in on both clusters.');
     return code;
   } finally {
     runtime.close();
@@ -57,22 +61,54 @@ export async function runDemo(io: { out: (line: string) => void }): Promise<Exit
   }
 }
 
+/**
+ * The alternating credential: before (which user is AWSCURRENT, both users logging in), one
+ * rotation, after (the users swapped, the retired one still accepted), verify. The sandbox seeded
+ * the secret a moment ago, so a rotation now would be refused by the grace (`grace_not_elapsed`):
+ * this part runs its engine on a clock `graceMs` ahead, as if the seed had been promoted that long ago.
+ */
+async function demoAlternating(io: { out: (line: string) => void }, credential: CredentialConfig | undefined, config: Config): Promise<ExitCode> {
+  if (!credential || credential.strategy !== STRATEGY.alternating) return EXIT.ok;
+  const { graceMs } = credential;
+  const runtime = createEngineRuntime(config, { now: () => Date.now() + graceMs });
+  try {
+    io.out('');
+    io.out(`== before: credential ${credential.id} (alternating: ${credential.usernames.join(', ')}, secret ${credential.secretId})`);
+    io.out(await describeState(runtime, credential));
+    io.out('');
+    io.out(`== rotate --credential ${credential.id}   (demo clock +${graceMs} ms: the grace since the seed has passed)`);
+    const result = await runtime.engine.rotate({ credential, mode: MODE.manual, rotationId: randomUUID() });
+    io.out(renderResults([result]));
+    if (result.alternating) io.out(`AWSCURRENT is now ${result.alternating.currentUser}; ${result.alternating.previousUser ?? '-'} is AWSPREVIOUS and keeps working until the next rotation`);
+    io.out('');
+    io.out('== after');
+    io.out(await describeState(runtime, credential));
+    io.out('');
+    io.out('== verify');
+    const check = await checkCredential(runtime, credential);
+    io.out(renderChecks([check]));
+    return worstExitCode([exitCodeOf(result.outcome), exitCodeOfCheck(check.status)]);
+  } finally {
+    runtime.close();
+  }
+}
+
 /** Versions and labels, then which labelled password each cluster accepts, masked. */
 async function describeState(runtime: EngineRuntime, credential: CredentialConfig): Promise<string> {
   const versions = await runtime.store.listVersions(credential.secretId);
   const versionRows = versions.map((v) => [shortId(v.versionId), v.stages.join(','), v.createdDate?.toISOString() ?? '-']);
-  const labelled: { stage: string; versionId: string; password: string }[] = [];
+  const labelled: { stage: string; versionId: string; username: string; password: string }[] = [];
   for (const stage of [STAGE.current, STAGE.previous]) {
     const version = await runtime.store.getByStage(credential.secretId, stage);
     const secret = version ? parseCredentialSecret(version.value) : null;
-    if (version && secret) labelled.push({ stage, versionId: version.versionId, password: secret.password });
+    if (version && secret) labelled.push({ stage, versionId: version.versionId, username: secret.username, password: secret.password });
   }
   const clusterRows = await Promise.all(
     credential.clusters.map(async (name) => {
       const cells = await Promise.all(
-        labelled.map(async ({ stage, versionId, password }) => {
-          const answer = await runtime.cluster(name).probe(credential.username, password);
-          return `${stage}@${shortId(versionId)} ${mask(password)} ${answer.kind}`;
+        labelled.map(async ({ stage, versionId, username, password }) => {
+          const answer = await runtime.cluster(name).probe(username, password);
+          return `${stage}@${shortId(versionId)} ${username} ${mask(password)} ${answer.kind}`;
         }),
       );
       return [name, cells.join('   ')];

@@ -1,6 +1,7 @@
 import { Job, QueueEvents } from 'bullmq';
 import type { Config } from '../config/types.ts';
-import { createRedisConnection } from '../queue/redis-connection.ts';
+import type { Redis } from 'ioredis';
+import { asRedisUnavailable, closeRedisConnection, createRedisConnection, RedisUnavailableError, waitForRedis, watchRedisLoss } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
@@ -8,6 +9,7 @@ import type { RotationResult } from '../rotation/types.ts';
 import { parseMode, renderResults } from './rotate-command.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { UsageError } from './usage-error.ts';
+import { ignoreLoggedByConnection, withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
 
 export interface EnqueueOptions {
   credential: string[];
@@ -20,18 +22,35 @@ export interface EnqueueOptions {
 /**
  * `enqueue --credential ID [--wait]`: queues rotations for the workers. Without --wait, prints
  * the job ids and exits 0; with --wait, waits for each job, prints its outcome and exits with the
- * rotation's exit code (2 when it did not finish in time or the job failed).
+ * rotation's exit code (2 when it did not finish within --timeout-ms, one deadline for all of them,
+ * or the job failed). Redis trouble ends it with a `RedisUnavailableError` (exit 4) within
+ * `redis.connectTimeoutMs`. Every connection, queue and listener is registered in
+ * `context.releases`, which `main` closes.
  */
-export async function runEnqueue(config: Config, options: EnqueueOptions, io: { out: (line: string) => void; err: (line: string) => void }): Promise<ExitCode> {
+export async function runEnqueue(config: Config, options: EnqueueOptions, io: CliIo, context: OneShotContext): Promise<ExitCode> {
   if (options.credential.length === 0) throw new UsageError('give --credential ID (repeatable)');
   const credentials = credentialsOrAll(config, options.credential);
   const mode = parseMode(options.mode);
   const timeoutMs = options.timeoutMs === undefined ? 300_000 : Number(options.timeoutMs);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
-  const connection = createRedisConnection(config.redis.url, 'producer');
-  const rotations = new RotationQueue(connection, config.redis.prefix);
-  const events = options.wait ? new QueueEvents(QUEUE.rotations, { connection: createRedisConnection(config.redis.url, 'worker'), prefix: config.redis.prefix }) : null;
-  try {
+  const { releases, logger } = context;
+  return withRedisFailures(config.redis, async () => {
+    const connection = releases.add('redis connection (enqueue)', createRedisConnection(config.redis, 'producer', { logger, name: 'enqueue' }), closeRedisConnection);
+    // The listener is subscribed before the jobs are added, so no outcome can be missed.
+    const eventsConnection = options.wait ? releases.add('redis connection (queue events)', createRedisConnection(config.redis, 'worker', { logger, name: 'enqueue-events' }), closeRedisConnection) : null;
+    await Promise.all([waitForRedis(connection, config.redis), ...(eventsConnection ? [waitForRedis(eventsConnection, config.redis)] : [])]);
+    const rotations = releases.add('rotation queue', new RotationQueue(connection, config.redis.prefix), (q) => q.close());
+    rotations.queue.on('error', ignoreLoggedByConnection);
+    const events = eventsConnection
+      ? releases.add('queue events listener', new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix }), async (e) => {
+          // Its close waits for its read loop, which a connection that is down does not end (BullMQ
+          // retries it after 5 s): then the connection is dropped and the close not waited for.
+          if (eventsConnection.status === 'ready') return e.close();
+          eventsConnection.disconnect();
+          e.close().catch(() => {});
+        })
+      : null;
+    events?.on('error', ignoreLoggedByConnection);
     if (events) await events.waitUntilReady();
     const enqueued = [];
     for (const credential of credentials) enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
@@ -41,6 +60,9 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
     }
     const results: RotationResult[] = [];
     let incomplete = false;
+    const deadline = Date.now() + timeoutMs;
+    // The listener reconnects forever: Redis gone for longer than the bound ends the wait instead.
+    const loss = releases.add('redis loss watch', watchRedisLoss(eventsConnection as Redis, config.redis), (w) => w.stop());
     for (const e of enqueued) {
       const job = await Job.fromId(rotations.queue, e.jobId);
       if (!job) {
@@ -49,10 +71,12 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
         continue;
       }
       try {
-        const result = (await job.waitUntilFinished(events, timeoutMs)) as RotationResult;
+        const result = (await Promise.race([job.waitUntilFinished(events, Math.max(1, deadline - Date.now())), loss.lost])) as RotationResult;
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       } catch (err) {
+        const redis = asRedisUnavailable(err, config.redis);
+        if (redis instanceof RedisUnavailableError) throw redis;
         io.err(`${e.credentialId}: job ${e.jobId} did not complete: ${err instanceof Error ? err.message : String(err)}`);
         incomplete = true;
       }
@@ -60,11 +84,5 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: { 
     if (!options.json && results.length > 0) io.out(renderResults(results));
     const codes = results.map((r) => exitCodeOf(r.outcome));
     return worstExitCode(incomplete ? [...codes, EXIT.usage] : codes);
-  } finally {
-    await rotations.close();
-    if (events) {
-      await events.close();
-    }
-    connection.disconnect();
-  }
+  });
 }

@@ -1,25 +1,28 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../config/types.ts';
-import { createRedisConnection } from '../queue/redis-connection.ts';
+import type { RedisClient } from '../queue/redis-client.ts';
+import { closeRedisConnection, createRedisConnection, waitForRedis } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
 import { listSchedules, syncSchedules } from '../queue/schedules.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
 import { table } from './output.ts';
+import { ignoreLoggedByConnection, withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
 
-async function withControlQueue<T>(config: Config, body: (queue: Queue, connection: ReturnType<typeof createRedisConnection>) => Promise<T>): Promise<T> {
-  const connection = createRedisConnection(config.redis.url, 'worker');
-  const queue = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix });
-  try {
-    return await body(queue, connection);
-  } finally {
-    await queue.close();
-    await connection.quit().catch(() => connection.disconnect());
-  }
+/** The control queue on a ready producer connection, both registered for release; Redis trouble is a `RedisUnavailableError`. */
+async function withControlQueue<T>(config: Config, context: OneShotContext, body: (queue: Queue, connection: RedisClient) => Promise<T>): Promise<T> {
+  const { releases, logger } = context;
+  return withRedisFailures(config.redis, async () => {
+    const connection = releases.add('redis connection (schedules)', createRedisConnection(config.redis, 'producer', { logger, name: 'schedules' }), closeRedisConnection);
+    await waitForRedis(connection, config.redis);
+    const queue = releases.add('control queue', new Queue(QUEUE.control, { connection, prefix: config.redis.prefix }), (q) => q.close());
+    queue.on('error', ignoreLoggedByConnection);
+    return body(queue, connection);
+  });
 }
 
 /** `schedules sync`: the job schedulers match the config (idempotent); exit 1 if another sync holds the lock. */
-export async function runSchedulesSync(config: Config, io: { out: (line: string) => void; err: (line: string) => void }): Promise<ExitCode> {
-  const sync = await withControlQueue(config, (queue, connection) => syncSchedules(queue, connection, config.redis.prefix, config));
+export async function runSchedulesSync(config: Config, io: CliIo, context: OneShotContext): Promise<ExitCode> {
+  const sync = await withControlQueue(config, context, (queue, connection) => syncSchedules(queue, connection, config.redis.prefix, config));
   if (!sync) {
     io.err('another process is syncing the schedulers right now; try again');
     return EXIT.failed;
@@ -30,8 +33,8 @@ export async function runSchedulesSync(config: Config, io: { out: (line: string)
 }
 
 /** `schedules list`: id, cron (or interval), time zone, next run. */
-export async function runSchedulesList(config: Config, options: { json?: boolean }, io: { out: (line: string) => void }): Promise<ExitCode> {
-  const schedules = await withControlQueue(config, (queue) => listSchedules(queue));
+export async function runSchedulesList(config: Config, options: { json?: boolean }, io: Pick<CliIo, 'out'>, context: OneShotContext): Promise<ExitCode> {
+  const schedules = await withControlQueue(config, context, (queue) => listSchedules(queue));
   if (options.json) {
     for (const s of schedules) io.out(JSON.stringify({ ...s, next: s.next === null ? null : new Date(s.next).toISOString() }));
   } else {

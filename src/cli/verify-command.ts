@@ -31,5 +31,12 @@ export function renderChecks(checks: CredentialCheck[]): string {
       .join(' '),
   ]);
   const notes = checks.filter((c) => c.error).map((c) => `${c.credential}: ${c.error}`);
-  return [table(['CREDENTIAL', 'STATUS', 'CURRENT', 'PENDING', 'CLUSTERS (AWSCURRENT)'], rows), ...notes].join('\n');
+  // Alternating credentials: which user is AWSCURRENT, and whether the retired one still logs in.
+  const users = checks.flatMap((c) => {
+    if (!c.users) return [];
+    const previous = c.users.previous;
+    const retired = previous ? `retired user ${previous.username}: ${Object.entries(previous.clusters).map(([name, answer]) => `${name}=${answer}`).join(' ')}` : 'no retired user yet (not onboarded)';
+    return [`${c.credential}: AWSCURRENT user ${c.users.current}; ${retired}`];
+  });
+  return [table(['CREDENTIAL', 'STATUS', 'CURRENT', 'PENDING', 'CLUSTERS (AWSCURRENT)'], rows), ...users, ...notes].join('\n');
 }

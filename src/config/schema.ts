@@ -8,12 +8,13 @@
  */
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { hasHashTag, parseHostPort, parseRedisUrl } from './redis-url.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import type { ClusterConfig, Config, CredentialConfig, PasswordPolicy } from './types.ts';
+import { REDIS_MODE, STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy, type RedisConfig } from './types.ts';
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
-  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}' },
+  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: REDIS_MODE.standalone },
   aws: { maxAttempts: 4, writesPerSecond: 50 },
   defaults: {
     schedule: '0 3 * * 0',
@@ -32,10 +33,14 @@ export const DEFAULTS = {
     reconcileIntervalMs: 300_000,
     driftCheckIntervalMs: 3_600_000,
     labelCheckIntervalMs: 10_800_000,
+    drainDelayMs: 5_000,
+    scheduleCheckIntervalMs: 60_000,
   },
   rotation: { pendingLeaseMs: 600_000 },
+  /** Twice the 1 h default cache of AWS's caching clients: a consumer re-reads well within it. */
+  credential: { strategy: STRATEGY.single, graceMs: 7_200_000 },
 } as const satisfies {
-  redis: Config['redis'];
+  redis: Required<Pick<RedisConfig, 'url' | 'prefix' | 'connectTimeoutMs' | 'mode'>>;
   aws: Omit<Config['aws'], 'region'>;
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
@@ -43,6 +48,7 @@ export const DEFAULTS = {
   leakAlerts: Required<Pick<Config['leakAlerts'], 'toleranceSeconds' | 'fingerprintRefreshMs' | 'fingerprintMissRefreshMs' | 'fingerprintReadsPerSecond'>>;
   worker: Required<Config['worker']>;
   rotation: Config['rotation'];
+  credential: { strategy: CredentialConfig['strategy']; graceMs: number };
 };
 
 /** Bounds of the numeric and length rules, with the reason each exists. */
@@ -51,6 +57,7 @@ export const LIMITS = {
   passwordLength: { min: 8, max: 64 },
   /** Below 100 ms every request times out; above 2 minutes a hung cluster stalls the rotation lock. */
   timeoutMs: { min: 100, max: 120_000 },
+  redisConnectTimeoutMs: { min: 100, max: 120_000 },
   /** A bearer token shorter than 16 characters can be guessed. */
   triggerTokenMinLength: 16,
   /** Same for the HMAC key of leak alerts: a short key makes signatures forgeable offline. */
@@ -72,8 +79,19 @@ export const LIMITS = {
   fingerprintMissRefreshMs: { min: 0, max: 86_400_000 },
   /** Secrets Manager's GetSecretValue quota is 10,000/s; the bound catches typos. */
   fingerprintReadsPerSecond: { min: 1, max: 10_000 },
+  /** 0 turns the delay off (no load balancer in front); above 10 minutes a rollout stalls. */
+  drainDelayMs: { min: 0, max: 600_000 },
+  /** Each check is one Redis read; below a second it is noise, above a day a lost scheduler stays lost. */
+  scheduleCheckIntervalMs: { min: 1_000, max: 86_400_000 },
   /** At least a second; at most a day (a longer-lived pending version is a stuck one). */
   pendingLeaseMs: { min: 1_000, max: 86_400_000 },
+  /**
+   * At least a second (tests and demos); at most 30 days, beyond which the retired user is not
+   * retired at all. `config check` warns below `graceWarnBelowMs`.
+   */
+  graceMs: { min: 1_000, max: 2_592_000_000 },
+  /** Below an hour, consumers that cache the secret for AWS's default hour may still hold the retired user. */
+  graceWarnBelowMs: 3_600_000,
   /** 0 asks the OS for a free port (tests). */
   port: { min: 0, max: 65_535 },
 } as const;
@@ -170,13 +188,13 @@ function endpointProblem(endpoint: string): string | undefined {
 
 /** Why a Redis URL is unusable, or undefined. The URL itself is never quoted: it may hold a password. */
 function redisUrlProblem(text: string): string | undefined {
-  try {
-    const url = new URL(text);
-    if (url.protocol === 'redis:' || url.protocol === 'rediss:') return undefined;
-  } catch {
-    // Falls through to the message below.
-  }
-  return 'must be a redis:// or rediss:// URL';
+  const parsed = parseRedisUrl(text);
+  return parsed.ok ? undefined : parsed.problem;
+}
+
+function hostPortProblem(text: string): string | undefined {
+  const parsed = parseHostPort(text);
+  return parsed.ok ? undefined : parsed.problem;
 }
 
 /** Rejects with `message` when `problem` returns one. */
@@ -270,13 +288,26 @@ const clusterSchema = strict({
   caFile: text('a file path').optional(),
 });
 
+const usernameSchema = z.string({ error: 'must be a string' }).regex(USERNAME_PATTERN, {
+  error: 'must start with a letter and contain only letters, digits, "_", "." and "-", at most 32 characters (Milvus username rules)',
+});
+
+const secretIdSchema = text('a secret name or ARN').regex(new RegExp(`${SECRET_NAME_PATTERN.source}|${SECRET_ARN_PATTERN.source}`), {
+  error: 'must be a Secrets Manager secret name (letters, digits, /_+=.@-) or ARN',
+});
+
+/**
+ * One credential. `username` belongs to the single strategy, `usernames`, `graceMs` and `admin`
+ * to the alternating one; which keys go with which strategy is checked in checkStrategyKeys, so
+ * the message can say "only with strategy: alternating" instead of a bare union error.
+ */
 const credentialSchema = strict({
-  secretId: text('a secret name or ARN').regex(new RegExp(`${SECRET_NAME_PATTERN.source}|${SECRET_ARN_PATTERN.source}`), {
-    error: 'must be a Secrets Manager secret name (letters, digits, /_+=.@-) or ARN',
-  }),
-  username: z.string({ error: 'must be a string' }).regex(USERNAME_PATTERN, {
-    error: 'must start with a letter and contain only letters, digits, "_", "." and "-", at most 32 characters (Milvus username rules)',
-  }),
+  secretId: secretIdSchema,
+  strategy: z.enum([STRATEGY.single, STRATEGY.alternating], { error: 'must be "single" or "alternating"' }).default(DEFAULTS.credential.strategy),
+  username: usernameSchema.optional(),
+  usernames: z.array(usernameSchema, { error: 'must be a list of two user names' }).optional(),
+  graceMs: integer(LIMITS.graceMs.min, LIMITS.graceMs.max).optional(),
+  admin: strict({ secretId: secretIdSchema }).optional(),
   clusters: z
     .array(text('a cluster name'), { error: 'must be a list of cluster names' })
     .min(1, { error: 'must list at least one cluster' }),
@@ -294,13 +325,22 @@ const webhookSecretSchema = z
   .string({ error: 'must be a string' })
   .min(LIMITS.webhookSecretMinLength, { error: `must be at least ${LIMITS.webhookSecretMinLength} characters` });
 
+const redisUrlSchema = z.string({ error: 'must be a string' }).superRefine(rule(redisUrlProblem));
+
 /** The file as written, with defaults filled in, before cross-references are checked. */
 export const configFileSchema = strict({
   redis: strict({
-    url: z.string({ error: 'must be a string' }).superRefine(rule(redisUrlProblem)).default(DEFAULTS.redis.url),
+    // No default here: whether the file gave one matters in cluster mode (see checkRedis).
+    url: redisUrlSchema.optional(),
     prefix: text()
       .regex(/^\S+$/, { error: 'must not contain whitespace' })
       .default(DEFAULTS.redis.prefix),
+    connectTimeoutMs: integer(LIMITS.redisConnectTimeoutMs.min, LIMITS.redisConnectTimeoutMs.max).default(DEFAULTS.redis.connectTimeoutMs),
+    caFile: text('a file path').optional(),
+    mode: z.enum(Object.values(REDIS_MODE), { error: `must be one of ${Object.values(REDIS_MODE).join(', ')}` }).default(DEFAULTS.redis.mode),
+    nodes: z.array(redisUrlSchema, { error: 'must be a list of redis:// or rediss:// URLs' }).min(1, { error: 'must list at least one node' }).optional(),
+    sentinels: z.array(z.string({ error: 'must be host:port' }).superRefine(rule(hostPortProblem)), { error: 'must be a list of host:port' }).min(1, { error: 'must list at least one sentinel' }).optional(),
+    sentinelName: text('the master name the sentinels monitor').optional(),
   }).prefault({}),
   aws: strict({
     region: text('an AWS region').regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { error: 'must be an AWS region such as us-west-2' }).optional(),
@@ -340,6 +380,8 @@ export const configFileSchema = strict({
     reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
     driftCheckIntervalMs: integer(LIMITS.checkIntervalMs.min, LIMITS.checkIntervalMs.max).default(DEFAULTS.worker.driftCheckIntervalMs),
     labelCheckIntervalMs: integer(LIMITS.checkIntervalMs.min, LIMITS.checkIntervalMs.max).default(DEFAULTS.worker.labelCheckIntervalMs),
+    drainDelayMs: integer(LIMITS.drainDelayMs.min, LIMITS.drainDelayMs.max).default(DEFAULTS.worker.drainDelayMs),
+    scheduleCheckIntervalMs: integer(LIMITS.scheduleCheckIntervalMs.min, LIMITS.scheduleCheckIntervalMs.max).default(DEFAULTS.worker.scheduleCheckIntervalMs),
   }).prefault({}),
   rotation: strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
@@ -356,12 +398,15 @@ type ConfigFile = z.output<typeof configFileSchema>;
  * 1. Every cluster a credential names is defined under `clusters`.
  * 2. A credential names each cluster once (rotating it twice in one run would race itself).
  * 3. No two credentials share a secretId: two engines would fight over one AWSPENDING label.
- * 4. No two credentials rotate the same user on the same cluster: each would lock the other out.
+ * 4. No two credentials rotate the same user on the same cluster: each would lock the other out
+ *    (both users of an alternating credential count).
+ * 5. The keys of the credential's strategy (checkStrategyKeys).
  */
 function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): void {
   const secretOwners = new Map<string, string>();
   const userOwners = new Map<string, string>();
   for (const [id, credential] of Object.entries(file.credentials)) {
+    const users = checkStrategyKeys(id, credential, ctx);
     const firstIndex = new Map<string, number>();
     credential.clusters.forEach((cluster, index) => {
       const path = ['credentials', id, 'clusters', index];
@@ -375,15 +420,17 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
         return;
       }
       firstIndex.set(cluster, index);
-      const userKey = `${cluster}\u0000${credential.username}`;
-      const owner = userOwners.get(userKey);
-      if (owner !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['credentials', id, 'username'],
-          message: `user ${JSON.stringify(credential.username)} on cluster ${JSON.stringify(cluster)} is already rotated by credential ${JSON.stringify(owner)}`,
-        }); // Rule 4.
-      } else userOwners.set(userKey, id);
+      for (const { name, path: userPath } of users) {
+        const userKey = `${cluster}\u0000${name}`;
+        const owner = userOwners.get(userKey);
+        if (owner !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['credentials', id, ...userPath],
+            message: `user ${JSON.stringify(name)} on cluster ${JSON.stringify(cluster)} is already rotated by credential ${JSON.stringify(owner)}`,
+          }); // Rule 4.
+        } else userOwners.set(userKey, id);
+      }
     });
     const secretOwner = secretOwners.get(credential.secretId);
     if (secretOwner !== undefined) {
@@ -394,6 +441,88 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
       }); // Rule 3.
     } else secretOwners.set(credential.secretId, id);
   }
+}
+
+/**
+ * The Redis keys that depend on each other (`config check` prints each refusal with its key):
+ *
+ * 1. `nodes` only in cluster mode; `sentinels` and `sentinelName` only in sentinel mode, and
+ *    there both are required (ioredis asks the sentinels for the primary of that name).
+ * 2. Cluster mode: all seeds (`url`, `nodes`) use one scheme (TLS is one setting for the whole
+ *    cluster) and database 0 (a cluster has no other); the prefix carries a hash tag, because
+ *    BullMQ's Lua scripts touch several keys of a queue at once and Redis Cluster refuses keys of
+ *    different slots in one script (CROSSSLOT).
+ * 3. `caFile` only with rediss:// (it is the CA that verifies the server's TLS certificate).
+ */
+function checkRedis(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): void {
+  const redis = file.redis;
+  const issue = (key: string, message: string): void => ctx.addIssue({ code: 'custom', path: ['redis', key], message });
+  if (redis.mode !== REDIS_MODE.cluster && redis.nodes !== undefined) issue('nodes', `only with mode: cluster (mode is ${redis.mode})`); // Rule 1.
+  if (redis.mode !== REDIS_MODE.sentinel) {
+    if (redis.sentinels !== undefined) issue('sentinels', `only with mode: sentinel (mode is ${redis.mode})`);
+    if (redis.sentinelName !== undefined) issue('sentinelName', `only with mode: sentinel (mode is ${redis.mode})`);
+  } else {
+    if (redis.sentinels === undefined) issue('sentinels', 'required with mode: sentinel (the sentinels to ask for the primary, host:port each)');
+    if (redis.sentinelName === undefined) issue('sentinelName', 'required with mode: sentinel (the master name the sentinels monitor)');
+  }
+  const seeds = [...(redis.url === undefined ? [] : [redis.url]), ...(redis.nodes ?? [])].flatMap((text) => {
+    const parsed = parseRedisUrl(text);
+    return parsed.ok ? [parsed.url] : [];
+  });
+  const tls = seeds.some((seed) => seed.tls);
+  if (redis.mode === REDIS_MODE.cluster) {
+    // Rule 2.
+    if (seeds.some((seed) => seed.tls !== tls)) issue('nodes', 'url and every node must use the same scheme (all redis:// or all rediss://)');
+    const dbOf = (text: string): number => {
+      const parsed = parseRedisUrl(text);
+      return parsed.ok ? parsed.url.db : 0;
+    };
+    if (redis.url !== undefined && dbOf(redis.url) !== 0) issue('url', 'a Redis Cluster has only database 0');
+    if (redis.nodes?.some((node) => dbOf(node) !== 0)) issue('nodes', 'a Redis Cluster has only database 0');
+    if (!hasHashTag(redis.prefix)) issue('prefix', 'must contain a hash tag such as {milvus-rotator} in cluster mode: BullMQ needs every key of a queue in one hash slot');
+  }
+  if (redis.caFile !== undefined && !tls) issue('caFile', 'only with a rediss:// URL (it verifies the server\'s TLS certificate; redis:// has none)'); // Rule 3.
+}
+
+type FileCredential = ConfigFile['credentials'][string];
+
+/**
+ * Rule 5: the keys of a credential's strategy, and only those. Returns the users it rotates with
+ * their key paths (for rule 4); none when the keys are wrong (already reported).
+ *  a. single (the default): `username` required; `usernames`, `graceMs`, `admin` refused.
+ *  b. alternating: `usernames` required, exactly two distinct names; `username` refused; the admin
+ *     secret is not the credential's own (the rotator would rotate the admin's secret as a user's).
+ */
+function checkStrategyKeys(id: string, credential: FileCredential, ctx: z.RefinementCtx<ConfigFile>): { name: string; path: (string | number)[] }[] {
+  const issue = (key: (string | number)[], message: string): void => {
+    ctx.addIssue({ code: 'custom', path: ['credentials', id, ...key], message });
+  };
+  if (credential.strategy === STRATEGY.single) {
+    for (const key of ['usernames', 'graceMs', 'admin'] as const) {
+      if (credential[key] !== undefined) issue([key], 'only with strategy: alternating');
+    }
+    if (credential.username === undefined) {
+      issue(['username'], credential.usernames !== undefined ? 'required with strategy: single (or set strategy: alternating to use usernames)' : 'required');
+      return [];
+    }
+    return [{ name: credential.username, path: ['username'] }];
+  }
+  if (credential.username !== undefined) issue(['username'], 'not with strategy: alternating: list both users under usernames');
+  const { usernames } = credential;
+  if (usernames === undefined) {
+    issue(['usernames'], 'required with strategy: alternating (the two Milvus users that take turns)');
+    return [];
+  }
+  if (usernames.length !== 2) {
+    issue(['usernames'], `must list exactly two users, got ${usernames.length}`);
+    return [];
+  }
+  if (usernames[0] === usernames[1]) {
+    issue(['usernames', 1], `must differ from usernames[0] (${JSON.stringify(usernames[0])}): the two users take turns`);
+    return [];
+  }
+  if (credential.admin?.secretId === credential.secretId) issue(['admin', 'secretId'], "must not be the credential's own secret");
+  return usernames.map((name, index) => ({ name, path: ['usernames', index] }));
 }
 
 /** Turns the checked file into the Config shape of ./types.ts: names filled in, overrides merged. */
@@ -413,19 +542,29 @@ function toConfig(file: ConfigFile): Config {
       length: credential.password?.length ?? file.defaults.password.length,
       symbols: credential.password?.symbols ?? file.defaults.password.symbols,
     };
-    credentials[id] = {
+    const base = {
       id,
       secretId: credential.secretId,
-      username: credential.username,
       clusters: [...credential.clusters],
       schedule: credential.schedule ?? file.defaults.schedule,
       timezone: credential.timezone ?? file.defaults.timezone,
       password,
     };
+    credentials[id] = toCredential(base, credential);
   }
   const { webhookSecret, webhookSecrets } = file.leakAlerts;
   return {
-    redis: { url: file.redis.url, prefix: file.redis.prefix },
+    redis: {
+      // Cluster seeds given only as nodes: url is the first of them (one place to read credentials from).
+      url: file.redis.url ?? file.redis.nodes?.[0] ?? DEFAULTS.redis.url,
+      prefix: file.redis.prefix,
+      connectTimeoutMs: file.redis.connectTimeoutMs,
+      mode: file.redis.mode,
+      ...(file.redis.caFile !== undefined && { caFile: file.redis.caFile }),
+      ...(file.redis.nodes !== undefined && { nodes: [...file.redis.nodes] }),
+      ...(file.redis.sentinels !== undefined && { sentinels: [...file.redis.sentinels] }),
+      ...(file.redis.sentinelName !== undefined && { sentinelName: file.redis.sentinelName }),
+    },
     aws: {
       ...(file.aws.region !== undefined && { region: file.aws.region }),
       maxAttempts: file.aws.maxAttempts,
@@ -453,5 +592,22 @@ function toConfig(file: ConfigFile): Config {
   };
 }
 
+/** The strategy's own keys on top of `base`; checkStrategyKeys has already refused a bad combination. */
+function toCredential(base: Omit<CredentialConfig, 'strategy' | 'username' | 'usernames' | 'graceMs' | 'admin'>, credential: FileCredential): CredentialConfig {
+  if (credential.strategy === STRATEGY.single) {
+    if (credential.username === undefined) throw new Error('unreachable: a single credential without username passed validation');
+    return { ...base, strategy: STRATEGY.single, username: credential.username };
+  }
+  const [first, second] = credential.usernames ?? [];
+  if (first === undefined || second === undefined) throw new Error('unreachable: an alternating credential without two usernames passed validation');
+  return {
+    ...base,
+    strategy: STRATEGY.alternating,
+    usernames: [first, second],
+    graceMs: credential.graceMs ?? DEFAULTS.credential.graceMs,
+    ...(credential.admin !== undefined && { admin: { secretId: credential.admin.secretId } }),
+  };
+}
+
 /** The whole file: shape and defaults, then cross-references, then the Config shape (not yet frozen). */
-export const configSchema = configFileSchema.superRefine(checkReferences).transform(toConfig);
+export const configSchema = configFileSchema.superRefine(checkReferences).superRefine(checkRedis).transform(toConfig);

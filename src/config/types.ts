@@ -21,13 +21,21 @@ export interface ClusterConfig {
   caFile?: string;
 }
 
-export interface CredentialConfig {
+/** How a credential's password is changed (DESIGN section 3.1). */
+export const STRATEGY = {
+  /** One user: each rotation replaces the password consumers hold. */
+  single: 'single',
+  /** Two users taking turns: a rotation changes the user consumers are not given, then hands it out. */
+  alternating: 'alternating',
+} as const;
+export type Strategy = (typeof STRATEGY)[keyof typeof STRATEGY];
+
+/** What every credential has, whatever its strategy. */
+interface CredentialBase {
   /** The key under `credentials:`. */
   id: string;
   /** Secrets Manager name or ARN. */
   secretId: string;
-  /** The Milvus user whose password is rotated (the secret's `username` must equal it). */
-  username: string;
   /** Names of clusters rotated together: all or none. */
   clusters: string[];
   /** Cron (5 or 6 fields) or "off"; the credential's own or `defaults.schedule`. */
@@ -35,8 +43,29 @@ export interface CredentialConfig {
   /** IANA time zone of `schedule`. */
   timezone: string;
   password: PasswordPolicy;
-  /** How the password is rotated (src/rotation/strategy.ts): `single` when absent. */
-  strategy?: 'single' | 'alternating';
+}
+
+export interface SingleCredentialConfig extends CredentialBase {
+  strategy: typeof STRATEGY.single;
+  /** The Milvus user whose password is rotated (the secret's `username` must equal it). */
+  username: string;
+}
+
+export interface AlternatingCredentialConfig extends CredentialBase {
+  strategy: typeof STRATEGY.alternating;
+  /** The two Milvus users; AWSCURRENT names one, AWSPREVIOUS the other. Distinct. */
+  usernames: readonly [string, string];
+  /** The retired user stays valid at least this long after a promotion (ms). Default 7200000. */
+  graceMs: number;
+  /** A secret holding an admin user's credential: creates the second user and aligns roles. */
+  admin?: { secretId: string };
+}
+
+export type CredentialConfig = SingleCredentialConfig | AlternatingCredentialConfig;
+
+/** Every Milvus user a credential rotates. */
+export function usernamesOf(credential: CredentialConfig): readonly string[] {
+  return credential.strategy === STRATEGY.single ? [credential.username] : credential.usernames;
 }
 
 /** The long-running worker (`worker` command): BullMQ and shutdown settings. */
@@ -64,10 +93,56 @@ export interface WorkerConfig {
    * version written outside this fleet, and label changes for the fingerprint index. Default 10800000 (3 hours).
    */
   labelCheckIntervalMs?: number;
+  /**
+   * After SIGTERM, how long the HTTP listener keeps accepting (while `/readyz` answers 503) so that
+   * load balancers and Kubernetes endpoints stop sending to this pod first. Default 5000.
+   */
+  drainDelayMs: number;
+  /**
+   * How often the worker checks that the job schedulers in Redis match the config, and re-syncs
+   * them when they do not (Redis lost its data). Also checked after every Redis reconnect. Default 60000.
+   */
+  scheduleCheckIntervalMs: number;
+}
+
+/** How the rotator reaches Redis (`redis.mode`). */
+export const REDIS_MODE = {
+  /** One server (or a primary behind one endpoint, e.g. ElastiCache cluster mode disabled). */
+  standalone: 'standalone',
+  /** Redis Cluster: `url`/`nodes` are seeds, any node works (ElastiCache cluster mode enabled). */
+  cluster: 'cluster',
+  /** Redis Sentinel: the sentinels name the primary; a failover is followed without a restart. */
+  sentinel: 'sentinel',
+} as const;
+export type RedisMode = (typeof REDIS_MODE)[keyof typeof REDIS_MODE];
+
+export interface RedisConfig {
+  /**
+   * redis:// or rediss:// (TLS); user and password percent-encoded; path = database. In cluster
+   * mode a seed node; in sentinel mode only its scheme, user, password and database are used.
+   */
+  url: string;
+  /** Prefix of every key; keep a `{...}` hash tag (one Redis Cluster slot). */
+  prefix: string;
+  /**
+   * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
+   * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
+   */
+  connectTimeoutMs: number;
+  /** Absent means standalone (configs built in code before the key existed). */
+  mode?: RedisMode;
+  /** PEM file of the only CA trusted for rediss:// (else the system store). */
+  caFile?: string;
+  /** Cluster mode: more seed URLs. */
+  nodes?: string[];
+  /** Sentinel mode: `host:port` of each sentinel. */
+  sentinels?: string[];
+  /** Sentinel mode: the monitored master's name. */
+  sentinelName?: string;
 }
 
 export interface Config {
-  redis: { url: string; prefix: string };
+  redis: RedisConfig;
   aws: {
     region?: string;
     /** Attempts per Secrets Manager call (SDK retry with jittered backoff). Default 4. */

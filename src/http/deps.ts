@@ -6,6 +6,10 @@ import type { Logger } from '../observability/logger.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
 import type { Enqueued, EnqueueRequest } from '../queue/rotation-queue.ts';
 import type { RotationStatusReader } from './rotation-status.ts';
+import type { ReadinessReason } from './schemas.ts';
+
+/** Reason codes of `/readyz` that come from the process behind the app (not from its own checks). */
+export type ProcessNotReadyReason = Extract<ReadinessReason, 'schedules_not_synced' | 'shutting_down'>;
 
 /**
  * What the HTTP app needs, each a narrow seam: the worker process passes the real queue, Redis
@@ -25,6 +29,12 @@ export interface AppDeps {
    * @defaultValue () => true
    */
   configLoaded?: () => boolean;
+  /**
+   * What else keeps the process from being ready, as reason codes (readiness): the worker says
+   * `schedules_not_synced` until its first schedule sync succeeded and `shutting_down` from the
+   * first SIGTERM on. @defaultValue () => []
+   */
+  notReady?: () => readonly ProcessNotReadyReason[];
   /** Queues one rotation (RotationQueue.enqueue). */
   enqueue: (request: EnqueueRequest) => Promise<Enqueued>;
   /** One rotation job as the API shows it (createRotationStatusReader). */

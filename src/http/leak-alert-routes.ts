@@ -80,8 +80,9 @@ export function leakAlertRoutes(deps: AppDeps) {
   /** Enqueues a leak rotation per credential (in parallel: this is the latency-critical path). */
   const enqueueLeak = (credentials: readonly ResolvedCredential[], alert: LeakNotice): Promise<QueuedRotation[]> =>
     Promise.all(
-      credentials.map(async ({ credential }) => {
-        const queued = await deps.enqueue({ credentialId: credential, mode: MODE.leak, requestedBy: `alert:${alert.source}`, alert });
+      credentials.map(async ({ credential, username }) => {
+        const notice: LeakNotice = username === undefined ? alert : { ...alert, username };
+        const queued = await deps.enqueue({ credentialId: credential, mode: MODE.leak, requestedBy: `alert:${alert.source}`, alert: notice });
         return { credential, jobId: queued.jobId };
       }),
     );

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from './deps.ts';
 import { createScopeErrorHandler } from './errors.ts';
-import { healthRouteSchema, readinessRouteSchema } from './schemas.ts';
+import { healthRouteSchema, readinessRouteSchema, type ReadinessReason } from './schemas.ts';
 
 /** How long readiness waits for Redis before saying not ready (the kubelet's probe timeout is 1 s by default). */
 export const READINESS_REDIS_TIMEOUT_MS = 800;
@@ -25,7 +25,7 @@ async function within(check: () => Promise<boolean>, ms: number): Promise<boolea
   }
 }
 
-export function publicRoutes(deps: Pick<AppDeps, 'configLoaded' | 'metrics' | 'redisReady'>) {
+export function publicRoutes(deps: Pick<AppDeps, 'configLoaded' | 'metrics' | 'redisReady' | 'notReady'>) {
   return async (app: FastifyInstance): Promise<void> => {
     app.setErrorHandler(createScopeErrorHandler({ exposeValidation: false }));
 
@@ -34,8 +34,9 @@ export function publicRoutes(deps: Pick<AppDeps, 'configLoaded' | 'metrics' | 'r
     app.get('/readyz', { schema: readinessRouteSchema }, async (_request, reply) => {
       const redis = await within(deps.redisReady, READINESS_REDIS_TIMEOUT_MS);
       const config = deps.configLoaded?.() ?? true;
-      const ready = redis && config;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { redis, config } });
+      const reasons: ReadinessReason[] = [...(redis ? [] : (['redis_unreachable'] as const)), ...(config ? [] : (['config_not_loaded'] as const)), ...(deps.notReady?.() ?? [])];
+      const ready = reasons.length === 0;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { redis, config }, reasons });
     });
 
     // Prometheus text, not JSON: no JSON response schema applies; the registry holds only metrics.

@@ -32,6 +32,18 @@ export interface RotationStatus {
   versionId: string | null;
   durationMs: number | null;
   leak?: RotationLeakView;
+  /** Alternating credentials, once completed: which user is AWSCURRENT and AWSPREVIOUS, turns, roles aligned, when a refused rotation becomes possible. */
+  alternating?: RotationAlternatingView;
+}
+
+/** The alternating part of a result (src/rotation/types.ts AlternatingSummary), user names and role names only. */
+export interface RotationAlternatingView {
+  currentUser: string;
+  previousUser: string | null;
+  turns: number;
+  onboarded?: boolean;
+  rolesAligned?: { user: string; granted: string[]; revoked: string[] };
+  notBefore?: string;
 }
 
 /** Reads one rotation job; null when no rotation job has this id. */
@@ -55,6 +67,15 @@ const leakSchema = z.object({
   receiptToRevokedMs: z.number().nullable(),
 });
 
+const alternatingSchema = z.object({
+  currentUser: shortText,
+  previousUser: shortText.nullable(),
+  turns: z.number().int(),
+  onboarded: z.boolean().optional(),
+  rolesAligned: z.object({ user: shortText, granted: z.array(shortText), revoked: z.array(shortText) }).optional(),
+  notBefore: shortText.optional(),
+});
+
 const resultSchema = z.object({
   outcome: shortText,
   reason: shortText,
@@ -62,6 +83,7 @@ const resultSchema = z.object({
   clusters: z.record(shortText, shortText),
   durationMs: z.number(),
   leak: leakSchema.optional(),
+  alternating: alternatingSchema.optional(),
 });
 
 /** The reader over the rotations queue. */
@@ -84,12 +106,24 @@ export function rotationStatusOf(jobId: string, credential: string, state: strin
   const step = reported.success ? (reported.data.step ?? null) : null;
   const result = state === 'completed' ? resultSchema.safeParse(returnValue) : null;
   if (result?.success) {
-    const { outcome, reason, versionId, clusters, durationMs, leak } = result.data;
-    return { jobId, credential, state, step, outcome, reason, clusters, versionId, durationMs, ...(leak ? { leak } : {}) };
+    const { outcome, reason, versionId, clusters, durationMs, leak, alternating } = result.data;
+    return { jobId, credential, state, step, outcome, reason, clusters, versionId, durationMs, ...(leak ? { leak } : {}), ...(alternating ? { alternating: viewOf(alternating) } : {}) };
   }
   const clusters: Record<string, string> = {};
   if (reported.success && reported.data.cluster !== undefined && reported.data.state !== undefined) {
     clusters[reported.data.cluster] = reported.data.state;
   }
   return { jobId, credential, state, step, outcome: null, reason: null, clusters, versionId: null, durationMs: null };
+}
+
+/** Only the documented keys, without the optional ones that are absent. */
+function viewOf(a: z.infer<typeof alternatingSchema>): RotationAlternatingView {
+  return {
+    currentUser: a.currentUser,
+    previousUser: a.previousUser,
+    turns: a.turns,
+    ...(a.onboarded !== undefined ? { onboarded: a.onboarded } : {}),
+    ...(a.rolesAligned ? { rolesAligned: a.rolesAligned } : {}),
+    ...(a.notBefore !== undefined ? { notBefore: a.notBefore } : {}),
+  };
 }

@@ -104,6 +104,24 @@ export const rotationStatusRouteSchema = {
         versionId: { type: ['string', 'null'] },
         durationMs: { type: ['number', 'null'] },
         leak: leakAnswerSchema,
+        alternating: {
+          type: 'object',
+          properties: {
+            currentUser: { type: 'string' },
+            previousUser: { type: ['string', 'null'] },
+            turns: { type: 'integer' },
+            onboarded: { type: 'boolean' },
+            rolesAligned: {
+              type: 'object',
+              properties: { user: { type: 'string' }, granted: { type: 'array', items: { type: 'string' } }, revoked: { type: 'array', items: { type: 'string' } } },
+              required: ['user', 'granted', 'revoked'],
+              additionalProperties: false,
+            },
+            notBefore: { type: 'string' },
+          },
+          required: ['currentUser', 'previousUser', 'turns'],
+          additionalProperties: false,
+        },
       },
       required: ['jobId', 'credential', 'state', 'step', 'outcome', 'reason', 'clusters', 'versionId', 'durationMs'],
       additionalProperties: false,
@@ -160,6 +178,16 @@ export const healthRouteSchema = {
   },
 } as const;
 
+/**
+ * Why `/readyz` answers 503, in its `reasons` (several may hold at once; empty when ready):
+ * - `redis_unreachable`: Redis did not answer a PING within READINESS_REDIS_TIMEOUT_MS;
+ * - `config_not_loaded`: the config is not loaded (a process that reloads it, while a reload failed);
+ * - `schedules_not_synced`: the worker's first job scheduler sync has not succeeded yet;
+ * - `shutting_down`: the worker received SIGTERM and is draining.
+ */
+export const READINESS_REASONS = ['redis_unreachable', 'config_not_loaded', 'schedules_not_synced', 'shutting_down'] as const;
+export type ReadinessReason = (typeof READINESS_REASONS)[number];
+
 const readinessBodySchema = {
   type: 'object',
   properties: {
@@ -170,8 +198,9 @@ const readinessBodySchema = {
       required: ['redis', 'config'],
       additionalProperties: false,
     },
+    reasons: { type: 'array', items: { type: 'string', enum: [...READINESS_REASONS] } },
   },
-  required: ['status', 'checks'],
+  required: ['status', 'checks', 'reasons'],
   additionalProperties: false,
 } as const;
 

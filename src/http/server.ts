@@ -17,15 +17,16 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-client.ts';
 import type { FingerprintIndex } from '../alerts/fingerprint-index.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createRedisConnection } from '../queue/redis-connection.ts';
+import { closeRedisConnection, createRedisConnection } from '../queue/redis-connection.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
 import { SecretVersionsFeed } from '../queue/secret-versions.ts';
+import { settleWithin } from '../queue/settle-within.ts';
 import type { RunningWorker } from '../worker.ts';
 import { buildApp } from './app.ts';
 import { errorFields } from './errors.ts';
@@ -35,8 +36,8 @@ import { createRotationStatusReader } from './rotation-status.ts';
 export interface HttpServerOptions {
   config: Config;
   logger: Logger;
-  /** The worker this server fronts: its metrics registry and its Secrets Manager client. */
-  worker: Pick<RunningWorker, 'metrics' | 'runtime'>;
+  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness. */
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
   /** How often the fingerprint index reads the feed of version labels. @defaultValue FINGERPRINT_FEED_POLL_MS (1 s) */
@@ -54,26 +55,13 @@ export interface RunningHttpServer {
   close: () => Promise<void>;
 }
 
-/** How long startup waits for the producer connection before serving anyway (readiness says not ready). */
-const REDIS_READY_WAIT_MS = 5_000;
+/** Bound of each close step (a Redis gone away must not hold the shutdown). */
+const CLOSE_STEP_MS = 2_000;
 /** Readiness ping bound (the route has its own, shorter one). */
 const PING_TIMEOUT_MS = 1_000;
 
-async function waitForReady(redis: Redis, ms: number): Promise<void> {
-  if (redis.status === 'ready') return;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      redis.off('ready', done);
-      resolve();
-    }
-    redis.once('ready', done);
-  });
-}
-
 /** Redis answers PONG within `ms`; false when not connected, on error or on timeout. */
-async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -106,8 +94,7 @@ async function loadKeysOrNull(path: string | undefined, logger: Logger): Promise
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { config, worker } = options;
   const logger = options.logger.child({ component: 'http' });
-  const producer = createRedisConnection(config.redis.url, 'producer');
-  producer.on('error', (error: Error) => logger.warn({ err: { type: error.name, message: error.message } }, 'redis (producer) connection error'));
+  const producer = createRedisConnection(config.redis, 'producer', { logger, name: 'http-producer' });
   const rotations = new RotationQueue(producer, config.redis.prefix);
   const fleetFingerprints = new FleetFingerprints({
     config,
@@ -120,7 +107,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   let refresh: FingerprintRefresh | null = null;
 
   try {
-    await waitForReady(producer, REDIS_READY_WAIT_MS);
+    // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
+    // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
     refresh = fleetFingerprints.start();
     const app = buildApp({
@@ -128,6 +116,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       logger: options.logger,
       metrics: worker.metrics,
       redisReady: () => pingWithin(producer, PING_TIMEOUT_MS),
+      ...(worker.notReady ? { notReady: worker.notReady } : {}),
       enqueue: (request) => rotations.enqueue(request),
       rotationStatus: createRotationStatusReader(rotations.queue),
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
@@ -149,8 +138,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       close: async () => {
         running.stop();
         await app.close();
-        await rotations.close().catch(() => {});
-        await producer.quit().catch(() => producer.disconnect());
+        await settleWithin(rotations.close(), CLOSE_STEP_MS);
+        await closeRedisConnection(producer);
       },
     };
   } catch (error) {

@@ -7,7 +7,7 @@
  * server (timeouts, dropped connections, 408, 5xx, 65535 cache-push failures) is `ambiguous`,
  * never `failed`, because the worker must then probe before it believes either password.
  */
-import type { ProbeResult, UpdateResult } from './types.ts';
+import type { CreateUserResult, DescribeUserResult, ListRolesResult, ProbeResult, RoleChangeResult, UpdateResult } from './types.ts';
 
 /** One exchange as the classifier sees it; `reason` of a failure is already free of secrets. */
 export type Exchange = { kind: 'response'; httpStatus: number; body: string } | { kind: 'failed'; reason: string };
@@ -118,4 +118,136 @@ export function classifyProbe(exchange: Exchange, redact: Redact): ProbeResult {
   const envelope = parseEnvelope(body);
   if (httpStatus === 200 && envelope?.code === MILVUS_CODE.success) return { kind: 'accepted' };
   return { kind: 'unknown', reason: describe(httpStatus, envelope, body, redact) };
+}
+
+// ---- roles and users (spec section 14) ----------------------------------------------------------
+
+/** rootcoord's messages for a grant or revoke naming a role (or user) that does not exist. */
+const NOT_FOUND_PREFIXES = ['not found the role', 'not found the user'] as const;
+
+/** One exchange of a role call, before the route decides what its success and codes mean. */
+type Triaged =
+  | { kind: 'success'; data: unknown }
+  | { kind: 'rejected' }
+  | { kind: 'denied'; message: string }
+  /** The call may have been applied, or says nothing: transport failure, 408, 429, 5xx, a non-envelope, 65535/1/4/8. */
+  | { kind: 'ambiguous'; reason: string; code: number | null; message: string }
+  | { kind: 'code'; httpStatus: number; code: number; message: string }
+  | { kind: 'other'; httpStatus: number; code: number | null; message: string };
+
+function triage(exchange: Exchange, redact: Redact): Triaged {
+  if (exchange.kind === 'failed') return { kind: 'ambiguous', reason: exchange.reason, code: null, message: '' };
+  const { httpStatus, body } = exchange;
+  if (httpStatus === 401) return { kind: 'rejected' };
+  const envelope = parseEnvelope(body);
+  if (httpStatus === 403) return { kind: 'denied', message: envelope ? redact(envelope.message) : describe(httpStatus, envelope, body, redact) };
+  if (isAmbiguousStatus(httpStatus) || (httpStatus === 200 && !envelope)) {
+    return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact), code: envelope?.code ?? null, message: '' };
+  }
+  if (httpStatus === 200 && envelope) {
+    if (envelope.code === MILVUS_CODE.success) return { kind: 'success', data: dataOf(body) };
+    const message = redact(envelope.message);
+    if (AMBIGUOUS_CODES.has(envelope.code)) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact), code: envelope.code, message };
+    return { kind: 'code', httpStatus, code: envelope.code, message };
+  }
+  return { kind: 'other', httpStatus, code: envelope?.code ?? null, message: envelope ? redact(envelope.message) : describe(httpStatus, envelope, body, redact) };
+}
+
+function dataOf(body: string): unknown {
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === 'object' && value !== null ? Reflect.get(value, 'data') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `data` as a list of names, or null when it is something else (then nothing is known). */
+function namesOf(data: unknown): string[] | null {
+  return Array.isArray(data) && data.every((item) => typeof item === 'string') ? [...data] : null;
+}
+
+/** users/describe and roles/list: success is a list of names; anything unclear is `unknown`. */
+function classifyNames(exchange: Exchange, redact: Redact): DescribeUserResult | ListRolesResult {
+  const t = triage(exchange, redact);
+  switch (t.kind) {
+    case 'success': {
+      const names = namesOf(t.data);
+      return names ? { kind: 'roles', roles: names } : { kind: 'unknown', reason: 'HTTP 200 code 0 without a list of names' };
+    }
+    case 'rejected':
+    case 'denied':
+      return t;
+    case 'ambiguous':
+      return { kind: 'unknown', reason: t.reason };
+    case 'code':
+    case 'other':
+      return { kind: 'other', httpStatus: t.httpStatus, code: t.code, message: t.message };
+    default:
+      return assertNever(t);
+  }
+}
+
+/** users/describe: HTTP 200 code 0 with the role names; 401 rejected; 403 denied; unclear answers unknown. */
+export function classifyDescribeUser(exchange: Exchange, redact: Redact): DescribeUserResult {
+  return classifyNames(exchange, redact);
+}
+
+/** roles/list: as users/describe. */
+export function classifyListRoles(exchange: Exchange, redact: Redact): ListRolesResult {
+  return classifyNames(exchange, redact);
+}
+
+/**
+ * users/create: code 0 created; 65535 `user already exists` exists, 65535 about the limit limit
+ * (both definite: nothing changed); 1100 policy-rejected; any other 65535 and the ambiguous
+ * statuses ambiguous (the user may have been written).
+ */
+export function classifyCreateUser(exchange: Exchange, redact: Redact): CreateUserResult {
+  const t = triage(exchange, redact);
+  switch (t.kind) {
+    case 'success':
+      return { kind: 'created' };
+    case 'rejected':
+    case 'denied':
+      return t;
+    case 'ambiguous':
+      if (t.code === MILVUS_CODE.unexpected && t.message.startsWith('user already exists')) return { kind: 'exists' };
+      if (t.code === MILVUS_CODE.unexpected && t.message.includes('number of users has reached the limit')) return { kind: 'limit' };
+      return { kind: 'ambiguous', reason: t.reason };
+    case 'code':
+      if (t.code === MILVUS_CODE.parameterInvalid) return { kind: 'policy-rejected', message: t.message };
+      return { kind: 'other', httpStatus: t.httpStatus, code: t.code, message: t.message };
+    case 'other':
+      return t;
+    default:
+      return assertNever(t);
+  }
+}
+
+/** users/grant_role, users/revoke_role: code 0 done; 65535 `not found the role/user` not-found; unclear answers ambiguous. */
+export function classifyRoleChange(exchange: Exchange, redact: Redact): RoleChangeResult {
+  const t = triage(exchange, redact);
+  switch (t.kind) {
+    case 'success':
+      return { kind: 'done' };
+    case 'rejected':
+    case 'denied':
+      return t;
+    case 'ambiguous':
+      if (t.code === MILVUS_CODE.unexpected && NOT_FOUND_PREFIXES.some((prefix) => t.message.startsWith(prefix))) {
+        return { kind: 'not-found', message: t.message };
+      }
+      return { kind: 'ambiguous', reason: t.reason };
+    case 'code':
+      return { kind: 'other', httpStatus: t.httpStatus, code: t.code, message: t.message };
+    case 'other':
+      return t;
+    default:
+      return assertNever(t);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(value)}`);
 }

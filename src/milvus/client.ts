@@ -1,17 +1,38 @@
 /**
- * The REST v2 client of one cluster (spec/milvus-rest-user-api.md): self-service update_password
- * and a credential probe, each answered as a discriminated union (./types.ts). It holds no
+ * The REST v2 client of one cluster (spec/milvus-rest-user-api.md): self-service update_password,
+ * a credential probe, and the user and role calls of section 14 (describe, create, grant, revoke,
+ * list roles), each answered as a discriminated union (./types.ts). It holds no
  * credentials: every call carries its own, so concurrent rotations never share state, and it does
  * not log: results are data that the engine logs, and none of them carries a password.
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { classifyProbe, classifyUpdate, type Exchange, type Redact } from './classify.ts';
+import {
+  classifyCreateUser,
+  classifyDescribeUser,
+  classifyListRoles,
+  classifyProbe,
+  classifyRoleChange,
+  classifyUpdate,
+  type Exchange,
+  type Redact,
+} from './classify.ts';
 import { ROUTE, resolveEndpoint, type Route } from './endpoint.ts';
 import { MilvusClientOptionsError } from './errors.ts';
 import { postJson } from './post-json.ts';
 import { createRedactor } from './redact.ts';
-import type { ClusterClient, ProbeResult, RequestOptions, UpdateResult } from './types.ts';
+import type {
+  Caller,
+  ClusterClient,
+  CreateUserResult,
+  DescribeUserResult,
+  ListRolesResult,
+  ProbeResult,
+  RequestOptions,
+  RoleChangeResult,
+  RoleClient,
+  UpdateResult,
+} from './types.ts';
 
 export interface MilvusRestClientOptions {
   /** The cluster's name in the config; used in results and errors, never a URL. */
@@ -35,7 +56,7 @@ const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 const UNSENDABLE = 'the credential cannot be sent in an Authorization header (control characters)';
 
-export class MilvusRestClient implements ClusterClient {
+export class MilvusRestClient implements ClusterClient, RoleClient {
   readonly name: string;
   readonly #timeoutMs: number;
   readonly #requestTimeoutHeader: string;
@@ -78,6 +99,47 @@ export class MilvusRestClient implements ClusterClient {
     const exchange = await this.#post(ROUTE.probe, user, password, '{}', options.signal, redact);
     if (exchange === null) return { kind: 'unknown', reason: UNSENDABLE };
     return classifyProbe(exchange, redact);
+  }
+
+  /** `POST /v2/vectordb/users/describe` `{"userName"}` as `caller`: the user's role names. */
+  async describeUser(caller: Caller, userName: string, options: RequestOptions = {}): Promise<DescribeUserResult> {
+    const redact = createRedactor(caller.user, [caller.password]);
+    const exchange = await this.#post(ROUTE.describeUser, caller.user, caller.password, JSON.stringify({ userName }), options.signal, redact);
+    if (exchange === null) return { kind: 'unknown', reason: UNSENDABLE };
+    return classifyDescribeUser(exchange, redact);
+  }
+
+  /** `POST /v2/vectordb/users/create` `{"userName","password"}` as `caller`. Not idempotent: `exists` after an ambiguous try is for the caller to resolve by probing. */
+  async createUser(caller: Caller, userName: string, password: string, options: RequestOptions = {}): Promise<CreateUserResult> {
+    const redact = createRedactor(caller.user, [caller.password, password]);
+    const exchange = await this.#post(ROUTE.createUser, caller.user, caller.password, JSON.stringify({ userName, password }), options.signal, redact);
+    if (exchange === null) return { kind: 'other', httpStatus: 0, code: null, message: UNSENDABLE };
+    return classifyCreateUser(exchange, redact);
+  }
+
+  /** `POST /v2/vectordb/users/grant_role` `{"userName","roleName"}` as `caller`. Idempotent on the server. */
+  async grantRole(caller: Caller, userName: string, roleName: string, options: RequestOptions = {}): Promise<RoleChangeResult> {
+    return this.#roleChange(ROUTE.grantRole, caller, userName, roleName, options);
+  }
+
+  /** `POST /v2/vectordb/users/revoke_role` `{"userName","roleName"}` as `caller`. Idempotent on the server. */
+  async revokeRole(caller: Caller, userName: string, roleName: string, options: RequestOptions = {}): Promise<RoleChangeResult> {
+    return this.#roleChange(ROUTE.revokeRole, caller, userName, roleName, options);
+  }
+
+  /** `POST /v2/vectordb/roles/list` `{}` as `caller`: every role that exists. */
+  async listRoles(caller: Caller, options: RequestOptions = {}): Promise<ListRolesResult> {
+    const redact = createRedactor(caller.user, [caller.password]);
+    const exchange = await this.#post(ROUTE.listRoles, caller.user, caller.password, '{}', options.signal, redact);
+    if (exchange === null) return { kind: 'unknown', reason: UNSENDABLE };
+    return classifyListRoles(exchange, redact);
+  }
+
+  async #roleChange(route: Route, caller: Caller, userName: string, roleName: string, options: RequestOptions): Promise<RoleChangeResult> {
+    const redact = createRedactor(caller.user, [caller.password]);
+    const exchange = await this.#post(route, caller.user, caller.password, JSON.stringify({ userName, roleName }), options.signal, redact);
+    if (exchange === null) return { kind: 'other', httpStatus: 0, code: null, message: UNSENDABLE };
+    return classifyRoleChange(exchange, redact);
   }
 
   /** Closes idle keep-alive sockets and any in flight; the client is unusable afterwards. */

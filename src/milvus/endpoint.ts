@@ -9,6 +9,11 @@ export const ROUTE = {
   updatePassword: 'users/update_password',
   /** The credential probe: passes authentication, then lists with checkAuth=false (spec section 2). */
   probe: 'collections/list',
+  describeUser: 'users/describe',
+  createUser: 'users/create',
+  grantRole: 'users/grant_role',
+  revokeRole: 'users/revoke_role',
+  listRoles: 'roles/list',
 } as const;
 export type Route = (typeof ROUTE)[keyof typeof ROUTE];
 

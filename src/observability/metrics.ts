@@ -15,6 +15,7 @@ export const METRIC = {
   lastRotation: 'milvus_rotator_last_rotation_timestamp_seconds',
   scheduleTicks: 'milvus_rotator_schedule_ticks_total',
   schedulerNextRun: 'milvus_rotator_scheduler_next_run_timestamp_seconds',
+  scheduleResyncs: 'milvus_rotator_schedule_resyncs_total',
   leakAlerts: 'milvus_rotator_leak_alerts_total',
   leakRevocation: 'milvus_rotator_leak_revocation_seconds',
   queueJobs: 'milvus_rotator_queue_jobs',
@@ -44,6 +45,7 @@ export class RotatorMetrics {
   readonly lastRotation: Gauge<'credential'>;
   readonly scheduleTicks: Counter<'credential'>;
   readonly schedulerNextRun: Gauge<'scheduler'>;
+  readonly scheduleResyncs: Counter<'trigger'>;
   readonly leakAlerts: Counter<'source' | 'result'>;
   readonly leakRevocation: Histogram<'source'>;
   readonly queueJobs: Gauge<'queue' | 'state'>;
@@ -72,6 +74,12 @@ export class RotatorMetrics {
     this.lastRotation = new Gauge({ name: METRIC.lastRotation, help: 'Unix time of the last rotated outcome.', labelNames: ['credential'], registers, collect: fleet });
     this.scheduleTicks = new Counter({ name: METRIC.scheduleTicks, help: 'Schedule ticks processed (each enqueues a scheduled rotation).', labelNames: ['credential'], registers });
     this.schedulerNextRun = new Gauge({ name: METRIC.schedulerNextRun, help: 'Unix time a job scheduler will next produce a job (a value in the past means it is silent).', labelNames: ['scheduler'], registers });
+    this.scheduleResyncs = new Counter({
+      name: METRIC.scheduleResyncs,
+      help: 'Job schedulers re-synced by a running worker because Redis no longer held what the config asks for (Redis lost its data), by what found it: interval or reconnect.',
+      labelNames: ['trigger'],
+      registers,
+    });
     this.leakAlerts = new Counter({ name: METRIC.leakAlerts, help: 'Leak alerts received, by source and result.', labelNames: ['source', 'result'], registers });
     this.leakRevocation = new Histogram({
       name: METRIC.leakRevocation,

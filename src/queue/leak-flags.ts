@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import { z } from 'zod';
 
 /** One leak alert waiting for its rotation. No secret: ids, source and time only. */
@@ -7,6 +7,8 @@ export const leakNoticeSchema = z.strictObject({
   source: z.string().max(64),
   /** Unix ms when the alert was received. */
   receivedAt: z.number().int().nonnegative(),
+  /** The Milvus user whose password leaked, when the alert named it (alternating credentials change only that user when it is retired). */
+  username: z.string().max(64).optional(),
 });
 export type LeakNotice = z.infer<typeof leakNoticeSchema>;
 
@@ -21,10 +23,10 @@ const NOTICE_TTL_SECONDS = 7 * 24 * 3600;
  * alert arriving during the rotation keeps its notice for the next run.
  */
 export class LeakFlags {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }
@@ -50,6 +52,18 @@ export class LeakFlags {
       }
     }
     return { notices, count: raw.length };
+  }
+
+  /**
+   * The user whose password leaked, when every waiting notice names the same one; undefined when
+   * any notice names none (or could not be read) or they name different users: then every user
+   * of the credential may have leaked.
+   */
+  static leakedUsername(read: { notices: LeakNotice[]; count: number }): string | undefined {
+    if (read.count === 0 || read.notices.length !== read.count) return undefined;
+    const names = new Set(read.notices.map((n) => n.username));
+    const [only] = names;
+    return names.size === 1 && only !== undefined ? only : undefined;
   }
 
   async has(credentialId: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 
 /** The periodic checks of reconcile, each on its own cadence. */
 export const RECONCILE_CHECK = {
@@ -17,10 +17,10 @@ export type ReconcileCheck = (typeof RECONCILE_CHECK)[keyof typeof RECONCILE_CHE
  * and unix ms only.
  */
 export class ReconcileState {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Config } from '../config/types.ts';
 import { SCHEDULE_OFF } from '../config/schedule.ts';
 import { JOB, PRIORITY, SCHEDULER } from './names.ts';
@@ -22,6 +22,63 @@ export interface ScheduleInfo {
 
 const SYNC_LOCK_TTL_MS = 60_000;
 
+/** One job scheduler the config asks for: a credential's cron, or reconcile's interval. */
+interface WantedScheduler {
+  id: string;
+  repeat: { pattern: string; tz: string } | { every: number };
+  template: { name: string; data: Record<string, string>; opts: { priority: number } & typeof JOB_RETENTION };
+}
+
+/** The schedulers `config` asks for, by id. */
+function wantedSchedulers(config: Config): WantedScheduler[] {
+  const wanted: WantedScheduler[] = [];
+  for (const credential of Object.values(config.credentials)) {
+    if (credential.schedule === SCHEDULE_OFF) continue;
+    wanted.push({
+      id: `${SCHEDULER.credentialPrefix}${credential.id}`,
+      repeat: { pattern: credential.schedule, tz: credential.timezone },
+      template: { name: JOB.scheduleTick, data: { credentialId: credential.id }, opts: { priority: PRIORITY.scheduled, ...JOB_RETENTION } },
+    });
+  }
+  wanted.push({
+    id: SCHEDULER.reconcile,
+    repeat: { every: config.worker.reconcileIntervalMs },
+    template: { name: JOB.reconcile, data: {}, opts: { priority: PRIORITY.scheduled, ...JOB_RETENTION } },
+  });
+  return wanted;
+}
+
+/** How the schedulers in Redis differ from the config's; every list empty when they match. */
+export interface ScheduleDrift {
+  /** Asked for by the config, absent from Redis (a flushed or restarted Redis loses them all). */
+  missing: string[];
+  /** Present with another cron, time zone or interval. */
+  changed: string[];
+  /** Present in Redis, not in the config (a removed credential). */
+  extra: string[];
+}
+
+export function hasDrift(drift: ScheduleDrift): boolean {
+  return drift.missing.length + drift.changed.length + drift.extra.length > 0;
+}
+
+/** Compares the job schedulers in Redis with the config's (one read; nothing is written). */
+export async function scheduleDrift(control: Queue, config: Config): Promise<ScheduleDrift> {
+  const present = new Map((await listSchedules(control)).map((s) => [s.id, s]));
+  const drift: ScheduleDrift = { missing: [], changed: [], extra: [] };
+  const wanted = wantedSchedulers(config);
+  for (const scheduler of wanted) {
+    const found = present.get(scheduler.id);
+    if (!found) drift.missing.push(scheduler.id);
+    else if ('every' in scheduler.repeat ? found.every !== scheduler.repeat.every : found.pattern !== scheduler.repeat.pattern || found.timezone !== scheduler.repeat.tz) {
+      drift.changed.push(scheduler.id);
+    }
+  }
+  const wantedIds = new Set(wanted.map((s) => s.id));
+  for (const id of present.keys()) if (!wantedIds.has(id)) drift.extra.push(id);
+  return drift;
+}
+
 /**
  * Makes the job schedulers match the config: one `schedule:<credential>` per scheduled
  * credential (cron + time zone), one `reconcile`, and none for credentials no longer configured.
@@ -29,34 +86,21 @@ const SYNC_LOCK_TTL_MS = 60_000;
  * and re-added (BullMQ #3063). Runs under a Redis lock: concurrent upserts from several replicas
  * dropped schedulers (BullMQ #3085, #3381). Returns null when another process holds the lock.
  */
-export async function syncSchedules(control: Queue, redis: Redis, prefix: string, config: Config): Promise<ScheduleSync | null> {
+export async function syncSchedules(control: Queue, redis: RedisClient, prefix: string, config: Config): Promise<ScheduleSync | null> {
   const lockKey = `${prefix}:schedules-sync-lock`;
   const token = randomUUID();
   if ((await redis.set(lockKey, token, 'PX', SYNC_LOCK_TTL_MS, 'NX')) !== 'OK') return null;
   try {
-    const wanted = new Set<string>();
+    const wanted = wantedSchedulers(config);
     const upserted: string[] = [];
-    for (const credential of Object.values(config.credentials)) {
-      if (credential.schedule === SCHEDULE_OFF) continue;
-      const id = `${SCHEDULER.credentialPrefix}${credential.id}`;
-      wanted.add(id);
-      await control.upsertJobScheduler(
-        id,
-        { pattern: credential.schedule, tz: credential.timezone },
-        { name: JOB.scheduleTick, data: { credentialId: credential.id }, opts: { priority: PRIORITY.scheduled, ...JOB_RETENTION } },
-      );
-      upserted.push(id);
+    for (const scheduler of wanted) {
+      await control.upsertJobScheduler(scheduler.id, scheduler.repeat, scheduler.template);
+      upserted.push(scheduler.id);
     }
-    wanted.add(SCHEDULER.reconcile);
-    await control.upsertJobScheduler(
-      SCHEDULER.reconcile,
-      { every: config.worker.reconcileIntervalMs },
-      { name: JOB.reconcile, data: {}, opts: { priority: PRIORITY.scheduled, ...JOB_RETENTION } },
-    );
-    upserted.push(SCHEDULER.reconcile);
+    const wantedIds = new Set(upserted);
     const removed: string[] = [];
     for (const scheduler of await control.getJobSchedulers(0, -1)) {
-      if (!wanted.has(scheduler.key)) {
+      if (!wantedIds.has(scheduler.key)) {
         await control.removeJobScheduler(scheduler.key);
         removed.push(scheduler.key);
       }

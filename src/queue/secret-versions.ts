@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 
 /** A secret's labelled versions: version id -> staging labels (DescribeSecret's VersionIdsToStages). */
 export type VersionLabels = Record<string, string[]>;
@@ -36,12 +36,12 @@ return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'credential', AR
  * not know yet. Version ids and label names only: never a value, never a hash of one.
  */
 export class SecretVersionsFeed {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly hashKey: string;
   private readonly streamKey: string;
   private readonly leasePrefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.leasePrefix = `${prefix}:secret-versions:lease:`;
     this.hashKey = `${prefix}:secret-versions`;

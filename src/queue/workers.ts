@@ -1,9 +1,11 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
 import { QUEUE } from './names.ts';
+import { describeRedisError } from './redis-connection.ts';
+import { settleWithin } from './settle-within.ts';
 
 export type Processor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
@@ -22,7 +24,7 @@ export interface QueueWorkers {
  */
 export function startQueueWorkers(options: {
   config: Config;
-  connection: Redis;
+  connection: RedisClient;
   processors: { rotate: Processor; control: Processor };
   logger: Logger;
   metrics?: RotatorMetrics;
@@ -36,29 +38,72 @@ export function startQueueWorkers(options: {
     // Resuming a stalled rotation is safe (fencing + rotation id), so allow more than BullMQ's 1.
     maxStalledCount: 5,
   };
-  const rotations = new Worker(QUEUE.rotations, options.processors.rotate, {
+  // Jobs running in this process, counted here: BullMQ's graceful close also waits for its fetch
+  // loop, which a Redis outage holds forever, so "the rotations finished" is known from this.
+  const running = new InFlight();
+  const rotations = new Worker(QUEUE.rotations, running.wrap(options.processors.rotate), {
     ...common,
     concurrency: config.worker.concurrency,
   });
-  const control = new Worker(QUEUE.control, options.processors.control, { ...common, concurrency: 2 });
+  const control = new Worker(QUEUE.control, running.wrap(options.processors.control), { ...common, concurrency: 2 });
   for (const worker of [rotations, control]) {
     worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, job: job?.name, err: { name: err.name, message: err.message } }, 'job failed'));
-    worker.on('error', (err) => logger.error({ err: { name: err.name, message: err.message } }, 'worker error'));
+    // While Redis is away every reconnect attempt of the worker's blocking connection is an error
+    // here; the shared connection logs the outage already (rate-limited, src/queue/redis-connection.ts).
+    worker.on('error', (err) => {
+      if (isConnectionError(err)) logger.debug({ queue: worker.name, cause: describeRedisError(err) }, 'worker connection error');
+      else logger.error({ err: { name: err.name, message: err.message } }, 'worker error');
+    });
   }
   return {
     rotations,
     control,
     close: async (timeoutMs) => {
-      const graceful = Promise.all([rotations.close(), control.close()]).then(() => true);
-      const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
-      const drained = await Promise.race([graceful, timer]);
-      if (!drained) {
-        logger.warn({ timeoutMs }, 'rotations still running at the shutdown bound: closing anyway; they will resume elsewhere');
-        await Promise.all([rotations.close(true), control.close(true)]);
+      // Stops fetching at once; resolves when BullMQ is done (with Redis up, right after the jobs).
+      const closing = Promise.all([rotations.close(), control.close()]);
+      closing.catch(() => {});
+      const drained = await running.idleWithin(timeoutMs);
+      if (!drained) logger.warn({ timeoutMs, running: running.count }, 'rotations still running at the shutdown bound: closing anyway; they will resume elsewhere');
+      if ((await settleWithin(closing.then(() => true), CLOSE_BOUND_MS)) === undefined) {
+        logger.warn({ boundMs: CLOSE_BOUND_MS }, 'the queue workers did not close in time (Redis unreachable?): leaving them');
       }
       return { drained };
     },
   };
+}
+
+/** How long BullMQ's close may take once no job runs here. */
+const CLOSE_BOUND_MS = 2_000;
+
+/** Counts the jobs in flight through wrapped processors, and waits for none. */
+class InFlight {
+  count = 0;
+  private idle: Array<() => void> = [];
+
+  wrap(processor: Processor): Processor {
+    return async (job, token, signal) => {
+      this.count += 1;
+      try {
+        return await processor(job, token, signal);
+      } finally {
+        this.count -= 1;
+        if (this.count === 0) for (const resolve of this.idle.splice(0)) resolve();
+      }
+    };
+  }
+
+  /** True once no job runs (at once when none does), false when `ms` pass first. */
+  async idleWithin(ms: number): Promise<boolean> {
+    if (this.count === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.idle.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([idle, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** Queue depth by state, for the metrics gauge. */
@@ -67,4 +112,10 @@ export async function refreshQueueGauge(queues: Queue[], metrics: RotatorMetrics
     const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
     for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ queue: queue.name, state }, count);
   }
+}
+
+/** An error of the connection itself (refused, reset, closed, timed out), not of a command. */
+function isConnectionError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return /^(ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)/.test(code) || /Connection is closed|Socket closed unexpectedly|connect ETIMEDOUT/.test(error.message);
 }

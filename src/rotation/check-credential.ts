@@ -1,4 +1,4 @@
-import type { CredentialConfig } from '../config/types.ts';
+import { STRATEGY, usernamesOf, type CredentialConfig } from '../config/types.ts';
 import { RotatorError, coerceError } from '../errors.ts';
 import type { ClusterClient } from '../milvus/types.ts';
 import { SECRET_ERROR_CODE } from '../secrets/errors.ts';
@@ -34,6 +34,15 @@ export interface CredentialCheck {
   pendingVersionId: string | null;
   pendingAgeMs: number | null;
   clusters: Record<string, 'accepted' | 'rejected' | 'unknown'>;
+  /**
+   * Alternating credentials: the user AWSCURRENT names, and the retired user under AWSPREVIOUS
+   * with what each cluster answers to its password (consumers that read the secret before the
+   * last promotion still use it). `previous` is null before onboarding (AWSPREVIOUS names no other user).
+   */
+  users?: {
+    current: string;
+    previous: { username: string; versionId: string; clusters: Record<string, 'accepted' | 'rejected' | 'unknown'> } | null;
+  };
   error?: string;
 }
 
@@ -69,15 +78,23 @@ export async function checkCredential(deps: CheckDeps, credential: CredentialCon
   const secret = current ? parseCredentialSecret(current.value) : null;
   if (!current || !secret) return { ...report, status: CHECK_STATUS.secretInvalid, error: 'no AWSCURRENT value with string username and password' };
   report.currentVersionId = current.versionId;
-  if (secret.username !== credential.username) {
-    return { ...report, status: CHECK_STATUS.secretInvalid, error: `the secret belongs to another user than "${credential.username}"` };
+  const users = usernamesOf(credential);
+  if (!users.includes(secret.username)) {
+    return { ...report, status: CHECK_STATUS.secretInvalid, error: `the secret belongs to another user than ${users.map((u) => `"${u}"`).join(' or ')}` };
   }
 
   const pendingId = Object.keys(versions.versions).find((id) => id !== current.versionId && versions.versions[id]?.includes(STAGE.pending));
-  const answers = await Promise.all(
-    credential.clusters.map(async (name) => [name, (await deps.cluster(name).probe(credential.username, secret.password)).kind] as const),
-  );
+  const probeAll = (username: string, password: string): Promise<(readonly [string, 'accepted' | 'rejected' | 'unknown'])[]> =>
+    Promise.all(credential.clusters.map(async (name) => [name, (await deps.cluster(name).probe(username, password)).kind] as const));
+  const retired = credential.strategy === STRATEGY.alternating ? await retiredUser(deps.store, credential.secretId, secret.username, users) : null;
+  const [answers, retiredAnswers] = await Promise.all([probeAll(secret.username, secret.password), retired ? probeAll(retired.username, retired.password) : null]);
   report.clusters = Object.fromEntries(answers);
+  if (credential.strategy === STRATEGY.alternating) {
+    report.users = {
+      current: secret.username,
+      previous: retired && retiredAnswers ? { username: retired.username, versionId: retired.versionId, clusters: Object.fromEntries(retiredAnswers) } : null,
+    };
+  }
   if (pendingId) {
     report.pendingVersionId = pendingId;
     try {
@@ -95,16 +112,30 @@ export async function checkCredential(deps: CheckDeps, credential: CredentialCon
       ? { ...report, status: CHECK_STATUS.stalePending, error: `pending version ${pendingId} is stale: resume it with recover` }
       : { ...report, status: CHECK_STATUS.inProgress };
   }
-  if (answers.some(([, kind]) => kind === 'rejected')) {
+  // The retired user of an alternating credential must still log in: consumers may hold it.
+  const retiredRejecting = (retiredAnswers ?? []).filter(([, kind]) => kind === 'rejected').map(([name]) => name);
+  if (answers.some(([, kind]) => kind === 'rejected') || retiredRejecting.length > 0) {
     // The labels were read before the probes: a rotation that wrote AWSPENDING and set the
     // clusters in between makes a healthy credential look drifted. Read them again; if they
     // moved, a rotation is under way (found by the chaos soak: a slow read opened the window).
     if (await labelsMoved(deps.store, credential.secretId, current.versionId)) return { ...report, status: CHECK_STATUS.inProgress };
     const rejecting = answers.filter(([, kind]) => kind === 'rejected').map(([name]) => name);
-    return { ...report, status: CHECK_STATUS.drift, error: `AWSCURRENT is rejected by ${rejecting.join(', ')}` };
+    const problems = [
+      ...(rejecting.length > 0 ? [`AWSCURRENT is rejected by ${rejecting.join(', ')}`] : []),
+      ...(retiredRejecting.length > 0 ? [`AWSPREVIOUS (user ${retired?.username ?? '?'}) is rejected by ${retiredRejecting.join(', ')}`] : []),
+    ];
+    return { ...report, status: CHECK_STATUS.drift, error: problems.join('; ') };
   }
-  if (answers.some(([, kind]) => kind === 'unknown')) return { ...report, status: CHECK_STATUS.unreachable, error: 'a cluster gave no answer' };
+  if ([...answers, ...(retiredAnswers ?? [])].some(([, kind]) => kind === 'unknown')) return { ...report, status: CHECK_STATUS.unreachable, error: 'a cluster gave no answer' };
   return report;
+}
+
+/** The other user's credential under AWSPREVIOUS, or null when AWSPREVIOUS names no other configured user (not onboarded yet). */
+async function retiredUser(store: SecretStore, secretId: string, currentUser: string, users: readonly string[]): Promise<{ username: string; password: string; versionId: string } | null> {
+  const version = await store.getByStage(secretId, STAGE.previous).catch(() => null);
+  const secret = version ? parseCredentialSecret(version.value) : null;
+  if (!version || !secret || secret.username === currentUser || !users.includes(secret.username)) return null;
+  return { username: secret.username, password: secret.password, versionId: version.versionId };
 }
 
 /** True when AWSCURRENT moved away from `currentVersionId` or a pending version appeared beside it. */

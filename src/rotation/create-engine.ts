@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/errors.ts';
 import type { Config } from '../config/types.ts';
 import { MilvusRestClient } from '../milvus/client.ts';
-import type { ClusterClient } from '../milvus/types.ts';
+import type { MilvusUserClient } from '../milvus/types.ts';
 import { generatePassword } from '../password/generate.ts';
 import { createSecretStore, type AwsSecretStore, type SecretStoreOptions } from '../secrets/store.ts';
-import { RotationEngine, type EngineDeps } from './engine.ts';
+import { createAlternatingStrategy } from './alternating-strategy.ts';
+import { DEFAULT_STRATEGIES, RotationEngine, type EngineDeps } from './engine.ts';
+import { STRATEGY } from './strategy.ts';
 
 /** An engine wired to the real clients of a config, and the means to release them. */
 export interface EngineRuntime {
@@ -13,9 +15,10 @@ export interface EngineRuntime {
   pendingLeaseMs: number;
   engine: RotationEngine;
   /** Another engine over the same clients, with its own fence or listener (one per job). */
-  engineFor: (extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner'>) => RotationEngine;
+  engineFor: (extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner' | 'now'>) => RotationEngine;
   store: AwsSecretStore;
-  cluster: (name: string) => ClusterClient;
+  /** A configured cluster's client: passwords and probes, users and roles. */
+  cluster: (name: string) => MilvusUserClient;
   close: () => void;
 }
 
@@ -25,7 +28,7 @@ export interface EngineRuntime {
  */
 export function createEngineRuntime(
   config: Config,
-  extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner'> & { onSecretsCall?: SecretStoreOptions['onCall'] } = {},
+  extra: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner' | 'now'> & { onSecretsCall?: SecretStoreOptions['onCall'] } = {},
 ): EngineRuntime {
   const clients = new Map<string, MilvusRestClient>();
   for (const cluster of Object.values(config.clusters)) {
@@ -39,19 +42,20 @@ export function createEngineRuntime(
       }),
     );
   }
-  const cluster = (name: string): ClusterClient => {
+  const cluster = (name: string): MilvusUserClient => {
     const client = clients.get(name);
     if (!client) throw new Error(`no client for cluster "${name}" (not in the config)`);
     return client;
   };
+  const strategies = { ...DEFAULT_STRATEGIES, [STRATEGY.alternating]: createAlternatingStrategy(cluster) };
   const store = createSecretStore({
     ...(config.aws.region ? { region: config.aws.region } : {}),
     maxAttempts: config.aws.maxAttempts,
     ...(extra.onSecretsCall ? { onCall: extra.onSecretsCall } : {}),
   });
   const tuning = { pendingLeaseMs: config.rotation.pendingLeaseMs, ...extra.tuning };
-  const engineFor = (more: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner'>): RotationEngine =>
-    new RotationEngine({ store, cluster, generatePassword, ...extra, ...more, tuning: { ...tuning, ...more.tuning } });
+  const engineFor = (more: Pick<EngineDeps, 'onEvent' | 'fence' | 'tuning' | 'pendingOwner' | 'now'>): RotationEngine =>
+    new RotationEngine({ store, cluster, generatePassword, strategies, ...extra, ...more, tuning: { ...tuning, ...more.tuning } });
   return {
     pendingLeaseMs: config.rotation.pendingLeaseMs,
     engine: engineFor({}),

@@ -1,10 +1,12 @@
-import type { CredentialConfig } from '../config/types.ts';
+import { STRATEGY, type CredentialConfig } from '../config/types.ts';
 import { nextRun } from '../config/schedule.ts';
 import { coerceError } from '../errors.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
 
 export interface CredentialStatus {
   credential: string;
+  /** single or alternating. */
+  strategy: CredentialConfig['strategy'];
   secretId: string;
   currentVersionId: string | null;
   /** When AWSCURRENT's version was created: the last rotation (or the secret's first value). */
@@ -15,6 +17,11 @@ export interface CredentialStatus {
   pendingAgeMs: number | null;
   schedule: string;
   nextRunAt: string | null;
+  /**
+   * Alternating only: when the grace of the user retired by the last promotion ends (AWSCURRENT's
+   * creation + graceMs), i.e. from when a scheduled or manual rotation is allowed; null when unknown.
+   */
+  graceEndsAt?: string | null;
   error?: string;
 }
 
@@ -26,6 +33,7 @@ export async function statusOf(store: SecretStore, credential: CredentialConfig,
   const next = nextRun(credential.schedule, credential.timezone, new Date(now));
   const status: CredentialStatus = {
     credential: credential.id,
+    strategy: credential.strategy,
     secretId: credential.secretId,
     currentVersionId: null,
     lastRotatedAt: null,
@@ -47,6 +55,9 @@ export async function statusOf(store: SecretStore, credential: CredentialConfig,
     status.previousVersionId = previous?.versionId ?? null;
     status.pendingVersionId = pending?.versionId ?? null;
     status.pendingAgeMs = pending?.createdDate ? now - pending.createdDate.getTime() : null;
+    if (credential.strategy === STRATEGY.alternating) {
+      status.graceEndsAt = current?.createdDate ? new Date(current.createdDate.getTime() + credential.graceMs).toISOString() : null;
+    }
   } catch (err) {
     status.error = coerceError(err).message;
   }

@@ -8,6 +8,8 @@ export const EXIT = {
   usage: 2,
   /** A human must look. */
   needsAttention: 3,
+  /** Redis could not be used (unreachable, refused authentication, TLS mismatch, a cluster node): nothing was queued or changed. */
+  redisUnavailable: 4,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

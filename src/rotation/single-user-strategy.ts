@@ -56,9 +56,14 @@ class SingleUserRotation {
   private readonly ctx: StrategyContext;
   private seen: Seen | null = null;
 
+  /** The credential's one user (the engine runs this strategy only for `strategy: single`). */
+  private readonly username: string;
+
   constructor(req: RotationRequest, ctx: StrategyContext) {
     this.ctx = ctx;
     this.run = new RotationRun(req, ctx);
+    if (req.credential.strategy !== STRATEGY.single) throw new Error(`credential ${req.credential.id} is not a single-user credential`);
+    this.username = req.credential.username;
   }
 
   async rotate(): Promise<RotationResult> {
@@ -94,7 +99,8 @@ class SingleUserRotation {
    * Reads the secret and checks every cluster's authentication at once. The cases:
    *  1. No AWSCURRENT value, or not a credential JSON: refuse (secret_invalid).
    *  2. The secret names another user: refuse (confused deputy, DESIGN section 4).
-   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report.
+   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report (and
+   *     when a later rotation is already pending, report without checking: it owns the clusters now).
    *  4. AWSPENDING on a version other than AWSCURRENT:
    *     a. it is ours (VersionId == rotation id): resume;
    *     b. foreign, younger than the lease and its rotation not known to have ended (its owner may
@@ -112,7 +118,7 @@ class SingleUserRotation {
     const wrong = this.ctx.wrongPassword();
     // Retried like every probe: one gateway error must not cost a scheduled rotation its turn.
     const authChecks = Promise.all(
-      credential.clusters.map(async (name) => [name, await this.probeClear(this.ctx.cluster(name), credential.username, wrong)] as const),
+      credential.clusters.map(async (name) => [name, await this.probeClear(this.ctx.cluster(name), this.username, wrong)] as const),
     );
     const previous = memo(async () => {
       const version = await this.ctx.store.getByStage(secretId, STAGE.previous);
@@ -136,14 +142,19 @@ class SingleUserRotation {
       return this.stop(OUTCOME.failed, REASON.secretInvalid, `secret "${secretId}" has no AWSCURRENT value with string username and password`);
     }
     // Case 2.
-    if (current.username !== credential.username) {
-      return this.stop(OUTCOME.failed, REASON.usernameMismatch, `secret "${secretId}" belongs to another user than "${credential.username}"; refusing to rotate it`);
+    if (current.username !== this.username) {
+      return this.stop(OUTCOME.failed, REASON.usernameMismatch, `secret "${secretId}" belongs to another user than "${this.username}"; refusing to rotate it`);
     }
     this.seen.current = { versionId: currentVersion.versionId, secret: current };
     const labels = description.versions;
     // Case 3.
     if (currentVersion.versionId === rotationId) {
       this.run.versionId = rotationId;
+      // A later rotation has already written its pending version: this one is over, and the
+      // clusters may be on their way to that version. Probing them for AWSCURRENT would report that
+      // rotation's progress as drift. A job run again after Redis forgot its completion (a
+      // failover with write loss) meets exactly this.
+      if (Object.keys(labels).some((id) => id !== rotationId && labels[id]?.includes(STAGE.pending))) return { stop: this.run.result(OUTCOME.rotated, REASON.alreadyRotated) };
       return { stop: await this.confirmClustersAccept(current, REASON.alreadyRotated, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT') };
     }
 
@@ -171,9 +182,9 @@ class SingleUserRotation {
         }
       }
       // Cases 4a and 4c. A pending placeholder without a value (RotateSecret's) is filled in writeAhead.
-      if (pendingVersion && (!pending || pending.username !== credential.username)) {
+      if (pendingVersion && (!pending || pending.username !== this.username)) {
         this.run.versionId = pendingId;
-        return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential of user "${credential.username}"`);
+        return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential of user "${this.username}"`);
       }
       loaded = { ...base, token: pendingId, pending, resuming: pending !== null };
     } else {
@@ -244,9 +255,9 @@ class SingleUserRotation {
         credential.clusters.map(async (name) => {
           const client = this.ctx.cluster(name);
           const [current, pending, prev] = await Promise.all([
-            this.probeClear(client, credential.username, currentPassword),
-            pendingPassword === null ? null : this.probeClear(client, credential.username, pendingPassword),
-            previousPassword === null ? null : this.probeClear(client, credential.username, previousPassword),
+            this.probeClear(client, this.username, currentPassword),
+            pendingPassword === null ? null : this.probeClear(client, this.username, pendingPassword),
+            previousPassword === null ? null : this.probeClear(client, this.username, previousPassword),
           ]);
           const evidence: ClusterEvidence = { pending: pending ?? 'none', current, previous: prev ?? 'none' };
           clusters[name] = {
@@ -334,7 +345,7 @@ class SingleUserRotation {
    */
   private async setOne(name: string, loaded: Loaded, pending: CredentialSecret, resuming: boolean): Promise<void> {
     const client = this.ctx.cluster(name);
-    const user = this.run.req.credential.username;
+    const user = this.username;
     const evidence: ClusterEvidence = { pending: resuming ? undefined : 'none', current: undefined, previous: undefined };
     let detail = 'no answer to probe';
     /** A change's result: terminal progress, or what it proved about the password it started from. */
@@ -468,11 +479,11 @@ class SingleUserRotation {
       touched.map(async (name) => {
         const client = this.ctx.cluster(name);
         // A cluster whose state was unknown may never have changed: look before writing.
-        if (holdsOf(this.run.clusters.get(name) ?? { state: CLUSTER_STATE.unchanged }) === 'unknown' && (await this.probeClear(client, credential.username, current.password)) === 'accepted') {
+        if (holdsOf(this.run.clusters.get(name) ?? { state: CLUSTER_STATE.unchanged }) === 'unknown' && (await this.probeClear(client, this.username, current.password)) === 'accepted') {
           this.run.setCluster(name, { state: CLUSTER_STATE.unchanged });
           return true;
         }
-        const result = await changePassword(client, credential.username, pending.password, current.password, this.changeOptions(name));
+        const result = await changePassword(client, this.username, pending.password, current.password, this.changeOptions(name));
         const verified = result.kind === 'changed' && (await this.probeUntil(name, current.password, 'accepted')) === 'accepted';
         this.run.setCluster(name, verified ? { state: CLUSTER_STATE.rolledBack } : { state: CLUSTER_STATE.rollbackFailed, detail: rollBackFailure(result) });
         return verified;
@@ -555,7 +566,7 @@ class SingleUserRotation {
     let last: Answer = 'unknown';
     for (let i = 0; i < this.ctx.tuning.verifyAttempts; i++) {
       if (i > 0) await this.ctx.sleep(this.ctx.tuning.verifyDelayMs);
-      last = (await client.probe(this.run.req.credential.username, password)).kind;
+      last = (await client.probe(this.username, password)).kind;
       if (last === want) return last;
     }
     return last;

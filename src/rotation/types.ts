@@ -59,6 +59,12 @@ export const REASON = {
   promoteFailed: 'promote_failed',
   /** `recover` with nothing pending: nothing to resume, nothing written. */
   nothingPending: 'nothing_pending',
+  /** Alternating: the retired user was retired less than graceMs ago; nothing changed (not a failure to page on). */
+  graceNotElapsed: 'grace_not_elapsed',
+  /** Alternating: the two users hold different roles and no admin is configured to align them. */
+  rolesDiffer: 'roles_differ',
+  /** Alternating: the second user is not onboarded (AWSPREVIOUS names no other user) and no admin is configured. */
+  onboardingRequired: 'onboarding_required',
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 
@@ -67,6 +73,8 @@ export const STEP = {
   writeAhead: 'write_ahead',
   set: 'set',
   verify: 'verify',
+  /** Alternating: both users hold the same roles on every cluster (aligned with admin). */
+  roles: 'roles',
   finish: 'finish',
   rollBack: 'roll_back',
 } as const;
@@ -79,6 +87,11 @@ export interface RotationRequest {
   rotationId: string;
   /** Adopt a foreign pending version even if its owner may be alive (`recover`). */
   recover?: boolean;
+  /**
+   * Leak mode, alternating credentials: the user whose password leaked, when the alert names it.
+   * Absent, both users are changed (two turns); the retired user alone takes one.
+   */
+  leakedUsername?: string;
 }
 
 /** The outcome as data. Never holds a password. Its JSON is the `--json` line of DESIGN section 7. */
@@ -94,6 +107,26 @@ export interface RotationResult {
   durationMs: number;
   /** A human-readable explanation for anything but `rotated`. */
   error?: string;
+  /** Alternating credentials only: which user is where, and what the rotation did besides passwords. */
+  alternating?: AlternatingSummary;
+}
+
+/** What an alternating rotation reports beside the common result. No password. */
+export interface AlternatingSummary {
+  /** The user under AWSCURRENT at the end (consumers get it). */
+  currentUser: string;
+  /** The user under AWSPREVIOUS at the end (still valid until the next rotation), null before onboarding. */
+  previousUser: string | null;
+  /** Turns run: 1, or 2 for a leak of the active user's password. */
+  turns: number;
+  /** True when this rotation created the second user (onboarding with admin). */
+  onboarded?: boolean;
+  /** Role changes made with admin so the two users hold the same roles. */
+  rolesAligned?: { user: string; granted: string[]; revoked: string[] };
+  /** Roles that differ between the users (roles_differ): what the active user holds that the other lacks, and the reverse. */
+  rolesDiffer?: { cluster: string; missing: string[]; extra: string[] }[];
+  /** grace_not_elapsed: when the rotation becomes possible (ISO 8601). */
+  notBefore?: string;
 }
 
 /** Progress events that logging, metrics and audit consume. No event carries a password. */

@@ -16,6 +16,9 @@ const REQUEST_SHAPES = {
   'users/create': { struct: 'PasswordReq', fields: { userName: true, password: true } },
   'users/update_password': { struct: 'NewPasswordReq', fields: { userName: true, password: true, newPassword: true } },
   'users/drop': { struct: 'UserReq', fields: { userName: true } },
+  'users/grant_role': { struct: 'UserRoleReq', fields: { userName: true, roleName: true } },
+  'users/revoke_role': { struct: 'UserRoleReq', fields: { userName: true, roleName: true } },
+  'roles/list': { struct: 'EmptyReq', fields: {} },
   'databases/list': { struct: 'EmptyReq', fields: {} },
   'collections/list': { struct: 'DatabaseReq', fields: { dbName: false } },
 } as const satisfies Record<SimulatorRoute, { struct: string; fields: Record<string, boolean> }>;

@@ -6,8 +6,11 @@
 import type { SimulatorRoute } from './milvus-simulator-handlers.ts';
 import { CODE, fail, json, type Reply } from './milvus-simulator-messages.ts';
 
-/** Which requests a fault targets: `probe` is collections/list and databases/list. */
-export type FaultRoute = 'update_password' | 'probe' | 'any';
+/**
+ * Which requests a fault targets: `probe` is collections/list and databases/list,
+ * `update_password` is users/update_password, and a route name targets that route alone.
+ */
+export type FaultRoute = 'update_password' | 'probe' | 'any' | SimulatorRoute;
 
 /**
  * One injected fault. "applied" means the password change (if the request would change one)
@@ -161,7 +164,7 @@ function ruleMatches(rule: ActiveRule, subject: RequestSubject): boolean {
     case 'probe':
       return subject.route === 'collections/list' || subject.route === 'databases/list';
     default:
-      return assertNever(rule.route);
+      return subject.route === rule.route;
   }
 }
 
@@ -205,8 +208,4 @@ function gatewayError(status: 500 | 502 | 503): Reply {
   if (status === 500) return { kind: 'text', status, body: '', contentType: 'text/plain' };
   const title = status === 502 ? '502 Bad Gateway' : '503 Service Temporarily Unavailable';
   return { kind: 'text', status, body: `<html><head><title>${title}</title></head><body><center><h1>${title}</h1></center></body></html>`, contentType: 'text/html' };
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
 }

@@ -3,7 +3,18 @@
  * the privilege check (`checkAuthorizationV2`, simplified) and the proxy handlers, in the order of
  * spec sections 4 and 13. They read and change the simulator's users through `UserDirectory`.
  */
-import { CODE, LIMITS, fail, json, ok, validatePassword, validateUsername, type Reply } from './milvus-simulator-messages.ts';
+import {
+  CODE,
+  LIMITS,
+  ROLE_NOT_FOUND_MESSAGE,
+  USER_NOT_FOUND_MESSAGE,
+  fail,
+  json,
+  ok,
+  validatePassword,
+  validateUsername,
+  type Reply,
+} from './milvus-simulator-messages.ts';
 
 /** The routes the simulator serves, as the tail after `/v2/vectordb/`. */
 export const SIMULATOR_ROUTES = [
@@ -12,6 +23,9 @@ export const SIMULATOR_ROUTES = [
   'users/create',
   'users/update_password',
   'users/drop',
+  'users/grant_role',
+  'users/revoke_role',
+  'roles/list',
   'databases/list',
   'collections/list',
 ] as const;
@@ -23,13 +37,19 @@ export type BoundBody = Record<string, string>;
 /** How a password changed: by one of the user routes, or out of band through `setPassword`. */
 export type ChangeVia = 'update_password' | 'create' | 'drop' | 'setPassword';
 
+/** Roles every Milvus has: `admin` holds every privilege, `public` is held implicitly by every user. */
+export const BUILT_IN_ROLES = ['admin', 'public'] as const;
+
 /**
  * The user state the handlers work on: the simulator's own maps, shared by reference, and its one
  * way to change a password (which logs the change and tells listeners).
  */
 export interface UserDirectory {
   readonly users: ReadonlyMap<string, string>;
+  /** Role names held per user (bindings); `public` is implicit and never stored. */
   readonly roles: Map<string, string[]>;
+  /** Every role that exists: the built-in ones and the custom ones. */
+  readonly definedRoles: ReadonlySet<string>;
   readonly superUsers: ReadonlySet<string>;
   userNames(): string[];
   change(user: string, to: string | null, via: ChangeVia): void;
@@ -42,6 +62,10 @@ const ROUTE_PRIVILEGE: Record<SimulatorRoute, { privilege: string; selfAllowed: 
   'users/create': { privilege: 'PrivilegeCreateOwnership', selfAllowed: false },
   'users/update_password': { privilege: 'PrivilegeUpdateUser', selfAllowed: true },
   'users/drop': { privilege: 'PrivilegeDropOwnership', selfAllowed: false },
+  // OperateUserRole and SelectRole (spec section 14): Global ManageOwnership / SelectOwnership.
+  'users/grant_role': { privilege: 'PrivilegeManageOwnership', selfAllowed: false },
+  'users/revoke_role': { privilege: 'PrivilegeManageOwnership', selfAllowed: false },
+  'roles/list': { privilege: 'PrivilegeSelectOwnership', selfAllowed: false },
   // databases/list and collections/list call the proxy with checkAuth=false (spec section 2).
   'databases/list': null,
   'collections/list': null,
@@ -80,6 +104,12 @@ export function runHandler(directory: UserDirectory, route: SimulatorRoute, call
       return updatePassword(directory, caller, body['userName'] ?? '', body['password'] ?? '', body['newPassword'] ?? '');
     case 'users/drop':
       return drop(directory, body['userName'] ?? '');
+    case 'users/grant_role':
+      return operateUserRole(directory, 'add', body['userName'] ?? '', body['roleName'] ?? '');
+    case 'users/revoke_role':
+      return operateUserRole(directory, 'remove', body['userName'] ?? '', body['roleName'] ?? '');
+    case 'roles/list':
+      return ok([...directory.definedRoles].sort());
     case 'databases/list':
       return ok(['default']);
     case 'collections/list': {
@@ -118,6 +148,8 @@ function create(directory: UserDirectory, user: string, password: string): Reply
   if (directory.users.size >= LIMITS.maxUsers) {
     return fail(CODE.unexpected, 'unable to add user because the number of users has reached the limit');
   }
+  // A re-created user starts with no roles (its bindings went with the drop).
+  directory.roles.delete(user);
   directory.change(user, password, 'create');
   return ok({});
 }
@@ -129,6 +161,22 @@ function drop(directory: UserDirectory, user: string): Reply {
     directory.change(user, null, 'drop');
     directory.roles.delete(user);
   }
+  return ok({});
+}
+
+/**
+ * rootcoord OperateUserRole (spec section 14): the role must exist; granting also needs the user
+ * (revoking checks only the role). Both are idempotent: the catalog's save/remove of a binding
+ * already there (or already gone) is an IgnorableError, answered with code 0.
+ */
+function operateUserRole(directory: UserDirectory, type: 'add' | 'remove', user: string, role: string): Reply {
+  if (!directory.definedRoles.has(role)) return fail(CODE.unexpected, ROLE_NOT_FOUND_MESSAGE);
+  if (type === 'add' && !directory.users.has(user)) return fail(CODE.unexpected, USER_NOT_FOUND_MESSAGE);
+  // `public` is implicit: a binding to it changes nothing anyone can observe.
+  if (role === 'public') return ok({});
+  const held = directory.roles.get(user) ?? [];
+  if (type === 'add' && !held.includes(role)) directory.roles.set(user, [...held, role]);
+  if (type === 'remove' && held.includes(role)) directory.roles.set(user, held.filter((r) => r !== role));
   return ok({});
 }
 

@@ -28,6 +28,10 @@ export const CODE = {
 
 export const UNAUTHENTICATED_MESSAGE = "user hasn't authenticated";
 
+/** rootcoord OperateUserRole's messages for a missing role or user (wrapped as 65535). */
+export const ROLE_NOT_FOUND_MESSAGE = "not found the role, maybe the role isn't existed or internal system error";
+export const USER_NOT_FOUND_MESSAGE = "not found the user, maybe the user isn't existed or internal system error";
+
 export type Envelope = { code: number; data: unknown } | { code: number; message: string };
 
 /** How the simulator answers one request: a JSON envelope, a plain body, a dropped socket or nothing. */

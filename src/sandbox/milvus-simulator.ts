@@ -1,6 +1,7 @@
 /**
  * An in-process simulator of the Milvus / Zilliz Cloud REST v2 user API, faithful to
- * spec/milvus-rest-user-api.md (sections 1-7, 10 and the section 13 checklist), so tests, the
+ * spec/milvus-rest-user-api.md (sections 1-7, 10, the section 13 checklist and the roles and users
+ * of section 14: describe, create, grant_role, revoke_role, roles/list), so tests, the
  * demo and benchmarks drive the real client over real HTTP(S) instead of mocking it.
  *
  * The request pipeline mirrors the Go server, in this order:
@@ -35,6 +36,7 @@ import {
   type RequestSubject,
 } from './milvus-simulator-faults.ts';
 import {
+  BUILT_IN_ROLES,
   SIMULATOR_ROUTES,
   checkPrivilege,
   runHandler,
@@ -45,7 +47,7 @@ import {
 import { CODE, UNAUTHENTICATED_MESSAGE, json, type Reply } from './milvus-simulator-messages.ts';
 
 export type { Fault, FaultRoute, FaultRule, RandomFaults } from './milvus-simulator-faults.ts';
-export { SIMULATOR_ROUTES, type ChangeVia, type SimulatorRoute } from './milvus-simulator-handlers.ts';
+export { BUILT_IN_ROLES, SIMULATOR_ROUTES, type ChangeVia, type SimulatorRoute } from './milvus-simulator-handlers.ts';
 
 /** One password change; `from`/`to` are null when the user did not exist / was dropped. */
 export interface PasswordChange {
@@ -69,6 +71,11 @@ export interface MilvusSimulatorOptions {
   superUsers?: string[];
   /** Role names per user. The built-in `admin` role grants every privilege; other roles grant none. */
   roles?: Record<string, string[]>;
+  /**
+   * Custom roles that exist besides the built-in `admin` and `public` (Zilliz Cloud's `db_admin`,
+   * `db_rw`, `db_ro` are custom here). Every role named under `roles` exists too.
+   */
+  definedRoles?: string[];
   /** Handling time of every request that reaches a handler. @defaultValue 0 */
   latencyMs?: number;
   /** @defaultValue '127.0.0.1' */
@@ -99,6 +106,7 @@ export class MilvusSimulator {
 
   readonly #users = new Map<string, string>();
   readonly #roles = new Map<string, string[]>();
+  readonly #definedRoles = new Set<string>(BUILT_IN_ROLES);
   readonly #superUsers: Set<string>;
   readonly #seen = new Set<string>();
   readonly #listeners = new Set<ChangeListener>();
@@ -123,7 +131,8 @@ export class MilvusSimulator {
       this.#users.set(user, password);
       this.#see(password);
     }
-    for (const [user, roles] of Object.entries(options.roles ?? {})) this.#roles.set(user, [...roles]);
+    for (const role of options.definedRoles ?? []) this.#definedRoles.add(role);
+    for (const [user, roles] of Object.entries(options.roles ?? {})) this.setRoles(user, roles);
     this.#superUsers = new Set(options.superUsers ?? []);
     this.#authEnabled = options.authEnabled ?? true;
     this.#latencyMs = options.latencyMs ?? 0;
@@ -134,6 +143,7 @@ export class MilvusSimulator {
     this.#directory = {
       users: this.#users,
       roles: this.#roles,
+      definedRoles: this.#definedRoles,
       superUsers: this.#superUsers,
       userNames: () => this.userNames(),
       change: (user, to, via) => this.#change(user, to, via),
@@ -200,6 +210,13 @@ export class MilvusSimulator {
     this.#change(user, password, 'setPassword');
   }
 
+  /** Removes a user and its role bindings out of band, like an operator in the console. */
+  dropUser(user: string): void {
+    if (!this.#users.has(user)) return;
+    this.#change(user, null, 'drop');
+    this.#roles.delete(user);
+  }
+
   passwordOf(user: string): string | undefined {
     return this.#users.get(user);
   }
@@ -207,6 +224,22 @@ export class MilvusSimulator {
   /** The user names, sorted like etcd keys. */
   userNames(): string[] {
     return [...this.#users.keys()].sort();
+  }
+
+  /** The roles bound to a user (without the implicit `public`), in grant order; [] for a missing user. */
+  rolesOf(user: string): string[] {
+    return this.#users.has(user) ? [...(this.#roles.get(user) ?? [])] : [];
+  }
+
+  /** Binds exactly `roles` to a user out of band, like an operator in the console; the roles come to exist. */
+  setRoles(user: string, roles: readonly string[]): void {
+    for (const role of roles) this.#definedRoles.add(role);
+    this.#roles.set(user, [...new Set(roles.filter((role) => role !== 'public'))]);
+  }
+
+  /** Creates a custom role out of band. */
+  defineRole(role: string): void {
+    this.#definedRoles.add(role);
   }
 
   setLatency(ms: number): void {

@@ -1,4 +1,4 @@
-import type { Config, ClusterConfig } from '../config/types.ts';
+import { usernamesOf, type Config, type ClusterConfig } from '../config/types.ts';
 import { generatePassword } from '../password/generate.ts';
 import { MilvusSimulator } from './milvus-simulator.ts';
 import { SecretsManagerEmulator } from './secrets-emulator.ts';
@@ -23,11 +23,11 @@ export interface SandboxOptions {
 }
 
 /** A running sandbox: one Milvus simulator per configured cluster and one Secrets Manager emulator. */
-export interface Sandbox {
+export interface Sandbox<C extends Config = Config> {
   emulator: SecretsManagerEmulator;
   clusters: ReadonlyMap<string, MilvusSimulator>;
   /** The config, with cluster endpoints pointing at the simulators. */
-  config: Config;
+  config: C;
   /** What a process needs in its environment to reach the emulator with the real AWS SDK. */
   env: Record<string, string>;
   close: () => Promise<void>;
@@ -36,9 +36,10 @@ export interface Sandbox {
 /**
  * Starts the sandbox for a config and seeds it: every credential gets a fresh policy-conforming
  * password, set for its user on each of its clusters and stored as the secret's AWSCURRENT
- * (`{"username", "password"}`). Each simulator also has a `root` user with its own random password.
+ * (`{"username", "password"}`); an alternating credential's second user gets its own, stored
+ * under AWSPREVIOUS. Each simulator also has a `root` user with its own random password.
  */
-export async function startSandbox(config: Config, options: SandboxOptions = {}): Promise<Sandbox> {
+export async function startSandbox<C extends Config>(config: C, options: SandboxOptions = {}): Promise<Sandbox<C>> {
   const latencyMs = options.latencyMs ?? 0;
   const emulator = await SecretsManagerEmulator.start({
     port: options.secretsPort ?? 0,
@@ -61,9 +62,18 @@ export async function startSandbox(config: Config, options: SandboxOptions = {})
       clusters[cluster.name] = { ...cluster, endpoint: simulator.url };
     }
     for (const credential of Object.values(config.credentials)) {
-      const password = generatePassword(credential.password);
-      for (const name of credential.clusters) simulators.get(name)?.setPassword(credential.username, password);
-      emulator.seedSecret(credential.secretId, JSON.stringify({ username: credential.username, password }));
+      // Single: the user under AWSCURRENT. Alternating: the first user under AWSCURRENT and the
+      // second under AWSPREVIOUS (an onboarded credential), both holding the same roles (none).
+      const [current, ...others] = [...usernamesOf(credential)].map((username) => ({ username, password: generatePassword(credential.password) }));
+      if (!current) throw new Error(`credential ${credential.id} has no user`);
+      for (const user of [current, ...others]) {
+        for (const name of credential.clusters) simulators.get(name)?.setPassword(user.username, user.password);
+      }
+      const [previous] = others;
+      if (previous) {
+        emulator.seedSecret(credential.secretId, JSON.stringify(previous));
+        emulator.seedVersion(credential.secretId, JSON.stringify(current));
+      } else emulator.seedSecret(credential.secretId, JSON.stringify(current));
     }
   } catch (err) {
     await Promise.all([emulator.close(), ...[...simulators.values()].map((s) => s.close())]);

@@ -175,6 +175,22 @@ export class SecretsManagerEmulator {
     return { name: secret.name, arn: secret.arn, versionId: current.versionId };
   }
 
+  /**
+   * Adds a version holding `value` to an existing secret, bypassing HTTP, as PutSecretValue does:
+   * without `stages` it becomes AWSCURRENT (the old AWSCURRENT turns AWSPREVIOUS); with them it
+   * takes exactly those labels. Returns the new VersionId.
+   */
+  seedVersion(secretId: string, value: string, stages?: string[]): string {
+    const versionId = randomUUID();
+    this.state.execute(SECRETS_OPERATION.putSecretValue, {
+      SecretId: secretId,
+      SecretString: value,
+      ClientRequestToken: versionId,
+      ...(stages ? { VersionStages: stages } : {}),
+    });
+    return versionId;
+  }
+
   /** VersionId -> staging labels, for the versions that carry a label (as DescribeSecret lists them). */
   labelsOf(secretId: string): Record<string, string[]> {
     return labelledVersions(this.require(secretId));

@@ -13,13 +13,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CredentialConfig } from '../../src/config/types.ts';
+import type { SingleCredentialConfig } from '../../src/config/types.ts';
 import { generatePassword } from '../../src/password/generate.ts';
 import { createEngineRuntime, type EngineRuntime } from '../../src/rotation/create-engine.ts';
 import { RotationEngine } from '../../src/rotation/engine.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
 import { STAGE, type SecretStore } from '../../src/secrets/types.ts';
-import { makeConfig } from '../helpers/config.ts';
+import { makeConfig, type SingleUserConfig } from '../helpers/config.ts';
 import { findExposures } from '../helpers/exposure.ts';
 import { FAST_TUNING } from '../helpers/rotation-fixture.ts';
 import { attachInvariantChecker, endState, judgeOutcomes, judgeReports, labelledPasswords, type LoggedOutcome } from './checker.ts';
@@ -31,7 +31,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function twoClusterSandbox(): Promise<{ sandbox: Sandbox; credential: CredentialConfig; runtime: EngineRuntime }> {
+async function twoClusterSandbox(): Promise<{ sandbox: Sandbox<SingleUserConfig>; credential: SingleCredentialConfig; runtime: EngineRuntime }> {
   const sandbox = await startSandbox(makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'] }]));
   Object.assign(process.env, sandbox.env);
   const runtime = createEngineRuntime(sandbox.config, { tuning: FAST_TUNING });

@@ -17,7 +17,7 @@
  * outcome but needs_attention, the clusters hold AWSCURRENT) and the truth of a needs_attention
  * reason.
  */
-import type { CredentialConfig } from '../../src/config/types.ts';
+import type { SingleCredentialConfig } from '../../src/config/types.ts';
 import type { PasswordChange } from '../../src/sandbox/milvus-simulator.ts';
 import type { Sandbox } from '../../src/sandbox/sandbox.ts';
 import { STAGE } from '../../src/secrets/types.ts';
@@ -95,7 +95,7 @@ export function pendingOnAnotherVersion(labels: LabelledPasswords): boolean {
 }
 
 /** Attaches both checks to every credential; call before anything rotates. */
-export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly CredentialConfig[], now: () => number = Date.now): InvariantChecker {
+export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly SingleCredentialConfig[], now: () => number = Date.now): InvariantChecker {
   const violations: Violation[] = [];
   const checked = { clusterChanges: 0, secretsWrites: 0 };
   const bySecret = new Map(credentials.map((c) => [c.secretId, c]));
@@ -207,7 +207,7 @@ export interface EndProblem {
  * holding a password under no label (or no user at all). `notCurrent`: a cluster whose password
  * is not AWSCURRENT; a lockout unless that credential ended in needs_attention.
  */
-export function endState(sandbox: Sandbox, credentials: readonly CredentialConfig[]): { lost: EndProblem[]; notCurrent: EndProblem[] } {
+export function endState(sandbox: Sandbox, credentials: readonly SingleCredentialConfig[]): { lost: EndProblem[]; notCurrent: EndProblem[] } {
   const lost: EndProblem[] = [];
   const notCurrent: EndProblem[] = [];
   for (const credential of credentials) {
@@ -249,7 +249,7 @@ export interface OutcomeJudgement {
  * its password is allowed too: that rotation owns the clusters, and the invariant is then its to
  * keep. A needs_attention reason is checked for what it claims about the clusters.
  */
-export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: Readonly<Record<string, CredentialConfig>>, checker: InvariantChecker): OutcomeJudgement {
+export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: Readonly<Record<string, SingleCredentialConfig>>, checker: InvariantChecker): OutcomeJudgement {
   const judgement: OutcomeJudgement = { lockouts: [], needsAttention: [] };
   for (const o of outcomes) {
     const credential = credentials[o.credential];
@@ -314,7 +314,7 @@ export interface LoggedReport {
  * only if, at the time of the line, each cluster said `rejected` holds another password than
  * AWSCURRENT and no pending version exists.
  */
-export function judgeReports(reports: readonly LoggedReport[], credentials: Readonly<Record<string, CredentialConfig>>, checker: InvariantChecker): { credential: string; status: string; truth: 'true' | 'false' | 'unchecked'; why: string }[] {
+export function judgeReports(reports: readonly LoggedReport[], credentials: Readonly<Record<string, SingleCredentialConfig>>, checker: InvariantChecker): { credential: string; status: string; truth: 'true' | 'false' | 'unchecked'; why: string }[] {
   return reports.map((r) => {
     const credential = credentials[r.credential];
     if (!credential || r.status !== 'drift') return { credential: r.credential, status: r.status, truth: 'unchecked' as const, why: '' };

@@ -20,6 +20,12 @@ export interface Profile {
   /** When Redis is restarted, as a fraction of the chaos phase, and how long it stays down. */
   redisRestartAt: number;
   redisDownMs: number;
+  /**
+   * Redis failovers with write loss: at each fraction of the chaos phase the data is remembered,
+   * and `windowMs` later Redis is SIGKILLed and comes back with that data, forgetting every write
+   * it acknowledged in between (as a promoted replica that far behind would).
+   */
+  redisWriteLoss: { at: number[]; windowMs: number };
   alertEveryMs: [number, number];
   triggerEveryMs: [number, number];
   /** Each worker's /metrics is scraped this often (and a few job statuses read). */
@@ -35,7 +41,7 @@ export interface Profile {
   latencyMs: number;
   /** Share of kills aimed at a moment when the victim has a rotation step under way (else: any moment). */
   aimedKillShare: number;
-  worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number; driftCheckIntervalMs: number; labelCheckIntervalMs: number };
+  worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number; driftCheckIntervalMs: number; labelCheckIntervalMs: number; drainDelayMs: number; scheduleCheckIntervalMs: number };
   pendingLeaseMs: number;
 }
 
@@ -45,8 +51,14 @@ const FAULTS: ChaosFaults = {
   secrets: { rateThrottle: 0.02, latencyJitterMs: 15 },
 };
 
-/** Short locks so that a killed worker's rotations resume within seconds; reconcile and its drift and label checks as often as the config allows. */
-const WORKER = { lockDurationMs: 4_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 4_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 10_000, driftCheckIntervalMs: 60_000, labelCheckIntervalMs: 60_000 };
+/**
+ * Short locks so that a killed worker's rotations resume within seconds; reconcile, and its drift and label
+ * checks, as often as the config allows. No drain delay (workers are stopped by the soak, not by a load balancer). The
+ * schedule check as rare as the config allows: the drain turns every schedule off with
+ * `schedules sync` while the workers, whose config keeps them on, still run, and a periodic check
+ * would put them back (the workers' config is the truth). The check after a reconnect stays.
+ */
+const WORKER = { lockDurationMs: 4_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 4_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 10_000, driftCheckIntervalMs: 60_000, labelCheckIntervalMs: 60_000, drainDelayMs: 0, scheduleCheckIntervalMs: 86_400_000 };
 
 export const PROFILES: Record<string, Profile> = {
   short: {
@@ -60,6 +72,7 @@ export const PROFILES: Record<string, Profile> = {
     downMs: [300, 1_500],
     redisRestartAt: 0.5,
     redisDownMs: 2_000,
+    redisWriteLoss: { at: [0.75], windowMs: 1_500 },
     alertEveryMs: [1_500, 3_500],
     triggerEveryMs: [1_000, 2_500],
     scrapeEveryMs: 6_000,
@@ -83,6 +96,7 @@ export const PROFILES: Record<string, Profile> = {
     downMs: [300, 2_000],
     redisRestartAt: 0.5,
     redisDownMs: 2_000,
+    redisWriteLoss: { at: [0.3, 0.8], windowMs: 2_000 },
     alertEveryMs: [2_000, 5_000],
     triggerEveryMs: [1_000, 3_000],
     scrapeEveryMs: 10_000,

@@ -18,6 +18,7 @@
  */
 import type { Config } from '../../src/config/types.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
+import type { SingleUserConfig } from '../helpers/config.ts';
 
 /** mulberry32: a small seeded uniform [0, 1) generator, so a run's fault draws can be replayed. */
 export function seededRandom(seed: number): () => number {
@@ -55,7 +56,7 @@ export interface ChaosFaults {
   secrets: { rateThrottle: number; latencyJitterMs: number };
 }
 
-export interface ChaosSandbox extends Sandbox {
+export interface ChaosSandbox extends Sandbox<SingleUserConfig> {
   /** Turns the random faults on (with these rates) or off (null). */
   setFaults: (faults: ChaosFaults | null) => void;
   /** What was injected so far, by kind. */
@@ -122,7 +123,7 @@ function countingRandom(base: () => number, counts: MilvusFaultCounts, rates: ()
 }
 
 /** startSandbox for `config`, with seeded random faults that are counted, off at first. */
-export async function startChaosSandbox(config: Config, options: { seed: number; latencyMs?: number }): Promise<ChaosSandbox> {
+export async function startChaosSandbox(config: SingleUserConfig, options: { seed: number; latencyMs?: number }): Promise<ChaosSandbox> {
   const base = seededRandom(options.seed);
   const latencyMs = options.latencyMs ?? 0;
   const off: ChaosFaults = { milvus: { rate5xx: 0, rateAmbiguous: 0, latencyJitterMs: 0 }, secrets: { rateThrottle: 0, latencyJitterMs: 0 } };

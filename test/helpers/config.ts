@@ -1,4 +1,4 @@
-import type { Config, CredentialConfig } from '../../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../../src/config/types.ts';
 
 export interface CredentialSpec {
   id: string;
@@ -8,19 +8,38 @@ export interface CredentialSpec {
   schedule?: string;
 }
 
+/** A Config whose credentials all use the single strategy. */
+export type SingleUserConfig = Config & { credentials: Readonly<Record<string, SingleCredentialConfig>> };
+
+/**
+ * Worker settings for tests with real worker processes: short locks (a killed worker's job is
+ * taken over within seconds), reconcile out of the way, no drain delay, the default schedule check.
+ */
+export const FAST_WORKER: Config['worker'] = Object.freeze({
+  concurrency: 4,
+  lockDurationMs: 2_000,
+  stalledIntervalMs: 1_000,
+  credentialLockTtlMs: 2_000,
+  shutdownTimeoutMs: 8_000,
+  reconcileIntervalMs: 3_600_000,
+  drainDelayMs: 0,
+  scheduleCheckIntervalMs: 60_000,
+});
+
 /** A valid Config built in code (the loader has its own tests); endpoints are replaced by the sandbox. */
-export function makeConfig(clusters: string[], credentials: CredentialSpec[]): Config {
+export function makeConfig(clusters: string[], credentials: CredentialSpec[]): SingleUserConfig {
   const password = { length: 32, symbols: '!#%*+-=?@^_~' };
   return {
-    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}' },
+    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}', connectTimeoutMs: 10_000, mode: 'standalone' },
     aws: { region: 'us-east-1', maxAttempts: 3, writesPerSecond: 50 },
     defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password },
     clusters: Object.fromEntries(clusters.map((name) => [name, { name, endpoint: 'http://127.0.0.1:1', timeoutMs: 2_000 }])),
     credentials: Object.fromEntries(
-      credentials.map((c): [string, CredentialConfig] => [
+      credentials.map((c): [string, SingleCredentialConfig] => [
         c.id,
         {
           id: c.id,
+          strategy: 'single',
           secretId: c.secretId ?? `test/milvus/${c.id}`,
           username: c.username,
           clusters: c.clusters,
@@ -31,7 +50,8 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): C
       ]),
     ),
     http: { port: 0, host: '127.0.0.1', triggerTokens: ['test-trigger-token-0123456789'] },
-    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000 },
+    // The defaults, except no drain delay: test workers are stopped by the test, not behind a load balancer.
+    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 0, scheduleCheckIntervalMs: 60_000 },
     rotation: { pendingLeaseMs: 600_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
   };

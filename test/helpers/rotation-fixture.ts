@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import type { Config, CredentialConfig } from '../../src/config/types.ts';
+import type { Config, SingleCredentialConfig } from '../../src/config/types.ts';
 import { logRotationEvents } from '../../src/observability/rotation-log.ts';
 import { createEngineRuntime, type EngineRuntime } from '../../src/rotation/create-engine.ts';
 import type { EngineDeps } from '../../src/rotation/engine.ts';
@@ -15,7 +15,7 @@ export const FAST_TUNING = { retryDelayMs: 5, verifyDelayMs: 10, verifyAttempts:
 export interface RotationFixture {
   sandbox: Sandbox;
   config: Config;
-  credential: CredentialConfig;
+  credential: SingleCredentialConfig;
   events: RotationEvent[];
   /** Every log line written by every engine of this fixture. */
   logs: string[];
@@ -37,7 +37,7 @@ export async function startRotationFixture(options: {
   const spec: CredentialSpec = { id: 'app-reader', username: 'app_reader', clusters, ...options.credential };
   const sandbox = await startSandbox(makeConfig(clusters, [spec]), { latencyMs: options.latencyMs ?? 0 });
   Object.assign(process.env, sandbox.env);
-  const credential = sandbox.config.credentials[spec.id] as CredentialConfig;
+  const credential = sandbox.config.credentials[spec.id] as SingleCredentialConfig;
   const events: RotationEvent[] = [];
   const logs: string[] = [];
   const results: RotationResult[] = [];

@@ -1,0 +1,771 @@
+/**
+ * The alternating-users strategy: two Milvus users take turns, so the password consumers hold
+ * keeps working after a rotation (DESIGN section 5, alternating users; decisions in
+ * alternating-plan.ts). One turn, in protocol order:
+ *
+ *   load -> (write ahead) -> set -> verify -> roles -> finish
+ *
+ *  - load reads AWSCURRENT (the active user), AWSPREVIOUS (the retired user) and any pending
+ *    version, checks that authentication is on, and asks decideAlternating what to do;
+ *  - write ahead stores the retired user's new password under AWSPENDING before any cluster sees it;
+ *  - set changes the retired user's password on every cluster, self-service with its password from
+ *    AWSPREVIOUS (or, onboarding with admin, creates the user);
+ *  - verify: the new password accepted, the retired user's old one rejected, and the active user's
+ *    password still accepted everywhere (consumers use it throughout);
+ *  - roles: both users must hold the same roles on every cluster (each describes itself); with
+ *    admin the retired user's roles are aligned, without it the rotation stops (`roles_differ`);
+ *  - finish promotes the new version: the retired user becomes AWSCURRENT, the active one AWSPREVIOUS.
+ *
+ * Invariant: at every instant each cluster's password for each user is one of the values stored
+ * under AWSCURRENT, AWSPENDING or AWSPREVIOUS for that user. The active user is never touched; the
+ * retired user moves from its AWSPREVIOUS value to its AWSPENDING value (and back on roll back).
+ */
+import type { AlternatingCredentialConfig } from '../config/types.ts';
+import { RotatorError, coerceError } from '../errors.ts';
+import type { Caller, ClusterClient, DescribeUserResult, RoleClient } from '../milvus/types.ts';
+import { STAGE, type SecretStore } from '../secrets/types.ts';
+import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
+import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
+import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
+import { PLAN_ACTION, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
+import { detailOf, holdsOf, type ClusterProgress } from './cluster-progress.ts';
+import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
+import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
+import {
+  CLUSTER_STATE,
+  MODE,
+  OUTCOME,
+  REASON,
+  STEP,
+  type AlternatingSummary,
+  type Mode,
+  type Outcome,
+  type Reason,
+  type RotationRequest,
+  type RotationResult,
+} from './types.ts';
+
+/**
+ * The alternating strategy for the engine's registry. Besides the engine's context it needs the
+ * user and role calls of each cluster (describe, create, grant, revoke), which the composition
+ * root gives it: the seam's cluster port has only passwords and probes.
+ */
+export function createAlternatingStrategy(roles: (name: string) => RoleClient): RotationStrategy {
+  return {
+    name: STRATEGY.alternating,
+    rotate: (req, ctx) => new AlternatingRotation(req, ctx, roles).rotate(),
+    plan: (req, ctx) => new AlternatingRotation(req, ctx, roles).plan(),
+  };
+}
+
+/** A step's value, or the result the run stops with. */
+type StepResult<T> = RunStepResult<T, RotationResult>;
+
+/** The secrets a turn works with, read in load. Passwords: memory only. */
+interface TurnSecrets {
+  current: { versionId: string; secret: CredentialSecret };
+  /** The retired user's credential under AWSPREVIOUS (null when onboarding). */
+  previous: CredentialSecret | null;
+  /** This turn's pending credential when it already exists (resume), else null. */
+  pending: CredentialSecret | null;
+  admin: Caller | null;
+}
+
+/**
+ * One rotation (created per call: every field is per-rotation state). Where each cluster stands
+ * (for the retired user: `current` is its AWSPREVIOUS password, `pending` the new one) is the
+ * engine's RotationRun; what is particular to alternating users is the summary.
+ */
+class AlternatingRotation {
+  private readonly req: RotationRequest & { credential: AlternatingCredentialConfig };
+  private readonly ctx: StrategyContext;
+  private readonly roles: (name: string) => RoleClient;
+  private readonly run: RotationRun;
+  private summary: AlternatingSummary = { currentUser: '', previousUser: null, turns: 0 };
+  /** What load read, for the dry run (reported even when load stops). */
+  private seen: { current: { versionId: string; secret: CredentialSecret }; previous: CredentialSecret | null; pending: { versionId: string; ageMs: number | null; secret: CredentialSecret | null } | null } | null = null;
+
+  constructor(request: RotationRequest, ctx: StrategyContext, roles: (name: string) => RoleClient) {
+    const { credential } = request;
+    if (credential.strategy !== STRATEGY.alternating) throw new Error(`credential ${credential.id} is not an alternating credential`);
+    const req = { ...request, credential };
+    this.req = req;
+    this.ctx = ctx;
+    this.roles = roles;
+    this.run = new RotationRun(req, ctx);
+  }
+
+  /** Up to two turns (a leak of the active user's password); each turn loads afresh. */
+  async rotate(): Promise<RotationResult> {
+    for (let pass = 0; pass < 2; pass++) {
+      this.resetClusters();
+      const loaded = await this.run.step(STEP.load, () => this.load());
+      if ('stop' in loaded) return loaded.stop;
+      const { turn, secrets } = loaded.ok;
+      const result = await this.turn(turn, secrets);
+      if (result.outcome !== OUTCOME.rotated || turn.remaining === 0) return result;
+    }
+    throw new Error('unreachable: a leak takes at most two turns');
+  }
+
+  /**
+   * The dry run: the load step only (reads and probes), then what every cluster accepts for the
+   * active user (AWSCURRENT), the retired user's pending password and its AWSPREVIOUS password.
+   */
+  async plan(): Promise<RotationPlan> {
+    const { credential, mode } = this.req;
+    this.resetClusters();
+    const loaded = await this.load();
+    const seen = this.seen;
+    const clusters: Record<string, ClusterPlan> = {};
+    if (seen) {
+      const active = seen.current.secret;
+      const retired = otherUser(credential.usernames, active.username);
+      const previous = seen.previous?.username === retired ? seen.previous : null;
+      const pending = seen.pending?.secret ?? null;
+      await Promise.all(
+        credential.clusters.map(async (name) => {
+          const client = this.ctx.cluster(name);
+          const [current, pendingAnswer, previousAnswer] = await Promise.all([
+            this.probeClear(client, active.username, active.password),
+            pending ? this.probeClear(client, pending.username, pending.password) : null,
+            previous ? this.probeClear(client, previous.username, previous.password) : null,
+          ]);
+          clusters[name] = { state: this.run.clusters.get(name)?.state ?? CLUSTER_STATE.unchanged, accepts: { current, pending: pendingAnswer, previous: previousAnswer }, next: null };
+        }),
+      );
+    }
+    const stop = 'stop' in loaded ? loaded.stop : null;
+    const action = stop ? (stop.reason === REASON.alreadyRotated || stop.reason === REASON.nothingPending ? PLAN_ACTION.nothing : PLAN_ACTION.refuse) : 'ok' in loaded && loaded.ok.turn.resume ? PLAN_ACTION.resume : PLAN_ACTION.rotate;
+    return {
+      credential: credential.id,
+      dryRun: true,
+      strategy: STRATEGY.alternating,
+      mode,
+      action,
+      outcome: stop?.outcome ?? null,
+      reason: stop?.reason ?? null,
+      currentVersionId: seen?.current.versionId ?? null,
+      pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
+      clusters,
+      ...(stop?.error !== undefined ? { error: stop.error } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 1. Load
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Reads the secret (AWSCURRENT, AWSPREVIOUS, the pending version) and checks authentication on
+   * every cluster at once, then asks decideAlternating. The cases of I/O:
+   *  1. Secrets Manager cannot be read, or AWSCURRENT is not a credential: refuse.
+   *  2. The decision refuses or says it is done (confirm every cluster accepts AWSCURRENT).
+   *  3. A cluster accepts a random wrong password: authentication is off, refuse.
+   *  4. A cluster gives no answer: refuse before writing, unless resuming or in leak mode.
+   *  5. Onboarding and role alignment need the admin credential: unreadable, refuse.
+   *  6. Without admin, outside leak mode, the two users hold different roles (each describes
+   *     itself): stop before writing anything (roles_differ); the roles step checks again before
+   *     promoting. A leak goes on: the leaked password dies first, the roles step then stops.
+   */
+  private async load(): Promise<StepResult<{ turn: Turn; secrets: TurnSecrets }>> {
+    const { credential, rotationId, mode } = this.req;
+    const secretId = credential.secretId;
+    const wrong = this.ctx.wrongPassword();
+    let description;
+    let currentVersion;
+    let previousVersion;
+    try {
+      [description, currentVersion, previousVersion] = await Promise.all([
+        this.ctx.store.describe(secretId),
+        this.ctx.store.getByStage(secretId, STAGE.current),
+        this.ctx.store.getByStage(secretId, STAGE.previous),
+      ]);
+    } catch (err) {
+      const notFound = err instanceof RotatorError && err.code === 'SECRET_NOT_FOUND';
+      return this.stop(OUTCOME.failed, notFound ? REASON.secretNotFound : REASON.secretsManagerError, describeError(err));
+    }
+    // Case 1.
+    const current = currentVersion ? parseCredentialSecret(currentVersion.value) : null;
+    if (!currentVersion || !current) {
+      return this.stop(OUTCOME.failed, REASON.secretInvalid, `secret "${secretId}" has no AWSCURRENT value with string username and password`);
+    }
+    const previous = previousVersion ? parseCredentialSecret(previousVersion.value) : null;
+    const retired = otherUser(credential.usernames, current.username);
+    this.summary = {
+      ...this.summary,
+      currentUser: current.username,
+      previousUser: previous && previous.username !== current.username ? previous.username : null,
+    };
+    const labels = description.versions;
+    const pendingId = Object.keys(labels).find((id) => labels[id]?.includes(STAGE.pending) && id !== currentVersion.versionId);
+    let pendingVersion = null;
+    if (pendingId) {
+      try {
+        pendingVersion = await this.ctx.store.getByVersion(secretId, pendingId);
+      } catch (err) {
+        return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
+      }
+    }
+    const pending = pendingVersion ? parseCredentialSecret(pendingVersion.value) : null;
+    const pendingCreated = pendingVersion?.createdDate?.getTime() ?? null;
+    this.seen = {
+      current: { versionId: currentVersion.versionId, secret: current },
+      previous,
+      pending: pendingId ? { versionId: pendingId, ageMs: pendingCreated === null ? null : this.ctx.now() - pendingCreated, secret: pending } : null,
+    };
+    // A foreign pending version whose rotation has ended (the queue knows) may be adopted at once.
+    const ownerEnded = pendingId !== undefined && pendingId !== rotationId && (await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) === 'ended';
+    if (pendingVersion && !pending) {
+      this.run.versionId = pendingId ?? null;
+      return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
+    }
+
+    // `recover` with nothing pending: nothing to resume, nothing written; report whether every cluster accepts AWSCURRENT.
+    if (this.req.recover && !pendingId) {
+      this.run.versionId = currentVersion.versionId;
+      return { stop: await this.confirmAlreadyRotated(current, REASON.nothingPending) };
+    }
+    const decision = decideAlternating({
+      usernames: credential.usernames,
+      rotationId,
+      mode,
+      recover: (this.req.recover ?? false) || ownerEnded,
+      now: this.ctx.now(),
+      graceMs: credential.graceMs,
+      pendingLeaseMs: this.ctx.tuning.pendingLeaseMs,
+      hasAdmin: credential.admin !== undefined,
+      ...(this.req.leakedUsername !== undefined ? { leakedUsername: this.req.leakedUsername } : {}),
+      current: { versionId: currentVersion.versionId, username: current.username, createdAt: currentVersion.createdDate?.getTime() ?? null },
+      previous: previous ? { username: previous.username } : null,
+      pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: pendingVersion?.createdDate?.getTime() ?? null } : null,
+      labelledVersionIds: Object.keys(labels),
+    });
+    // Case 2.
+    if (decision.kind === 'stop') {
+      if (decision.reason === REASON.rotationInProgress || decision.reason === REASON.secretInvalid) this.run.versionId = pendingId ?? null;
+      if (decision.notBefore !== undefined) this.summary.notBefore = new Date(decision.notBefore).toISOString();
+      return this.stop(decision.outcome, decision.reason, decision.error);
+    }
+    if (decision.kind === 'done') {
+      this.run.versionId = currentVersion.versionId;
+      return { stop: await this.confirmAlreadyRotated(current) };
+    }
+    this.run.versionId = decision.token;
+    this.summary.turns = decision.turn;
+
+    // Cases 3 and 4: one probe per cluster with a password nobody holds.
+    const checks = await Promise.all(
+      credential.clusters.map(async (name) => [name, await probeClearly(this.ctx.cluster(name), current.username, wrong, this.probeOptions())] as const),
+    );
+    const authOff = checks.filter(([, answer]) => answer === 'accepted').map(([name]) => name);
+    if (authOff.length > 0) {
+      for (const name of authOff) this.run.setCluster(name, { state: CLUSTER_STATE.authDisabled });
+      return this.stop(OUTCOME.failed, REASON.authDisabled, `authentication is off on ${authOff.join(', ')}: a wrong password was accepted`);
+    }
+    const silent = checks.filter(([, answer]) => typeof answer === 'object');
+    if (silent.length > 0 && !decision.resume && mode !== MODE.leak) {
+      for (const [name, answer] of silent) this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: typeof answer === 'object' ? answer.unknown : '' });
+      return this.stop(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${silent.map(([n]) => n).join(', ')}; nothing was changed`);
+    }
+
+    // Case 5.
+    let admin: Caller | null = null;
+    if (credential.admin) {
+      try {
+        const version = await this.ctx.store.getByStage(credential.admin.secretId, STAGE.current);
+        const parsed = version ? parseCredentialSecret(version.value) : null;
+        if (!parsed) return this.stop(OUTCOME.failed, REASON.secretInvalid, `admin secret "${credential.admin.secretId}" has no AWSCURRENT value with string username and password`);
+        admin = { user: parsed.username, password: parsed.password };
+      } catch (err) {
+        return this.stop(OUTCOME.failed, REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
+      }
+    }
+    const previousOfRetired = previous && previous.username === retired ? previous : null;
+    // Case 6.
+    if (!admin && !decision.resume && previousOfRetired && mode !== MODE.leak) {
+      const differ = await this.rolesDiffering({ user: current.username, password: current.password }, { user: retired, password: previousOfRetired.password });
+      if (differ.length > 0) return { stop: this.rolesDifferResult(current.username, retired, differ) };
+    }
+    return {
+      ok: {
+        turn: decision,
+        secrets: { current: { versionId: currentVersion.versionId, secret: current }, previous: previousOfRetired, pending: decision.resume ? pending : null, admin },
+      },
+    };
+  }
+
+  /**
+   * The clusters where the two users, each describing itself, hold different roles (ignoring
+   * `public`). A cluster whose describe gives no clear answer is left to the roles step.
+   */
+  private async rolesDiffering(active: Caller, retired: Caller): Promise<NonNullable<AlternatingSummary['rolesDiffer']>> {
+    const differ: NonNullable<AlternatingSummary['rolesDiffer']> = [];
+    await Promise.all(
+      this.req.credential.clusters.map(async (name) => {
+        const roles = this.roles(name);
+        const [a, r] = await Promise.all([active, retired].map((caller) => this.retryUnclear(() => roles.describeUser(caller, caller.user))));
+        if (a?.kind !== 'roles' || r?.kind !== 'roles') return;
+        const diff = roleDifference(a.roles, r.roles);
+        if (diff.grant.length > 0 || diff.revoke.length > 0) differ.push({ cluster: name, missing: diff.grant, extra: diff.revoke });
+      }),
+    );
+    return differ.sort((x, y) => x.cluster.localeCompare(y.cluster));
+  }
+
+  /** needs_attention roles_differ, naming per cluster what the retired user lacks and has extra. */
+  private rolesDifferResult(active: string, retired: string, differ: NonNullable<AlternatingSummary['rolesDiffer']>): RotationResult {
+    this.summary.rolesDiffer = differ;
+    const text = differ.map((d) => `${d.cluster}: ${retired} lacks [${d.missing.join(', ')}], has extra [${d.extra.join(', ')}]`).join('; ');
+    return this.result(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active} and ${retired} hold different roles (${text}); align them or configure admin`);
+  }
+
+  /** The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT. */
+  private async confirmAlreadyRotated(current: CredentialSecret, reason: Reason = REASON.alreadyRotated): Promise<RotationResult> {
+    const names = this.req.credential.clusters;
+    const answers = await Promise.all(names.map(async (name) => [name, await this.probeUntil(name, current.username, current.password, 'accepted')] as const));
+    for (const [name, accepted] of answers) {
+      this.run.setCluster(name, accepted ? { state: CLUSTER_STATE.updated } : { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is not accepted' });
+    }
+    if (answers.every(([, accepted]) => accepted)) return this.result(OUTCOME.rotated, reason);
+    return this.result(OUTCOME.needsAttention, REASON.unknownPassword, 'a cluster does not accept AWSCURRENT');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // One turn: write ahead, set, verify, roles, finish (or the failure policy)
+  // ---------------------------------------------------------------------------------------------
+
+  private async turn(turn: Turn, secrets: TurnSecrets): Promise<RotationResult> {
+    const written = await this.run.step(STEP.writeAhead, () => this.writeAhead(turn, secrets));
+    if ('stop' in written) return written.stop;
+    const pending = written.ok;
+
+    const set = await this.run.step(STEP.set, async () => {
+      await this.setAll(turn, secrets, pending);
+      return this.run.holding('current', 'unknown', 'other').length > 0 ? { stop: true } : { ok: true };
+    });
+    if ('stop' in set) return this.failAfterSet(turn, secrets, pending);
+
+    const verified = await this.run.step(STEP.verify, async () => ((await this.verify(turn, secrets, pending)) ? { ok: true } : { stop: true }));
+    if ('stop' in verified) return this.failAfterSet(turn, secrets, pending);
+
+    const roles = await this.run.step(STEP.roles, () => this.alignRoles(turn, secrets, pending));
+    if ('stop' in roles) return this.failAfterSet(turn, secrets, pending, roles.stop);
+
+    const finished = await this.run.step(STEP.finish, async (): Promise<RunStepResult<RotationResult, RotationResult>> => {
+      const result = await this.finish(turn, secrets, pending);
+      return result.outcome === OUTCOME.rotated ? { ok: result } : { stop: result };
+    });
+    return 'ok' in finished ? finished.ok : finished.stop;
+  }
+
+  /**
+   * Stores the retired user's new password under AWSPENDING before any cluster sees it: every key
+   * of AWSCURRENT's value (host, port...), with the retired user's name and the new password (and
+   * `token` rewritten where present). An existing pending value is never regenerated.
+   */
+  private async writeAhead(turn: Turn, secrets: TurnSecrets): Promise<StepResult<CredentialSecret>> {
+    if (secrets.pending) return { ok: secrets.pending };
+    const { credential } = this.req;
+    const password = this.ctx.generatePassword(credential.password);
+    const fields: Record<string, unknown> = { ...secrets.current.secret.fields, username: turn.user, password };
+    if ('token' in fields) fields.token = `${turn.user}:${password}`;
+    const value = JSON.stringify(fields);
+    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.putPending));
+    try {
+      await this.ctx.store.putPending(credential.secretId, turn.token, value);
+    } catch (err) {
+      if (err instanceof RotatorError && err.code === 'SECRET_VERSION_CONFLICT') {
+        return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${turn.token} already wrote another value to secret "${credential.secretId}"; start a new rotation`);
+      }
+      return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
+    }
+    const pending = parseCredentialSecret(value);
+    if (!pending) throw new Error('a generated secret value did not parse back');
+    return { ok: pending };
+  }
+
+  /** Every cluster in parallel; leak mode retries the clusters that did not move (never backwards). */
+  private async setAll(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<void> {
+    const names = this.req.credential.clusters;
+    await Promise.all(names.map((name) => this.setOne(name, turn, secrets, pending, turn.resume)));
+    if (this.req.mode !== MODE.leak) return;
+    for (let pass = 0; pass < this.ctx.tuning.leakForwardPasses; pass++) {
+      const behind = this.run.holding('current', 'unknown');
+      if (behind.length === 0) return;
+      await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
+      await Promise.all(behind.map((name) => this.setOne(name, turn, secrets, pending, true)));
+    }
+  }
+
+  /**
+   * One cluster. The cases:
+   *  1. Resuming: the cluster may already hold the new password (a crash after setting it).
+   *  2. Onboarding: create the retired user with the new password (admin).
+   *  3. Change the retired user's password from its AWSPREVIOUS value, self-service.
+   *  Neither the old nor the new password accepted: the user has a password the rotator does not
+   *  hold; stop there (needs attention), no retry loop.
+   */
+  private async setOne(name: string, turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, resuming: boolean): Promise<void> {
+    const client = this.ctx.cluster(name);
+    // Case 1.
+    if (resuming) {
+      const answer = await this.probeClear(client, turn.user, pending.password);
+      if (answer === 'accepted') return this.run.setCluster(name, { state: CLUSTER_STATE.updated });
+      if (answer === 'unknown') return this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: 'no answer to probe' });
+    }
+    // Case 2.
+    if (turn.onboard) return this.run.setCluster(name, await this.createUser(name, turn.user, pending.password, secrets.admin));
+    // Case 3.
+    if (!secrets.previous) throw new Error('unreachable: a turn that is not onboarding has the retired user under AWSPREVIOUS');
+    const result = await changePassword(client, turn.user, secrets.previous.password, pending.password, this.changeOptions(name));
+    this.run.setCluster(name, progressAfterChange(result));
+  }
+
+  /**
+   * Creates the retired user (onboarding). users/create is not idempotent: an ambiguous answer,
+   * or `exists` after one, is resolved by probing the new password (accepted: the create went
+   * through), never by assuming.
+   */
+  private async createUser(name: string, user: string, password: string, admin: Caller | null): Promise<ClusterProgress> {
+    // A resumed onboarding whose admin was removed from the config since: nothing can create the user.
+    if (!admin) return { state: CLUSTER_STATE.refused, by: 'request', detail: 'the user does not hold the pending password and no admin is configured to create it' };
+    const client = this.ctx.cluster(name);
+    let lastReason = 'no attempt';
+    for (let attempt = 1; attempt <= this.ctx.tuning.changeAttempts; attempt++) {
+      if (attempt > 1) await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** (attempt - 2));
+      await this.ctx.fence(fencePoint.clusterWrite(name));
+      const answer = await this.roles(name).createUser(admin, user, password);
+      switch (answer.kind) {
+        case 'created':
+          return { state: CLUSTER_STATE.updated };
+        case 'exists':
+        case 'ambiguous': {
+          const probe = await this.probeClear(client, user, password);
+          if (probe === 'accepted') return { state: CLUSTER_STATE.updated };
+          if (answer.kind === 'exists') {
+            return probe === 'rejected'
+              ? { state: CLUSTER_STATE.unknownPassword, detail: `user ${user} already exists with a password the rotator does not hold` }
+              : { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: 'user exists; probe gave no answer' };
+          }
+          lastReason = answer.reason;
+          if (probe === 'unknown') return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: answer.reason };
+          continue;
+        }
+        case 'limit':
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: 'the cluster has reached its user limit (100 by default)' };
+        case 'policy-rejected':
+          return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${answer.message}` };
+        case 'rejected':
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: 'the admin credential was not accepted' };
+        case 'denied':
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: `the admin user may not create users: ${answer.message}` };
+        case 'other':
+          return { state: CLUSTER_STATE.refused, by: 'request', detail: `HTTP ${answer.httpStatus}, code ${answer.code ?? 'none'}: ${answer.message}` };
+        default: {
+          const unreachable: never = answer;
+          throw new Error(`unhandled create answer ${JSON.stringify(unreachable)}`);
+        }
+      }
+    }
+    return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: `still not created after ${this.ctx.tuning.changeAttempts} attempts (last: ${lastReason})` };
+  }
+
+  /**
+   * Every cluster: the new password accepted, the retired user's old one rejected (not when it was
+   * just created: it had none), and the active user still accepted (short retries for propagation).
+   */
+  private async verify(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<boolean> {
+    const names = this.req.credential.clusters;
+    const active = secrets.current.secret;
+    const checks = await Promise.all(
+      names.map(async (name) => {
+        const [newAccepted, oldRejected, activeAccepted] = await Promise.all([
+          this.probeUntil(name, turn.user, pending.password, 'accepted'),
+          secrets.previous ? this.probeUntil(name, turn.user, secrets.previous.password, 'rejected') : Promise.resolve(true),
+          this.probeUntil(name, active.username, active.password, 'accepted'),
+        ]);
+        return { name, newAccepted, oldRejected, activeAccepted };
+      }),
+    );
+    let ok = true;
+    for (const { name, newAccepted, oldRejected, activeAccepted } of checks) {
+      if (newAccepted && oldRejected && activeAccepted) continue;
+      ok = false;
+      const detail = !newAccepted ? 'the new password is not accepted' : !oldRejected ? "the retired user's old password is still accepted" : `the active user ${active.username} is not accepted`;
+      this.run.setCluster(name, { state: CLUSTER_STATE.verifyFailed, newAccepted, detail });
+    }
+    return ok;
+  }
+
+  /**
+   * Role parity before promoting: each user describes itself on every cluster (allowed without
+   * privileges). The cases per cluster:
+   *  1. same roles (ignoring `public`): nothing to do;
+   *  2. different, admin configured: grant what the retired user lacks, revoke what it has extra
+   *     (both idempotent), then describe again to confirm;
+   *  3. different, no admin: stop with roles_differ, naming the roles;
+   *  4. a describe gives no clear answer: stop (the users' roles are not known to match).
+   */
+  private async alignRoles(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<StepResult<null>> {
+    const names = this.req.credential.clusters;
+    const active = secrets.current.secret;
+    const differ: NonNullable<AlternatingSummary['rolesDiffer']> = [];
+    const granted = new Set<string>();
+    const revoked = new Set<string>();
+    const problems: string[] = [];
+    await Promise.all(
+      names.map(async (name) => {
+        const roles = this.roles(name);
+        const describe = (caller: Caller): Promise<DescribeUserResult> => this.retryUnclear(() => roles.describeUser(caller, caller.user));
+        const [activeRoles, retiredRoles] = await Promise.all([
+          describe({ user: active.username, password: active.password }),
+          describe({ user: turn.user, password: pending.password }),
+        ]);
+        if (activeRoles.kind !== 'roles' || retiredRoles.kind !== 'roles') {
+          problems.push(`${name}: users/describe gave no list of roles (${describeRoleAnswer(activeRoles.kind !== 'roles' ? activeRoles : retiredRoles)})`); // case 4
+          return;
+        }
+        const diff = roleDifference(activeRoles.roles, retiredRoles.roles);
+        if (diff.grant.length === 0 && diff.revoke.length === 0) return; // case 1
+        if (!secrets.admin) {
+          differ.push({ cluster: name, missing: diff.grant, extra: diff.revoke }); // case 3
+          return;
+        }
+        // Case 2.
+        for (const role of diff.grant) {
+          const admin = secrets.admin;
+          const answer = await this.retryUnclear(async () => {
+            await this.ctx.fence(fencePoint.clusterWrite(name));
+            return roles.grantRole(admin, turn.user, role);
+          });
+          if (answer.kind !== 'done') problems.push(`${name}: grant ${role} failed (${describeRoleAnswer(answer)})`);
+          else granted.add(role);
+        }
+        for (const role of diff.revoke) {
+          const admin = secrets.admin;
+          const answer = await this.retryUnclear(async () => {
+            await this.ctx.fence(fencePoint.clusterWrite(name));
+            return roles.revokeRole(admin, turn.user, role);
+          });
+          if (answer.kind !== 'done') problems.push(`${name}: revoke ${role} failed (${describeRoleAnswer(answer)})`);
+          else revoked.add(role);
+        }
+        const again = await describe({ user: turn.user, password: pending.password });
+        const left = again.kind === 'roles' ? roleDifference(activeRoles.roles, again.roles) : null;
+        if (!left || left.grant.length > 0 || left.revoke.length > 0) problems.push(`${name}: roles still differ after aligning`);
+      }),
+    );
+    if (granted.size > 0 || revoked.size > 0) this.summary.rolesAligned = { user: turn.user, granted: [...granted].sort(), revoked: [...revoked].sort() };
+    if (differ.length > 0) return { stop: this.rolesDifferResult(active.username, turn.user, differ.sort((a, b) => a.cluster.localeCompare(b.cluster))) };
+    if (problems.length > 0) return this.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${problems.join('; ')}`);
+    return { ok: null };
+  }
+
+  /** Moves AWSCURRENT to the new version (AWSPREVIOUS follows: the active user retires), then reads the labels back. */
+  private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
+    const { credential } = this.req;
+    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.promote));
+    let promoteError: unknown = null;
+    try {
+      await this.ctx.store.promote(credential.secretId, turn.token, { currentVersionId: secrets.current.versionId, keepPendingLabel: true });
+    } catch (err) {
+      promoteError = err;
+    }
+    let labels: Record<string, string[]>;
+    try {
+      labels = (await this.ctx.store.describe(credential.secretId)).versions;
+    } catch (err) {
+      return this.result(OUTCOME.needsAttention, REASON.finishUnknown, `could not confirm AWSCURRENT moved: ${describeError(promoteError ?? err)}`);
+    }
+    if (labels[turn.token]?.includes(STAGE.current)) {
+      this.summary.currentUser = turn.user;
+      this.summary.previousUser = turn.active;
+      if (turn.onboard) this.summary.onboarded = true;
+      return this.result(OUTCOME.rotated, REASON.ok);
+    }
+    return this.failAfterSet(turn, secrets, pending, undefined, `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}`);
+  }
+
+  /**
+   * After the set step has begun. The cases:
+   *  1. Leak mode: never restore a leaked password. Keep AWSPENDING while a cluster holds (or may
+   *     hold) the new password; drop it when none does. Needs attention.
+   *  2. No cluster holds (or may hold) the new password: drop AWSPENDING, outcome failed.
+   *  3. Onboarding: the created user has no older password to go back to; AWSPENDING keeps its
+   *     password (the invariant), needs attention: resume with `recover`.
+   *  4. Otherwise put the retired user back to its AWSPREVIOUS password, verify, drop AWSPENDING:
+   *     rolled_back. A cluster that cannot be put back keeps AWSPENDING: needs_attention.
+   *  `stopped` (roles_differ) keeps its outcome and reason; a stranger password makes any outcome needs_attention.
+   */
+  private async failAfterSet(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, stopped?: RotationResult, why?: string): Promise<RotationResult> {
+    const strangers = this.run.holding('other');
+    const touched = this.run.holding('pending', 'unknown');
+    const reason = why ?? stopped?.error ?? this.summarize();
+    const settle = (outcome: Outcome, fallback: Reason): [Outcome, Reason] =>
+      stopped ? [OUTCOME.needsAttention, stopped.reason] : [strangers.length > 0 ? OUTCOME.needsAttention : outcome, strangers.length > 0 ? REASON.unknownPassword : fallback];
+
+    // Case 1.
+    if (this.req.mode === MODE.leak) {
+      if (touched.length === 0) await this.abandonQuietly(turn.token);
+      const outcomeReason = stopped?.reason ?? (strangers.length > 0 ? REASON.unknownPassword : REASON.leakNotContained);
+      return this.result(OUTCOME.needsAttention, outcomeReason, `leak not contained: ${reason}`);
+    }
+    // Case 2.
+    if (touched.length === 0) {
+      const note = await this.abandonQuietly(turn.token);
+      const [outcome, r] = settle(OUTCOME.failed, this.failureCause());
+      return this.result(outcome, r, reason + note);
+    }
+    // Case 3.
+    if (turn.onboard || !secrets.previous) {
+      return this.result(OUTCOME.needsAttention, stopped?.reason ?? this.failureCause(), `${reason}; onboarding incomplete, AWSPENDING kept (it holds the new user's password): run recover --credential ${this.req.credential.id}`);
+    }
+    // Case 4.
+    const old = secrets.previous;
+    const rolledBack = await this.run.step(STEP.rollBack, async () => {
+      const back = await Promise.all(
+        touched.map(async (name) => {
+          const client = this.ctx.cluster(name);
+          if (holdsOf(this.run.clusters.get(name) ?? { state: CLUSTER_STATE.unchanged }) === 'unknown' && (await this.probeClear(client, turn.user, old.password)) === 'accepted') {
+            this.run.setCluster(name, { state: CLUSTER_STATE.unchanged });
+            return true;
+          }
+          const result = await changePassword(client, turn.user, pending.password, old.password, this.changeOptions(name));
+          const ok = result.kind === 'changed' && (await this.probeUntil(name, turn.user, old.password, 'accepted'));
+          this.run.setCluster(name, ok ? { state: CLUSTER_STATE.rolledBack } : { state: CLUSTER_STATE.rollbackFailed, detail: detailOf(progressAfterChange(result)) ?? 'the retired user\'s old password is not accepted after the roll back' });
+          return ok;
+        }),
+      );
+      return back.every(Boolean) ? { ok: true } : { stop: false };
+    });
+    if ('ok' in rolledBack) {
+      const note = await this.abandonQuietly(turn.token);
+      const [outcome, r] = settle(OUTCOME.rolledBack, this.failureCause());
+      return this.result(outcome, r, reason + note);
+    }
+    const failed = [...this.run.clusters.entries()].filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([n]) => n);
+    return this.result(OUTCOME.needsAttention, REASON.rollbackFailed, `${reason}; roll back failed, AWSPENDING kept (it holds the live password of ${turn.user} on ${failed.join(', ')})`);
+  }
+
+  private async abandonQuietly(token: string): Promise<string> {
+    try {
+      await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
+      await this.ctx.store.abandon(this.req.credential.secretId, token);
+      return '';
+    } catch (err) {
+      if (err instanceof RotatorError && err.code === 'ROTATOR_LEASE_LOST') throw err;
+      return `; AWSPENDING could not be removed (${describeError(err)})`;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Repeats a call whose answer was unclear (timeout, gateway error, 65535): safe for describe
+   * (a read) and for grant and revoke (idempotent on the server, spec section 14).
+   */
+  private async retryUnclear<T extends { kind: string }>(call: () => Promise<T>): Promise<T> {
+    let answer = await call();
+    for (let attempt = 1; attempt < this.ctx.tuning.changeAttempts && (answer.kind === 'ambiguous' || answer.kind === 'unknown'); attempt++) {
+      await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** (attempt - 1));
+      answer = await call();
+    }
+    return answer;
+  }
+
+  /** A new turn starts with every cluster untouched. */
+  private resetClusters(): void {
+    for (const name of this.req.credential.clusters) this.run.clusters.set(name, { state: CLUSTER_STATE.unchanged });
+  }
+
+  private changeOptions(cluster: string): ChangeOptions {
+    return {
+      maxAttempts: this.ctx.tuning.changeAttempts,
+      maxProbes: this.ctx.tuning.probeAttempts,
+      retryDelayMs: this.ctx.tuning.retryDelayMs,
+      sleep: this.ctx.sleep,
+      beforeWrite: () => this.ctx.fence(fencePoint.clusterWrite(cluster)),
+    };
+  }
+
+  private probeOptions(): Pick<ChangeOptions, 'maxProbes' | 'retryDelayMs' | 'sleep'> {
+    return { maxProbes: this.ctx.tuning.probeAttempts, retryDelayMs: this.ctx.tuning.retryDelayMs, sleep: this.ctx.sleep };
+  }
+
+  private async probeClear(client: ClusterClient, user: string, password: string): Promise<'accepted' | 'rejected' | 'unknown'> {
+    const answer = await probeClearly(client, user, password, this.probeOptions());
+    return typeof answer === 'object' ? 'unknown' : answer;
+  }
+
+  private async probeUntil(name: string, user: string, password: string, want: 'accepted' | 'rejected'): Promise<boolean> {
+    const client = this.ctx.cluster(name);
+    for (let i = 0; i < this.ctx.tuning.verifyAttempts; i++) {
+      if (i > 0) await this.ctx.sleep(this.ctx.tuning.verifyDelayMs);
+      if ((await client.probe(user, password)).kind === want) return true;
+    }
+    return false;
+  }
+
+  private stop(outcome: Outcome, reason: Reason, error: string): { stop: RotationResult } {
+    return { stop: this.result(outcome, reason, error) };
+  }
+
+  private result(outcome: Outcome, reason: Reason, error?: string): RotationResult {
+    return { ...this.run.result(outcome, reason, error), alternating: { ...this.summary } };
+  }
+
+  /** The reason of a failure after the set step, from the clusters' states. */
+  private failureCause(): Reason {
+    const progress = [...this.run.clusters.values()];
+    if (progress.some((c) => c.state === CLUSTER_STATE.unknownPassword)) return REASON.unknownPassword;
+    const refused = progress.filter((c) => c.state === CLUSTER_STATE.refused);
+    if (refused.some((c) => c.state === CLUSTER_STATE.refused && c.by === 'policy')) return REASON.policyRejected;
+    if (refused.length > 0) return REASON.clusterRefused;
+    if (progress.some((c) => c.state === CLUSTER_STATE.unreachable)) return REASON.clusterUnreachable;
+    if (progress.some((c) => c.state === CLUSTER_STATE.verifyFailed)) return REASON.verifyFailed;
+    return REASON.secretsManagerError;
+  }
+
+  /** The clusters that did not end where they should, for the message. */
+  private summarize(): string {
+    const parts = [...this.run.clusters.entries()]
+      .filter(([, c]) => c.state !== CLUSTER_STATE.updated && c.state !== CLUSTER_STATE.unchanged)
+      .map(([name, c]) => `${name}: ${c.state}${detailOf(c) ? ` (${detailOf(c)})` : ''}`);
+    return parts.length > 0 ? parts.join('; ') : 'a step failed';
+  }
+}
+
+
+function progressAfterChange(result: ChangeResult): ClusterProgress {
+  switch (result.kind) {
+    case 'changed':
+      return { state: CLUSTER_STATE.updated };
+    case 'from-rejected':
+      return { state: CLUSTER_STATE.unknownPassword, detail: 'neither AWSPREVIOUS nor AWSPENDING of the retired user is accepted' };
+    case 'policy-rejected':
+      return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${result.message}` };
+    case 'refused':
+      return { state: CLUSTER_STATE.refused, by: 'request', detail: result.message };
+    case 'unknown':
+      return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: result.reason };
+    default: {
+      const unreachable: never = result;
+      throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+
+
+function describeRoleAnswer(answer: { kind: string; message?: string; reason?: string }): string {
+  return answer.message ?? answer.reason ?? answer.kind;
+}
+
+function describeError(err: unknown): string {
+  const e = coerceError(err);
+  return e instanceof RotatorError ? `${e.code}: ${e.message}` : e.message;
+}

@@ -1,0 +1,37 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Releases } from '../src/cli/releases.ts';
+
+describe('cli releases: what a run opened is closed', () => {
+  it('runs every release newest first, once; names the ones that throw or do not finish within the bound', async () => {
+    const releases = new Releases();
+    const order: string[] = [];
+    const connection = releases.add('connection', { id: 'c' }, (c) => void order.push(c.id));
+    releases.add('queue', 'q', (q) => void order.push(q));
+    releases.add('listener', null, () => new Promise<void>(() => {}));
+    releases.add('broken', null, () => {
+      throw new Error('boom');
+    });
+    expect(connection).toEqual({ id: 'c' });
+    const started = performance.now();
+    expect(await releases.releaseAll(100)).toEqual({ stuck: ['listener'], failed: ['broken'] });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(order).toEqual(['q', 'c']);
+    expect(await releases.releaseAll(100)).toEqual({ stuck: [], failed: [] });
+    expect(order).toEqual(['q', 'c']);
+  });
+
+  it('exitWithin: a process held by a handle nobody closed exits with the code after the bound, saying what held it', () => {
+    const releasesModule = fileURLToPath(new URL('../src/cli/releases.ts', import.meta.url));
+    const script = `import { createServer } from 'node:net'; const { exitWithin } = await import(${JSON.stringify(releasesModule)}); createServer().listen(0, '127.0.0.1'); exitWithin(3, 300);`;
+    const started = performance.now();
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.status).toBe(3);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(run.stderr.trim()).toBe('warning: the process did not exit 300 ms after the command ended (still open: TCPServerWrap); forcing exit 3');
+    const clean = spawnSync(process.execPath, ['--input-type=module', '-e', `const { exitWithin } = await import(${JSON.stringify(releasesModule)}); exitWithin(1, 10000);`], { encoding: 'utf8', timeout: 20_000 });
+    expect(clean.status).toBe(1);
+    expect(clean.stderr).toBe('');
+  });
+});

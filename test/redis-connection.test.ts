@@ -1,0 +1,90 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../src/observability/logger.ts';
+import { asRedisUnavailable, createRedisConnection, describeRedisError, isFatalRedisError, redactRedisUrl, RedisUnavailableError } from '../src/queue/redis-connection.ts';
+
+const REDIS = { url: 'redis://:hunter2-redis@127.0.0.1:1', prefix: '{t}', connectTimeoutMs: 1_000 };
+
+function withCode(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** A connection that never connects (lazy), its log lines, and a clock the test moves. */
+function harness() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  let now = 1_000_000;
+  const connection = createRedisConnection(REDIS, 'producer', {
+    logger: createLogger({ destination: sink }),
+    name: 'test',
+    errorLogIntervalMs: 10_000,
+    now: () => now,
+    extra: { lazyConnect: true },
+  });
+  return { lines, connection, advance: (ms: number) => (now += ms) };
+}
+
+describe('redis connection: connection errors are rate-limited JSON lines', () => {
+  it('logs one line per distinct cause per interval, then one more with the count of the repeats', () => {
+    const { lines, connection, advance } = harness();
+    for (let i = 0; i < 5; i += 1) connection.emit('error', withCode('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'));
+    connection.emit('error', new Error('WRONGPASS invalid username-password pair or user is disabled.'));
+    connection.emit('error', new Error("Stream isn't writeable and enableOfflineQueue options is false"));
+    expect(lines.map((l) => l.cause)).toEqual(['connection refused (is Redis running at this address?)', 'authentication refused (WRONGPASS: wrong user name or password)']);
+    expect(lines[0]).toMatchObject({ level: 'warn', msg: 'redis connection error', redis: 'redis://:***@127.0.0.1:1', connection: 'test', code: 'ECONNREFUSED' });
+    advance(9_999);
+    connection.emit('error', withCode('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'));
+    expect(lines).toHaveLength(2);
+    advance(1);
+    connection.emit('error', withCode('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'));
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toMatchObject({ cause: 'connection refused (is Redis running at this address?)', repeated: 5 });
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('stack');
+    connection.disconnect();
+  });
+});
+
+describe('redis connection: causes, URLs, fatality', () => {
+  it('names each kind of trouble, and only the ones retrying cannot mend are fatal', () => {
+    const cases: [Error, RegExp, boolean][] = [
+      [withCode('connect ECONNREFUSED 127.0.0.1:6379', 'ECONNREFUSED'), /^connection refused/, false],
+      [withCode('getaddrinfo ENOTFOUND redis.internal', 'ENOTFOUND'), /does not resolve/, false],
+      [withCode('connect ETIMEDOUT', 'ETIMEDOUT'), /timed out/, false],
+      [withCode('read ECONNRESET', 'ECONNRESET'), /reset the connection \(a TLS-only server/, false],
+      [new Error('WRONGPASS invalid username-password pair'), /WRONGPASS/, true],
+      [new Error('NOAUTH Authentication required.'), /NOAUTH/, true],
+      [withCode('write EPROTO 0080:error:0A00010B:SSL routines:ssl3_get_record:wrong version number', 'EPROTO'), /^TLS handshake failed/, true],
+      [withCode('Client network socket disconnected before secure TLS connection was established', 'ECONNRESET'), /^TLS handshake failed/, true],
+      [withCode('self-signed certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT'), /^TLS certificate refused/, true],
+      [new Error('MOVED 12182 127.0.0.1:7001'), /Redis Cluster node \(MOVED\)/, true],
+      [new Error('LOADING Redis is loading the dataset in memory'), /loading/, false],
+    ];
+    for (const [error, phrase, fatal] of cases) {
+      expect(describeRedisError(error), error.message).toMatch(phrase);
+      expect(isFatalRedisError(error), error.message).toBe(fatal);
+    }
+  });
+
+  it('hides the password of a URL, keeps the user, and never throws', () => {
+    expect(redactRedisUrl('rediss://app:s3cret@redis.internal:6380/2')).toBe('rediss://app:***@redis.internal:6380/2');
+    expect(redactRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(redactRedisUrl('not a url')).toBe('<unparsable redis url>');
+  });
+
+  it('turns a Redis failure met mid-command into a RedisUnavailableError on the redacted URL, and leaves other errors alone', () => {
+    const moved = Object.assign(new Error('MOVED 1 127.0.0.1:7001'), { name: 'ReplyError' });
+    const wrapped = asRedisUnavailable(moved, REDIS);
+    expect(wrapped).toBeInstanceOf(RedisUnavailableError);
+    expect((wrapped as RedisUnavailableError).message).toBe('redis redis://:***@127.0.0.1:1: the server is a Redis Cluster node (MOVED): set redis.mode: cluster');
+    expect((wrapped as RedisUnavailableError).code).toBe('redis.unavailable');
+    const other = new TypeError('a bug');
+    expect(asRedisUnavailable(other, REDIS)).toBe(other);
+  });
+});
