@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       driftCheckIntervalMs: compressed(REAL.driftCheckIntervalMs),
       labelCheckIntervalMs: compressed(REAL.labelCheckIntervalMs),
     },
-    rotation: { pendingLeaseMs: compressed(REAL.pendingLeaseMs) },
+    rotation: { ...base.rotation, pendingLeaseMs: compressed(REAL.pendingLeaseMs) },
     leakAlerts: {
       ...base.leakAlerts,
       fingerprintRefreshMs: compressed(REAL.fingerprintRefreshMs),

@@ -215,7 +215,8 @@ async function checkLabels(credential: CredentialConfig, deps: ReconcileDeps, no
     message = 'pending version of an ended rotation: rotation enqueued to resume it';
   }
   await deps.reconcileState.markRotation(credential.id, now);
-  await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile' });
+  // resume: finishes a pending version (no new one), so rotation.minIntervalMs does not apply.
+  await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile', resume: true });
   report.resumed.push(credential.id);
   deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: pendingId }, message);
 }

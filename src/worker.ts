@@ -12,6 +12,7 @@ import { ReconcileState } from './queue/reconcile-state.ts';
 import { SecretVersionsFeed } from './queue/secret-versions.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
+import { readConsumerVersions } from './queue/consumer-versions.ts';
 import { startScheduleWatch, type ScheduleWatch } from './queue/schedule-watch.ts';
 import { hasDrift, listSchedules, scheduleDrift, syncSchedules } from './queue/schedules.ts';
 import { settleWithin } from './queue/settle-within.ts';
@@ -87,7 +88,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
   });
   const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
-  const rotations = new RotationQueue(connection, config.redis.prefix);
+  const rotations = new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   // The queue re-emits its connection's errors (the factory logs them); without a listener BullMQ prints
   // each one to stderr with its stack.
@@ -98,6 +99,14 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   metrics.setFleetSource(async () => {
     if (connection.status !== 'ready') throw new Error('redis not ready');
     return credentialState.readAll();
+  });
+  metrics.setConsumerSource(async () => {
+    if (connection.status !== 'ready') throw new Error('redis not ready');
+    const now = Date.now();
+    const entries = await Promise.all(
+      Object.values(config.credentials).map(async (c) => [c.id, await readConsumerVersions(connection, config.redis.prefix, c.secretId, now)] as const),
+    );
+    return new Map(entries);
   });
   const reconcileState = new ReconcileState(connection, config.redis.prefix);
   const feed = new SecretVersionsFeed(connection, config.redis.prefix);

@@ -37,7 +37,7 @@ async function setUp(clusters: string[], credentials: CredentialSpec[], pendingL
     ...base,
     redis: { url: inject('redisUrl'), prefix: `{reconcile-${randomUUID().slice(0, 8)}}`, connectTimeoutMs: 10_000 },
     worker: { ...base.worker, concurrency: 2, lockDurationMs: 2_000, stalledIntervalMs: 1_000, credentialLockTtlMs: 2_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: TICK_MS },
-    rotation: { pendingLeaseMs },
+    rotation: { ...base.rotation, pendingLeaseMs },
   };
   const sandbox = await startSandbox(config);
   sandboxes.push(sandbox);

@@ -360,6 +360,8 @@ describe('worker: the queue commands of the CLI', () => {
     expect(result).toMatchObject({ credential: 'cli', outcome: 'rotated' });
 
     sandbox.clusters.get('west')!.setPassword('cli_user', 'Someone-Else-Set-This-1!');
+    // rotation.minIntervalMs (1 s here) must pass before the next manual rotation.
+    await new Promise((resolve) => setTimeout(resolve, config.rotation.minIntervalMs + 100));
     out.length = 0;
     expect(await main(['enqueue', '--config', path, '--credential', 'cli', '--wait', '--json'], io)).toBe(3);
     expect(JSON.parse(out.find((l) => l.startsWith('{')) ?? '{}')).toMatchObject({ outcome: 'needs_attention', reason: 'unknown_password' });

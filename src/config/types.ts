@@ -19,6 +19,8 @@ export interface ClusterConfig {
   timeoutMs: number;
   /** PEM file of a CA to trust for this endpoint (private CAs). */
   caFile?: string;
+  /** Set (true) when the config allows an `http://` endpoint off loopback; absent otherwise. */
+  allowInsecureHttp?: true;
 }
 
 /** How a credential's password is changed (DESIGN section 3.1). */
@@ -105,6 +107,27 @@ export interface WorkerConfig {
   scheduleCheckIntervalMs: number;
 }
 
+/** The worker's HTTP server: where it listens, who may trigger, and the limits that bound abuse. */
+export interface HttpConfig {
+  port: number;
+  host: string;
+  triggerTokens: string[];
+  /** Longest a request may take to arrive whole (headers and body). Default 30000. */
+  requestTimeoutMs: number;
+  /** Longest the request headers may take to arrive. Default 10000. */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5000. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; more are refused at accept. Default 256. */
+  maxConnections: number;
+  rateLimit: {
+    /** Trigger API requests per minute per bearer token (per replica). Default 60. */
+    triggerPerMinute: number;
+    /** Authenticated leak-alert requests per minute per feed (per replica). Default 1200. */
+    alertsPerMinute: number;
+  };
+}
+
 /** How the rotator reaches Redis (`redis.mode`). */
 export const REDIS_MODE = {
   /** One server (or a primary behind one endpoint, e.g. ElastiCache cluster mode disabled). */
@@ -153,7 +176,7 @@ export interface Config {
   defaults: { schedule: string; timezone: string; password: PasswordPolicy };
   clusters: Readonly<Record<string, ClusterConfig>>;
   credentials: Readonly<Record<string, CredentialConfig>>;
-  http: { port: number; host: string; triggerTokens: string[] };
+  http: HttpConfig;
   worker: WorkerConfig;
   rotation: {
     /**
@@ -162,6 +185,11 @@ export interface Config {
      * resumed by reconcile. Must exceed the longest rotation. Default 600000 (10 minutes).
      */
     pendingLeaseMs: number;
+    /**
+     * The shortest time between two completed rotations of one credential for manual and scheduled
+     * requests (leak requests are never refused). Default 600000 (10 minutes).
+     */
+    minIntervalMs: number;
   };
   leakAlerts: {
     /** The `webhookSecret` key plus any under `webhookSecrets`: all are accepted (rotation without dropping alerts). */

@@ -8,10 +8,15 @@
  *     and the MAC/ECDSA covers exactly the bytes received.
  *  2. Signature: 401 on any failure, with the same body whatever failed (missing, malformed,
  *     stale, mismatch, unknown key). The reason goes to a debug log line and nowhere else.
- *  3. Replay guard: a signature seen before is refused (generic: 401) or acknowledged without
- *     effect (GitHub: 200 [], GitHub expects 2xx and retries anything else).
- *  4. Parse and validate: 400 on malformed JSON or schema; the detail names our keys, never a value.
- *  5. Resolve to credentials, enqueue each in leak mode with the alert's id, source and receipt time.
+ *  3. Rate limit per feed (`http.rateLimit.alertsPerMinute`), counted only for authenticated
+ *     requests so that nobody without the feed's key can use up its budget: 429 with Retry-After.
+ *  4. Replay guard (processOnce, shared by every feed): a delivery processed before is refused
+ *     (generic: 401) or acknowledged without effect (GitHub: 200 [], GitHub expects 2xx and retries
+ *     anything else). A delivery counts as processed only when its handling ends without a 5xx: a
+ *     failed enqueue (503) releases it, so the sender's retry is processed. A copy arriving while
+ *     the first is being processed gets 503 with Retry-After (retriable, never lost).
+ *  5. Parse and validate: 400 on malformed JSON or schema; the detail names our keys, never a value.
+ *  6. Resolve to credentials, enqueue each in leak mode with the alert's id, source and receipt time.
  *
  * Body limits: 64 KiB for the generic feed (an alert is a few hundred bytes). 1 MiB for GitHub:
  * GitHub batches up to 1,000 matches per delivery, each a token, type, URL and source (a few
@@ -27,12 +32,14 @@ import { parseGenericAlert } from '../alerts/generic-alert.ts';
 import { GENERIC_HEADER, createGenericSignatureVerifier, type GenericSignatureVerifier } from '../alerts/generic-signature.ts';
 import { GITHUB_HEADER, parseGithubMatches, verifyGithubSignature } from '../alerts/github-partner.ts';
 import { singleHeader } from '../alerts/header-value.ts';
-import { genericReplayTtlSeconds } from '../alerts/replay-guard.ts';
+import { genericReplayTtlSeconds, type ReplayClaim } from '../alerts/replay-guard.ts';
+import { leakSourceLabel } from '../observability/metrics.ts';
 import { resolveGenericAlert, resolveGithubMatches, type ResolvedCredential } from '../alerts/resolve-alert.ts';
 import type { LeakNotice } from '../queue/leak-flags.ts';
 import type { AppDeps } from './deps.ts';
-import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError } from './errors.ts';
+import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError, sendTooManyRequests } from './errors.ts';
 import { GITHUB_REPLAY_TTL_SECONDS, githubReplayKey } from './github-replay-key.ts';
+import { createRequestLimiter, type RequestLimiter } from './request-limit.ts';
 import { genericAlertRouteSchema, githubAlertRouteSchema, type GithubFeedback, type QueuedRotation } from './schemas.ts';
 import { MODE } from '../rotation/types.ts';
 
@@ -57,8 +64,15 @@ export const LEAK_RESULT = {
   tooLarge: 'too_large',
   /** The feed is not configured (no webhook secret, no GitHub keys) or Redis/the queue failed: 503. */
   unavailable: 'unavailable',
+  /** Over the feed's rate limit: 429. */
+  rateLimited: 'rate_limited',
+  /** A copy of a delivery still being processed: 503, retriable. */
+  inFlight: 'in_flight',
 } as const;
 export type LeakResult = (typeof LEAK_RESULT)[keyof typeof LEAK_RESULT];
+
+/** Retry-After of a copy of a delivery still being processed. */
+const IN_FLIGHT_RETRY_AFTER_SECONDS = 2;
 
 /** The `source` label before an alert is authenticated (the body's own `source` is not trusted yet). */
 export const FEED = { generic: 'generic', github: 'github' } as const;
@@ -74,18 +88,85 @@ export function leakAlertRoutes(deps: AppDeps) {
   const replayTtlSeconds = genericReplayTtlSeconds(leakAlerts.toleranceSeconds);
   /** When each request arrived (onRequest, before its body was read): the alert's receipt time. */
   const receivedAtOf = new WeakMap<FastifyRequest, number>();
-  const count = (source: string, result: LeakResult): void => deps.metrics.leakAlerts.inc({ source, result });
+  const count = (source: string, result: LeakResult): void => deps.metrics.leakAlerts.inc({ source: leakSourceLabel(source), result });
   const resolveDeps = { config: deps.config, index: deps.fingerprints };
 
   /** Enqueues a leak rotation per credential (in parallel: this is the latency-critical path). */
   const enqueueLeak = (credentials: readonly ResolvedCredential[], alert: LeakNotice): Promise<QueuedRotation[]> =>
     Promise.all(
-      credentials.map(async ({ credential, username }) => {
+      credentials.map(async ({ credential, username, stage, versionId }) => {
         const notice: LeakNotice = username === undefined ? alert : { ...alert, username };
-        const queued = await deps.enqueue({ credentialId: credential, mode: MODE.leak, requestedBy: `alert:${alert.source}`, alert: notice });
+        const queued = await deps.enqueue({
+          credentialId: credential,
+          mode: MODE.leak,
+          requestedBy: `alert:${alert.source}`,
+          alert: notice,
+          ...(stage !== undefined && versionId !== undefined ? { leakedVersion: { stage, versionId } } : {}),
+        });
         return { credential, jobId: queued.jobId };
       }),
     );
+
+  /** The replay claim of each request being processed (settled by the onSend hook). */
+  const claimOf = new WeakMap<FastifyRequest, ReplayClaim>();
+  /** Authenticated requests per feed per minute (this replica). */
+  let feedLimiter: RequestLimiter | null = null;
+
+  /** Step 3: true when the request was refused (429 sent). */
+  const overFeedLimit = async (request: FastifyRequest, reply: FastifyReply, feed: string): Promise<boolean> => {
+    if (feedLimiter === null) return false;
+    const limit = await feedLimiter(request);
+    if (!limit.exceeded) return false;
+    count(feed, LEAK_RESULT.rateLimited);
+    request.log.warn({ feed, limitPerMinute: deps.config.http.rateLimit.alertsPerMinute }, 'leak alert refused: over the feed rate limit');
+    sendTooManyRequests(reply, limit.retryAfterSeconds, `more than ${deps.config.http.rateLimit.alertsPerMinute} requests per minute on this feed`);
+    return true;
+  };
+
+  /**
+   * Step 4, the same for every feed: claims the delivery and runs `handle`; the scope's onSend
+   * hook counts the delivery as processed when the reply is below 500, and releases it on a 5xx
+   * (a failed enqueue, a thrown error: retriable).
+   */
+  const processOnce = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    delivery: { feed: string; key: string; ttlSeconds: number; onReplay: () => FastifyReply },
+    handle: () => Promise<FastifyReply>,
+  ): Promise<FastifyReply> => {
+    let claimed;
+    try {
+      claimed = await deps.replayGuard.claim(delivery.key, delivery.ttlSeconds);
+    } catch (error) {
+      return unavailable(request, reply, delivery.feed, 'leak alert not processed: the replay guard is unavailable', error);
+    }
+    if (claimed.status === 'seen') {
+      count(delivery.feed, LEAK_RESULT.replayed);
+      return delivery.onReplay();
+    }
+    if (claimed.status === 'in_flight') {
+      count(delivery.feed, LEAK_RESULT.inFlight);
+      request.log.warn({ feed: delivery.feed }, 'leak alert copy while the first is being processed: retry');
+      return sendError(reply.header('retry-after', String(IN_FLIGHT_RETRY_AFTER_SECONDS)), 503, HTTP_ERROR.unavailable, 'this delivery is being processed; retry');
+    }
+    // Settled in onSend, before the reply's bytes leave: a sender that retries at once finds it recorded.
+    claimOf.set(request, claimed.claim);
+    return handle();
+  };
+
+  /** Commits (status < 500) or releases (5xx) a request's claim; never throws. */
+  const settleClaim = async (request: FastifyRequest, status: number): Promise<void> => {
+    const claim = claimOf.get(request);
+    if (claim === undefined) return;
+    claimOf.delete(request);
+    const feed = request.routeOptions.url === LEAK_ROUTE.github ? FEED.github : FEED.generic;
+    if (status >= 500) {
+      await claim.release().catch((error: unknown) => request.log.warn({ feed, err: errorFields(error) }, 'could not release a failed delivery (it stays blocked until its claim expires)'));
+    } else {
+      // Its rotations are queued: a failed commit only lets a retry in, which dedup and coalescing absorb.
+      await claim.commit().catch((error: unknown) => request.log.warn({ feed, err: errorFields(error) }, 'could not record a processed delivery'));
+    }
+  };
 
   const rawBodyOf = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
 
@@ -96,12 +177,17 @@ export function leakAlertRoutes(deps: AppDeps) {
   };
 
   return async (app: FastifyInstance): Promise<void> => {
+    feedLimiter = createRequestLimiter(app, { perMinute: deps.config.http.rateLimit.alertsPerMinute, keyOf: (request) => `feed:${request.routeOptions.url ?? ''}` });
     // Raw bytes for every content type, in this scope only: the signature is over the bytes.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
     app.addHook('onRequest', async (request: FastifyRequest) => {
       receivedAtOf.set(request, nowMs());
+    });
+    app.addHook('onSend', async (request, reply, payload) => {
+      await settleClaim(request, reply.statusCode);
+      return payload;
     });
 
     app.setErrorHandler(
@@ -131,19 +217,26 @@ export function leakAlertRoutes(deps: AppDeps) {
         return sendError(reply, 401, HTTP_ERROR.unauthorized);
       }
 
-      // 3. Replay guard, keyed by the verified signature.
-      let firstSeen: boolean;
-      try {
-        firstSeen = await deps.replayGuard.firstSeen(check.signatureHex, replayTtlSeconds);
-      } catch (error) {
-        return unavailable(request, reply, FEED.generic, 'leak alert not processed: the replay guard is unavailable', error);
-      }
-      if (!firstSeen) {
-        count(FEED.generic, LEAK_RESULT.replayed);
-        request.log.warn({ feed: FEED.generic, bytes: rawBody.length }, 'leak alert refused: replayed signature');
-        return sendError(reply, 401, HTTP_ERROR.unauthorized);
-      }
+      if (await overFeedLimit(request, reply, FEED.generic)) return reply;
 
+      // 4. Replay guard, keyed by the verified signature.
+      return processOnce(
+        request,
+        reply,
+        {
+          feed: FEED.generic,
+          key: check.signatureHex,
+          ttlSeconds: replayTtlSeconds,
+          onReplay: () => {
+            request.log.warn({ feed: FEED.generic, bytes: rawBody.length }, 'leak alert refused: replayed signature');
+            return sendError(reply, 401, HTTP_ERROR.unauthorized);
+          },
+        },
+        () => handleGeneric(request, reply, rawBody, receivedAt),
+      );
+    });
+
+    const handleGeneric = async (request: FastifyRequest, reply: FastifyReply, rawBody: Buffer, receivedAt: number): Promise<FastifyReply> => {
       // 4. Parse.
       const parsed = parseGenericAlert(rawBody);
       if (!parsed.ok) {
@@ -179,17 +272,18 @@ export function leakAlertRoutes(deps: AppDeps) {
         resolved.length > 0 ? 'leak alert accepted: leak rotations queued' : 'leak alert matched no credential',
       );
       return reply.code(202).send({ rotations, matched: resolved.length });
-    });
+    };
 
     app.post(LEAK_ROUTE.github, { bodyLimit: LEAK_BODY_LIMIT.github, schema: githubAlertRouteSchema }, async (request, reply) => {
       const receivedAt = receivedAtOf.get(request) ?? nowMs();
       const rawBody = rawBodyOf(request);
-      if (deps.githubKeys === null) return unavailable(request, reply, FEED.github, 'GitHub leak alert refused: no usable GitHub public keys (leakAlerts.githubKeysFile)');
+      const githubKeys = deps.currentGithubKeys?.() ?? deps.githubKeys;
+      if (githubKeys === null) return unavailable(request, reply, FEED.github, 'GitHub leak alert refused: no usable GitHub public keys (leakAlerts.githubKeysFile)');
 
       const signatureHeader = request.headers[GITHUB_HEADER.signature];
       const check = verifyGithubSignature(
         { rawBody, keyIdentifier: request.headers[GITHUB_HEADER.keyIdentifier], signature: signatureHeader },
-        deps.githubKeys,
+        githubKeys,
       );
       if (!check.ok) {
         count(FEED.github, LEAK_RESULT.unauthorized);
@@ -197,18 +291,25 @@ export function leakAlertRoutes(deps: AppDeps) {
         return sendError(reply, 401, HTTP_ERROR.unauthorized);
       }
 
-      let firstSeen: boolean;
-      try {
-        firstSeen = await deps.replayGuard.firstSeen(githubReplayKey(singleHeader(signatureHeader) ?? ''), GITHUB_REPLAY_TTL_SECONDS);
-      } catch (error) {
-        return unavailable(request, reply, FEED.github, 'GitHub leak alert not processed: the replay guard is unavailable', error);
-      }
-      if (!firstSeen) {
-        count(FEED.github, LEAK_RESULT.replayed);
-        request.log.warn({ feed: FEED.github, bytes: rawBody.length, keyIdentifier: check.keyIdentifier }, 'GitHub leak alert already processed: acknowledged, nothing queued');
-        return reply.code(200).send([]);
-      }
+      if (await overFeedLimit(request, reply, FEED.github)) return reply;
 
+      return processOnce(
+        request,
+        reply,
+        {
+          feed: FEED.github,
+          key: githubReplayKey(singleHeader(signatureHeader) ?? ''),
+          ttlSeconds: GITHUB_REPLAY_TTL_SECONDS,
+          onReplay: () => {
+            request.log.warn({ feed: FEED.github, bytes: rawBody.length, keyIdentifier: check.keyIdentifier }, 'GitHub leak alert already processed: acknowledged, nothing queued');
+            return reply.code(200).send([]);
+          },
+        },
+        () => handleGithub(request, reply, rawBody, receivedAt, check.keyIdentifier),
+      );
+    });
+
+    const handleGithub = async (request: FastifyRequest, reply: FastifyReply, rawBody: Buffer, receivedAt: number, keyIdentifier: string): Promise<FastifyReply> => {
       const parsed = parseGithubMatches(rawBody);
       if (!parsed.ok) {
         count(FEED.github, LEAK_RESULT.invalid);
@@ -244,7 +345,7 @@ export function leakAlertRoutes(deps: AppDeps) {
         {
           feed: FEED.github,
           alertId: notice.alertId,
-          keyIdentifier: check.keyIdentifier,
+          keyIdentifier,
           bytes: rawBody.length,
           matches: parsed.matches.length,
           matchedTokens: feedback.length,
@@ -255,6 +356,6 @@ export function leakAlertRoutes(deps: AppDeps) {
         credentials.size > 0 ? 'GitHub leak alert accepted: leak rotations queued' : 'GitHub leak alert matched no credential',
       );
       return reply.code(200).send(feedback);
-    });
+    };
   };
 }

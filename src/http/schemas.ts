@@ -54,12 +54,27 @@ export interface QueuedRotation {
   jobId: string;
 }
 
+/** A credential of a trigger request refused by `rotation.minIntervalMs`, and when it is possible again. */
+export interface RefusedRotation {
+  credential: string;
+  reason: 'min_interval';
+  /** ISO 8601. */
+  retryAt: string;
+}
+
+const refusedRotationSchema = {
+  type: 'object',
+  properties: { credential: { type: 'string' }, reason: { type: 'string', enum: ['min_interval'] }, retryAt: { type: 'string' } },
+  required: ['credential', 'reason', 'retryAt'],
+  additionalProperties: false,
+} as const;
+
 export const triggerRouteSchema = {
   body: triggerBodySchema,
   response: {
     202: {
       type: 'object',
-      properties: { rotations: { type: 'array', items: queuedRotationSchema } },
+      properties: { rotations: { type: 'array', items: queuedRotationSchema }, refused: { type: 'array', items: refusedRotationSchema } },
       required: ['rotations'],
       additionalProperties: false,
     },
@@ -67,13 +82,18 @@ export const triggerRouteSchema = {
   },
 } as const;
 
-/** BullMQ job ids: auto-increment numbers, or custom ids of this shape. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9:_-]{1,128}$/;
+/**
+ * Rotation job ids: the rotation id, a UUID (src/queue/rotation-queue.ts). Anything else is refused
+ * before Redis is asked: BullMQ keeps its own keys beside the jobs' (`events`, `id`, `completed`,
+ * `meta`...), and a job id naming one of them read the wrong key type (503).
+ */
+export const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const leakAnswerSchema = {
   type: 'object',
   properties: {
     alertIds: { type: 'array', items: { type: 'string' } },
+    alertCount: { type: 'integer' },
     sources: { type: 'array', items: { type: 'string' } },
     firstReceivedAt: { type: 'number' },
     revokedAt: { type: ['number', 'null'] },

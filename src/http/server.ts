@@ -11,14 +11,16 @@
  *   version labels (src/http/fingerprint-refresh.ts): the replica that rotated publishes the new
  *   labels, every replica reads only the new version's value; a slow fleet-wide full refresh and
  *   the rate-limited refresh-on-miss catch changes made outside the rotator.
- * - GitHub's public keys, loaded once at startup from `leakAlerts.githubKeysFile`. A missing or
- *   unusable file is logged as an error and the GitHub route answers 503 (the rest still serves:
- *   the trigger and the generic feed must not go down with a keys file).
+ * - GitHub's public keys, loaded at startup from `leakAlerts.githubKeysFile` and re-read whenever
+ *   the file changes (src/alerts/github-keys-file.ts). A missing or unusable file is logged as an
+ *   error and the GitHub route answers 503 until a good one appears (the rest still serves: the
+ *   trigger and the generic feed must not go down with a keys file).
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { RedisClient } from '../queue/redis-client.ts';
 import type { FingerprintIndex } from '../alerts/fingerprint-index.ts';
+import { watchGithubKeys, type GithubKeysFile } from '../alerts/github-keys-file.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
@@ -95,7 +97,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const { config, worker } = options;
   const logger = options.logger.child({ component: 'http' });
   const producer = createRedisConnection(config.redis, 'producer', { logger, name: 'http-producer' });
-  const rotations = new RotationQueue(producer, config.redis.prefix);
+  const rotations = new RotationQueue(producer, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const fleetFingerprints = new FleetFingerprints({
     config,
     store: worker.runtime.store,
@@ -105,11 +107,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   });
   const fingerprints = fleetFingerprints.index;
   let refresh: FingerprintRefresh | null = null;
+  let keysFile: GithubKeysFile | null = null;
 
   try {
     // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
     // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
+    keysFile = config.leakAlerts.githubKeysFile === undefined ? null : watchGithubKeys(config.leakAlerts.githubKeysFile, githubKeys, logger);
     refresh = fleetFingerprints.start();
     const app = buildApp({
       config,
@@ -122,6 +126,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
       fingerprints,
       githubKeys,
+      ...(keysFile === null ? {} : { currentGithubKeys: keysFile.current }),
     });
     const listen = options.listen ?? { host: config.http.host, port: config.http.port };
     await app.listen(listen);
@@ -130,6 +135,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const url = `http://${host}:${address.port}`;
     logger.info({ url, githubFeed: githubKeys !== null, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
     const running = refresh;
+    const watcher = keysFile;
     return {
       app,
       url,
@@ -137,6 +143,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       fingerprintsReady: running.initial,
       close: async () => {
         running.stop();
+        watcher?.stop();
         await app.close();
         await settleWithin(rotations.close(), CLOSE_STEP_MS);
         await closeRedisConnection(producer);
@@ -144,6 +151,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     };
   } catch (error) {
     refresh?.stop();
+    keysFile?.stop();
     await rotations.close().catch(() => {});
     producer.disconnect();
     throw error;

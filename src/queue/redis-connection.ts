@@ -207,8 +207,13 @@ export async function waitForRedis(connection: RedisClient, redis: Config['redis
       const outcome = await new Promise<unknown>((resolve) => {
         settle = resolve;
         connection.once('ready', onReady);
+        // Closed while waiting (a sibling connection failed first and the command is releasing
+        // both): answer now, so the wait's timer does not hold the process for the rest of the
+        // bound. ioredis emits nothing when a reconnecting client is disconnected, hence the hook.
+        waitsOf.set(connection, () => resolve('closed'));
         timer = setTimeout(() => resolve(lastError ?? 'silent'), timeoutMs);
       });
+      if (outcome === 'closed') throw new RedisUnavailableError(url, 'the connection was closed before it was ready');
       if (outcome === 'silent') {
         const hint = redis.url.startsWith('rediss:') ? ' (no TLS handshake: does the server speak TLS?)' : '';
         throw new RedisUnavailableError(url, `no answer within ${timeoutMs} ms${hint}`);
@@ -229,14 +234,19 @@ export async function waitForRedis(connection: RedisClient, redis: Config['redis
     clearTimeout(timer);
     connection.off('error', onError);
     connection.off('ready', onReady);
+    waitsOf.delete(connection);
   }
 }
+
+/** The wait for ready under way on a connection, ended by closeRedisConnection. */
+const waitsOf = new WeakMap<RedisClient, () => void>();
 
 /** Connections being closed: the errors of their teardown are not news. */
 const closing = new WeakSet<RedisClient>();
 
 /** Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs. */
 export async function closeRedisConnection(connection: RedisClient, boundMs = 1_000): Promise<void> {
+  waitsOf.get(connection)?.();
   if (connection.status === 'end') return;
   closing.add(connection);
   if (connection.status !== 'ready') {
