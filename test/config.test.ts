@@ -74,8 +74,6 @@ describe('config: loading', () => {
     expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
     expect('region' in config.aws).toBe(false);
     expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
-    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', triggerTokens: [] });
-    expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20 });
     expect(config.http).toEqual({
       port: 8080,
       host: '0.0.0.0',
@@ -87,7 +85,7 @@ describe('config: loading', () => {
       rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
     });
     expect(config.rotation).toEqual({ pendingLeaseMs: 600_000, minIntervalMs: 600_000 });
-    expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300 });
+    expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20 });
     expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
     expect(config.credentials['app-reader']).toEqual({
       id: 'app-reader',
