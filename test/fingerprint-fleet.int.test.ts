@@ -115,8 +115,9 @@ describe('fingerprint index across replicas', () => {
     await waitFor(() => currentPassword('a') !== old, 20_000, 'the rotation');
     const rotated = currentPassword('a');
     await waitFor(async () => (await second.fleet.index.matchToken(rotated)).length > 0, 5_000, `replica two to learn the rotation of job ${job.jobId}`);
-    // AWSPENDING stays on the promoted version (DESIGN section 5, step 5), so it matches under both.
-    expect((await second.fleet.index.matchToken(rotated)).map((m) => `${m.credential} ${m.stage}`)).toEqual(['a AWSCURRENT', 'a AWSPENDING']);
+    // AWSPENDING stays on the promoted version (docs/design.md section 5, step 5): one version, so
+    // one match, under its most live label.
+    expect((await second.fleet.index.matchToken(rotated)).map((m) => `${m.credential} ${m.stage}`)).toEqual(['a AWSCURRENT']);
     expect(await second.fleet.index.matchToken(old)).toMatchObject([{ credential: 'a', stage: STAGE.previous }]);
     expect((second.calls.get('GetSecretValue') ?? 0) - (before.get('GetSecretValue') ?? 0)).toBe(1);
     expect((second.calls.get('DescribeSecret') ?? 0) - (before.get('DescribeSecret') ?? 0)).toBe(0);
