@@ -558,7 +558,8 @@ async function run(): Promise<number> {
   outcomes.collect();
   const judged = judgeOutcomes(outcomes.list, sb.config.credentials, checker);
   const reports = judgeReports(outcomes.reports, sb.config.credentials, checker);
-  const earlyKills = judgeEarlyKills(checker.earlyKills, rotationWindows());
+  const windows = rotationWindows();
+  const earlyKills = judgeEarlyKills(checker.earlyKills, windows);
 
   // Every job in every state, every Redis key and value, then Redis stopped and its AOF read.
   const jobTexts: string[] = [];
@@ -635,6 +636,10 @@ async function run(): Promise<number> {
   const cut = interruptions(outcomes.list);
   const strategyOf = (id: string): string => sb.config.credentials[id]?.strategy ?? 'unknown';
   const lifetimes = checker.retiredLifetimes.map((l) => l.sinceRetiredMs).sort((a, b) => a - b);
+  // Outside leak rotations: the grace as consumers see it, from the promotion (the strategy counts it from the version's creation, a rotation's duration earlier).
+  const inLeak = (l: { credential: string; at: number }): boolean => windows.some((w) => w.credential === l.credential && w.mode === 'leak' && l.at >= w.from - 50 && l.at <= w.to + 50);
+  const scheduledLifetimes = checker.retiredLifetimes.filter((l) => !inLeak(l)).map((l) => l.sinceRetiredMs).sort((a, b) => a - b);
+  const spread = (xs: number[]): { min: number; median: number; max: number } | null => (xs.length > 0 ? { min: xs[0] ?? 0, median: xs[Math.floor(xs.length / 2)] ?? 0, max: xs[xs.length - 1] ?? 0 } : null);
   const alternatingAlerts = acceptedAlerts.filter((a) => a.strategy === STRATEGY.alternating);
 
   const figures = {
@@ -678,7 +683,11 @@ async function run(): Promise<number> {
       graceLockoutItems: earlyKills.unexcused.slice(0, 10),
       // How long each retired password lived after it left AWSCURRENT (every kill of one, leak rotations included).
       retiredKills: lifetimes.length,
-      retiredLifetimeMs: lifetimes.length > 0 ? { min: lifetimes[0], median: lifetimes[Math.floor(lifetimes.length / 2)], max: lifetimes[lifetimes.length - 1] } : null,
+      retiredLifetimeMs: spread(lifetimes),
+      retiredKillsOutsideLeak: scheduledLifetimes.length,
+      retiredLifetimeOutsideLeakMs: spread(scheduledLifetimes),
+      // Killed outside leak mode sooner than graceMs after the promotion (but not after the version's creation: those are graceLockouts).
+      shorterThanGraceAfterPromotion: scheduledLifetimes.filter((ms) => ms < profile.graceMs).length,
       leakAlerts: { accepted: alternatingAlerts.length, ofRetiredUser: alternatingAlerts.filter((a) => a.retired).length, byKind: tally(alternatingAlerts.map((a) => a.kind)) },
     },
     kills: counters.kills,
