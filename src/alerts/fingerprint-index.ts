@@ -42,6 +42,8 @@ export interface FingerprintMatch {
   /** The staging label of the version that holds the leaked password. */
   stage: Stage;
   versionId: string;
+  /** The Milvus user that version names (not a secret): an alternating credential's leaked user. */
+  username?: string;
 }
 
 export interface FingerprintIndexOptions {
@@ -285,7 +287,7 @@ export class FingerprintIndex {
         unparseable.push({ credential: credential.id, stage, versionId: version.versionId });
         return;
       }
-      const match: FingerprintMatch = { credential: credential.id, stage, versionId: version.versionId };
+      const match: FingerprintMatch = { credential: credential.id, stage, versionId: version.versionId, username: secret.username };
       entries.set(this.fingerprint(sha256Hex(secret.password)), match);
       entries.set(this.fingerprint(sha256Hex(`${secret.username}:${secret.password}`)), match);
     });

@@ -232,7 +232,12 @@ export function leakAlertRoutes(deps: AppDeps) {
           const found = await resolveGithubMatches([match], resolveDeps);
           if (found.length === 0) continue;
           feedback.push({ token_hash: tokenHash, token_type: match.type, label: 'true_positive' });
-          for (const credential of found) if (!credentials.has(credential.credential)) credentials.set(credential.credential, credential);
+          for (const credential of found) {
+            const earlier = credentials.get(credential.credential);
+            if (!earlier) credentials.set(credential.credential, credential);
+            // Tokens of both users of an alternating credential: both may have leaked (two turns).
+            else if (earlier.username !== credential.username) delete earlier.username;
+          }
         }
         rotations = await enqueueLeak([...credentials.values()], notice);
       } catch (error) {
