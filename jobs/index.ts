@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
@@ -15,7 +15,7 @@ import { processScheduleTick } from './schedule-tick.ts';
 export interface ProcessorDeps {
   config: Config;
   runtime: EngineRuntime;
-  redis: Redis;
+  redis: RedisClient;
   rotations: RotationQueue;
   metrics: RotatorMetrics;
   credentialState: CredentialStateStore;

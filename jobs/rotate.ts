@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config/types.ts';
 import type { RotatorMetrics } from '../src/observability/metrics.ts';
@@ -18,7 +18,7 @@ import { MODE, OUTCOME, REASON, STEP, type RotationEvent, type RotationResult } 
 export interface RotateJobDeps {
   config: Config;
   runtime: EngineRuntime;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   leakFlags: LeakFlags;
   /** Fleet-wide per-credential facts for the gauges. */
@@ -45,7 +45,7 @@ export interface LeakAnswer {
   receiptToRevokedMs: number | null;
 }
 
-/** What a rotation job returns (stored by BullMQ in Redis): the engine's result, never a secret. */
+/** What a rotation job returns (stored by BullMQ in RedisClient): the engine's result, never a secret. */
 export type RotateJobResult = RotationResult & { jobId: string; leak?: LeakAnswer };
 
 /** Delay before trying again when another holder has the credential (milliseconds, plus jitter). */

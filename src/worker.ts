@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
@@ -168,7 +168,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
 }
 
 /** Resolves true when `connection` is ready (now or later), false when `signal` aborts first. */
-async function readyOrStopped(connection: Redis, signal: AbortSignal): Promise<boolean> {
+async function readyOrStopped(connection: RedisClient, signal: AbortSignal): Promise<boolean> {
   if (connection.status === 'ready') return true;
   if (signal.aborted) return false;
   return new Promise<boolean>((resolve) => {
@@ -188,7 +188,7 @@ async function readyOrStopped(connection: Redis, signal: AbortSignal): Promise<b
  * The first schedule sync, retried with backoff until it succeeds: this replica synced, or another
  * holds the lock and the schedulers already match the config. False when stopped first.
  */
-async function syncAtStart(control: Queue, connection: Redis, config: Config, logger: Logger, signal: AbortSignal): Promise<boolean> {
+async function syncAtStart(control: Queue, connection: RedisClient, config: Config, logger: Logger, signal: AbortSignal): Promise<boolean> {
   for (let attempt = 0; !signal.aborted; attempt++) {
     try {
       const sync = await syncSchedules(control, connection, config.redis.prefix, config);

@@ -70,7 +70,7 @@ function expectRefused(input: Record<string, unknown> | string, path: string, me
 describe('config: loading', () => {
   it('applies every default to a minimal file', () => {
     const config = parse(minimal());
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' });
     expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
     expect('region' in config.aws).toBe(false);
     expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
@@ -91,7 +91,7 @@ describe('config: loading', () => {
 
   it('keeps DEFAULTS equal to the documented defaults', () => {
     expect(DEFAULTS).toEqual({
-      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
+      redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: 'standalone' },
       aws: { maxAttempts: 4, writesPerSecond: 50 },
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
@@ -383,7 +383,7 @@ describe('config: refusals name the key path and the reason', () => {
   it('refuses unknown keys at every level, suggesting the near miss', () => {
     expectRefused(withValue('clusters.prod-west.timeoutMS', 5000), 'clusters.prod-west.timeoutMS', 'unknown key (did you mean "timeoutMs"?)');
     expectRefused(withValue('credentials.app-reader.schedul', '0 3 * * *'), 'credentials.app-reader.schedul', 'unknown key (did you mean "schedule"?)');
-    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs)');
+    expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs, caFile, mode, nodes, sentinels, sentinelName)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
     expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
@@ -634,6 +634,7 @@ describe('config: docs/configuration.md', () => {
     const row = (key: string): string => docs.split('\n').find((line) => line.startsWith(`| \`${key}\` |`)) ?? '';
     expect(row('redis.url')).toContain(`| \`${DEFAULTS.redis.url}\` |`);
     expect(row('redis.prefix')).toContain(`| \`${DEFAULTS.redis.prefix}\` |`);
+    expect(row('redis.mode')).toContain(`| \`${DEFAULTS.redis.mode}\` |`);
     expect(row('aws.maxAttempts')).toContain(`| \`${DEFAULTS.aws.maxAttempts}\` |`);
     expect(row('aws.writesPerSecond')).toContain(`| \`${DEFAULTS.aws.writesPerSecond}\` |`);
     expect(row('defaults.schedule')).toContain(`| \`${DEFAULTS.defaults.schedule}\` |`);

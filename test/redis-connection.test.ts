@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.ts';
-import { asRedisUnavailable, createRedisConnection, describeRedisError, isFatalRedisError, redactRedisUrl, RedisUnavailableError } from '../src/queue/redis-connection.ts';
+import { asRedisUnavailable, createRedisConnection, describeRedisError, isFatalRedisError, redactRedisUrl, RedisUnavailableError, closeRedisConnection, waitForRedis } from '../src/queue/redis-connection.ts';
 
 const REDIS = { url: 'redis://:hunter2-redis@127.0.0.1:1', prefix: '{t}', connectTimeoutMs: 1_000 };
 
@@ -80,11 +80,23 @@ describe('redis connection: causes, URLs, fatality', () => {
 
   it('turns a Redis failure met mid-command into a RedisUnavailableError on the redacted URL, and leaves other errors alone', () => {
     const moved = Object.assign(new Error('MOVED 1 127.0.0.1:7001'), { name: 'ReplyError' });
-    const wrapped = asRedisUnavailable(moved, REDIS.url);
+    const wrapped = asRedisUnavailable(moved, REDIS);
     expect(wrapped).toBeInstanceOf(RedisUnavailableError);
-    expect((wrapped as RedisUnavailableError).message).toBe('redis redis://:***@127.0.0.1:1: the server is a Redis Cluster node (MOVED): a standalone client cannot use it');
+    expect((wrapped as RedisUnavailableError).message).toBe('redis redis://:***@127.0.0.1:1: the server is a Redis Cluster node (MOVED): set redis.mode: cluster');
     expect((wrapped as RedisUnavailableError).code).toBe('redis.unavailable');
     const other = new TypeError('a bug');
-    expect(asRedisUnavailable(other, REDIS.url)).toBe(other);
+    expect(asRedisUnavailable(other, REDIS)).toBe(other);
+  });
+});
+
+describe('redis connection: waiting for ready', () => {
+  it('answers at once when the connection is released while waiting (a sibling failed first), so the bound timer does not hold the process', async () => {
+    // A port nothing listens on: the client retries until the bound; closing it must end the wait now.
+    const connection = createRedisConnection({ ...REDIS, connectTimeoutMs: 60_000 }, 'worker', { logger: createLogger({ level: 'silent' }), name: 'closed-while-waiting' });
+    const started = performance.now();
+    const waiting = waitForRedis(connection, { ...REDIS, connectTimeoutMs: 60_000 });
+    setTimeout(() => void closeRedisConnection(connection), 100);
+    await expect(waiting).rejects.toBeInstanceOf(RedisUnavailableError);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

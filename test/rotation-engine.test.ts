@@ -512,6 +512,26 @@ describe('rotation engine: crashes at every step boundary', () => {
     expect(f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage')).toBe(writes);
   });
 
+  it('a run that already promoted its version, run again while a later rotation is pending: rotated, not drift (a job Redis forgot it finished)', async () => {
+    const f = await start({ clusters: ['west'] });
+    const first = randomUUID();
+    await f.rotate({ rotationId: first });
+    // A later rotation has moved the cluster to its pending password and stops before promoting.
+    const later = f.engine({
+      fence: async (point) => {
+        if (fenceLabel(point) === 'promote') throw new LeaseLostError(f.credential.id);
+      },
+    });
+    await expect(f.rotate({ runtime: later })).rejects.toBeInstanceOf(LeaseLostError);
+    const changes = simulator(f, 'west').changeLog.length;
+    const writes = f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage');
+    const again = await f.rotate({ rotationId: first });
+    expect(again.outcome).toBe('rotated');
+    expect(again.reason).toBe('already_rotated');
+    expect(simulator(f, 'west').changeLog.length).toBe(changes);
+    expect(f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage')).toBe(writes);
+  });
+
   it('a lost lease stops the engine at once: the error goes through and nothing more is written', async () => {
     const f = await start({ clusters: ['west'] });
     const runtime = f.engine({

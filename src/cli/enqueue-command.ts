@@ -75,7 +75,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       } catch (err) {
-        const redis = asRedisUnavailable(err, config.redis.url);
+        const redis = asRedisUnavailable(err, config.redis);
         if (redis instanceof RedisUnavailableError) throw redis;
         io.err(`${e.credentialId}: job ${e.jobId} did not complete: ${err instanceof Error ? err.message : String(err)}`);
         incomplete = true;

@@ -26,7 +26,7 @@ export async function withRedisFailures<T>(redis: Config['redis'], body: () => P
   try {
     return await body();
   } catch (error) {
-    throw asRedisUnavailable(error, redis.url);
+    throw asRedisUnavailable(error, redis);
   }
 }
 

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../config/types.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-client.ts';
 import { closeRedisConnection, createRedisConnection, waitForRedis } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
 import { listSchedules, syncSchedules } from '../queue/schedules.ts';
@@ -9,7 +9,7 @@ import { table } from './output.ts';
 import { ignoreLoggedByConnection, withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
 
 /** The control queue on a ready producer connection, both registered for release; Redis trouble is a `RedisUnavailableError`. */
-async function withControlQueue<T>(config: Config, context: OneShotContext, body: (queue: Queue, connection: Redis) => Promise<T>): Promise<T> {
+async function withControlQueue<T>(config: Config, context: OneShotContext, body: (queue: Queue, connection: RedisClient) => Promise<T>): Promise<T> {
   const { releases, logger } = context;
   return withRedisFailures(config.redis, async () => {
     const connection = releases.add('redis connection (schedules)', createRedisConnection(config.redis, 'producer', { logger, name: 'schedules' }), closeRedisConnection);

@@ -57,17 +57,25 @@ function caFileProblems(config: Config): ConfigIssue[] {
       issues.push({ path, message: 'is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)' });
       continue;
     }
-    let pem: string;
-    try {
-      pem = readFileSync(cluster.caFile, 'utf8');
-    } catch (error) {
-      const reason = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'unreadable';
-      issues.push({ path, message: `cannot read the CA file (${reason})` });
-      continue;
-    }
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) issues.push({ path, message: 'is not a PEM certificate (no BEGIN CERTIFICATE block)' });
+    const problem = pemProblem(cluster.caFile);
+    if (problem !== undefined) issues.push({ path, message: problem });
   }
+  // redis.caFile with redis:// is refused at load; here only whether the file is usable.
+  const redisProblem = config.redis.caFile === undefined ? undefined : pemProblem(config.redis.caFile);
+  if (redisProblem !== undefined) issues.push({ path: 'redis.caFile', message: redisProblem });
   return issues;
+}
+
+/** Why a CA file is unusable (unreadable, or no PEM certificate in it), or undefined. */
+function pemProblem(file: string): string | undefined {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'unreadable';
+    return `cannot read the CA file (${reason})`;
+  }
+  return pem.includes('-----BEGIN CERTIFICATE-----') ? undefined : 'is not a PEM certificate (no BEGIN CERTIFICATE block)';
 }
 
 /** The file as written (before ${VAR} expansion), or null when it cannot be parsed (already validated). */

@@ -8,12 +8,13 @@
  */
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { hasHashTag, parseHostPort, parseRedisUrl } from './redis-url.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import { STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy } from './types.ts';
+import { REDIS_MODE, STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy, type RedisConfig } from './types.ts';
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
-  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000 },
+  redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator}', connectTimeoutMs: 10_000, mode: REDIS_MODE.standalone },
   aws: { maxAttempts: 4, writesPerSecond: 50 },
   defaults: {
     schedule: '0 3 * * 0',
@@ -37,7 +38,7 @@ export const DEFAULTS = {
   /** Twice the 1 h default cache of AWS's caching clients: a consumer re-reads well within it. */
   credential: { strategy: STRATEGY.single, graceMs: 7_200_000 },
 } as const satisfies {
-  redis: Config['redis'];
+  redis: Required<Pick<RedisConfig, 'url' | 'prefix' | 'connectTimeoutMs' | 'mode'>>;
   aws: Omit<Config['aws'], 'region'>;
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
@@ -177,13 +178,13 @@ function endpointProblem(endpoint: string): string | undefined {
 
 /** Why a Redis URL is unusable, or undefined. The URL itself is never quoted: it may hold a password. */
 function redisUrlProblem(text: string): string | undefined {
-  try {
-    const url = new URL(text);
-    if (url.protocol === 'redis:' || url.protocol === 'rediss:') return undefined;
-  } catch {
-    // Falls through to the message below.
-  }
-  return 'must be a redis:// or rediss:// URL';
+  const parsed = parseRedisUrl(text);
+  return parsed.ok ? undefined : parsed.problem;
+}
+
+function hostPortProblem(text: string): string | undefined {
+  const parsed = parseHostPort(text);
+  return parsed.ok ? undefined : parsed.problem;
 }
 
 /** Rejects with `message` when `problem` returns one. */
@@ -314,14 +315,22 @@ const webhookSecretSchema = z
   .string({ error: 'must be a string' })
   .min(LIMITS.webhookSecretMinLength, { error: `must be at least ${LIMITS.webhookSecretMinLength} characters` });
 
+const redisUrlSchema = z.string({ error: 'must be a string' }).superRefine(rule(redisUrlProblem));
+
 /** The file as written, with defaults filled in, before cross-references are checked. */
 export const configFileSchema = strict({
   redis: strict({
-    url: z.string({ error: 'must be a string' }).superRefine(rule(redisUrlProblem)).default(DEFAULTS.redis.url),
+    // No default here: whether the file gave one matters in cluster mode (see checkRedis).
+    url: redisUrlSchema.optional(),
     prefix: text()
       .regex(/^\S+$/, { error: 'must not contain whitespace' })
       .default(DEFAULTS.redis.prefix),
     connectTimeoutMs: integer(LIMITS.redisConnectTimeoutMs.min, LIMITS.redisConnectTimeoutMs.max).default(DEFAULTS.redis.connectTimeoutMs),
+    caFile: text('a file path').optional(),
+    mode: z.enum(Object.values(REDIS_MODE), { error: `must be one of ${Object.values(REDIS_MODE).join(', ')}` }).default(DEFAULTS.redis.mode),
+    nodes: z.array(redisUrlSchema, { error: 'must be a list of redis:// or rediss:// URLs' }).min(1, { error: 'must list at least one node' }).optional(),
+    sentinels: z.array(z.string({ error: 'must be host:port' }).superRefine(rule(hostPortProblem)), { error: 'must be a list of host:port' }).min(1, { error: 'must list at least one sentinel' }).optional(),
+    sentinelName: text('the master name the sentinels monitor').optional(),
   }).prefault({}),
   aws: strict({
     region: text('an AWS region').regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { error: 'must be an AWS region such as us-west-2' }).optional(),
@@ -419,6 +428,47 @@ function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): vo
   }
 }
 
+/**
+ * The Redis keys that depend on each other (`config check` prints each refusal with its key):
+ *
+ * 1. `nodes` only in cluster mode; `sentinels` and `sentinelName` only in sentinel mode, and
+ *    there both are required (ioredis asks the sentinels for the primary of that name).
+ * 2. Cluster mode: all seeds (`url`, `nodes`) use one scheme (TLS is one setting for the whole
+ *    cluster) and database 0 (a cluster has no other); the prefix carries a hash tag, because
+ *    BullMQ's Lua scripts touch several keys of a queue at once and Redis Cluster refuses keys of
+ *    different slots in one script (CROSSSLOT).
+ * 3. `caFile` only with rediss:// (it is the CA that verifies the server's TLS certificate).
+ */
+function checkRedis(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): void {
+  const redis = file.redis;
+  const issue = (key: string, message: string): void => ctx.addIssue({ code: 'custom', path: ['redis', key], message });
+  if (redis.mode !== REDIS_MODE.cluster && redis.nodes !== undefined) issue('nodes', `only with mode: cluster (mode is ${redis.mode})`); // Rule 1.
+  if (redis.mode !== REDIS_MODE.sentinel) {
+    if (redis.sentinels !== undefined) issue('sentinels', `only with mode: sentinel (mode is ${redis.mode})`);
+    if (redis.sentinelName !== undefined) issue('sentinelName', `only with mode: sentinel (mode is ${redis.mode})`);
+  } else {
+    if (redis.sentinels === undefined) issue('sentinels', 'required with mode: sentinel (the sentinels to ask for the primary, host:port each)');
+    if (redis.sentinelName === undefined) issue('sentinelName', 'required with mode: sentinel (the master name the sentinels monitor)');
+  }
+  const seeds = [...(redis.url === undefined ? [] : [redis.url]), ...(redis.nodes ?? [])].flatMap((text) => {
+    const parsed = parseRedisUrl(text);
+    return parsed.ok ? [parsed.url] : [];
+  });
+  const tls = seeds.some((seed) => seed.tls);
+  if (redis.mode === REDIS_MODE.cluster) {
+    // Rule 2.
+    if (seeds.some((seed) => seed.tls !== tls)) issue('nodes', 'url and every node must use the same scheme (all redis:// or all rediss://)');
+    const dbOf = (text: string): number => {
+      const parsed = parseRedisUrl(text);
+      return parsed.ok ? parsed.url.db : 0;
+    };
+    if (redis.url !== undefined && dbOf(redis.url) !== 0) issue('url', 'a Redis Cluster has only database 0');
+    if (redis.nodes?.some((node) => dbOf(node) !== 0)) issue('nodes', 'a Redis Cluster has only database 0');
+    if (!hasHashTag(redis.prefix)) issue('prefix', 'must contain a hash tag such as {milvus-rotator} in cluster mode: BullMQ needs every key of a queue in one hash slot');
+  }
+  if (redis.caFile !== undefined && !tls) issue('caFile', 'only with a rediss:// URL (it verifies the server\'s TLS certificate; redis:// has none)'); // Rule 3.
+}
+
 type FileCredential = ConfigFile['credentials'][string];
 
 /**
@@ -489,7 +539,17 @@ function toConfig(file: ConfigFile): Config {
   }
   const { webhookSecret, webhookSecrets } = file.leakAlerts;
   return {
-    redis: { url: file.redis.url, prefix: file.redis.prefix, connectTimeoutMs: file.redis.connectTimeoutMs },
+    redis: {
+      // Cluster seeds given only as nodes: url is the first of them (one place to read credentials from).
+      url: file.redis.url ?? file.redis.nodes?.[0] ?? DEFAULTS.redis.url,
+      prefix: file.redis.prefix,
+      connectTimeoutMs: file.redis.connectTimeoutMs,
+      mode: file.redis.mode,
+      ...(file.redis.caFile !== undefined && { caFile: file.redis.caFile }),
+      ...(file.redis.nodes !== undefined && { nodes: [...file.redis.nodes] }),
+      ...(file.redis.sentinels !== undefined && { sentinels: [...file.redis.sentinels] }),
+      ...(file.redis.sentinelName !== undefined && { sentinelName: file.redis.sentinelName }),
+    },
     aws: {
       ...(file.aws.region !== undefined && { region: file.aws.region }),
       maxAttempts: file.aws.maxAttempts,
@@ -532,4 +592,4 @@ function toCredential(base: Omit<CredentialConfig, 'strategy' | 'username' | 'us
 }
 
 /** The whole file: shape and defaults, then cross-references, then the Config shape (not yet frozen). */
-export const configSchema = configFileSchema.superRefine(checkReferences).transform(toConfig);
+export const configSchema = configFileSchema.superRefine(checkReferences).superRefine(checkRedis).transform(toConfig);

@@ -94,16 +94,44 @@ export interface WorkerConfig {
   scheduleCheckIntervalMs: number;
 }
 
+/** How the rotator reaches Redis (`redis.mode`). */
+export const REDIS_MODE = {
+  /** One server (or a primary behind one endpoint, e.g. ElastiCache cluster mode disabled). */
+  standalone: 'standalone',
+  /** Redis Cluster: `url`/`nodes` are seeds, any node works (ElastiCache cluster mode enabled). */
+  cluster: 'cluster',
+  /** Redis Sentinel: the sentinels name the primary; a failover is followed without a restart. */
+  sentinel: 'sentinel',
+} as const;
+export type RedisMode = (typeof REDIS_MODE)[keyof typeof REDIS_MODE];
+
+export interface RedisConfig {
+  /**
+   * redis:// or rediss:// (TLS); user and password percent-encoded; path = database. In cluster
+   * mode a seed node; in sentinel mode only its scheme, user, password and database are used.
+   */
+  url: string;
+  /** Prefix of every key; keep a `{...}` hash tag (one Redis Cluster slot). */
+  prefix: string;
+  /**
+   * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
+   * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
+   */
+  connectTimeoutMs: number;
+  /** Absent means standalone (configs built in code before the key existed). */
+  mode?: RedisMode;
+  /** PEM file of the only CA trusted for rediss:// (else the system store). */
+  caFile?: string;
+  /** Cluster mode: more seed URLs. */
+  nodes?: string[];
+  /** Sentinel mode: `host:port` of each sentinel. */
+  sentinels?: string[];
+  /** Sentinel mode: the monitored master's name. */
+  sentinelName?: string;
+}
+
 export interface Config {
-  redis: {
-    url: string;
-    prefix: string;
-    /**
-     * How long a one-shot command (enqueue, schedules) waits for Redis to answer before it gives
-     * up with one line naming the cause; also the bound of each connection attempt. Default 10000.
-     */
-    connectTimeoutMs: number;
-  };
+  redis: RedisConfig;
   aws: {
     region?: string;
     /** Attempts per Secrets Manager call (SDK retry with jittered backoff). Default 4. */

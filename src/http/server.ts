@@ -20,7 +20,7 @@
 import type { AddressInfo } from 'node:net';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis-client.ts';
 import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
@@ -64,7 +64,7 @@ const CLOSE_STEP_MS = 2_000;
 const PING_TIMEOUT_MS = 1_000;
 
 /** Redis answers PONG within `ms`; false when not connected, on error or on timeout. */
-async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {

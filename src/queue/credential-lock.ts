@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
+import { awaitReplication } from './replication.ts';
 import { LeaseLostError } from '../rotation/errors.ts';
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -15,14 +16,14 @@ const CHECK_TIMEOUT_MS = 5_000;
  * rotations of one credential apart. A holder that cannot prove ownership stops.
  */
 export class CredentialLock {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly key: string;
   readonly token: string;
   private readonly ttlMs: number;
   private timer: NodeJS.Timeout | null = null;
   private lost = false;
 
-  private constructor(redis: Redis, key: string, token: string, ttlMs: number) {
+  private constructor(redis: RedisClient, key: string, token: string, ttlMs: number) {
     this.redis = redis;
     this.key = key;
     this.token = token;
@@ -30,11 +31,13 @@ export class CredentialLock {
   }
 
   /** Takes the lock, or returns null when another holder has it. Renews itself every third of the TTL. */
-  static async acquire(redis: Redis, options: { prefix: string; credentialId: string; ttlMs: number; owner: string }): Promise<CredentialLock | null> {
+  static async acquire(redis: RedisClient, options: { prefix: string; credentialId: string; ttlMs: number; owner: string }): Promise<CredentialLock | null> {
     const key = lockKey(options.prefix, options.credentialId);
     const token = `${options.owner}:${randomUUID()}`;
     const ok = await redis.set(key, token, 'PX', options.ttlMs, 'NX');
     if (ok !== 'OK') return null;
+    // Before any side effect: a failover must not forget this lock and let a second holder in.
+    await awaitReplication(redis);
     const lock = new CredentialLock(redis, key, token, options.ttlMs);
     lock.timer = setInterval(() => void lock.renew(), Math.max(200, Math.floor(options.ttlMs / 3)));
     lock.timer.unref();
@@ -61,7 +64,7 @@ export class CredentialLock {
       const renewed = await this.redis.eval(RENEW, 1, this.key, this.token, String(this.ttlMs));
       if (renewed !== 1) this.lost = true;
     } catch {
-      // Redis away: the next fence check decides (it waits for Redis, then compares tokens).
+      // Redis away: the next fence check decides (it waits for RedisClient, then compares tokens).
     }
   }
 

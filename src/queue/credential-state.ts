@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { FleetFacts } from '../observability/metrics.ts';
 
 /** Per-credential facts the gauges report, as unix seconds (ages are computed when scraped). */
@@ -24,10 +24,10 @@ export type CredentialFact = (typeof CREDENTIAL_FACT)[keyof typeof CREDENTIAL_FA
  * a needs-attention alert firing after another replica fixed the credential.
  */
 export class CredentialStateStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }

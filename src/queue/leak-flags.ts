@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import { z } from 'zod';
 
 /** One leak alert waiting for its rotation. No secret: ids, source and time only. */
@@ -23,10 +23,10 @@ const NOTICE_TTL_SECONDS = 7 * 24 * 3600;
  * alert arriving during the rotation keeps its notice for the next run.
  */
 export class LeakFlags {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }

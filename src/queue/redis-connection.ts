@@ -10,10 +10,11 @@
  * must `waitForRedis` before their first command. BullMQ never closes connections it is given:
  * whoever calls `createRedisConnection` closes what it returns (`closeRedisConnection`).
  */
-import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from '../config/types.ts';
+import type { RedisOptions } from 'ioredis';
+import { REDIS_MODE, type Config } from '../config/types.ts';
 import { RotatorError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { redisTarget, type RedisClient } from './redis-client.ts';
 
 export type RedisRole = 'worker' | 'producer';
 
@@ -88,10 +89,15 @@ export function describeRedisError(error: unknown): string {
   const code = codeOf(error);
   const message = messageOf(error);
   if (error instanceof AggregateError && Array.isArray(error.errors) && error.errors.length > 0) return describeRedisError(error.errors[0]);
+  // ioredis Cluster: "Failed to refresh slots cache" carries the reason of the last node tried.
+  const lastNodeError = (error as { lastNodeError?: unknown } | null)?.lastNodeError;
+  if (lastNodeError !== undefined && lastNodeError !== null) return describeRedisError(lastNodeError);
+  // ioredis says this both when no sentinel answers and when none knows the master's name.
+  if (message.includes('All sentinels are unreachable')) return 'no sentinel named a primary (are redis.sentinels reachable, and is redis.sentinelName the monitored name?)';
   if (/^WRONGPASS/.test(message) || message.includes('WRONGPASS')) return 'authentication refused (WRONGPASS: wrong user name or password)';
   if (message.includes('NOAUTH')) return 'authentication required (NOAUTH: the URL carries no password)';
   if (message.includes('no password is set') || message.includes('without any password configured')) return 'the URL carries a password but the server requires none';
-  if (message.startsWith('MOVED') || message.includes(' MOVED ') || message.startsWith('CLUSTERDOWN')) return 'the server is a Redis Cluster node (MOVED): a standalone client cannot use it';
+  if (message.startsWith('MOVED') || message.includes(' MOVED ') || message.startsWith('CLUSTERDOWN')) return 'the server is a Redis Cluster node (MOVED): set redis.mode: cluster';
   if (code === 'ECONNREFUSED') return 'connection refused (is Redis running at this address?)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host name does not resolve';
   if (code === 'ETIMEDOUT' || message === 'connect ETIMEDOUT') return 'connection timed out';
@@ -122,12 +128,29 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
 };
 
 /**
- * A connection to `redis.url` for `role`, connecting at once, with connection errors logged
- * (rate-limited) on `options.logger`. The caller owns it: close it with `closeRedisConnection`.
+ * How messages name the Redis of `redis`: the URL without its password (standalone), the seeds
+ * (cluster), or the master name and the sentinels (sentinel).
  */
-export function createRedisConnection(redis: Config['redis'], role: RedisRole, options: RedisConnectionOptions): Redis {
-  const url = redactRedisUrl(redis.url);
-  const connection = new Redis(redis.url, {
+export function redisEndpoint(redis: Config['redis']): string {
+  switch (redis.mode ?? REDIS_MODE.standalone) {
+    case REDIS_MODE.standalone:
+      return redactRedisUrl(redis.url);
+    case REDIS_MODE.cluster:
+      return `cluster ${(redis.nodes ?? [redis.url]).map(redactRedisUrl).join(',')}`;
+    case REDIS_MODE.sentinel:
+      return redisTarget(redis).endpoint;
+  }
+}
+
+/**
+ * A connection for `role` to the Redis `redis` describes (a server, a Redis Cluster, or the primary
+ * the sentinels name; TLS verified against `redis.caFile` or the system store), connecting at
+ * once, with connection errors logged (rate-limited) on `options.logger`. The caller owns it:
+ * close it with `closeRedisConnection`.
+ */
+export function createRedisConnection(redis: Config['redis'], role: RedisRole, options: RedisConnectionOptions): RedisClient {
+  const url = redisEndpoint(redis);
+  const connection = redisTarget(redis).connect({
     ...ROLE_OPTIONS[role],
     // Half the bound per attempt: a silent address shows as a timed-out attempt within the bound.
     connectTimeout: Math.max(100, Math.floor(redis.connectTimeoutMs / 2)),
@@ -167,8 +190,8 @@ function rateLimitedErrorLog(logger: Logger, bindings: Record<string, string>, i
  * mend (refused authentication, TLS mismatch, a cluster node), at the bound for the others
  * (unreachable, loading), naming the last cause seen.
  */
-export async function waitForRedis(connection: Redis, redis: Config['redis'], timeoutMs: number = redis.connectTimeoutMs): Promise<void> {
-  const url = redactRedisUrl(redis.url);
+export async function waitForRedis(connection: RedisClient, redis: Config['redis'], timeoutMs: number = redis.connectTimeoutMs): Promise<void> {
+  const url = redisEndpoint(redis);
   let lastError: unknown = null;
   let settle: ((error: unknown) => void) | null = null;
   const onError = (error: unknown): void => {
@@ -184,8 +207,13 @@ export async function waitForRedis(connection: Redis, redis: Config['redis'], ti
       const outcome = await new Promise<unknown>((resolve) => {
         settle = resolve;
         connection.once('ready', onReady);
+        // Closed while waiting (a sibling connection failed first and the command is releasing
+        // both): answer now, so the wait's timer does not hold the process for the rest of the
+        // bound. ioredis emits nothing when a reconnecting client is disconnected, hence the hook.
+        waitsOf.set(connection, () => resolve('closed'));
         timer = setTimeout(() => resolve(lastError ?? 'silent'), timeoutMs);
       });
+      if (outcome === 'closed') throw new RedisUnavailableError(url, 'the connection was closed before it was ready');
       if (outcome === 'silent') {
         const hint = redis.url.startsWith('rediss:') ? ' (no TLS handshake: does the server speak TLS?)' : '';
         throw new RedisUnavailableError(url, `no answer within ${timeoutMs} ms${hint}`);
@@ -196,6 +224,8 @@ export async function waitForRedis(connection: Redis, redis: Config['redis'], ti
         throw new RedisUnavailableError(url, isFatalRedisError(outcome) ? reason : `${reason}; gave up after ${timeoutMs} ms`, { cause: outcome });
       }
     }
+    // A Cluster client is what redis.mode: cluster asks for; anything else must not be a cluster node.
+    if ((redis.mode ?? REDIS_MODE.standalone) === REDIS_MODE.cluster) return;
     const info = await connection.info('cluster').catch((error: unknown) => {
       throw new RedisUnavailableError(url, describeRedisError(error), { cause: error });
     });
@@ -204,14 +234,19 @@ export async function waitForRedis(connection: Redis, redis: Config['redis'], ti
     clearTimeout(timer);
     connection.off('error', onError);
     connection.off('ready', onReady);
+    waitsOf.delete(connection);
   }
 }
 
+/** The wait for ready under way on a connection, ended by closeRedisConnection. */
+const waitsOf = new WeakMap<RedisClient, () => void>();
+
 /** Connections being closed: the errors of their teardown are not news. */
-const closing = new WeakSet<Redis>();
+const closing = new WeakSet<RedisClient>();
 
 /** Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs. */
-export async function closeRedisConnection(connection: Redis, boundMs = 1_000): Promise<void> {
+export async function closeRedisConnection(connection: RedisClient, boundMs = 1_000): Promise<void> {
+  waitsOf.get(connection)?.();
   if (connection.status === 'end') return;
   closing.add(connection);
   if (connection.status !== 'ready') {
@@ -230,9 +265,9 @@ export async function closeRedisConnection(connection: Redis, boundMs = 1_000): 
 
 /**
  * A Redis failure met after the connection was ready (Redis gone mid-command, a MOVED reply, refused
- * authentication) as a `RedisUnavailableError` on `url`; any other error is returned unchanged.
+ * authentication) as a `RedisUnavailableError` naming `redis`'s endpoint; any other error is returned unchanged.
  */
-export function asRedisUnavailable(error: unknown, url: string): unknown {
+export function asRedisUnavailable(error: unknown, redis: Config['redis']): unknown {
   if (error instanceof RedisUnavailableError || !(error instanceof Error)) return error;
   const fromRedis =
     error.name === 'ReplyError' ||
@@ -240,7 +275,7 @@ export function asRedisUnavailable(error: unknown, url: string): unknown {
     NETWORK_CODES.has(codeOf(error)) ||
     codeOf(error).startsWith('ERR_SSL') ||
     CONNECTION_MESSAGES.some((m) => error.message.includes(m));
-  return fromRedis ? new RedisUnavailableError(redactRedisUrl(url), describeRedisError(error), { cause: error }) : error;
+  return fromRedis ? new RedisUnavailableError(redisEndpoint(redis), describeRedisError(error), { cause: error }) : error;
 }
 
 /**
@@ -248,7 +283,7 @@ export function asRedisUnavailable(error: unknown, url: string): unknown {
  * promise that rejects with a `RedisUnavailableError` once the connection has been down for
  * `redis.connectTimeoutMs` without coming back, so the wait ends with an answer. `stop` detaches.
  */
-export function watchRedisLoss(connection: Redis, redis: Config['redis']): { lost: Promise<never>; stop: () => void } {
+export function watchRedisLoss(connection: RedisClient, redis: Config['redis']): { lost: Promise<never>; stop: () => void } {
   let timer: NodeJS.Timeout | undefined;
   let lastError: unknown = null;
   let fail: (error: Error) => void = () => {};
@@ -263,7 +298,7 @@ export function watchRedisLoss(connection: Redis, redis: Config['redis']): { los
     if (timer !== undefined) return;
     timer = setTimeout(() => {
       const cause = lastError === null ? CONNECTION_LOST : describeRedisError(lastError);
-      fail(new RedisUnavailableError(redactRedisUrl(redis.url), `${cause}; connection lost and not back within ${redis.connectTimeoutMs} ms`));
+      fail(new RedisUnavailableError(redisEndpoint(redis), `${cause}; connection lost and not back within ${redis.connectTimeoutMs} ms`));
     }, redis.connectTimeoutMs);
   };
   const onReady = (): void => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { PendingOwner } from '../rotation/strategy.ts';
 import { MODE, type Mode } from '../rotation/types.ts';
 import type { RotateJobData } from './job-data.ts';
 import { LeakFlags, type LeakNotice } from './leak-flags.ts';
 import { JOB, PRIORITY, QUEUE } from './names.ts';
+import { awaitReplication } from './replication.ts';
 
 /** Finished jobs are kept this long / this many, then trimmed (BullMQ keeps them forever otherwise). */
 export const JOB_RETENTION = {
@@ -40,8 +41,10 @@ export interface Enqueued {
 export class RotationQueue {
   readonly queue: Queue;
   readonly leakFlags: LeakFlags;
+  private readonly connection: RedisClient;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: RedisClient, prefix: string) {
+    this.connection = connection;
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
     // The queue re-emits its connection's errors, which whoever made the connection logs; without
     // a listener BullMQ prints each one to stderr with its stack.
@@ -70,6 +73,9 @@ export class RotationQueue {
       priority: PRIORITY[mode],
       deduplication: { id: credentialId, keepLastIfActive: true },
     });
+    // A leak alert is answered 202 once this returns, and its sender will not send it again: the
+    // notice and the job must survive a failover (when Redis has replicas to fail over to).
+    if (request.alert) await awaitReplication(this.connection);
     if (added.id === data.rotationId) return { credentialId, jobId: data.rotationId, deduplicated: false, mode };
     const existing = await Job.fromId<RotateJobData>(this.queue, added.id ?? '');
     if (!existing) return { credentialId, jobId: data.rotationId, deduplicated: true, mode };

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
@@ -19,7 +19,7 @@ export interface ScheduleWatch {
 
 export interface ScheduleWatchOptions {
   control: Queue;
-  redis: Redis;
+  redis: RedisClient;
   config: Config;
   logger: Logger;
   metrics: RotatorMetrics;

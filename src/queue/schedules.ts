@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Config } from '../config/types.ts';
 import { SCHEDULE_OFF } from '../config/schedule.ts';
 import { JOB, PRIORITY, SCHEDULER } from './names.ts';
@@ -86,7 +86,7 @@ export async function scheduleDrift(control: Queue, config: Config): Promise<Sch
  * and re-added (BullMQ #3063). Runs under a Redis lock: concurrent upserts from several replicas
  * dropped schedulers (BullMQ #3085, #3381). Returns null when another process holds the lock.
  */
-export async function syncSchedules(control: Queue, redis: Redis, prefix: string, config: Config): Promise<ScheduleSync | null> {
+export async function syncSchedules(control: Queue, redis: RedisClient, prefix: string, config: Config): Promise<ScheduleSync | null> {
   const lockKey = `${prefix}:schedules-sync-lock`;
   const token = randomUUID();
   if ((await redis.set(lockKey, token, 'PX', SYNC_LOCK_TTL_MS, 'NX')) !== 'OK') return null;

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
@@ -24,7 +24,7 @@ export interface QueueWorkers {
  */
 export function startQueueWorkers(options: {
   config: Config;
-  connection: Redis;
+  connection: RedisClient;
   processors: { rotate: Processor; control: Processor };
   logger: Logger;
   metrics?: RotatorMetrics;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import { MODE, type Mode } from '../rotation/types.ts';
 import { WRITE_QUOTA_SHARE } from './names.ts';
 
@@ -28,12 +28,12 @@ return 0
  * borrow a few slots ahead (a larger tolerance), so it never queues behind the fleet.
  */
 export class WriteGate {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly key: string;
   private readonly intervalUs: number;
   private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(redis: Redis, prefix: string, writesPerSecond: number, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
+  constructor(redis: RedisClient, prefix: string, writesPerSecond: number, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
     this.redis = redis;
     this.key = `${prefix}:sm-write-gate`;
     this.intervalUs = Math.ceil(1_000_000 / (writesPerSecond * WRITE_QUOTA_SHARE));

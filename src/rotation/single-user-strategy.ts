@@ -99,7 +99,8 @@ class SingleUserRotation {
    * Reads the secret and checks every cluster's authentication at once. The cases:
    *  1. No AWSCURRENT value, or not a credential JSON: refuse (secret_invalid).
    *  2. The secret names another user: refuse (confused deputy, DESIGN section 4).
-   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report.
+   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report (and
+   *     when a later rotation is already pending, report without checking: it owns the clusters now).
    *  4. AWSPENDING on a version other than AWSCURRENT:
    *     a. it is ours (VersionId == rotation id): resume;
    *     b. foreign, younger than the lease and its rotation not known to have ended (its owner may
@@ -149,6 +150,11 @@ class SingleUserRotation {
     // Case 3.
     if (currentVersion.versionId === rotationId) {
       this.run.versionId = rotationId;
+      // A later rotation has already written its pending version: this one is over, and the
+      // clusters may be on their way to that version. Probing them for AWSCURRENT would report that
+      // rotation's progress as drift. A job run again after Redis forgot its completion (a
+      // failover with write loss) meets exactly this.
+      if (Object.keys(labels).some((id) => id !== rotationId && labels[id]?.includes(STAGE.pending))) return { stop: this.run.result(OUTCOME.rotated, REASON.alreadyRotated) };
       return { stop: await this.confirmClustersAccept(current, REASON.alreadyRotated, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT') };
     }
 

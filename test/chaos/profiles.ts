@@ -20,6 +20,12 @@ export interface Profile {
   /** When Redis is restarted, as a fraction of the chaos phase, and how long it stays down. */
   redisRestartAt: number;
   redisDownMs: number;
+  /**
+   * Redis failovers with write loss: at each fraction of the chaos phase the data is remembered,
+   * and `windowMs` later Redis is SIGKILLed and comes back with that data, forgetting every write
+   * it acknowledged in between (as a promoted replica that far behind would).
+   */
+  redisWriteLoss: { at: number[]; windowMs: number };
   alertEveryMs: [number, number];
   triggerEveryMs: [number, number];
   /** Each worker's /metrics is scraped this often (and a few job statuses read). */
@@ -72,6 +78,7 @@ export const PROFILES: Record<string, Profile> = {
     downMs: [300, 1_500],
     redisRestartAt: 0.5,
     redisDownMs: 2_000,
+    redisWriteLoss: { at: [0.75], windowMs: 1_500 },
     alertEveryMs: [1_500, 3_500],
     triggerEveryMs: [1_000, 2_500],
     scrapeEveryMs: 6_000,
@@ -96,6 +103,7 @@ export const PROFILES: Record<string, Profile> = {
     downMs: [300, 2_000],
     redisRestartAt: 0.5,
     redisDownMs: 2_000,
+    redisWriteLoss: { at: [0.3, 0.8], windowMs: 2_000 },
     alertEveryMs: [2_000, 5_000],
     triggerEveryMs: [1_000, 3_000],
     scrapeEveryMs: 10_000,

@@ -19,6 +19,7 @@ interface Figures {
   exposures: number;
   kills: number;
   redisRestarts: number;
+  redisWriteLosses: number;
   rotations: { rotated: number };
   leaks: { unanswered: number };
   needsAttention: { falseReasons: number };
@@ -26,7 +27,7 @@ interface Figures {
   faults: { milvus: { gateway5xx: number; ambiguousTotal: number }; secretsManager: { throttled: number }; accountingConsistent: boolean };
 }
 
-it('short chaos soak: workers SIGKILLed, Redis restarted, faults, alerts and triggers; no invariant violation, no lost password, no lockout, no exposure', async () => {
+it('short chaos soak: workers SIGKILLed, Redis restarted, a Redis failover with write loss, faults, alerts and triggers; no invariant violation, no lost password, no lockout, no exposure', async () => {
   const child = spawn(process.execPath, [SOAK, '--profile', 'short'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
@@ -57,6 +58,7 @@ it('short chaos soak: workers SIGKILLed, Redis restarted, faults, alerts and tri
   // The chaos happened.
   expect(figures.kills).toBeGreaterThanOrEqual(5);
   expect(figures.redisRestarts).toBe(1);
+  expect(figures.redisWriteLosses).toBeGreaterThanOrEqual(1);
   expect(figures.rotations.rotated).toBeGreaterThanOrEqual(80);
   expect(figures.faults.milvus.gateway5xx).toBeGreaterThan(0);
   expect(figures.faults.milvus.ambiguousTotal).toBeGreaterThan(0);

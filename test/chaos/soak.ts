@@ -19,7 +19,8 @@
  *     the Secrets Manager emulator, every credential seeded), one config file per worker (they
  *     differ only in http.port), the workers.
  *  2. Chaos (profile.chaosMs): random faults on; every few seconds a random worker is SIGKILLed
- *     and restarted; Redis restarted once; signed leak alerts (by credential, by username and
+ *     and restarted; Redis restarted once; Redis failed over with write loss (profile.redisWriteLoss:
+ *     SIGKILLed and back with its data of 1.5-2 s earlier); signed leak alerts (by credential, by username and
  *     cluster, by SHA-256 of the password or of user:password, and GitHub partner deliveries
  *     carrying the password itself) and trigger requests to random workers; /metrics scraped and
  *     job statuses read. Scheduled rotations run all along (6-field cron, every few seconds).
@@ -340,7 +341,7 @@ async function run(): Promise<number> {
   say(`workers up on ports ${slots.map((s) => s.port).join(', ')}`);
 
   // 2. Chaos.
-  const counters = { kills: 0, redisRestarts: 0, redisDowntimeMs: 0 };
+  const counters = { kills: 0, redisRestarts: 0, redisDowntimeMs: 0, redisWriteLosses: 0, redisWriteLossWindowsMs: [] as number[], redisWriteLossDowntimeMs: [] as number[] };
   const alerts: { kind: string; credential: string; strategy: string; retired: boolean; status: number | null; matched: number; leaked: string | undefined; leakedUser: string; attempts: number }[] = [];
   const triggers: { status: number | null; jobIds: string[]; attempts: number }[] = [];
   const knownJobIds: string[] = [];
@@ -396,6 +397,23 @@ async function run(): Promise<number> {
     counters.redisRestarts++;
     counters.redisDowntimeMs = Date.now() - began;
     say(`Redis back after ${counters.redisDowntimeMs} ms`);
+  })();
+
+  const redisForgetter = (async () => {
+    for (const at of profile.redisWriteLoss.at) {
+      await pause(chaosStartedAt + profile.chaosMs * at - Date.now());
+      if (stopping || !redis) return;
+      const server = redis;
+      await server.snapshot();
+      const rememberedAt = Date.now();
+      await pause(profile.redisWriteLoss.windowMs);
+      if (stopping) return;
+      say(`Redis failover with write loss: forgetting the last ${Date.now() - rememberedAt} ms of acknowledged writes`);
+      counters.redisWriteLossWindowsMs.push(Date.now() - rememberedAt);
+      counters.redisWriteLossDowntimeMs.push(await server.crashToSnapshot());
+      counters.redisWriteLosses++;
+      say(`Redis back with its data as of ${counters.redisWriteLossWindowsMs.at(-1)} ms ago`);
+    }
   })();
 
   const alertKinds = ['credential', 'username-cluster', 'token', 'token-userpass', 'github'] as const;
@@ -496,9 +514,9 @@ async function run(): Promise<number> {
 
   await pause(Math.max(0, untilEnd()));
   stopChaos();
-  await Promise.all([killer, redisRestarter, alerter, triggerer, scraper, progress]);
+  await Promise.all([killer, redisRestarter, redisForgetter, alerter, triggerer, scraper, progress]);
   const chaosMs = Date.now() - chaosStartedAt;
-  say(`chaos over after ${Math.round(chaosMs / 1000)} s: ${counters.kills} kills, ${counters.redisRestarts} Redis restart(s)`);
+  say(`chaos over after ${Math.round(chaosMs / 1000)} s: ${counters.kills} kills, ${counters.redisRestarts} Redis restart(s), ${counters.redisWriteLosses} failover(s) with write loss`);
 
   // 3. Drain.
   const drainStartedAt = Date.now();
@@ -579,8 +597,9 @@ async function run(): Promise<number> {
   await controlQueue.close();
   inspect.disconnect();
   await redis.stop();
-  const aofDir = join(persistDir, 'appendonlydir');
-  const aofFiles = existsSync(aofDir) ? readdirSync(aofDir).map((f) => join(aofDir, f)) : [];
+  // The live AOF and those set aside by each failover with write loss (what Redis held then).
+  const aofDirs = readdirSync(persistDir).filter((d) => d.startsWith('appendonlydir')).map((d) => join(persistDir, d));
+  const aofFiles = aofDirs.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).map((f) => join(dir, f)) : []));
 
   // The exposure audit.
   const passwords = new Set<string>();
@@ -695,6 +714,9 @@ async function run(): Promise<number> {
     workerStarts: slots.reduce((n, s) => n + s.starts, 0),
     redisRestarts: counters.redisRestarts,
     redisDowntimeMs: counters.redisDowntimeMs,
+    redisWriteLosses: counters.redisWriteLosses,
+    redisWriteLossWindowsMs: counters.redisWriteLossWindowsMs,
+    redisWriteLossDowntimeMs: counters.redisWriteLossDowntimeMs,
     faults: {
       milvus: {
         requests: m.requestsTotal,
@@ -793,6 +815,7 @@ async function run(): Promise<number> {
   expect(listenerErrors === 0 && emulatorInternalErrors === 0, 'checker or emulator errors');
   expect(errors.length === 0, 'harness errors');
   expect(counters.redisRestarts === 1, 'Redis was not restarted');
+  expect(counters.redisWriteLosses === profile.redisWriteLoss.at.length, `fewer than ${profile.redisWriteLoss.at.length} Redis failover(s) with write loss`);
   expect(rotated >= profile.minimum.rotated, `fewer than ${profile.minimum.rotated} rotations`);
   expect(counters.kills >= profile.minimum.kills, `fewer than ${profile.minimum.kills} kills`);
   expect(acceptedAlerts.length >= profile.minimum.alertsAccepted, `fewer than ${profile.minimum.alertsAccepted} accepted leak alerts`);
@@ -891,18 +914,23 @@ function rotationWindows(): RotationWindow[] {
 
 /**
  * Rotations a SIGKILL cut short: a rotation id with log lines in a killed worker but no outcome
- * there; by the last step that worker logged for it, and how many ended later in another process.
+ * there; by the last step that worker logged for it, and how many ended later in another process:
+ * under the same rotation id (its job retried), or as the version another rotation adopted and
+ * finished (its job forgotten by a Redis failover with write loss, or already ended).
  */
 function interruptions(outcomes: readonly LoggedOutcome[]): { interrupted: number; resumedElsewhere: number; byLastStep: Record<string, number> } {
   const endedIn = new Map<string, Set<string>>();
   const lastStep = new Map<string, string>();
+  /** Versions (= the rotation ids that created them) some rotation finished, adopted or not. */
+  const finishedVersions = new Set<string>();
   for (const proc of procs) {
     for (const line of proc.lines) {
       if (!line.includes('"rotationId"')) continue;
       try {
-        const o = JSON.parse(line) as { rotationId?: string; step?: string; msg?: string };
+        const o = JSON.parse(line) as { rotationId?: string; step?: string; msg?: string; outcome?: string; versionId?: string };
         if (!o.rotationId) continue;
         if (o.msg === 'rotation ended') {
+          if (o.outcome === 'rotated' && o.versionId) finishedVersions.add(o.versionId);
           const set = endedIn.get(o.rotationId) ?? new Set<string>();
           set.add(proc.label);
           endedIn.set(o.rotationId, set);
@@ -921,7 +949,7 @@ function interruptions(outcomes: readonly LoggedOutcome[]): { interrupted: numbe
     const [label, rotationId] = key.split('\n') as [string, string];
     if (endedIn.get(rotationId)?.has(label)) continue;
     steps.push(step);
-    if (endedSomewhere.has(rotationId)) resumedElsewhere++;
+    if (endedSomewhere.has(rotationId) || finishedVersions.has(rotationId)) resumedElsewhere++;
   }
   return { interrupted: steps.length, resumedElsewhere, byLastStep: tally(steps) };
 }

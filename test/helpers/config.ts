@@ -30,7 +30,7 @@ export const FAST_WORKER: Config['worker'] = Object.freeze({
 export function makeConfig(clusters: string[], credentials: CredentialSpec[]): SingleUserConfig {
   const password = { length: 32, symbols: '!#%*+-=?@^_~' };
   return {
-    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}', connectTimeoutMs: 10_000 },
+    redis: { url: 'redis://127.0.0.1:6379', prefix: '{milvus-rotator-test}', connectTimeoutMs: 10_000, mode: 'standalone' },
     aws: { region: 'us-east-1', maxAttempts: 3, writesPerSecond: 50 },
     defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password },
     clusters: Object.fromEntries(clusters.map((name) => [name, { name, endpoint: 'http://127.0.0.1:1', timeoutMs: 2_000 }])),

@@ -1,5 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, renameSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { spawnRedisProcess, type RedisProcess } from './redis-process.ts';
 
 /** Asks the kernel for a free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -15,11 +18,35 @@ export async function freePort(): Promise<number> {
 }
 
 export interface RedisServer {
+  /** `redis://127.0.0.1:<port>`, or `rediss://` when started with TLS (no credentials in it). */
   url: string;
   port: number;
   /** Stops the server and starts it again on the same port (and data directory, if persistent). */
   restart: () => Promise<void>;
   stop: () => Promise<void>;
+  /**
+   * Persistent servers only: remembers the data as it is now (SAVE), for `crashToSnapshot`.
+   */
+  snapshot: () => Promise<void>;
+  /**
+   * Persistent servers only: SIGKILLs the server and starts it again with the data of the last
+   * `snapshot()`: every write acknowledged since is forgotten, as a failover to a replica that
+   * was that far behind forgets them. The append-only files of before are moved aside (kept, as
+   * `appendonlydir-before-loss-<n>`, for audits), and the server comes back with AOF on again.
+   * Returns how long the server was away.
+   */
+  crashToSnapshot: () => Promise<number>;
+}
+
+export interface RedisServerOptions {
+  /** Persist to this directory: an append-only file fsynced on every write, so a restart keeps the data. */
+  persistDir?: string;
+  /** Serve TLS only (`--port 0 --tls-port`), with this certificate; clients are not asked for one. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** ACL rules, one `user ...` line each (`redis-server --user` is not a flag: they go in an ACL file via `--aclfile`). */
+  aclFile?: string;
+  /** More `--flag value` arguments. */
+  args?: string[];
 }
 
 export interface RedisServerOptions {
@@ -34,54 +61,81 @@ export interface RedisServerOptions {
 
 /**
  * A private `redis-server` (Debian package) on a free port, with eviction off as BullMQ requires.
- * Nothing is persisted unless `persistDir` is given: then an append-only file, fsynced on every
- * write, so a restart keeps the data (as a production Redis with AOF does).
+ * Nothing is persisted unless `persistDir` is given.
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const persistence = options.persistDir
     ? ['--dir', options.persistDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
-  const auth = options.password === undefined ? [] : ['--requirepass', options.password];
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', ...persistence, ...auth, ...(options.args ?? [])];
-  let child: ChildProcess | null = null;
-  const start = async (): Promise<void> => {
-    const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = started;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server on port ${port} did not start within 10 s`)), 10_000);
-      started.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      started.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code} before it was ready:\n${out}`));
-      });
-      started.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server could not be started (${err.message}); install the Debian package redis-server or set REDIS_URL`));
-      });
-    });
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [
+    ...listen,
+    '--bind', '127.0.0.1',
+    '--save', '',
+    '--maxmemory-policy', 'noeviction',
+    '--daemonize', 'no',
+    ...persistence,
+    ...(options.aclFile ? ['--aclfile', options.aclFile] : []),
+    ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+    ...(options.args ?? []),
+  ];
+  let server: RedisProcess | null = null;
+  const start = async (extra: string[] = []): Promise<void> => {
+    server = await spawnRedisProcess('redis-server', [...args, ...extra]);
   };
   const stop = async (): Promise<void> => {
-    const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
-    running.kill('SIGTERM');
-    await new Promise((resolve) => running.once('exit', resolve));
+    await server?.stop('SIGTERM');
   };
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const url = `${options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`;
+  const admin = async <T>(body: (client: Redis) => Promise<T>): Promise<T> => {
+    const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return await body(client);
+    } finally {
+      client.disconnect();
+    }
+  };
+  let losses = 0;
   await start();
   return {
-    url: options.password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`,
+    url,
     port,
     restart: async () => {
       await stop();
       await start();
     },
     stop,
+    snapshot: async () => {
+      const dir = options.persistDir;
+      if (!dir) throw new Error('snapshot needs a persistent server');
+      await admin((client) => client.call('SAVE'));
+      cpSync(join(dir, 'dump.rdb'), join(dir, 'snapshot.rdb'));
+    },
+    crashToSnapshot: async () => {
+      const dir = options.persistDir;
+      if (!dir || !existsSync(join(dir, 'snapshot.rdb'))) throw new Error('crashToSnapshot needs a snapshot() first');
+      const began = Date.now();
+      await server?.stop('SIGKILL');
+      losses++;
+      if (existsSync(join(dir, 'appendonlydir'))) renameSync(join(dir, 'appendonlydir'), join(dir, `appendonlydir-before-loss-${losses}`));
+      cpSync(join(dir, 'snapshot.rdb'), join(dir, 'dump.rdb'));
+      // Redis loads an RDB only with AOF off; turning AOF on then writes it from the loaded data.
+      await start(['--appendonly', 'no']);
+      await admin(async (client) => {
+        await client.config('SET', 'appendonly', 'yes');
+        for (;;) {
+          const info = await client.info('persistence');
+          if (/^aof_enabled:1/m.test(info) && /^aof_rewrite_in_progress:0/m.test(info) && /^aof_rewrite_scheduled:0/m.test(info)) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      });
+      return Date.now() - began;
+    },
   };
 }
