@@ -261,6 +261,13 @@ describe('chaos checker: alternating credentials, per user', () => {
     ]);
     expect(checker.violations.map((v) => [v.kind, v.cluster])).toEqual([['cluster-change', 'west']]);
     expect(endState(fixture.sandbox, [fixture.credential]).notCurrent).toEqual([{ credential: 'app', cluster: 'west', user: retired, holds: 'no label' }]);
+    // roles_differ: false while both users hold the same roles, true once they differ; an unclear users/describe is not judged.
+    const rolesClaim = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'users app_a and app_b hold different roles (east: ...)' });
+    const unclear = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'role parity not established: east: users/describe gave no list of roles (unknown)' });
+    const truths = (): string[] => judgeOutcomes([rolesClaim, unclear], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth);
+    expect(truths()).toEqual(['false', 'unchecked']);
+    fixture.sandbox.clusters.get('east')?.setRoles(USER_B, ['app_rw', 'extra_role']);
+    expect(truths()).toEqual(['true', 'unchecked']);
   });
 });
 

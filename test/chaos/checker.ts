@@ -91,6 +91,8 @@ export interface InvariantChecker {
   labelsAt: (secretId: string, at: number) => LabelledPasswords;
   /** The password `user` had on `cluster` as of epoch ms `at` (undefined: no user). */
   passwordAt: (cluster: string, user: string, at: number) => string | undefined;
+  /** The roles `user` holds on `cluster` now (the soak never changes roles). */
+  rolesOf: (cluster: string, user: string) => string[];
   stop: () => void;
 }
 
@@ -292,6 +294,7 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
       }
       return held;
     },
+    rolesOf: (cluster, user) => sandbox.clusters.get(cluster)?.rolesOf(user) ?? [],
     stop: () => unsubscribes.forEach((u) => u()),
   };
 }
@@ -365,6 +368,8 @@ export interface LoggedOutcome {
   mode: string;
   /** Epoch ms of the log line: after the engine's last step, before the credential lock is released. */
   at: number;
+  /** The result's error text (no secret), when it has one. */
+  error?: string;
 }
 
 export interface OutcomeJudgement {
@@ -435,6 +440,19 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         // A cluster still accepts the leaked password, which is still AWSCURRENT. Alternating: which user leaked is not in the line.
         truth = alternating ? 'unchecked' : holds.some(([, label]) => label === 'AWSCURRENT') ? 'true' : 'false';
         break;
+      case 'roles_differ': {
+        // Alternating: the two users hold different roles (ignoring public) on a cluster. "Role
+        // parity not established" is the same reason for a users/describe that gave no clear
+        // answer: a claim about the answers, not the roles, so it is not checked here.
+        const [one, other] = usernamesOf(credential);
+        const differ = credential.clusters.some((name) => {
+          const a = checker.rolesOf(name, one ?? '').filter((r) => r !== 'public').sort().join(',');
+          const b = checker.rolesOf(name, other ?? '').filter((r) => r !== 'public').sort().join(',');
+          return a !== b;
+        });
+        truth = o.error?.startsWith('role parity not established') ? 'unchecked' : differ ? 'true' : 'false';
+        break;
+      }
       default:
         truth = 'unchecked';
     }

@@ -777,7 +777,7 @@ async function run(): Promise<number> {
       byReason: tally(judged.needsAttention.map((n) => `${n.mode}/${n.reason}`)),
       falseReasons: needsAttentionFalse.length,
       unchecked: judged.needsAttention.filter((n) => n.truth === 'unchecked').length,
-      items: judged.needsAttention.slice(0, 20).map((n) => ({ credential: n.credential, reason: n.reason, mode: n.mode, truth: n.truth, clusters: n.why })),
+      items: judged.needsAttention.slice(0, 20).map((n) => ({ credential: n.credential, reason: n.reason, mode: n.mode, truth: n.truth, clusters: n.why, error: outcomes.list.find((o) => o.rotationId === n.rotationId && o.outcome === 'needs_attention')?.error?.slice(0, 300) ?? null })),
       // Reconcile's own "credential needs attention" reports (drift), judged at their instant: a
       // false one is a false alarm (docs/reliability.md, finding 1).
       reconcileReports: reports.length,
@@ -871,8 +871,8 @@ class OutcomeCollector {
         }
         if (!line.includes('"msg":"rotation ended"')) continue;
         try {
-          const o = JSON.parse(line) as { credential: string; rotationId: string; outcome: string; reason: string; mode: string; time: string };
-          this.list.push({ credential: o.credential, rotationId: o.rotationId, outcome: o.outcome, reason: o.reason, mode: o.mode, at: Date.parse(o.time) });
+          const o = JSON.parse(line) as { credential: string; rotationId: string; outcome: string; reason: string; mode: string; time: string; error?: string };
+          this.list.push({ credential: o.credential, rotationId: o.rotationId, outcome: o.outcome, reason: o.reason, mode: o.mode, at: Date.parse(o.time), ...(o.error ? { error: o.error } : {}) });
         } catch {
           // a line cut by a kill
         }
