@@ -131,6 +131,45 @@ describe('resolveGithubMatches', () => {
   });
 });
 
+describe('token matches on an alternating credential', () => {
+  const alternating = {
+    id: 'app-alt',
+    strategy: 'alternating' as const,
+    secretId: 'prod/milvus/app-alt',
+    usernames: ['app_a', 'app_b'] as const,
+    graceMs: 7_200_000,
+    clusters: ['prod-west'],
+    schedule: 'off',
+    timezone: 'UTC',
+    password: { length: 32, symbols: '!#%*+-=?@^_~' },
+  };
+  const versions: Partial<Record<Stage, SecretVersion>> = {
+    [STAGE.current]: { versionId: 'v-a', stages: [STAGE.current], value: JSON.stringify({ username: 'app_a', password: 'Aa3#kP2@xQ9!mW4%tZ6^vB8' }) },
+    [STAGE.previous]: { versionId: 'v-b', stages: [STAGE.previous], value: JSON.stringify({ username: 'app_b', password: 'Bb9_aT4-uE6#oI2@pY8!rN3' }) },
+  };
+  let altDeps: ResolveDeps;
+  beforeAll(async () => {
+    const index = new FingerprintIndex({ store: { getByStage: async (_secretId, stage) => versions[stage] ?? null }, credentials: { 'app-alt': alternating } });
+    await index.refresh();
+    altDeps = { config: { credentials: { 'app-alt': alternating } }, index };
+  });
+
+  it('names the user of the matched version: the retired user\'s password is a leak of that user alone', async () => {
+    expect(await resolveGenericAlert({ by: 'token', tokenSha256: sha256Hex('Bb9_aT4-uE6#oI2@pY8!rN3') }, altDeps)).toEqual([
+      { credential: 'app-alt', via: 'token', stage: STAGE.previous, versionId: 'v-b', username: 'app_b' },
+    ]);
+    expect(await resolveGithubMatches([{ token: 'app_a:Aa3#kP2@xQ9!mW4%tZ6^vB8' }], altDeps)).toEqual([
+      { credential: 'app-alt', via: 'token', stage: STAGE.current, versionId: 'v-a', username: 'app_a' },
+    ]);
+  });
+
+  it('names no user when the tokens of one batch match both users (both may have leaked)', async () => {
+    expect(await resolveGithubMatches([{ token: 'Bb9_aT4-uE6#oI2@pY8!rN3' }, { token: 'Aa3#kP2@xQ9!mW4%tZ6^vB8' }], altDeps)).toEqual([
+      { credential: 'app-alt', via: 'token', stage: STAGE.current, versionId: 'v-a' },
+    ]);
+  });
+});
+
 describe('LeakFlags.leakedUsername', () => {
   const notice = (username?: string) => ({ alertId: 'a', source: 'generic', receivedAt: 1, ...(username ? { username } : {}) });
   it('names the user only when every waiting notice names the same one', () => {
