@@ -16,7 +16,8 @@
  *
  * Phases:
  *  1. Setup: private redis-server with AOF (fsync always), the chaos sandbox (3 Milvus simulators,
- *     the Secrets Manager emulator, every credential seeded), one config file per worker (they
+ *     the Secrets Manager emulator, every credential seeded; half of them alternating, seeded as
+ *     onboarded, with a graceMs shorter than their schedule period), one config file per worker (they
  *     differ only in http.port), the workers.
  *  2. Chaos (profile.chaosMs): random faults on; every few seconds a random worker is SIGKILLed
  *     and restarted; Redis restarted once; Redis failed over with write loss (profile.redisWriteLoss:
