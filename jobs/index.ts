@@ -7,6 +7,7 @@ import { JOB } from '../src/queue/names.ts';
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { WriteGate } from '../src/queue/write-gate.ts';
 import type { CredentialStateStore } from '../src/queue/credential-state.ts';
+import type { Notifier } from '../src/notifications/notifier.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { processReconcile } from './reconcile.ts';
 import { createRotateProcessor } from './rotate.ts';
@@ -21,6 +22,7 @@ export interface ProcessorDeps {
   credentialState: CredentialStateStore;
   logger: Logger;
   workerId: string;
+  notifier?: Notifier;
 }
 
 /** The processors of both queues, wired to their dependencies. */
@@ -36,6 +38,7 @@ export function createProcessors(deps: ProcessorDeps): { rotate: (job: Job, toke
     metrics: deps.metrics,
     logger: deps.logger,
     workerId: deps.workerId,
+    ...(deps.notifier && { notifier: deps.notifier }),
     pendingOwner: (versionId) => deps.rotations.rotationOwner(versionId),
   });
   const control = async (job: Job): Promise<unknown> => {

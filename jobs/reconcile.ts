@@ -98,7 +98,8 @@ async function reconcileOne(credential: CredentialConfig, deps: Parameters<typeo
 }
 
 async function resume(credential: CredentialConfig, check: CredentialCheck, deps: Parameters<typeof processReconcile>[0], report: ReconcileReport, message: string): Promise<void> {
-  await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile' });
+  // resume: finishes a pending version (no new one), so rotation.minIntervalMs does not apply.
+  await deps.rotations.enqueue({ credentialId: credential.id, mode: MODE.manual, requestedBy: 'reconcile', resume: true });
   report.resumed.push(credential.id);
   deps.logger.warn({ credential: credential.id, step: 'reconcile', pendingVersionId: check.pendingVersionId }, message);
 }

@@ -2,13 +2,15 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { RedisClient } from '../src/queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config/types.ts';
-import type { RotatorMetrics } from '../src/observability/metrics.ts';
+import { leakSourceLabel, type RotatorMetrics } from '../src/observability/metrics.ts';
 import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
 import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
-import { LeakFlags, type LeakNotice } from '../src/queue/leak-flags.ts';
+import { LeakFlags, type LeakNoticeSummary } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
+import { notificationsOfResult } from '../src/notifications/notification.ts';
+import type { Notifier } from '../src/notifications/notifier.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
 import { finishRetryDelayMs, rotateUntilFinished, stillFinishing } from '../src/rotation/finish-retry.ts';
@@ -29,6 +31,8 @@ export interface RotateJobDeps {
   logger: Logger;
   /** Identifies this worker process in lock tokens. */
   workerId: string;
+  /** Told every outcome (delivery is in the background: it never delays or fails the job). */
+  notifier?: Notifier;
   /** Whether the rotation (= job) that wrote a foreign pending version may still run (the queue knows). */
   pendingOwner: (versionId: string) => Promise<PendingOwner>;
   now?: () => number;
@@ -37,7 +41,9 @@ export interface RotateJobDeps {
 
 /** The leak alerts a rotation answered, and how long the leaked password stayed valid. */
 export interface LeakAnswer {
+  /** The last alerts answered (at most RECENT_NOTICES_KEPT); `alertCount` counts them all. */
   alertIds: string[];
+  alertCount: number;
   sources: string[];
   firstReceivedAt: number;
   /** When verification saw the old password rejected on every cluster (unix ms), if it did. */
@@ -71,7 +77,8 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
     const parsed = rotateJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has invalid data`);
     const data = parsed.data;
-    const credential = deps.config.credentials[data.credentialId];
+    // hasOwn: a credential id such as "constructor" must not find Object.prototype's member.
+    const credential = Object.hasOwn(deps.config.credentials, data.credentialId) ? deps.config.credentials[data.credentialId] : undefined;
     if (!credential) throw new UnrecoverableError(`credential "${data.credentialId}" is not in the config (removed?)`);
 
     const lock = await CredentialLock.acquire(deps.redis, {
@@ -86,9 +93,9 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       throw new DelayedError();
     }
     try {
-      const waiting = await deps.leakFlags.read(credential.id);
-      const { notices, count } = waiting;
-      const leakedUsername = LeakFlags.leakedUsername(waiting);
+      const notices = await deps.leakFlags.read(credential.id);
+      const { count } = notices;
+      const leakedUsername = LeakFlags.leakedUsername(notices);
       const mode = count > 0 ? MODE.leak : data.reason;
       const logger = deps.logger.child({ jobId: job.id });
       const log = logRotationEvents(logger);
@@ -125,7 +132,9 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         await job.moveToDelayed(now() + IN_PROGRESS_DELAY_MS, token);
         throw new DelayedError();
       }
-      if (result.outcome === OUTCOME.rotated && count > 0) await deps.leakFlags.consume(credential.id, count);
+      if (result.outcome === OUTCOME.rotated && count > 0) {
+        await deps.leakFlags.consume(credential.id, notices, { at: now(), versionId: result.versionId ?? data.rotationId, jobId: String(job.id) });
+      }
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);
       await deps.credentialState
@@ -137,8 +146,9 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
       const leak = count > 0 ? leakAnswer(notices, result.outcome === OUTCOME.rotated ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {
-        for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source }, leak.receiptToRevokedMs / 1000);
+        for (const source of new Set(leak.sources)) deps.metrics.leakRevocation.observe({ source: leakSourceLabel(source) }, leak.receiptToRevokedMs / 1000);
       }
+      for (const notification of notificationsOfResult(result, leak, now())) deps.notifier?.notify(notification);
       return { ...result, jobId: String(job.id), ...(leak ? { leak } : {}) };
     } finally {
       await lock.release();
@@ -146,11 +156,12 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
   };
 }
 
-function leakAnswer(notices: LeakNotice[], revokedAt: number | null): LeakAnswer {
-  const firstReceivedAt = notices.length > 0 ? Math.min(...notices.map((n) => n.receivedAt)) : revokedAt ?? Date.now();
+function leakAnswer(notices: LeakNoticeSummary, revokedAt: number | null): LeakAnswer {
+  const firstReceivedAt = notices.firstReceivedAt ?? revokedAt ?? Date.now();
   return {
-    alertIds: notices.map((n) => n.alertId),
-    sources: notices.map((n) => n.source),
+    alertIds: notices.recent.map((n) => n.alertId),
+    alertCount: notices.count,
+    sources: [...new Set(notices.recent.map((n) => n.source))],
     firstReceivedAt,
     revokedAt,
     receiptToRevokedMs: revokedAt === null ? null : revokedAt - firstReceivedAt,

@@ -7,6 +7,7 @@ import { loadConfig } from './config/load.ts';
 import type { Config } from './config/types.ts';
 import { createLogger } from './observability/logger.ts';
 import { EXIT, type ExitCode } from './rotation/exit-code.ts';
+import { runLeakNoticesClear, runLeakNoticesList } from './cli/leak-notices-command.ts';
 import { resolveConfigPath } from './cli/config-path.ts';
 import { runRotate } from './cli/rotate-command.ts';
 import { runVerify } from './cli/verify-command.ts';
@@ -137,6 +138,29 @@ export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Rel
     .action(async (options: { config?: string; credential: string[]; mode: string; wait?: boolean; timeoutMs?: string; json?: boolean }) => {
       const config = loadOrExit(options.config);
       exitCode = await runEnqueue(config, options, io, oneShot());
+    });
+
+  const leakNotices = program.command('leak-notices').description('leak alerts waiting for a credential\'s next completed rotation');
+  leakNotices
+    .command('list')
+    .description('per credential: how many notices wait, the earliest receipt, the last alert id')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable; default: all)', collect)
+    .option('--json', 'JSON lines')
+    .action(async (options: { config?: string; credential?: string[]; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runLeakNoticesList(config, options, io, oneShot());
+    });
+  leakNotices
+    .command('clear')
+    .description('drop the waiting notices (the leak was handled otherwise); later jobs run in their own mode')
+    .addOption(configOption)
+    .option('--credential <id>', 'credential id (repeatable)', collect)
+    .option('--all', 'every configured credential')
+    .option('--json', 'JSON lines')
+    .action(async (options: { config?: string; credential?: string[]; all?: boolean; json?: boolean }) => {
+      const config = loadOrExit(options.config);
+      exitCode = await runLeakNoticesClear(config, options, io, oneShot());
     });
 
   const schedules = program.command('schedules').description('the job schedulers (one per scheduled credential, and reconcile)');

@@ -5,11 +5,14 @@ import { Queue } from 'bullmq';
 import type { RedisClient } from './queue/redis-client.ts';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.ts';
+import { createNotifier } from './notifications/create-notifier.ts';
+import type { Notifier } from './notifications/notifier.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
 import { closeRedisConnection, createRedisConnection } from './queue/redis-connection.ts';
 import { CredentialStateStore } from './queue/credential-state.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
+import { readConsumerVersions } from './queue/consumer-versions.ts';
 import { startScheduleWatch, type ScheduleWatch } from './queue/schedule-watch.ts';
 import { hasDrift, listSchedules, scheduleDrift, syncSchedules } from './queue/schedules.ts';
 import { settleWithin } from './queue/settle-within.ts';
@@ -39,6 +42,9 @@ export interface RunningWorker {
   notReady: () => WorkerNotReadyReason[];
   /** Redis answers a PING (readiness). */
   redisReady: () => Promise<boolean>;
+  /** Delivers outcome notifications (config `notifications`) in the background. */
+  notifier: Notifier;
+  /** Graceful stop within the config's shutdown bound; every connection closed. */
   /**
    * Stops taking jobs at once and lets running rotations finish within
    * `worker.shutdownTimeoutMs` (then gives up on them: they stall and resume elsewhere). From the
@@ -57,6 +63,8 @@ export interface StartWorkerOptions {
 
 const GAUGE_REFRESH_MS = 15_000;
 const READY_TIMEOUT_MS = 1_000;
+/** At shutdown, how long notifications under way may still take. */
+const NOTIFY_DRAIN_MS = 3_000;
 /** Bound of each close step, so that a Redis gone away cannot hold the shutdown. */
 const CLOSE_STEP_MS = 2_000;
 /** Backoff of the startup schedule sync when it fails or another replica holds the lock. */
@@ -81,7 +89,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     onSecretsCall: (operation, _durationMs, errorCode) => metrics.secretsManagerCalls.inc({ operation, result: errorCode ?? 'ok' }),
   });
   const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
-  const rotations = new RotationQueue(connection, config.redis.prefix);
+  const rotations = new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
   // The queue re-emits its connection's errors (the factory logs them); without a listener BullMQ prints
   // each one to stderr with its stack.
@@ -93,7 +101,16 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     if (connection.status !== 'ready') throw new Error('redis not ready');
     return credentialState.readAll();
   });
-  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId });
+  metrics.setConsumerSource(async () => {
+    if (connection.status !== 'ready') throw new Error('redis not ready');
+    const now = Date.now();
+    const entries = await Promise.all(
+      Object.values(config.credentials).map(async (c) => [c.id, await readConsumerVersions(connection, config.redis.prefix, c.secretId, now)] as const),
+    );
+    return new Map(entries);
+  });
+  const notifier = createNotifier(config, { logger, metrics });
+  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId, notifier });
   const syncing = options.syncSchedules ?? true;
 
   const stopping = new AbortController();
@@ -148,6 +165,7 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     runtime,
     rotations,
     control,
+    notifier,
     started,
     notReady: () => [...(schedulesSynced ? [] : (['schedules_not_synced'] as const)), ...(draining ? (['shutting_down'] as const) : [])],
     redisReady: async () => {
@@ -159,6 +177,9 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     close: async () => {
       const result = await drain();
       await Promise.allSettled([settleWithin(rotations.close(), CLOSE_STEP_MS), settleWithin(control.close(), CLOSE_STEP_MS)]);
+      // The last outcomes' notifications get a short, bounded chance to leave.
+      const { abandoned } = await notifier.close(NOTIFY_DRAIN_MS);
+      if (abandoned > 0) logger.warn({ abandoned }, 'notifications still under way at shutdown were abandoned');
       runtime.close();
       await closeRedisConnection(connection);
       logger.info({ drained: result.drained }, 'worker stopped');

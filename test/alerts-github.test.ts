@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GITHUB_KEYS_INVALID, GithubKeysError } from '../src/alerts/errors.ts';
+import { ERROR_CODE } from '../src/error-codes.ts';
+import { GithubKeysError } from '../src/alerts/errors.ts';
 import {
   GITHUB_SIGNATURE_FAILURE,
   loadGithubKeys,
@@ -16,6 +17,8 @@ import {
   verifyGithubSignature,
   type GithubKeys,
 } from '../src/alerts/github-partner.ts';
+import { watchGithubKeys } from '../src/alerts/github-keys-file.ts';
+import { GITHUB_OTHER_KEY_ID, githubSigner } from './http-support.ts';
 
 const CURRENT_ID = 'bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c';
 const OLD_ID = '90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a';
@@ -63,7 +66,7 @@ async function loadError(document: unknown): Promise<GithubKeysError> {
     await loadGithubKeys(path);
   } catch (error) {
     expect(error).toBeInstanceOf(GithubKeysError);
-    expect((error as GithubKeysError).code).toBe(GITHUB_KEYS_INVALID);
+    expect((error as GithubKeysError).code).toBe(ERROR_CODE.githubKeysInvalid);
     return error as GithubKeysError;
   }
   throw new Error('expected the keys file to be refused');
@@ -217,7 +220,7 @@ describe('GitHub keys file', () => {
   });
 
   it('refuses a file that does not exist', async () => {
-    await expect(loadGithubKeys(join(dir, 'missing.json'))).rejects.toMatchObject({ code: GITHUB_KEYS_INVALID });
+    await expect(loadGithubKeys(join(dir, 'missing.json'))).rejects.toMatchObject({ code: ERROR_CODE.githubKeysInvalid });
   });
 });
 
@@ -265,5 +268,26 @@ describe('GitHub match batch', () => {
     }
     const broken = parseGithubMatches(`[{"token": ${leaked}}]`);
     expect(broken).toEqual({ ok: false, error: 'body is not valid JSON' });
+  });
+});
+
+describe('the GitHub keys file, watched', () => {
+  it('is re-read when it changes (a key GitHub adds is accepted without a restart); a broken update keeps the keys loaded before', async () => {
+    const first = githubSigner();
+    const next = githubSigner(GITHUB_OTHER_KEY_ID);
+    const file = join(mkdtempSync(join(tmpdir(), 'gh-keys-')), 'keys.json');
+    writeFileSync(file, first.keysDocument);
+    const errors: string[] = [];
+    const watcher = watchGithubKeys(file, await loadGithubKeys(file), { info: () => {}, error: (_f, message) => void errors.push(message) }, { pollMs: 20 });
+    try {
+      expect([...(watcher.current()?.keys() ?? [])]).toEqual([first.keyId]);
+      writeFileSync(file, `${next.keysDocument}\n`);
+      await expect.poll(() => [...(watcher.current()?.keys() ?? [])], { timeout: 5_000, interval: 20 }).toEqual([next.keyId]);
+      writeFileSync(file, '{"public_keys": "not a list"}');
+      await expect.poll(() => errors.length, { timeout: 5_000, interval: 20 }).toBeGreaterThan(0);
+      expect([...(watcher.current()?.keys() ?? [])]).toEqual([next.keyId]);
+    } finally {
+      watcher.stop();
+    }
   });
 });

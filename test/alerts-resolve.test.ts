@@ -171,13 +171,10 @@ describe('token matches on an alternating credential', () => {
 });
 
 describe('LeakFlags.leakedUsername', () => {
-  const notice = (username?: string) => ({ alertId: 'a', source: 'generic', receivedAt: 1, ...(username ? { username } : {}) });
-  it('names the user only when every waiting notice names the same one', () => {
-    expect(LeakFlags.leakedUsername({ notices: [notice('app_b'), notice('app_b')], count: 2 })).toBe('app_b');
-    expect(LeakFlags.leakedUsername({ notices: [notice('app_b'), notice('app_a')], count: 2 })).toBeUndefined();
-    expect(LeakFlags.leakedUsername({ notices: [notice('app_b'), notice()], count: 2 })).toBeUndefined();
-    // An unreadable entry may have named anyone.
-    expect(LeakFlags.leakedUsername({ notices: [notice('app_b')], count: 2 })).toBeUndefined();
-    expect(LeakFlags.leakedUsername({ notices: [], count: 0 })).toBeUndefined();
+  it('names the user only when the waiting notices all named the same one (the summary says so)', () => {
+    expect(LeakFlags.leakedUsername({ username: 'app_b', count: 2 })).toBe('app_b');
+    // Mixed, unnamed or unreadable notices leave no single user in the summary: any may have leaked.
+    expect(LeakFlags.leakedUsername({ count: 2 })).toBeUndefined();
+    expect(LeakFlags.leakedUsername({ username: 'app_b', count: 0 })).toBeUndefined();
   });
 });

@@ -30,6 +30,7 @@ import type { MilvusSimulator } from '../src/sandbox/milvus-simulator.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { makeConfig } from './helpers/config.ts';
+import { runCli } from './helpers/run-cli.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { assertEndInvariants, passwordUnder } from './helpers/invariants.ts';
 
@@ -695,13 +696,34 @@ describe('cli config check', () => {
   it.each([
     // Without its variables, the production example leaves the trigger API and the generic feed off: warnings, still ok.
     ['rotator.yaml', /rotator\.yaml: OK: 2 credentials \(2 scheduled\), 2 clusters$/, [/^warning: http\.triggerTokens: empty after \$\{VAR\} expansion \(unset: ROTATOR_TRIGGER_TOKEN/, /^warning: leakAlerts\.webhookSecret: empty after \$\{VAR\} expansion \(unset: ROTATOR_WEBHOOK_SECRET/]],
-    ['sandbox.yaml', /sandbox\.yaml: OK: 3 credentials \(1 scheduled\), 2 clusters$/, []],
+    // The sandbox rotates every five minutes: below the default interval, a warning.
+    ['sandbox.yaml', /sandbox\.yaml: OK: 3 credentials \(1 scheduled\), 2 clusters$/, [/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/]],
   ])('examples/%s -> exit 0 with a summary', async (name, summary, warnings) => {
     const run = await cli(['config', 'check', '--config', join(EXAMPLES, name)]);
     expect(run.code).toBe(0);
     expect(run.err).toEqual(warnings.map((w) => expect.stringMatching(w)));
     expect(run.out).toHaveLength(1);
     expect(run.out[0]).toMatch(summary);
+  });
+
+  it('as a process: warns about allowInsecureHttp and a short interval (exit 0), refuses cleartext off loopback and a schedule faster than the interval (exit 2)', async () => {
+    const dir = tempDir();
+    const base = fs.readFileSync(join(EXAMPLES, 'sandbox.yaml'), 'utf8');
+    const insecure = writeYaml(dir, 'insecure.yaml', base.replace('endpoint: http://127.0.0.1:19532', 'endpoint: http://milvus.dev.internal:19532\n    allowInsecureHttp: true'));
+    const cleartext = writeYaml(dir, 'cleartext.yaml', base.replace('endpoint: http://127.0.0.1:19532', 'endpoint: http://milvus-prod.internal:19532'));
+    const tooOften = writeYaml(dir, 'too-often.yaml', base.replace('minIntervalMs: 60000', 'minIntervalMs: 600000'));
+    const [warned, refused, fast] = await Promise.all([
+      runCli(['config', 'check', '--config', insecure], { timeoutMs: 20_000 }),
+      runCli(['config', 'check', '--config', cleartext], { timeoutMs: 20_000 }),
+      runCli(['config', 'check', '--config', tooOften], { timeoutMs: 20_000 }),
+    ]);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/warning: clusters\.sandbox-b\.allowInsecureHttp: passwords travel in clear to milvus\.dev\.internal:19532/);
+    expect(warned.stderr).toMatch(/warning: rotation\.minIntervalMs/);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/clusters\.sandbox-b\.endpoint: must be an https:\/\/ URL/);
+    expect(fast.code).toBe(2);
+    expect(fast.stderr).toMatch(/credentials\.app-reader\.schedule: fires every 300 s at times, more often than rotation\.minIntervalMs \(600000 ms\)/);
   });
 
   it('a broken file -> exit 2 with one line per problem, each with its key path', async () => {

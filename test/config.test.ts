@@ -74,7 +74,17 @@ describe('config: loading', () => {
     expect(config.aws).toEqual({ maxAttempts: 4, writesPerSecond: 50 });
     expect('region' in config.aws).toBe(false);
     expect(config.defaults).toEqual({ schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } });
-    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', triggerTokens: [] });
+    expect(config.http).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      triggerTokens: [],
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 256,
+      rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
+    });
+    expect(config.rotation).toEqual({ pendingLeaseMs: 600_000, minIntervalMs: 600_000 });
     expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300 });
     expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
     expect(config.credentials['app-reader']).toEqual({
@@ -95,8 +105,16 @@ describe('config: loading', () => {
       aws: { maxAttempts: 4, writesPerSecond: 50 },
       defaults: { schedule: '0 3 * * 0', timezone: 'UTC', password: { length: 32, symbols: '!#%*+-=?@^_~' } },
       cluster: { timeoutMs: 10_000 },
-      http: { port: 8080, host: '0.0.0.0' },
-      leakAlerts: { toleranceSeconds: 300 },
+      http: {
+        port: 8080,
+        host: '0.0.0.0',
+        requestTimeoutMs: 30_000,
+        headersTimeoutMs: 10_000,
+        keepAliveTimeoutMs: 5_000,
+        maxConnections: 256,
+        rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
+      },
+      leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
       worker: {
         concurrency: 8,
         lockDurationMs: 30_000,
@@ -107,7 +125,8 @@ describe('config: loading', () => {
         drainDelayMs: 5_000,
         scheduleCheckIntervalMs: 60_000,
       },
-      rotation: { pendingLeaseMs: 600_000 },
+      rotation: { pendingLeaseMs: 600_000, minIntervalMs: 600_000 },
+      passwordMinLength: 16,
       credential: { strategy: 'single', graceMs: 7_200_000 },
     });
   });
@@ -140,7 +159,7 @@ describe('config: loading', () => {
     file.http = { port: 9090, host: '127.0.0.1', triggerTokens: [TOKEN] };
     file.leakAlerts = { webhookSecret: SECRET, webhookSecrets: ['another-secret-abcdefgh', SECRET], toleranceSeconds: 60, githubKeysFile: '/keys.json' };
     const clusters = file.clusters as Record<string, Record<string, unknown>>;
-    clusters['prod-west'] = { endpoint: 'http://10.0.0.1:19530', timeoutMs: 100, caFile: '/etc/ca.pem' };
+    clusters['prod-west'] = { endpoint: 'http://10.0.0.1:19530', timeoutMs: 100, caFile: '/etc/ca.pem', allowInsecureHttp: true };
     const credentials = file.credentials as Record<string, Record<string, unknown>>;
     credentials['app-reader'] = {
       secretId: 'arn:aws:secretsmanager:us-west-2:123456789012:secret:prod/milvus/app-reader-AbCdEf',
@@ -152,8 +171,8 @@ describe('config: loading', () => {
     expect(config.defaults.schedule).toBe('off');
     expect(config.credentials['app-reader']?.schedule).toBe('0 0 3 * * 0');
     expect(config.aws).toEqual({ region: 'eu-central-1', maxAttempts: 6, writesPerSecond: 10 });
-    expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'http://10.0.0.1:19530', timeoutMs: 100, caFile: '/etc/ca.pem' });
-    expect(config.http).toEqual({ port: 9090, host: '127.0.0.1', triggerTokens: [TOKEN] });
+    expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'http://10.0.0.1:19530', timeoutMs: 100, caFile: '/etc/ca.pem', allowInsecureHttp: true });
+    expect(config.http).toMatchObject({ port: 9090, host: '127.0.0.1', triggerTokens: [TOKEN] });
     expect(config.leakAlerts).toEqual({
       webhookSecrets: [SECRET, 'another-secret-abcdefgh'],
       toleranceSeconds: 60,
@@ -218,7 +237,11 @@ describe('config: the examples', () => {
   });
 
   it('examples/sandbox.yaml points at the local sandbox and passes config check', () => {
-    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({ ok: true, lines: ['examples/sandbox.yaml: OK: 3 credentials (1 scheduled), 2 clusters'], warnings: [] });
+    expect(checkConfig('examples/sandbox.yaml', {})).toEqual({
+      ok: true,
+      lines: ['examples/sandbox.yaml: OK: 3 credentials (1 scheduled), 2 clusters'],
+      warnings: [expect.stringMatching(/^warning: rotation\.minIntervalMs: 60000 ms is below the default 600000/)],
+    });
     const config = loadConfig('examples/sandbox.yaml', {});
     expect(Object.values(config.clusters).map((cluster) => cluster.endpoint)).toEqual(['http://127.0.0.1:19531', 'http://127.0.0.1:19532']);
     expect(config.credentials['app-reader']?.clusters).toHaveLength(2);
@@ -386,7 +409,7 @@ describe('config: refusals name the key path and the reason', () => {
     expectRefused(withValue('redis.password', 'x'), 'redis.password', 'unknown key (allowed keys: url, prefix, connectTimeoutMs, caFile, mode, nodes, sentinels, sentinelName)');
     expectRefused(withValue('defaults.password.lenght', 20), 'defaults.password.lenght', 'unknown key (did you mean "length"?)');
     expectRefused(withValue('credentials.app-reader.password', { length: 20, extra: 1 }), 'credentials.app-reader.password.extra', /^unknown key/);
-    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation\)$/);
+    expectRefused(withValue('metrics', { port: 1 }), 'metrics', /^unknown key \(allowed keys: redis, aws, defaults, clusters, credentials, http, leakAlerts, worker, rotation, notifications\)$/);
     expectRefused(withValue('leakAlerts.webhookSecretz', SECRET), 'leakAlerts.webhookSecretz', 'unknown key (did you mean "webhookSecret"?)');
   });
 
@@ -443,8 +466,40 @@ describe('config: refusals name the key path and the reason', () => {
     expectRefused(withValue('defaults.password', { length: 7 }), 'defaults.password.length', 'must be an integer from 8 to 64');
     expectRefused(withValue('credentials.app-reader.password', { length: 65 }), 'credentials.app-reader.password.length', 'must be an integer from 8 to 64');
     expectRefused(withValue('defaults.password', { length: 20.5 }), 'defaults.password.length', 'must be an integer from 8 to 64');
-    expect(parse(withValue('defaults.password', { length: 8 })).defaults.password.length).toBe(8);
+    expect(parse(withValue('defaults.password', { length: 8, minLength: 8 })).defaults.password.length).toBe(8);
     expect(parse(withValue('defaults.password', { length: 64 })).defaults.password.length).toBe(64);
+  });
+
+  it('refuses a password length below 16 unless password.minLength says otherwise explicitly', () => {
+    expectRefused(withValue('defaults.password', { length: 12 }), 'defaults.password.length', 'must be at least 16 (set password.minLength to allow shorter passwords)');
+    expectRefused(withValue('credentials.app-reader.password', { length: 15 }), 'credentials.app-reader.password.length', /^must be at least 16/);
+    expect(parse(withValue('defaults.password', { length: 16 })).defaults.password.length).toBe(16);
+    expect(parse(withValue('defaults.password', { length: 12, minLength: 12 })).defaults.password.length).toBe(12);
+    expect(parse(withValue('credentials.app-reader.password', { length: 10, minLength: 10 })).credentials['app-reader']?.password.length).toBe(10);
+    expectRefused(withValue('credentials.app-reader.password', { length: 10, minLength: 12 }), 'credentials.app-reader.password.length', /^must be at least 12/);
+  });
+
+  it('requires https:// for cluster endpoints except on loopback, unless the cluster sets allowInsecureHttp: true', () => {
+    expectRefused(withValue('clusters.prod-west.endpoint', 'http://milvus-prod.internal:19530'), 'clusters.prod-west.endpoint', /^must be an https:\/\/ URL: http:\/\/ sends the password in clear/);
+    expectRefused(withValue('clusters.prod-west.endpoint', 'http://10.1.2.3:19530'), 'clusters.prod-west.endpoint', /^must be an https:\/\/ URL/);
+    for (const endpoint of ['http://127.0.0.1:19530', 'http://localhost:19530', 'http://[::1]:19530', 'http://127.8.9.10:19530', 'https://milvus-prod.internal:19530']) {
+      expect(parse(withValue('clusters.prod-west.endpoint', endpoint)).clusters['prod-west']?.endpoint).toBe(endpoint);
+    }
+    const opted = parse(withValue('clusters.prod-west', { endpoint: 'http://milvus.dev.internal:19530', allowInsecureHttp: true }));
+    expect(opted.clusters['prod-west']).toMatchObject({ endpoint: 'http://milvus.dev.internal:19530', allowInsecureHttp: true });
+    expectRefused(withValue('clusters.prod-west', { endpoint: 'http://milvus.dev.internal:19530', allowInsecureHttp: 'yes' }), 'clusters.prod-west.allowInsecureHttp', 'must be true or false');
+  });
+
+  it('takes rotation.minIntervalMs from 1000 ms, and refuses a schedule that fires more often', () => {
+    expectRefused(withValue('rotation', { minIntervalMs: 999 }), 'rotation.minIntervalMs', /^must be an integer from 1000 to/);
+    expect(parse(withValue('rotation', { minIntervalMs: 1_000 })).rotation.minIntervalMs).toBe(1_000);
+    expectRefused(withValue('defaults.schedule', '*/5 * * * *'), 'defaults.schedule', /^fires every 300 s at times, more often than rotation\.minIntervalMs \(600000 ms\)/);
+    const every5 = withValue('credentials.app-reader.schedule', '*/5 * * * *');
+    expectRefused(every5, 'credentials.app-reader.schedule', /more often than rotation\.minIntervalMs/);
+    every5.rotation = { minIntervalMs: 300_000 };
+    expect(parse(every5).credentials['app-reader']?.schedule).toBe('*/5 * * * *');
+    // Irregular gaps count by their shortest: 03:00 and 03:05 on the same day.
+    expectRefused(withValue('defaults.schedule', '0,5 3 * * *'), 'defaults.schedule', /^fires every 300 s/);
   });
 
   it('refuses bad symbol sets', () => {
@@ -581,7 +636,7 @@ describe('config: checkConfig', () => {
       'clusters.prod-east.caFile: is not a PEM certificate (no BEGIN CERTIFICATE block)',
     ]);
     clusters['prod-west']!.caFile = pem;
-    clusters['prod-east'] = { endpoint: 'http://east.example.com:19530', caFile: pem };
+    clusters['prod-east'] = { endpoint: 'http://127.0.0.1:19530', caFile: pem };
     writeFileSync(file, stringify(config));
     expect(checkConfig(file, {}).lines).toEqual([
       'clusters.prod-east.caFile: is set but the endpoint is not https://: the CA would never be used (use an https:// endpoint or remove caFile)',
@@ -619,6 +674,13 @@ describe('config: docs/configuration.md', () => {
         const below = schemaKeys(child, path);
         return below.length === 0 ? [path] : below;
       });
+    }
+    if (schema instanceof z.ZodArray) {
+      const below = schemaKeys(schema.def.element as z.ZodType, `${prefix}[]`);
+      return below.length === 0 ? [] : below;
+    }
+    if (schema instanceof z.ZodUnion) {
+      return [...new Set((schema.def.options as z.ZodType[]).flatMap((option) => schemaKeys(option, prefix)))];
     }
     if (schema instanceof z.ZodRecord) {
       const placeholder = prefix === 'clusters' ? '<name>' : '<id>';

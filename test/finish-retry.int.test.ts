@@ -43,7 +43,7 @@ async function setUp(): Promise<Setup> {
     ...base,
     redis: { ...base.redis, url: redisUrl, prefix: `{finish-${randomUUID().slice(0, 8)}}` },
     worker: { ...base.worker, lockDurationMs: 5_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 3_000, shutdownTimeoutMs: 5_000 },
-    rotation: { pendingLeaseMs: LEASE_MS },
+    rotation: { ...base.rotation, pendingLeaseMs: LEASE_MS },
   };
   const sandbox = await startSandbox(config);
   cleanups.push(() => sandbox.close());

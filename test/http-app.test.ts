@@ -11,8 +11,9 @@ import Fastify from 'fastify';
 import { describe, expect, it, vi } from 'vitest';
 import { createBearerVerifier } from '../src/http/bearer.ts';
 import { createScopeErrorHandler } from '../src/http/errors.ts';
-import { ecdsaSignatureR } from '../src/http/github-replay-key.ts';
-import { LEAK_BODY_LIMIT } from '../src/http/leak-alert-routes.ts';
+import { ecdsaSignatureR } from '../src/alerts/github-replay-key.ts';
+import { GENERIC_BODY_LIMIT } from '../src/alerts/feeds/generic-feed.ts';
+import { GITHUB_PARTNER_BODY_LIMIT } from '../src/alerts/feeds/github-partner-feed.ts';
 import { rotationStatusOf, type RotationStatus } from '../src/http/rotation-status.ts';
 import { findExposures } from './helpers/exposure.ts';
 import {
@@ -168,9 +169,11 @@ describe('trigger scope: POST /v1/rotations', () => {
   });
 });
 
+const JOB_42 = '42424242-4242-4242-8242-424242424242';
+
 describe('trigger scope: GET /v1/rotations/:jobId', () => {
   const status: RotationStatus = {
-    jobId: '42',
+    jobId: JOB_42,
     credential: 'app-reader',
     state: 'completed',
     step: 'finish',
@@ -183,19 +186,19 @@ describe('trigger scope: GET /v1/rotations/:jobId', () => {
   };
 
   it('answers the job view, and the response schema drops anything else a reader returns', async () => {
-    const reader = vi.fn(async (jobId: string) => (jobId === '42' ? ({ ...status, password: 'Leaked-Passw0rd!xyz', data: { pp: 'x' } } as RotationStatus) : null));
+    const reader = vi.fn(async (jobId: string) => (jobId === JOB_42 ? ({ ...status, password: 'Leaked-Passw0rd!xyz', data: { pp: 'x' } } as RotationStatus) : null));
     const h = await appHarness({ rotationStatus: reader });
-    const res = await h.app.inject({ method: 'GET', url: '/v1/rotations/42', headers: bearer() });
+    const res = await h.app.inject({ method: 'GET', url: `/v1/rotations/${JOB_42}`, headers: bearer() });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual(status);
     expect(res.body).not.toContain('Leaked-Passw0rd');
-    expect(reader).toHaveBeenCalledWith('42');
+    expect(reader).toHaveBeenCalledWith(JOB_42);
   });
 
   it('answers an alternating rotation with which user is AWSCURRENT and AWSPREVIOUS, turns and roles aligned', async () => {
     const alternating = { currentUser: 'app_b', previousUser: 'app_a', turns: 1, rolesAligned: { user: 'app_b', granted: ['reader'], revoked: [] } };
     const h = await appHarness({ rotationStatus: async () => ({ ...status, alternating: { ...alternating, extra: 'dropped' } as RotationStatus['alternating'] }) });
-    const res = await h.app.inject({ method: 'GET', url: '/v1/rotations/42', headers: bearer() });
+    const res = await h.app.inject({ method: 'GET', url: `/v1/rotations/${JOB_42}`, headers: bearer() });
     expect(res.json()).toEqual({ ...status, alternating });
   });
 
@@ -211,10 +214,20 @@ describe('trigger scope: GET /v1/rotations/:jobId', () => {
 
   it('answers 404 for an unknown job, 401 without a token, 400 for an id that cannot be one', async () => {
     const h = await appHarness({ rotationStatus: async () => null });
-    expect((await h.app.inject({ method: 'GET', url: '/v1/rotations/999', headers: bearer() })).statusCode).toBe(404);
-    expect((await h.app.inject({ method: 'GET', url: '/v1/rotations/42' })).statusCode).toBe(401);
-    expect((await h.app.inject({ method: 'GET', url: '/v1/rotations/42', headers: bearer('wrong-token-0000000000000') })).statusCode).toBe(401);
+    expect((await h.app.inject({ method: 'GET', url: '/v1/rotations/99999999-9999-4999-8999-999999999999', headers: bearer() })).statusCode).toBe(404);
+    expect((await h.app.inject({ method: 'GET', url: `/v1/rotations/${JOB_42}` })).statusCode).toBe(401);
+    expect((await h.app.inject({ method: 'GET', url: `/v1/rotations/${JOB_42}`, headers: bearer('wrong-token-0000000000000') })).statusCode).toBe(401);
     expect((await h.app.inject({ method: 'GET', url: '/v1/rotations/a%20b', headers: bearer() })).statusCode).toBe(400);
+  });
+
+  it("refuses ids that are not a rotation id (BullMQ's own keys, numbers, prototype names) with 400, before the reader is asked", async () => {
+    const reader = vi.fn(async () => null);
+    const h = await appHarness({ rotationStatus: reader });
+    for (const id of ['events', 'id', 'completed', 'meta', 'wait', 'constructor', '__proto__', '42', 'repeat:x:1', 'ABCDEF42-4242-4242-8242-424242424242']) {
+      const res = await h.app.inject({ method: 'GET', url: `/v1/rotations/${id}`, headers: bearer() });
+      expect(res.statusCode, id).toBe(400);
+    }
+    expect(reader).not.toHaveBeenCalled();
   });
 });
 
@@ -306,7 +319,8 @@ describe('leak alerts: POST /v1/leak-alerts (generic)', () => {
   });
 
   it('answers 503 and queues nothing when the replay guard is unavailable', async () => {
-    const h = await appHarness({ replayGuard: { firstSeen: async () => Promise.reject(new Error('redis down')) } });
+    const down = async (): Promise<never> => Promise.reject(new Error('redis down'));
+    const h = await appHarness({ replayGuard: { firstSeen: down, claim: down } });
     const res = await postGeneric(h, { credential: 'app-reader' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toEqual({ error: 'unavailable' });
@@ -335,8 +349,8 @@ describe('leak alerts: POST /v1/leak-alerts (generic)', () => {
       { name: 'an unknown key, correctly signed', request: () => signedGeneric({ credential: 'app-reader', password: 'hunter2hunter2' }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 400, result: 'invalid' },
       { name: 'a bad tokenSha256, correctly signed', request: () => signedGeneric({ tokenSha256: 'abc' }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 400, result: 'invalid' },
       { name: 'a JSON array, correctly signed', request: () => signedGeneric([{ credential: 'app-reader' }], { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 400, result: 'invalid' },
-      { name: 'a body over 64 KiB, correctly signed', request: () => signedGeneric({ credential: 'app-reader', url: 'x'.repeat(LEAK_BODY_LIMIT.generic) }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 413, result: 'too_large' },
-      { name: 'a body over 64 KiB, unsigned', request: () => ({ headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(LEAK_BODY_LIMIT.generic + 1, 0x41) }), status: 413, result: 'too_large' },
+      { name: 'a body over 64 KiB, correctly signed', request: () => signedGeneric({ credential: 'app-reader', url: 'x'.repeat(GENERIC_BODY_LIMIT) }, { secret: WEBHOOK_SECRETS[0], timestampSeconds: NOW_SECONDS }), status: 413, result: 'too_large' },
+      { name: 'a body over 64 KiB, unsigned', request: () => ({ headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(GENERIC_BODY_LIMIT + 1, 0x41) }), status: 413, result: 'too_large' },
     ];
     for (const row of rows) {
       it(`${row.name}: ${row.status}`, async () => {
@@ -406,11 +420,11 @@ describe('leak alerts: POST /v1/leak-alerts/github', () => {
     const h = await appHarness();
     const batch = Array.from({ length: 1000 }, (_, i) => match(`unrelated-token-${i}-${'x'.repeat(40)}`));
     const signed = signedGithub(batch, h.github);
-    expect(signed.payload.length).toBeGreaterThan(LEAK_BODY_LIMIT.generic);
+    expect(signed.payload.length).toBeGreaterThan(GENERIC_BODY_LIMIT);
     const res = await h.app.inject({ method: 'POST', url: '/v1/leak-alerts/github', headers: signed.headers, payload: signed.payload });
     expect(res.statusCode).toBe(200);
     const huge = signedGithub(Array.from({ length: 1000 }, (_, i) => match(`t-${i}-${'y'.repeat(1100)}`)), h.github);
-    expect(huge.payload.length).toBeGreaterThan(LEAK_BODY_LIMIT.github);
+    expect(huge.payload.length).toBeGreaterThan(GITHUB_PARTNER_BODY_LIMIT);
     const tooLarge = await h.app.inject({ method: 'POST', url: '/v1/leak-alerts/github', headers: huge.headers, payload: huge.payload });
     expect(tooLarge.statusCode).toBe(413);
     expect(h.enqueued).toEqual([]);

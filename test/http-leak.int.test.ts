@@ -32,11 +32,10 @@ import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import type { RotationStatus } from '../src/http/rotation-status.ts';
 import type { RotateJobResult } from '../jobs/rotate.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
-import { STAGE } from '../src/secrets/types.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { makeConfig } from './helpers/config.ts';
+import { credentialOf, currentPassword } from './helpers/sandbox-lookup.ts';
 import { findExposures } from './helpers/exposure.ts';
-import { passwordUnder } from './helpers/invariants.ts';
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { GITHUB_OTHER_KEY_ID, TRIGGER_TOKENS, WEBHOOK_SECRETS, githubSigner, sha256Hex, signedGeneric, signedGithub, type GithubSigner } from './http-support.ts';
 import type { SingleUserConfig } from './helpers/config.ts';
@@ -53,17 +52,8 @@ const logs: string[] = [];
 /** Every HTTP reply: status line, headers and body. */
 const replies: string[] = [];
 
-function credential(id: string): SingleCredentialConfig {
-  const found = config.credentials[id];
-  if (!found) throw new Error(`no credential ${id}`);
-  return found;
-}
-
-function current(id: string): string {
-  const password = passwordUnder(sandbox, credential(id).secretId, STAGE.current);
-  if (!password) throw new Error(`no AWSCURRENT for ${id}`);
-  return password;
-}
+const credential = (id: string): SingleCredentialConfig => credentialOf(config, id) as SingleCredentialConfig;
+const current = (id: string): string => currentPassword(sandbox, config, id);
 
 interface Reply {
   status: number;
@@ -342,13 +332,16 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
   describe('twenty alerts for one credential within a second', () => {
     it('produce one rotation when they all arrive before it begins', async () => {
       const leaked = current('billing');
+      // billing was rotated for a leak moments ago: alerts name the password it now holds, or they
+      // would coalesce into that rotation. The index must have it first.
+      await expect.poll(async () => (await http.fingerprints.match({ tokenSha256: sha256Hex(leaked) })).length, { timeout: 10_000, interval: 20 }).toBe(1);
       const mark = changeMark();
       const putsBefore = sandbox.emulator.callCount('PutSecretValue');
       await worker.rotations.queue.pause(); // hold the workers so that "before it begins" is certain
       const began = Date.now();
       const jobIds = new Set<string>();
       for (let i = 0; i < 20; i++) {
-        const reply = await postAlert({ credential: 'billing', id: `burst-a-${i}` });
+        const reply = await postAlert({ tokenSha256: sha256Hex(leaked), id: `burst-a-${i}` });
         expect(reply.status).toBe(202);
         for (const r of (reply.body as { rotations: { jobId: string }[] }).rotations) jobIds.add(r.jobId);
         await new Promise((resolve) => setTimeout(resolve, 25));
@@ -371,12 +364,14 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
 
     it('produce one more rotation when alerts arrive after the first one began', async () => {
       const first = current('app-reader');
+      await expect.poll(async () => (await http.fingerprints.match({ tokenSha256: sha256Hex(first) })).length, { timeout: 10_000, interval: 20 }).toBe(1);
       const mark = changeMark();
       const putsBefore = sandbox.emulator.callCount('PutSecretValue');
       // Slow clusters keep the first rotation running while the rest of the burst arrives.
       for (const simulator of sandbox.clusters.values()) simulator.setLatency(300);
       try {
-        const opening = await postAlert({ credential: 'app-reader', id: 'burst-b-0' });
+        // Names the password app-reader holds (it was rotated for a leak less than a minute ago).
+        const opening = await postAlert({ tokenSha256: sha256Hex(first), id: 'burst-b-0' });
         const firstJob = (opening.body as { rotations: { jobId: string }[] }).rotations[0]?.jobId as string;
         // The job reports a step once it has read the leak notices waiting for it.
         await expect.poll(async () => (await status(firstJob)).step, { timeout: 10_000, interval: 10 }).not.toBeNull();
@@ -424,7 +419,7 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
     expect(view).toMatchObject({ jobId, credential: 'search', state: 'completed', outcome: 'rotated', clusters: { east: 'updated', dr: 'updated' } });
     expect(view.leak).toBeUndefined();
     expect((await jobResult(jobId)).mode).toBe('manual');
-    expect(await request('GET', '/v1/rotations/999999', auth)).toEqual({ status: 404, body: { error: 'not_found' } });
+    expect(await request('GET', '/v1/rotations/99999999-9999-4999-8999-999999999999', auth)).toEqual({ status: 404, body: { error: 'not_found' } });
   });
 
   it('counts alerts by source and result, and receipt-to-revocation, in /metrics', async () => {

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RotatorError } from '../src/errors.ts';
 import { SecretsManagerEmulator } from '../src/sandbox/secrets-emulator.ts';
-import { SECRET_ERROR_CODE, SecretStoreError } from '../src/secrets/errors.ts';
+import { ERROR_CODE } from '../src/error-codes.ts';
+import { SecretStoreError } from '../src/secrets/errors.ts';
 import { createSecretStore, type AwsSecretStore, type SecretStoreOptions } from '../src/secrets/store.ts';
 import { STAGE } from '../src/secrets/types.ts';
 
@@ -94,7 +95,7 @@ describe('describe', () => {
     const name = secretName();
     const error = await failure(store.describe(name));
     expect(error).toBeInstanceOf(RotatorError);
-    expect(error.code).toBe(SECRET_ERROR_CODE.notFound);
+    expect(error.code).toBe(ERROR_CODE.secretNotFound);
     expect(error.message).toContain(name);
     expect(error.message).toContain('DescribeSecret');
     expect(error.retryable).toBe(false);
@@ -154,8 +155,8 @@ describe('getByStage and getByVersion', () => {
 
   it('throw SECRET_NOT_FOUND when the secret itself does not exist', async () => {
     const name = secretName();
-    expect((await failure(store.getByStage(name, STAGE.current))).code).toBe(SECRET_ERROR_CODE.notFound);
-    expect((await failure(store.getByVersion(name, randomUUID()))).code).toBe(SECRET_ERROR_CODE.notFound);
+    expect((await failure(store.getByStage(name, STAGE.current))).code).toBe(ERROR_CODE.secretNotFound);
+    expect((await failure(store.getByVersion(name, randomUUID()))).code).toBe(ERROR_CODE.secretNotFound);
   });
 
   it('throw SECRET_NOT_STRING for a binary secret', async () => {
@@ -166,7 +167,7 @@ describe('getByStage and getByVersion', () => {
     } finally {
       client.destroy();
     }
-    expect((await failure(store.getByStage(name, STAGE.current))).code).toBe(SECRET_ERROR_CODE.notString);
+    expect((await failure(store.getByStage(name, STAGE.current))).code).toBe(ERROR_CODE.secretNotString);
   });
 });
 
@@ -193,7 +194,7 @@ describe('putPending', () => {
   it('with another value for the token is SECRET_VERSION_CONFLICT (ResourceExistsException) and changes nothing', async () => {
     const { name, token } = await seedWithPending();
     const error = await failure(store.putPending(name, token, secretValue('Another-Pa55word')));
-    expect(error.code).toBe(SECRET_ERROR_CODE.versionConflict);
+    expect(error.code).toBe(ERROR_CODE.secretVersionConflict);
     expect(error.awsCode).toBe('ResourceExistsException');
     expect((error.cause as Error).name).toBe('ResourceExistsException');
     expect(emulator.valueUnder(name, 'AWSPENDING')).toBe(secretValue('Pending-Pa55word'));
@@ -202,7 +203,7 @@ describe('putPending', () => {
   it('replaying a token whose version was abandoned is SECRET_VERSION_CONFLICT, never a silent revival', async () => {
     const { name, token } = await seedWithPending();
     await store.abandon(name, token);
-    expect((await failure(store.putPending(name, token, secretValue('Pending-Pa55word')))).code).toBe(SECRET_ERROR_CODE.versionConflict);
+    expect((await failure(store.putPending(name, token, secretValue('Pending-Pa55word')))).code).toBe(ERROR_CODE.secretVersionConflict);
     expect(emulator.valueUnder(name, 'AWSPENDING')).toBeUndefined();
   });
 
@@ -278,7 +279,7 @@ describe('promote', () => {
     const { name, current, token } = await seedWithPending();
     emulator.injectFault({ op: 'UpdateSecretVersionStage', secretId: name, times: 3, fault: { kind: 'status', status: 500 } });
     const error = await failure(newStore().promote(name, token, { currentVersionId: current }));
-    expect(error.code).toBe(SECRET_ERROR_CODE.serviceError);
+    expect(error.code).toBe(ERROR_CODE.secretServiceError);
     expect(error.retryable).toBe(true);
     expect(emulator.labelsOf(name)).toEqual({ [current]: ['AWSCURRENT'], [token]: ['AWSPENDING'] });
   });
@@ -293,7 +294,7 @@ describe('promote', () => {
       client.destroy();
     }
     const error = await failure(store.promote(name, token, { currentVersionId: current }));
-    expect(error.code).toBe(SECRET_ERROR_CODE.invalidParameter);
+    expect(error.code).toBe(ERROR_CODE.secretInvalidParameter);
     expect(emulator.labelsOf(name)[intruder]).toEqual(['AWSCURRENT']);
     expect(emulator.labelsOf(name)[token]).toEqual(['AWSPENDING']);
   });
@@ -349,7 +350,7 @@ describe('retries (SDK standard strategy)', () => {
     emulator.injectFault({ op: 'PutSecretValue', secretId: name, times: 4, fault: { kind: 'throttle' } });
     const before = emulator.callCount('PutSecretValue');
     const error = await failure(newStore({ maxAttempts: 3 }).putPending(name, randomUUID(), secretValue('Pending-Pa55word')));
-    expect(error.code).toBe(SECRET_ERROR_CODE.throttled);
+    expect(error.code).toBe(ERROR_CODE.secretThrottled);
     expect(error.retryable).toBe(true);
     expect(emulator.callCount('PutSecretValue') - before).toBe(3);
   });
@@ -379,7 +380,7 @@ describe('retries (SDK standard strategy)', () => {
     const startedMs = performance.now();
     const error = await failure(newStore({ maxAttempts: 1, requestTimeoutMs: 100 }).describe(name));
     expect(performance.now() - startedMs).toBeLessThan(1_500);
-    expect(error.code).toBe(SECRET_ERROR_CODE.serviceError);
+    expect(error.code).toBe(ERROR_CODE.secretServiceError);
     expect(error.retryable).toBe(true);
   });
 
@@ -395,7 +396,7 @@ describe('retries (SDK standard strategy)', () => {
     } finally {
       process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = emulator.url;
     }
-    expect(error.code).toBe(SECRET_ERROR_CODE.serviceError);
+    expect(error.code).toBe(ERROR_CODE.secretServiceError);
     expect(error.retryable).toBe(true);
     expect(error.message).toContain('ECONNREFUSED');
   });
@@ -423,12 +424,12 @@ describe('error messages and metrics', () => {
     errors.push(await failure(oneShot.putPending(name, randomUUID(), value)));
 
     expect(errors.map((e) => e.code)).toEqual([
-      SECRET_ERROR_CODE.versionConflict,
-      SECRET_ERROR_CODE.notFound,
-      SECRET_ERROR_CODE.invalidParameter,
-      SECRET_ERROR_CODE.invalidParameter,
-      SECRET_ERROR_CODE.throttled,
-      SECRET_ERROR_CODE.serviceError,
+      ERROR_CODE.secretVersionConflict,
+      ERROR_CODE.secretNotFound,
+      ERROR_CODE.secretInvalidParameter,
+      ERROR_CODE.secretInvalidParameter,
+      ERROR_CODE.secretThrottled,
+      ERROR_CODE.secretServiceError,
     ]);
     for (const error of errors) {
       for (const text of [error.message, String(error), JSON.stringify({ ...error }), error.stack ?? '']) {
@@ -448,7 +449,7 @@ describe('error messages and metrics', () => {
     expect(await metered.getByStage(name, STAGE.pending)).toBeNull();
     expect(calls.map(([operation, , code]) => [operation, code])).toEqual([
       ['GetSecretValue', undefined],
-      ['GetSecretValue', SECRET_ERROR_CODE.notFound],
+      ['GetSecretValue', ERROR_CODE.secretNotFound],
       ['DescribeSecret', undefined],
     ]);
     expect(calls.every(([, durationMs]) => durationMs >= 0)).toBe(true);

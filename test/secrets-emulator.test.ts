@@ -588,3 +588,32 @@ describe('instrumentation', () => {
     }
   });
 });
+
+describe('the version quota (spec 2.3)', () => {
+  it('prunes unlabelled versions only beyond 100 and only when a day old, and refuses a put past the quota with LimitExceededException', async () => {
+    let nowMs = Date.UTC(2026, 0, 1);
+    const own = await SecretsManagerEmulator.start({ port: 0, now: () => nowMs, versionQuota: 120 });
+    const client = new SecretsManagerClient({ endpoint: own.url, maxAttempts: 1 });
+    try {
+      const name = secretName();
+      own.seedSecret(name, 'v0');
+      const putCurrent = (i: number) => client.send(new PutSecretValueCommand({ SecretId: name, ClientRequestToken: `token-${String(i).padStart(32, '0')}`, SecretString: `v${i}` }));
+      // 119 more versions within the same hour: none may be pruned (all younger than 24 h).
+      for (let i = 1; i < 120; i += 1) await putCurrent(i);
+      expect(own.versionCount(name)).toBe(120);
+      const refused = await awsError(putCurrent(120));
+      expect(refused.name).toBe('LimitExceededException');
+      expect(refused.message).toContain('120 versions');
+      expect(own.versionCount(name)).toBe(120);
+      expect(own.valueUnder(name, 'AWSCURRENT')).toBe('v119');
+      // A day later the unlabelled ones may go, down to 100: puts work again.
+      nowMs += 24 * 3600 * 1000 + 1_000;
+      await putCurrent(120);
+      expect(own.versionCount(name)).toBe(100);
+      expect(own.valueUnder(name, 'AWSCURRENT')).toBe('v120');
+    } finally {
+      client.destroy();
+      await own.close();
+    }
+  });
+});

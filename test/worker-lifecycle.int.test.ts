@@ -156,7 +156,14 @@ describe('worker: drain on SIGTERM', () => {
   it('/readyz 503 (shutting_down) at once, the listener accepts during drainDelayMs (a trigger is queued), the running rotation finishes, exit 0', async () => {
     const redisUrl = inject('redisUrl');
     const drainDelayMs = 2_500;
-    const config = configFor(redisUrl, [{ id: 'drain', username: 'drain_user', clusters: ['west'] }], { drainDelayMs });
+    const config = configFor(
+      redisUrl,
+      [
+        { id: 'drain', username: 'drain_user', clusters: ['west'] },
+        { id: 'other', username: 'other_user', clusters: ['west'] },
+      ],
+      { drainDelayMs },
+    );
     const sandbox = await sandboxFor(config);
     sandbox.clusters.get('west')!.injectFault({ route: 'update_password', fault: { kind: 'latency', ms: 1_500 } });
     const worker = spawn(sandbox.config, sandbox);
@@ -181,13 +188,14 @@ describe('worker: drain on SIGTERM', () => {
     expect(shutting.body).toMatchObject({ status: 'not_ready', reasons: ['shutting_down'] });
     expect(Date.now() - signalledAt).toBeLessThan(1_000);
 
-    // Still accepting while the endpoint is being removed: health, and a trigger that is queued.
+    // Still accepting while the endpoint is being removed: health, and a trigger that is queued (for
+    // another credential: one behind the running rotation would be refused by rotation.minIntervalMs).
     await new Promise((resolve) => setTimeout(resolve, 800));
     expect((await get(`${url}/healthz`)).status).toBe(200);
     const trigger = await fetch(`${url}/v1/rotations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ credential: 'drain' }),
+      body: JSON.stringify({ credential: 'other' }),
       signal: AbortSignal.timeout(3_000),
     });
     expect(Date.now() - signalledAt).toBeLessThan(drainDelayMs);

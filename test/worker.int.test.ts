@@ -332,7 +332,7 @@ describe('worker: reconcile', () => {
   it('resumes a stale pending version left by a killed run, adopting that version', async () => {
     const redisUrl = inject('redisUrl');
     const config = configFor(['west', 'east'], [{ id: 'stale', username: 'stale_user', clusters: ['west', 'east'] }], redisUrl, {});
-    const withLease = { ...config, rotation: { pendingLeaseMs: 1_000 } };
+    const withLease = { ...config, rotation: { ...config.rotation, pendingLeaseMs: 1_000 } };
     const sandbox = await sandboxFor(withLease);
     const credential = sandbox.config.credentials.stale!;
     // A run that died after setting one cluster.
@@ -408,6 +408,8 @@ describe('worker: the queue commands of the CLI', () => {
     expect(result).toMatchObject({ credential: 'cli', outcome: 'rotated' });
 
     sandbox.clusters.get('west')!.setPassword('cli_user', 'Someone-Else-Set-This-1!');
+    // rotation.minIntervalMs (1 s here) must pass before the next manual rotation.
+    await new Promise((resolve) => setTimeout(resolve, config.rotation.minIntervalMs + 100));
     out.length = 0;
     expect(await main(['enqueue', '--config', path, '--credential', 'cli', '--wait', '--json'], io)).toBe(3);
     expect(JSON.parse(out.find((l) => l.startsWith('{')) ?? '{}')).toMatchObject({ outcome: 'needs_attention', reason: 'unknown_password' });

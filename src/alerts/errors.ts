@@ -1,12 +1,10 @@
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
-
-/** The stable code of a refused GitHub public-keys file (a configuration problem: exit code 2). */
-export const GITHUB_KEYS_INVALID = 'ROTATOR_GITHUB_KEYS_INVALID';
 
 /**
  * The GitHub secret-scanning keys file (config `leakAlerts.githubKeysFile`) cannot be used. Raised
  * at startup, never per request: a worker that cannot verify GitHub alerts should say so before it
- * serves, not answer every delivery with 401. Messages name the file and the key identifier (public
+ * serves, not answer every delivery with 401 (a configuration problem: exit code 2). Messages name the file and the key identifier (public
  * values), never the key material.
  */
 export class GithubKeysError extends RotatorError {
@@ -14,7 +12,7 @@ export class GithubKeysError extends RotatorError {
   readonly source: string;
 
   constructor(source: string, reason: string, options?: ErrorOptions) {
-    super(GITHUB_KEYS_INVALID, `${source}: unusable GitHub public keys file: ${reason}`, options);
+    super(ERROR_CODE.githubKeysInvalid, `${source}: unusable GitHub public keys file: ${reason}`, options);
     this.source = source;
   }
 }

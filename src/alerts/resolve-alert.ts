@@ -16,6 +16,7 @@ import type { Stage } from '../secrets/types.ts';
 import { INDEXED_STAGES, type FingerprintIndex, type FingerprintMatch } from './fingerprint-index.ts';
 import { LEAK_NAMED_BY, type GenericAlert, type LeakNamedBy } from './generic-alert.ts';
 import type { GithubTokenMatch } from './github-partner.ts';
+import type { LeakClaim } from './leak-feed.ts';
 
 export interface ResolvedCredential {
   credential: string;
@@ -66,6 +67,12 @@ export async function resolveGithubMatches(
   const found: FingerprintMatch[] = [];
   for (const match of matches) found.push(...(await deps.index.matchToken(match.token)));
   return fromMatches(found, deps.config);
+}
+
+/** The credentials one claim of any feed names (see ./leak-feed.ts). */
+export async function resolveClaim(claim: LeakClaim, deps: ResolveDeps): Promise<ResolvedCredential[]> {
+  if (claim.by === 'literal') return fromMatches(await deps.index.matchToken(claim.token), deps.config);
+  return resolveGenericAlert(claim, deps);
 }
 
 /**

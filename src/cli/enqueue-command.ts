@@ -3,6 +3,7 @@ import type { Config } from '../config/types.ts';
 import type { Redis } from 'ioredis';
 import { asRedisUnavailable, closeRedisConnection, createRedisConnection, RedisUnavailableError, waitForRedis, watchRedisLoss } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
+import { CooldownError } from '../queue/rotation-cooldown.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
 import type { RotationResult } from '../rotation/types.ts';
@@ -39,7 +40,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     // The listener is subscribed before the jobs are added, so no outcome can be missed.
     const eventsConnection = options.wait ? releases.add('redis connection (queue events)', createRedisConnection(config.redis, 'worker', { logger, name: 'enqueue-events' }), closeRedisConnection) : null;
     await Promise.all([waitForRedis(connection, config.redis), ...(eventsConnection ? [waitForRedis(eventsConnection, config.redis)] : [])]);
-    const rotations = releases.add('rotation queue', new RotationQueue(connection, config.redis.prefix), (q) => q.close());
+    const rotations = releases.add('rotation queue', new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs }), (q) => q.close());
     rotations.queue.on('error', ignoreLoggedByConnection);
     const events = eventsConnection
       ? releases.add('queue events listener', new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix }), async (e) => {
@@ -53,10 +54,22 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     events?.on('error', ignoreLoggedByConnection);
     if (events) await events.waitUntilReady();
     const enqueued = [];
-    for (const credential of credentials) enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
+    let refused = false;
+    for (const credential of credentials) {
+      try {
+        enqueued.push(await rotations.enqueue({ credentialId: credential.id, mode, requestedBy: 'cli' }));
+      } catch (error) {
+        if (!(error instanceof CooldownError)) throw error;
+        // Exit 1: nothing changed, the current password stays valid; the message says when to retry.
+        io.err(`${credential.id}: refused: ${error.message}`);
+        if (options.json) io.out(JSON.stringify({ credentialId: credential.id, refused: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() }));
+        refused = true;
+      }
+    }
+    if (refused && enqueued.length === 0) return EXIT.failed;
     if (!events) {
       for (const e of enqueued) io.out(options.json ? JSON.stringify(e) : `${e.credentialId}: job ${e.jobId}${e.deduplicated ? ' (joined a job already queued)' : ''}`);
-      return EXIT.ok;
+      return refused ? EXIT.failed : EXIT.ok;
     }
     const results: RotationResult[] = [];
     let incomplete = false;
@@ -83,6 +96,6 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     }
     if (!options.json && results.length > 0) io.out(renderResults(results));
     const codes = results.map((r) => exitCodeOf(r.outcome));
-    return worstExitCode(incomplete ? [...codes, EXIT.usage] : codes);
+    return worstExitCode([...codes, ...(incomplete ? [EXIT.usage] : []), ...(refused ? [EXIT.failed] : [])]);
   });
 }

@@ -7,6 +7,7 @@ import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit
 import { rotateUntilFinished } from '../rotation/finish-retry.ts';
 import type { RotationPlan } from '../rotation/rotation-plan.ts';
 import { MODE, type Mode, type RotationResult } from '../rotation/types.ts';
+import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { UsageError } from './usage-error.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { formatAge, shortId, table } from './output.ts';
@@ -20,6 +21,35 @@ export interface RotateOptions {
   recover?: boolean;
   /** Print what would happen (the load step, reads and probes only) and write nothing. */
   dryRun?: boolean;
+}
+
+/** A credential `rotate` refused: rotated less than `rotation.minIntervalMs` ago (exit 1, nothing changed). */
+export interface RefusedRotate {
+  credential: string;
+  outcome: 'failed';
+  reason: 'min_interval';
+  versionId: null;
+  clusters: Record<string, never>;
+  durationMs: 0;
+  error: string;
+  /** ISO 8601: when the next manual or scheduled rotation is possible. */
+  retryAt: string;
+}
+
+/**
+ * When `credential` may be rotated again in manual or scheduled mode, or null when it may now.
+ * `rotate` runs without Redis, so the last completed rotation is the creation time of the
+ * AWSCURRENT version when an AWSPREVIOUS exists (a secret never rotated has none: its first
+ * rotation is not held back): one ListSecretVersionIds per credential per run (a read, $0.05 per
+ * 10,000).
+ */
+async function cooldownUntil(store: Pick<SecretStore, 'listVersions'>, credential: CredentialConfig, minIntervalMs: number, nowMs: number): Promise<number | null> {
+  const versions = await store.listVersions(credential.secretId);
+  if (!versions.some((v) => v.stages.includes(STAGE.previous))) return null;
+  const created = versions.find((v) => v.stages.includes(STAGE.current))?.createdDate?.getTime();
+  if (created === undefined) return null;
+  const retryAt = created + minIntervalMs;
+  return retryAt > nowMs ? retryAt : null;
 }
 
 /** Rotations of different credentials run side by side, this many at a time. */
@@ -51,6 +81,10 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
   const mode = parseMode(options.mode);
   const runtime = createEngineRuntime(config, { onEvent: logRotationEvents(io.logger) });
   const results: RotationResult[] = [];
+  const refused: RefusedRotate[] = [];
+  // Leak rotations are never refused; neither is `recover` (it finishes a pending version, no new
+  // one), nor a dry run (it writes nothing).
+  const limited = mode !== MODE.leak && options.recover !== true && options.dryRun !== true;
   const plans: RotationPlan[] = [];
   try {
     const queue = [...credentials];
@@ -61,6 +95,23 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
           const plan = await runtime.engine.plan(req);
           plans.push(plan);
           if (options.json) io.out(JSON.stringify(plan));
+          continue;
+        }
+        const retryAt = limited ? await cooldownUntil(runtime.store, credential, config.rotation.minIntervalMs, Date.now()) : null;
+        if (retryAt !== null) {
+          const when = new Date(retryAt).toISOString();
+          const refusal: RefusedRotate = {
+            credential: credential.id,
+            outcome: 'failed',
+            reason: 'min_interval',
+            versionId: null,
+            clusters: {},
+            durationMs: 0,
+            error: `rotated less than rotation.minIntervalMs (${config.rotation.minIntervalMs} ms) ago; next rotation possible at ${when}`,
+            retryAt: when,
+          };
+          refused.push(refusal);
+          if (options.json) io.out(JSON.stringify(refusal));
           continue;
         }
         const { result } = await rotateUntilFinished((r) => runtime.engine.rotate(r), req, { attempts: FINISH_ATTEMPTS, sleep });
@@ -76,8 +127,12 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
     if (!options.json) io.out(renderPlans(plans));
     return worstExitCode(plans.map((p) => (p.outcome === null ? EXIT.ok : exitCodeOf(p.outcome))));
   }
-  if (!options.json) io.out(renderResults(results));
-  return results.length === 0 ? EXIT.ok : worstExitCode(results.map((r) => exitCodeOf(r.outcome)));
+  if (!options.json) {
+    if (results.length > 0 || refused.length === 0) io.out(renderResults(results));
+    for (const r of refused) io.out(`${r.credential}: refused: ${r.error}`);
+  }
+  const codes = [...results.map((r) => exitCodeOf(r.outcome)), ...refused.map(() => EXIT.failed)];
+  return codes.length === 0 ? EXIT.ok : worstExitCode(codes);
 }
 
 /** The dry run as a table: per credential what would happen, the pending version, and per cluster what it accepts. */

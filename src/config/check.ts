@@ -13,7 +13,7 @@ import { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
 import type { Env } from './expand-env.ts';
 import { loadConfig } from './load.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import { LIMITS } from './schema.ts';
+import { DEFAULTS, LIMITS } from './schema.ts';
 import { STRATEGY, type Config } from './types.ts';
 
 export interface CheckResult {
@@ -22,6 +22,22 @@ export interface CheckResult {
   lines: string[];
   /** `warning: key.path: what is off`, one per feature the file leaves off. */
   warnings: string[];
+}
+
+/** Settings that are valid but weaken a protection: the file is accepted, each is named. */
+export function protectionWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.rotation.minIntervalMs < DEFAULTS.rotation.minIntervalMs) {
+    warnings.push(
+      `rotation.minIntervalMs: ${config.rotation.minIntervalMs} ms is below the default ${DEFAULTS.rotation.minIntervalMs}: more than one rotation per 10 minutes per secret outruns Secrets Manager's version pruning`,
+    );
+  }
+  for (const cluster of Object.values(config.clusters)) {
+    if (cluster.allowInsecureHttp && cluster.endpoint.startsWith('http:')) {
+      warnings.push(`clusters.${cluster.name}.allowInsecureHttp: passwords travel in clear to ${new URL(cluster.endpoint).host}`);
+    }
+  }
+  return warnings;
 }
 
 export function checkConfig(path: string, env: Env = process.env): CheckResult {
@@ -35,7 +51,7 @@ export function checkConfig(path: string, env: Env = process.env): CheckResult {
     throw error;
   }
   const problems = caFileProblems(config);
-  const warnings = [...featureWarnings(config, readRaw(path)), ...riskWarnings(config)].map((line) => `warning: ${line}`);
+  const warnings = [...featureWarnings(config, readRaw(path)), ...riskWarnings(config), ...protectionWarnings(config)].map((line) => `warning: ${line}`);
   if (problems.length > 0) return { ok: false, lines: problems.map(formatIssue), warnings };
   const credentials = Object.values(config.credentials);
   const scheduled = credentials.filter((credential) => credential.schedule !== SCHEDULE_OFF).length;

@@ -1,3 +1,4 @@
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 
 /** One reason a configuration file is refused. */
@@ -11,12 +12,10 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** The stable code scripts and tests match on (exit code 2 in the CLI). */
-export const CONFIG_INVALID = 'ROTATOR_CONFIG_INVALID';
-
 /**
  * A configuration file was refused before anything ran. Carries every issue found, so an operator
- * fixes the file in one pass rather than one error per run.
+ * fixes the file in one pass rather than one error per run. Code ERROR_CODE.configInvalid (exit code 2
+ * in the CLI).
  */
 export class ConfigError extends RotatorError {
   /** Every problem found, in file order where known. */
@@ -25,7 +24,7 @@ export class ConfigError extends RotatorError {
   readonly source: string;
 
   constructor(source: string, issues: readonly ConfigIssue[], options?: ErrorOptions) {
-    super(CONFIG_INVALID, `${source}: invalid configuration:\n${issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}`, options);
+    super(ERROR_CODE.configInvalid, `${source}: invalid configuration:\n${issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}`, options);
     this.source = source;
     this.issues = Object.freeze(issues.map((issue) => Object.freeze({ ...issue })));
   }

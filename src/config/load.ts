@@ -12,7 +12,7 @@ import type { Config } from './types.ts';
 
 /**
  * Reads and validates the configuration file at `path`. Throws ConfigError (code
- * ROTATOR_CONFIG_INVALID) listing every issue; the CLI turns it into exit code 2.
+ * ERROR_CODE.configInvalid) listing every issue; the CLI turns it into exit code 2.
  */
 export function loadConfig(path: string, env: Env = process.env): Config {
   let text: string;

@@ -10,7 +10,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { hasHashTag, parseHostPort, parseRedisUrl } from './redis-url.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
-import { REDIS_MODE, STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy, type RedisConfig } from './types.ts';
+import { NOTIFICATION_EVENT_NAMES, REDIS_MODE, STRATEGY, type ClusterConfig, type Config, type CredentialConfig, type PasswordPolicy, type RedisConfig } from './types.ts';
 
 /** Every default, in one place. docs/configuration.md lists the same values. */
 export const DEFAULTS = {
@@ -22,8 +22,16 @@ export const DEFAULTS = {
     password: { length: 32, symbols: '!#%*+-=?@^_~' },
   },
   cluster: { timeoutMs: 10_000 },
-  http: { port: 8080, host: '0.0.0.0' },
-  leakAlerts: { toleranceSeconds: 300 },
+  http: {
+    port: 8080,
+    host: '0.0.0.0',
+    requestTimeoutMs: 30_000,
+    headersTimeoutMs: 10_000,
+    keepAliveTimeoutMs: 5_000,
+    maxConnections: 256,
+    rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
+  },
+  leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
   worker: {
     concurrency: 8,
     lockDurationMs: 30_000,
@@ -34,7 +42,9 @@ export const DEFAULTS = {
     drainDelayMs: 5_000,
     scheduleCheckIntervalMs: 60_000,
   },
-  rotation: { pendingLeaseMs: 600_000 },
+  rotation: { pendingLeaseMs: 600_000, minIntervalMs: 600_000 },
+  /** Shorter passwords only when the config sets `password.minLength` explicitly. */
+  passwordMinLength: 16,
   /** Twice the 1 h default cache of AWS's caching clients: a consumer re-reads well within it. */
   credential: { strategy: STRATEGY.single, graceMs: 7_200_000 },
 } as const satisfies {
@@ -43,9 +53,10 @@ export const DEFAULTS = {
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
   http: Omit<Config['http'], 'triggerTokens'>;
-  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'>;
+  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'> & { githubWebhook: Pick<NonNullable<Config['leakAlerts']['githubWebhook']>, 'apiUrl' | 'resolveAlerts'> };
   worker: Config['worker'];
   rotation: Config['rotation'];
+  passwordMinLength: number;
   credential: { strategy: CredentialConfig['strategy']; graceMs: number };
 };
 
@@ -84,6 +95,12 @@ export const LIMITS = {
   graceWarnBelowMs: 3_600_000,
   /** 0 asks the OS for a free port (tests). */
   port: { min: 0, max: 65_535 },
+  /** At least a second (tests and drills); the default is what Secrets Manager's version pruning sustains. */
+  minIntervalMs: { min: 1_000, max: 31 * 86_400_000 },
+  /** HTTP server timeouts: at least 100 ms; at most 10 minutes. */
+  httpTimeoutMs: { min: 100, max: 600_000 },
+  maxConnections: { min: 1, max: 65_535 },
+  requestsPerMinute: { min: 1, max: 1_000_000 },
 } as const;
 
 /** Milvus ValidateUsername: first an ASCII letter, then letters, digits, `_`, `.`, `-`; at most 32. */
@@ -149,6 +166,28 @@ export function scheduleProblem(schedule: string): string | undefined {
   }
 }
 
+/** Fire times looked at when measuring a schedule's shortest gap (a year of hourly runs is more). */
+const SCHEDULE_SAMPLE_RUNS = 500;
+
+/**
+ * Why `schedule` fires more often than `minIntervalMs`, or undefined: the shortest gap between
+ * consecutive fire times over the next SCHEDULE_SAMPLE_RUNS runs. Unparseable schedules and
+ * time zones are reported by their own rules.
+ */
+export function scheduleIntervalProblem(schedule: string, timezone: string, minIntervalMs: number): string | undefined {
+  if (schedule === SCHEDULE_OFF || scheduleProblem(schedule) !== undefined || timeZoneProblem(timezone) !== undefined) return undefined;
+  const runs = CronExpressionParser.parse(schedule, { tz: timezone, currentDate: new Date(Date.UTC(2026, 0, 1)) });
+  let previous = runs.next().getTime();
+  for (let i = 1; i < SCHEDULE_SAMPLE_RUNS && runs.hasNext(); i += 1) {
+    const next = runs.next().getTime();
+    if (next - previous < minIntervalMs) {
+      return `fires every ${Math.round((next - previous) / 1000)} s at times, more often than rotation.minIntervalMs (${minIntervalMs} ms): those runs would be refused`;
+    }
+    previous = next;
+  }
+  return undefined;
+}
+
 /** Why a time zone is unusable, or undefined. Offsets such as "+02:00" are refused: they ignore DST. */
 export function timeZoneProblem(timeZone: string): string | undefined {
   const reason = `unknown time zone ${JSON.stringify(timeZone)}: use an IANA name such as "UTC" or "Europe/Paris"`;
@@ -159,6 +198,28 @@ export function timeZoneProblem(timeZone: string): string | undefined {
   } catch {
     return reason;
   }
+}
+
+/** Whether a URL's host is the loopback interface (cleartext never leaves the machine). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Why a cleartext endpoint is refused, or undefined: `http://` sends the Bearer `user:password`
+ * header in clear, so it is accepted only on loopback or with the cluster's explicit
+ * `allowInsecureHttp: true`.
+ */
+export function insecureEndpointProblem(endpoint: string, allowInsecureHttp: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return undefined; // endpointProblem reports it.
+  }
+  if (url.protocol !== 'http:' || allowInsecureHttp || isLoopbackHost(url.hostname)) return undefined;
+  return 'must be an https:// URL: http:// sends the password in clear (allowed only on loopback, or with allowInsecureHttp: true on this cluster)';
 }
 
 /** Why an endpoint is unusable, or undefined. */
@@ -276,6 +337,10 @@ const clusterSchema = strict({
   endpoint: text('an http(s) URL').superRefine(rule(endpointProblem)),
   timeoutMs: integer(LIMITS.timeoutMs.min, LIMITS.timeoutMs.max).default(DEFAULTS.cluster.timeoutMs),
   caFile: text('a file path').optional(),
+  allowInsecureHttp: z.boolean({ error: 'must be true or false' }).default(false),
+}).superRefine((cluster, ctx) => {
+  const message = insecureEndpointProblem(cluster.endpoint, cluster.allowInsecureHttp);
+  if (message !== undefined) ctx.addIssue({ code: 'custom', path: ['endpoint'], message });
 });
 
 const usernameSchema = z.string({ error: 'must be a string' }).regex(USERNAME_PATTERN, {
@@ -303,7 +368,7 @@ const credentialSchema = strict({
     .min(1, { error: 'must list at least one cluster' }),
   schedule: scheduleSchema.optional(),
   timezone: timeZoneSchema.optional(),
-  password: strict({ length: lengthSchema.optional(), symbols: symbolsSchema.optional() }).optional(),
+  password: strict({ length: lengthSchema.optional(), symbols: symbolsSchema.optional(), minLength: lengthSchema.optional() }).optional(),
 });
 
 const triggerTokenSchema = z
@@ -315,6 +380,49 @@ const webhookSecretSchema = z
   .string({ error: 'must be a string' })
   .min(LIMITS.webhookSecretMinLength, { error: `must be at least ${LIMITS.webhookSecretMinLength} characters` });
 
+/**
+ * Why a notification receiver URL is unusable, or undefined. https:// only, except on loopback
+ * (a receiver on the same host or a test): the body says what happened to which credential. The
+ * URL is never quoted: a Slack webhook URL is itself a secret.
+ */
+function receiverUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be an absolute https:// URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  if (url.protocol === 'http:' && loopback) return undefined;
+  return 'must be an https:// URL (http:// only on loopback)';
+}
+
+const notificationEventsSchema = z
+  .array(z.enum(NOTIFICATION_EVENT_NAMES, { error: `must be one of ${NOTIFICATION_EVENT_NAMES.join(', ')}` }), { error: 'must be a list of event names' })
+  .min(1, { error: 'must name at least one event' })
+  .refine((events) => new Set(events).size === events.length, { error: 'must not name an event twice' });
+
+const receiverUrlSchema = text('an https:// URL').superRefine(rule(receiverUrlProblem));
+
+/** One `notifications` entry, told apart by `format`. */
+const notificationSinkSchema = z.discriminatedUnion(
+  'format',
+  [
+    strict({ format: z.literal('slack'), url: receiverUrlSchema, events: notificationEventsSchema }),
+    strict({ format: z.literal('json'), url: receiverUrlSchema, events: notificationEventsSchema, secret: webhookSecretSchema }),
+    strict({ format: z.literal('eventbridge'), eventBusName: text('an EventBridge bus name or ARN').default('default'), events: notificationEventsSchema }),
+  ],
+  { error: 'must have format slack, json or eventbridge' },
+);
+
+/** `leakAlerts.githubWebhook`: the secret_scanning_alert webhook and the REST API it reads alerts from. */
+const githubWebhookSchema = strict({
+  secrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).min(1, { error: 'must list at least one webhook secret' }),
+  apiUrl: receiverUrlSchema.default(DEFAULTS.leakAlerts.githubWebhook.apiUrl),
+  token: text('a GitHub token'),
+  resolveAlerts: z.boolean({ error: 'must be true or false' }).default(DEFAULTS.leakAlerts.githubWebhook.resolveAlerts),
+});
 const redisUrlSchema = z.string({ error: 'must be a string' }).superRefine(rule(redisUrlProblem));
 
 /** The file as written, with defaults filled in, before cross-references are checked. */
@@ -343,6 +451,8 @@ export const configFileSchema = strict({
     password: strict({
       length: lengthSchema.default(DEFAULTS.defaults.password.length),
       symbols: symbolsSchema.default(DEFAULTS.defaults.password.symbols),
+      /** The shortest `length` accepted; below DEFAULTS.passwordMinLength only when set here or on the credential. */
+      minLength: lengthSchema.optional(),
     }).prefault({}),
   }).prefault({}),
   clusters: map('cluster', clusterSchema),
@@ -351,12 +461,21 @@ export const configFileSchema = strict({
     port: integer(LIMITS.port.min, LIMITS.port.max).default(DEFAULTS.http.port),
     host: text('a host name or address').default(DEFAULTS.http.host),
     triggerTokens: z.array(triggerTokenSchema, { error: 'must be a list of tokens' }).default([]),
+    requestTimeoutMs: integer(LIMITS.httpTimeoutMs.min, LIMITS.httpTimeoutMs.max).default(DEFAULTS.http.requestTimeoutMs),
+    headersTimeoutMs: integer(LIMITS.httpTimeoutMs.min, LIMITS.httpTimeoutMs.max).default(DEFAULTS.http.headersTimeoutMs),
+    keepAliveTimeoutMs: integer(LIMITS.httpTimeoutMs.min, LIMITS.httpTimeoutMs.max).default(DEFAULTS.http.keepAliveTimeoutMs),
+    maxConnections: integer(LIMITS.maxConnections.min, LIMITS.maxConnections.max).default(DEFAULTS.http.maxConnections),
+    rateLimit: strict({
+      triggerPerMinute: integer(LIMITS.requestsPerMinute.min, LIMITS.requestsPerMinute.max).default(DEFAULTS.http.rateLimit.triggerPerMinute),
+      alertsPerMinute: integer(LIMITS.requestsPerMinute.min, LIMITS.requestsPerMinute.max).default(DEFAULTS.http.rateLimit.alertsPerMinute),
+    }).prefault({}),
   }).prefault({}),
   leakAlerts: strict({
     webhookSecret: webhookSecretSchema.optional(),
     webhookSecrets: z.array(webhookSecretSchema, { error: 'must be a list of secrets' }).default([]),
     toleranceSeconds: integer(LIMITS.toleranceSeconds.min, LIMITS.toleranceSeconds.max).default(DEFAULTS.leakAlerts.toleranceSeconds),
     githubKeysFile: text('a file path').optional(),
+    githubWebhook: githubWebhookSchema.optional(),
   }).prefault({}),
   worker: strict({
     concurrency: integer(LIMITS.workerConcurrency.min, LIMITS.workerConcurrency.max).default(DEFAULTS.worker.concurrency),
@@ -370,7 +489,9 @@ export const configFileSchema = strict({
   }).prefault({}),
   rotation: strict({
     pendingLeaseMs: integer(LIMITS.pendingLeaseMs.min, LIMITS.pendingLeaseMs.max).default(DEFAULTS.rotation.pendingLeaseMs),
+    minIntervalMs: integer(LIMITS.minIntervalMs.min, LIMITS.minIntervalMs.max).default(DEFAULTS.rotation.minIntervalMs),
   }).prefault({}),
+  notifications: z.array(notificationSinkSchema, { error: 'must be a list of notification sinks' }).default([]),
 });
 
 type ConfigFile = z.output<typeof configFileSchema>;
@@ -386,11 +507,37 @@ type ConfigFile = z.output<typeof configFileSchema>;
  * 4. No two credentials rotate the same user on the same cluster: each would lock the other out
  *    (both users of an alternating credential count).
  * 5. The keys of the credential's strategy (checkStrategyKeys).
+ * 6. A password length is at least its minimum (DEFAULTS.passwordMinLength unless `minLength` is set).
+ * 7. No schedule fires more often than `rotation.minIntervalMs`: its extra runs would be refused.
  */
 function checkReferences(file: ConfigFile, ctx: z.RefinementCtx<ConfigFile>): void {
   const secretOwners = new Map<string, string>();
   const userOwners = new Map<string, string>();
+  const minLength = (password: { minLength?: number | undefined } | undefined): number =>
+    password?.minLength ?? file.defaults.password.minLength ?? DEFAULTS.passwordMinLength;
+  const defaultMin = minLength(undefined);
+  const inRange = (length: number): boolean => length >= LIMITS.passwordLength.min && length <= LIMITS.passwordLength.max;
+  if (inRange(file.defaults.password.length) && file.defaults.password.length < defaultMin) {
+    ctx.addIssue({ code: 'custom', path: ['defaults', 'password', 'length'], message: `must be at least ${defaultMin} (set password.minLength to allow shorter passwords)` }); // Rule 6.
+  }
+  const intervalProblems = new Map<string, string | undefined>();
+  const scheduleInterval = (schedule: string, timezone: string): string | undefined => {
+    const key = `${schedule}\u0000${timezone}`;
+    if (!intervalProblems.has(key)) intervalProblems.set(key, scheduleIntervalProblem(schedule, timezone, file.rotation.minIntervalMs));
+    return intervalProblems.get(key);
+  };
+  const defaultProblem = scheduleInterval(file.defaults.schedule, file.defaults.timezone);
+  if (defaultProblem !== undefined) ctx.addIssue({ code: 'custom', path: ['defaults', 'schedule'], message: defaultProblem }); // Rule 7.
   for (const [id, credential] of Object.entries(file.credentials)) {
+    const length = credential.password?.length ?? file.defaults.password.length;
+    const min = minLength(credential.password);
+    if (inRange(length) && length < min && (credential.password?.length !== undefined || credential.password?.minLength !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['credentials', id, 'password', 'length'], message: `must be at least ${min} (set password.minLength to allow shorter passwords)` }); // Rule 6.
+    }
+    if (credential.schedule !== undefined || credential.timezone !== undefined) {
+      const problem = scheduleInterval(credential.schedule ?? file.defaults.schedule, credential.timezone ?? file.defaults.timezone);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['credentials', id, 'schedule'], message: problem }); // Rule 7.
+    }
     const users = checkStrategyKeys(id, credential, ctx);
     const firstIndex = new Map<string, number>();
     credential.clusters.forEach((cluster, index) => {
@@ -519,6 +666,7 @@ function toConfig(file: ConfigFile): Config {
       endpoint: cluster.endpoint,
       timeoutMs: cluster.timeoutMs,
       ...(cluster.caFile !== undefined && { caFile: cluster.caFile }),
+      ...(cluster.allowInsecureHttp && { allowInsecureHttp: true }),
     };
   }
   const credentials: Record<string, CredentialConfig> = {};
@@ -562,7 +710,7 @@ function toConfig(file: ConfigFile): Config {
     },
     clusters,
     credentials,
-    http: { port: file.http.port, host: file.http.host, triggerTokens: [...file.http.triggerTokens] },
+    http: { ...file.http, triggerTokens: [...file.http.triggerTokens], rateLimit: { ...file.http.rateLimit } },
     worker: { ...file.worker },
     rotation: { ...file.rotation },
     leakAlerts: {
@@ -570,7 +718,9 @@ function toConfig(file: ConfigFile): Config {
       webhookSecrets: [...new Set([...(webhookSecret === undefined ? [] : [webhookSecret]), ...webhookSecrets])],
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
+      ...(file.leakAlerts.githubWebhook !== undefined && { githubWebhook: { ...file.leakAlerts.githubWebhook, secrets: [...file.leakAlerts.githubWebhook.secrets] } }),
     },
+    notifications: file.notifications.map((sink) => ({ ...sink, events: [...sink.events] })),
   };
 }
 

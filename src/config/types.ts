@@ -19,6 +19,8 @@ export interface ClusterConfig {
   timeoutMs: number;
   /** PEM file of a CA to trust for this endpoint (private CAs). */
   caFile?: string;
+  /** Set (true) when the config allows an `http://` endpoint off loopback; absent otherwise. */
+  allowInsecureHttp?: true;
 }
 
 /** How a credential's password is changed (DESIGN section 3.1). */
@@ -94,6 +96,50 @@ export interface WorkerConfig {
   scheduleCheckIntervalMs: number;
 }
 
+/** The events a notification sink may ask for (config `notifications[].events`). */
+export const NOTIFICATION_EVENT_NAMES = ['rotated', 'rolled_back', 'failed', 'needs_attention', 'leak_rotated', 'leak_not_contained', 'alert_unmatched'] as const;
+export type NotificationEventName = (typeof NOTIFICATION_EVENT_NAMES)[number];
+
+/** One entry of `notifications`: where to send which events, in which format. */
+export type NotificationSinkConfig =
+  | { format: 'slack'; url: string; events: NotificationEventName[] }
+  /** Signed like the inbound generic leak feed, with `secret`. */
+  | { format: 'json'; url: string; events: NotificationEventName[]; secret: string }
+  /** PutEvents on the bus (name or ARN), through the AWS SDK; region from `aws.region` or the SDK. */
+  | { format: 'eventbridge'; eventBusName: string; events: NotificationEventName[] };
+
+export interface GithubWebhookConfig {
+  /** X-Hub-Signature-256 keys; all accepted (rotation of the webhook secret). */
+  secrets: string[];
+  /** The REST API base URL. Default https://api.github.com. */
+  apiUrl: string;
+  /** A GitHub App installation token or fine-grained token with secret-scanning alerts read (write to resolve). */
+  token: string;
+  /** After the leak rotation succeeds, resolve the alert as revoked. Default false. */
+  resolveAlerts: boolean;
+}
+
+/** The worker's HTTP server: where it listens, who may trigger, and the limits that bound abuse. */
+export interface HttpConfig {
+  port: number;
+  host: string;
+  triggerTokens: string[];
+  /** Longest a request may take to arrive whole (headers and body). Default 30000. */
+  requestTimeoutMs: number;
+  /** Longest the request headers may take to arrive. Default 10000. */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. Default 5000. */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most; more are refused at accept. Default 256. */
+  maxConnections: number;
+  rateLimit: {
+    /** Trigger API requests per minute per bearer token (per replica). Default 60. */
+    triggerPerMinute: number;
+    /** Authenticated leak-alert requests per minute per feed (per replica). Default 1200. */
+    alertsPerMinute: number;
+  };
+}
+
 /** How the rotator reaches Redis (`redis.mode`). */
 export const REDIS_MODE = {
   /** One server (or a primary behind one endpoint, e.g. ElastiCache cluster mode disabled). */
@@ -142,7 +188,7 @@ export interface Config {
   defaults: { schedule: string; timezone: string; password: PasswordPolicy };
   clusters: Readonly<Record<string, ClusterConfig>>;
   credentials: Readonly<Record<string, CredentialConfig>>;
-  http: { port: number; host: string; triggerTokens: string[] };
+  http: HttpConfig;
   worker: WorkerConfig;
   rotation: {
     /**
@@ -151,6 +197,11 @@ export interface Config {
      * resumed by reconcile. Must exceed the longest rotation. Default 600000 (10 minutes).
      */
     pendingLeaseMs: number;
+    /**
+     * The shortest time between two completed rotations of one credential for manual and scheduled
+     * requests (leak requests are never refused). Default 600000 (10 minutes).
+     */
+    minIntervalMs: number;
   };
   leakAlerts: {
     /** The `webhookSecret` key plus any under `webhookSecrets`: all are accepted (rotation without dropping alerts). */
@@ -159,5 +210,9 @@ export interface Config {
     toleranceSeconds: number;
     /** JSON file of GitHub secret-scanning public keys ({public_keys: [{key_identifier, key}]}). */
     githubKeysFile?: string;
+    /** GitHub secret scanning on one's own organization or repository (`secret_scanning_alert` webhooks). */
+    githubWebhook?: GithubWebhookConfig;
   };
+  /** Where rotation outcomes and leak events are sent; empty: nowhere. */
+  notifications: NotificationSinkConfig[];
 }

@@ -2,6 +2,7 @@ import type { FingerprintIndex } from '../alerts/fingerprint-index.ts';
 import type { GithubKeys } from '../alerts/github-partner.ts';
 import type { ReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
+import type { Notifier } from '../notifications/notifier.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RotatorMetrics } from '../observability/metrics.ts';
 import type { Enqueued, EnqueueRequest } from '../queue/rotation-queue.ts';
@@ -17,7 +18,7 @@ export type ProcessNotReadyReason = Extract<ReadinessReason, 'schedules_not_sync
  * an index over a fake store.
  */
 export interface AppDeps {
-  config: Pick<Config, 'credentials' | 'http' | 'leakAlerts'>;
+  config: Pick<Config, 'credentials' | 'http' | 'leakAlerts' | 'rotation'>;
   /** Request lines, refusals and failures; never a body, a header value or a token. */
   logger: Logger;
   metrics: RotatorMetrics;
@@ -45,6 +46,10 @@ export interface AppDeps {
   fingerprints: Pick<FingerprintIndex, 'match' | 'matchToken'>;
   /** GitHub's verification keys; null when not configured or unusable: the GitHub route answers 503. */
   githubKeys: GithubKeys | null;
+  /** Told of verified alerts that matched nothing (`alert_unmatched`). */
+  notifier?: Pick<Notifier, 'notify'>;
+  /** The keys as of now, when they are reloaded while serving (the keys file watcher); else `githubKeys`. */
+  currentGithubKeys?: () => GithubKeys | null;
   /** Wall clock, epoch ms: alert receipt times and the signature's timestamp window. @defaultValue Date.now */
   nowMs?: () => number;
   /** The id of an alert that carries none. @defaultValue `alert-<uuid>` */

@@ -16,6 +16,7 @@ export const HTTP_ERROR = {
   payloadTooLarge: 'payload_too_large',
   unsupportedMediaType: 'unsupported_media_type',
   unavailable: 'unavailable',
+  tooManyRequests: 'too_many_requests',
   internal: 'internal_error',
 } as const;
 
@@ -49,6 +50,7 @@ export function errorBody(error: Partial<FastifyError>, status: number, exposeVa
   if (status === 404) return { error: HTTP_ERROR.notFound };
   if (status === 413) return { error: HTTP_ERROR.payloadTooLarge };
   if (status === 415) return { error: HTTP_ERROR.unsupportedMediaType };
+  if (status === 429) return { error: HTTP_ERROR.tooManyRequests };
   if (status >= 500) return { error: HTTP_ERROR.internal };
   return { error: (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '_') };
 }
@@ -71,6 +73,11 @@ export function createScopeErrorHandler(options: ScopeErrorHandlerOptions) {
 export function sendError(reply: FastifyReply, status: number, error: string, detail?: string): FastifyReply {
   const body: ErrorBody = detail === undefined ? { error } : { error, detail };
   return reply.code(status).send(body);
+}
+
+/** A 429: refused by a limit, with Retry-After (whole seconds, at least 1) and what the limit is. */
+export function sendTooManyRequests(reply: FastifyReply, retryAfterSeconds: number, detail: string): FastifyReply {
+  return sendError(reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterSeconds)))), 429, HTTP_ERROR.tooManyRequests, detail);
 }
 
 /** An unexpected error as a log field: its type, code and message (messages never hold a secret by rule, src/errors.ts). */

@@ -11,6 +11,8 @@ import { JOB } from '../queue/names.ts';
 /** The leak alerts a rotation answered (jobs/rotate.ts LeakAnswer). */
 export interface RotationLeakView {
   alertIds: string[];
+  /** Every alert answered (alertIds holds the last ones only); absent in results of older workers. */
+  alertCount?: number;
   sources: string[];
   firstReceivedAt: number;
   revokedAt: number | null;
@@ -60,8 +62,9 @@ const progressSchema = z.object({
 });
 
 const leakSchema = z.object({
-  alertIds: z.array(shortText),
-  sources: z.array(shortText),
+  alertIds: z.array(shortText).max(1_000),
+  alertCount: z.number().int().nonnegative().optional(),
+  sources: z.array(shortText).max(1_000),
   firstReceivedAt: z.number(),
   revokedAt: z.number().nullable(),
   receiptToRevokedMs: z.number().nullable(),

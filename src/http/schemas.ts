@@ -21,7 +21,9 @@ export interface ErrorBody {
   detail?: string;
 }
 
-const errorReplies = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
+/** The error replies of every route (4xx and 5xx bodies are `{error, detail?}`). */
+export const ERROR_REPLY_SCHEMAS = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
+const errorReplies = ERROR_REPLY_SCHEMAS;
 
 const credentialIdSchema = { type: 'string', pattern: NAME_PATTERN.source } as const;
 
@@ -54,12 +56,27 @@ export interface QueuedRotation {
   jobId: string;
 }
 
+/** A credential of a trigger request refused by `rotation.minIntervalMs`, and when it is possible again. */
+export interface RefusedRotation {
+  credential: string;
+  reason: 'min_interval';
+  /** ISO 8601. */
+  retryAt: string;
+}
+
+const refusedRotationSchema = {
+  type: 'object',
+  properties: { credential: { type: 'string' }, reason: { type: 'string', enum: ['min_interval'] }, retryAt: { type: 'string' } },
+  required: ['credential', 'reason', 'retryAt'],
+  additionalProperties: false,
+} as const;
+
 export const triggerRouteSchema = {
   body: triggerBodySchema,
   response: {
     202: {
       type: 'object',
-      properties: { rotations: { type: 'array', items: queuedRotationSchema } },
+      properties: { rotations: { type: 'array', items: queuedRotationSchema }, refused: { type: 'array', items: refusedRotationSchema } },
       required: ['rotations'],
       additionalProperties: false,
     },
@@ -67,13 +84,18 @@ export const triggerRouteSchema = {
   },
 } as const;
 
-/** BullMQ job ids: auto-increment numbers, or custom ids of this shape. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9:_-]{1,128}$/;
+/**
+ * Rotation job ids: the rotation id, a UUID (src/queue/rotation-queue.ts). Anything else is refused
+ * before Redis is asked: BullMQ keeps its own keys beside the jobs' (`events`, `id`, `completed`,
+ * `meta`...), and a job id naming one of them read the wrong key type (503).
+ */
+export const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const leakAnswerSchema = {
   type: 'object',
   properties: {
     alertIds: { type: 'array', items: { type: 'string' } },
+    alertCount: { type: 'integer' },
     sources: { type: 'array', items: { type: 'string' } },
     firstReceivedAt: { type: 'number' },
     revokedAt: { type: ['number', 'null'] },
@@ -131,47 +153,6 @@ export const rotationStatusRouteSchema = {
 } as const;
 
 /** `POST /v1/leak-alerts`: 202 with what was queued and how many credentials the alert named. */
-export const genericAlertRouteSchema = {
-  response: {
-    202: {
-      type: 'object',
-      properties: {
-        rotations: { type: 'array', items: queuedRotationSchema },
-        matched: { type: 'integer' },
-      },
-      required: ['rotations', 'matched'],
-      additionalProperties: false,
-    },
-    ...errorReplies,
-  },
-} as const;
-
-/** GitHub's feedback format, matched tokens only: a hash, never the token. */
-export interface GithubFeedback {
-  token_hash: string;
-  token_type: string;
-  label: 'true_positive';
-}
-
-export const githubAlertRouteSchema = {
-  response: {
-    200: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          token_hash: { type: 'string' },
-          token_type: { type: 'string' },
-          label: { type: 'string', enum: ['true_positive'] },
-        },
-        required: ['token_hash', 'token_type', 'label'],
-        additionalProperties: false,
-      },
-    },
-    ...errorReplies,
-  },
-} as const;
-
 export const healthRouteSchema = {
   response: {
     200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'], additionalProperties: false },

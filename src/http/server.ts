@@ -13,15 +13,17 @@
  *   index's refresh-on-miss is rate-limited (once per 30 s), so without this a leak of a password
  *   rotated seconds ago, reported just after any unmatched alert, would go unmatched until the
  *   next full refresh.
- * - GitHub's public keys, loaded once at startup from `leakAlerts.githubKeysFile`. A missing or
- *   unusable file is logged as an error and the GitHub route answers 503 (the rest still serves:
- *   the trigger and the generic feed must not go down with a keys file).
+ * - GitHub's public keys, loaded at startup from `leakAlerts.githubKeysFile` and re-read whenever
+ *   the file changes (src/alerts/github-keys-file.ts). A missing or unusable file is logged as an
+ *   error and the GitHub route answers 503 until a good one appears (the rest still serves: the
+ *   trigger and the generic feed must not go down with a keys file).
  */
 import type { AddressInfo } from 'node:net';
 import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { RedisClient } from '../queue/redis-client.ts';
 import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
+import { watchGithubKeys, type GithubKeysFile } from '../alerts/github-keys-file.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
@@ -39,8 +41,8 @@ import { createRotationStatusReader } from './rotation-status.ts';
 export interface HttpServerOptions {
   config: Config;
   logger: Logger;
-  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness. */
-  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady'>>;
+  /** The worker this server fronts: its metrics registry, its Secrets Manager client and, when given, its readiness and notifier. */
+  worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady' | 'notifier'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
   /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
@@ -104,9 +106,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const { config, worker } = options;
   const logger = options.logger.child({ component: 'http' });
   const producer = createRedisConnection(config.redis, 'producer', { logger, name: 'http-producer' });
-  const rotations = new RotationQueue(producer, config.redis.prefix);
+  const rotations = new RotationQueue(producer, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
   const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
   let refresh: FingerprintRefresh | null = null;
+  let keysFile: GithubKeysFile | null = null;
   const eventsConnection = createRedisConnection(config.redis, 'worker', { logger, name: 'queue-events' });
   const events = new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix });
   events.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'queue events error'));
@@ -130,6 +133,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
     // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
+    keysFile = config.leakAlerts.githubKeysFile === undefined ? null : watchGithubKeys(config.leakAlerts.githubKeysFile, githubKeys, logger);
     refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
     const app = buildApp({
       config,
@@ -142,14 +146,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       replayGuard: new RedisReplayGuard(producer, config.redis.prefix),
       fingerprints,
       githubKeys,
+      ...(worker.notifier && { notifier: worker.notifier }),
+      ...(keysFile === null ? {} : { currentGithubKeys: keysFile.current }),
     });
     const listen = options.listen ?? { host: config.http.host, port: config.http.port };
     await app.listen(listen);
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    logger.info({ url, githubFeed: githubKeys !== null, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
+    logger.info({ url, githubFeed: githubKeys !== null, githubWebhookFeed: config.leakAlerts.githubWebhook !== undefined, genericFeed: config.leakAlerts.webhookSecrets.length > 0, triggerTokenCount: config.http.triggerTokens.length }, 'HTTP server listening');
     const running = refresh;
+    const watcher = keysFile;
     return {
       app,
       url,
@@ -157,6 +164,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       fingerprintsReady: running.initial,
       close: async () => {
         running.stop();
+        watcher?.stop();
         await app.close();
         await closeEvents();
         await settleWithin(rotations.close(), CLOSE_STEP_MS);
@@ -165,6 +173,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     };
   } catch (error) {
     refresh?.stop();
+    keysFile?.stop();
     await closeEvents();
     await rotations.close().catch(() => {});
     producer.disconnect();

@@ -5,16 +5,45 @@
  * A request names one credential, a list, or all. Every named id is checked before anything is
  * queued: one unknown id refuses the whole request (400, naming the ids), so a typo never leaves
  * half a list rotating.
+ *
+ * Limits: `http.rateLimit.triggerPerMinute` requests per bearer token (429 with Retry-After), and
+ * the per-credential `rotation.minIntervalMs` (the queue refuses a rotation within it): a request
+ * whose every credential is refused gets 429 with Retry-After (the soonest possible time) and the
+ * time in `detail`; a list with some refused gets 202 with the queued ones and `refused`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createBearerVerifier } from './bearer.ts';
 import type { AppDeps } from './deps.ts';
-import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError } from './errors.ts';
-import { rotationStatusRouteSchema, triggerRouteSchema, type QueuedRotation, type TriggerBody } from './schemas.ts';
+import { CooldownError, retryAfterSeconds } from '../queue/rotation-cooldown.ts';
 import { MODE } from '../rotation/types.ts';
+import { HTTP_ERROR, createScopeErrorHandler, errorFields, sendError, sendTooManyRequests } from './errors.ts';
+import { createRequestLimiter } from './request-limit.ts';
+import { rotationStatusRouteSchema, triggerRouteSchema, type QueuedRotation, type RefusedRotation, type TriggerBody } from './schemas.ts';
 
-/** Rotations queued at once for a list or `all` (each enqueue is a few Redis round trips). */
+/**
+ * Rotations being queued at once for ALL trigger requests together (each enqueue is a few Redis
+ * round trips): a storm of `{"all": true}` requests then waits its turn here instead of queueing
+ * thousands of commands ahead of a leak alert's on the shared producer connection.
+ */
 const ENQUEUE_CONCURRENCY = 16;
+
+/** At most `limit` calls of the returned function run at once; the others wait in arrival order. */
+function createSlots(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    // A freed slot is handed to the first waiter as is (running stays counted), so none is overtaken.
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
 /** Unknown ids named in a 400 reply; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 10;
 
@@ -45,13 +74,16 @@ function unknownIdsDetail(unknown: readonly string[]): string {
   return `unknown credential${unknown.length === 1 ? '' : 's'} ${named}${more}; nothing was queued`;
 }
 
-export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotationStatus'>) {
+export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotationStatus' | 'nowMs'>) {
+  const nowMs = deps.nowMs ?? Date.now;
   const verifyBearer = createBearerVerifier(deps.config.http.triggerTokens);
+  const enqueueSlot = createSlots(ENQUEUE_CONCURRENCY);
   /** Which configured token authenticated a request (`requestedBy: http:<index>`). */
   const tokenIndexOf = new WeakMap<FastifyRequest, number>();
 
   return async (app: FastifyInstance): Promise<void> => {
     app.setErrorHandler(createScopeErrorHandler({ exposeValidation: true }));
+    const perToken = createRequestLimiter(app, { perMinute: deps.config.http.rateLimit.triggerPerMinute, keyOf: (request) => `token:${tokenIndexOf.get(request) ?? -1}` });
 
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const check = verifyBearer(request.headers.authorization);
@@ -60,6 +92,11 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
         return sendError(reply.header('www-authenticate', 'Bearer'), 401, HTTP_ERROR.unauthorized);
       }
       tokenIndexOf.set(request, check.tokenIndex);
+      const limit = await perToken(request);
+      if (limit.exceeded) {
+        request.log.warn({ route: request.routeOptions.url, tokenIndex: check.tokenIndex }, 'trigger request refused: over the per-token rate limit');
+        return sendTooManyRequests(reply, limit.retryAfterSeconds, `more than ${deps.config.http.rateLimit.triggerPerMinute} requests per minute with this token`);
+      }
       return undefined;
     });
 
@@ -69,18 +106,34 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
       const unknown = ids.filter((id) => !Object.hasOwn(deps.config.credentials, id));
       if (unknown.length > 0) return sendError(reply, 400, HTTP_ERROR.badRequest, unknownIdsDetail(unknown));
       const requestedBy = `http:${tokenIndexOf.get(request) ?? -1}`;
-      let rotations: QueuedRotation[];
+      let answers: (QueuedRotation | RefusedRotation)[];
       try {
-        rotations = await mapLimit(ids, ENQUEUE_CONCURRENCY, async (credentialId) => {
-          const queued = await deps.enqueue({ credentialId, mode: MODE.manual, requestedBy });
-          return { credential: credentialId, jobId: queued.jobId };
+        answers = await mapLimit(ids, ENQUEUE_CONCURRENCY, async (credentialId): Promise<QueuedRotation | RefusedRotation> => {
+          try {
+            const queued = await enqueueSlot(() => deps.enqueue({ credentialId, mode: MODE.manual, requestedBy }));
+            return { credential: credentialId, jobId: queued.jobId };
+          } catch (error) {
+            if (error instanceof CooldownError) return { credential: credentialId, reason: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() };
+            throw error;
+          }
         });
       } catch (error) {
         request.log.error({ err: errorFields(error) }, 'could not queue rotations');
         return sendError(reply, 503, HTTP_ERROR.unavailable, 'the queue is unavailable; rotations named before the failure may have been queued');
       }
+      const rotations = answers.filter((a): a is QueuedRotation => 'jobId' in a);
+      const refused = answers.filter((a): a is RefusedRotation => 'retryAt' in a);
+      if (refused.length > 0) request.log.info({ requestedBy, refused: refused.length, minIntervalMs: deps.config.rotation.minIntervalMs }, 'rotations refused: within rotation.minIntervalMs');
+      if (rotations.length === 0 && refused.length > 0) {
+        const soonest = refused.map((r) => Date.parse(r.retryAt)).reduce((a, b) => (b < a ? b : a));
+        const detail =
+          refused.length === 1
+            ? `credential "${refused[0]?.credential}" was rotated less than rotation.minIntervalMs ago; next rotation possible at ${new Date(soonest).toISOString()}`
+            : `all ${refused.length} credentials were rotated less than rotation.minIntervalMs ago; the first next rotation is possible at ${new Date(soonest).toISOString()}`;
+        return sendTooManyRequests(reply, retryAfterSeconds(soonest, nowMs()), detail);
+      }
       request.log.info({ requestedBy, credentials: ids.length, jobIds: rotations.map((r) => r.jobId) }, 'rotations queued');
-      return reply.code(202).send({ rotations });
+      return reply.code(202).send(refused.length > 0 ? { rotations, refused } : { rotations });
     });
 
     app.get<{ Params: { jobId: string } }>('/v1/rotations/:jobId', { schema: rotationStatusRouteSchema }, async (request, reply) => {

@@ -1,7 +1,11 @@
 /**
  * Turns one HTTP exchange into the ProbeResult / UpdateResult unions (spec sections 5, 10, 12).
- * Pure functions: the client does the I/O, these decide what it means. Every message they return
- * has already gone through the caller's redactor.
+ * Pure functions: the client does the I/O, these decide what it means.
+ *
+ * No text a server sent is kept: a reason or message is the HTTP status, the Milvus code and a
+ * fixed text chosen here (MILVUS_CODE_TEXT). A cluster or gateway that echoes the request in an
+ * error (hex, base64 of the whole body, percent-encoding in any case, upper-cased...) defeats any
+ * redactor, and results go to Redis, logs and events.
  *
  * The rule that matters most: for update_password, anything that could follow a change on the
  * server (timeouts, dropped connections, 408, 5xx, 65535 cache-push failures) is `ambiguous`,
@@ -24,6 +28,20 @@ export const MILVUS_CODE = {
   notAuthenticated: 1400,
   unexpected: 65535,
 } as const;
+
+/** Our own words for the codes we know; any other code is described by its number alone. */
+export const MILVUS_CODE_TEXT: Readonly<Record<number, string>> = {
+  [MILVUS_CODE.success]: 'success',
+  [MILVUS_CODE.serviceNotReady]: 'service not ready',
+  [MILVUS_CODE.queueFull]: 'queue full',
+  [MILVUS_CODE.rateLimit]: 'rate limited',
+  [MILVUS_CODE.parameterInvalid]: 'parameter invalid (the password was refused by the cluster policy)',
+  [MILVUS_CODE.notAuthenticated]: 'not authenticated',
+  1801: 'privilege or user operation refused',
+  1802: 'privilege or user operation refused',
+  10001: 'request timeout',
+  [MILVUS_CODE.unexpected]: 'unexpected server error',
+};
 
 /**
  * Codes after which the change may have happened or may succeed on a retry: 65535 is what a failed
@@ -61,14 +79,13 @@ export function parseEnvelope(body: string): ParsedEnvelope | null {
   return { code, message: typeof message === 'string' ? message : '' };
 }
 
-/** A short description of a response for reasons and messages. */
-function describe(httpStatus: number, envelope: ParsedEnvelope | null, body: string, redact: Redact): string {
+/** A short description of a response: status, code and our fixed text, never the server's words. */
+export function describe(httpStatus: number, envelope: ParsedEnvelope | null, body: string): string {
   if (envelope) {
-    const message = redact(envelope.message);
-    return message === '' ? `HTTP ${httpStatus} code ${envelope.code}` : `HTTP ${httpStatus} code ${envelope.code}: ${message}`;
+    const text = Object.hasOwn(MILVUS_CODE_TEXT, envelope.code) ? MILVUS_CODE_TEXT[envelope.code] : undefined;
+    return text === undefined ? `HTTP ${httpStatus} code ${envelope.code}` : `HTTP ${httpStatus} code ${envelope.code}: ${text}`;
   }
-  const snippet = redact(body);
-  return snippet === '' ? `HTTP ${httpStatus} with an empty body` : `HTTP ${httpStatus} with a non-JSON body: ${snippet}`;
+  return body === '' ? `HTTP ${httpStatus} with an empty body` : `HTTP ${httpStatus} with a body that is not a Milvus reply`;
 }
 
 /**
@@ -85,25 +102,25 @@ export function classifyUpdate(exchange: Exchange, redact: Redact): UpdateResult
   const { httpStatus, body } = exchange;
   const envelope = parseEnvelope(body);
   if (httpStatus === 401) return { kind: 'rejected' };
-  if (isAmbiguousStatus(httpStatus)) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact) };
+  if (isAmbiguousStatus(httpStatus)) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body) };
   if (httpStatus === 200) {
-    if (!envelope) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact) };
+    if (!envelope) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body) };
     switch (envelope.code) {
       case MILVUS_CODE.success:
         return { kind: 'accepted' };
       case MILVUS_CODE.notAuthenticated:
         return { kind: 'old-password-wrong' };
       case MILVUS_CODE.parameterInvalid:
-        return { kind: 'policy-rejected', message: redact(envelope.message) };
+        return { kind: 'policy-rejected', message: describe(httpStatus, envelope, body) };
       default:
-        if (AMBIGUOUS_CODES.has(envelope.code)) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact) };
+        if (AMBIGUOUS_CODES.has(envelope.code)) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body) };
     }
   }
   return {
     kind: 'other',
     httpStatus,
     code: envelope?.code ?? null,
-    message: envelope ? redact(envelope.message) : describe(httpStatus, envelope, body, redact),
+    message: describe(httpStatus, envelope, body),
   };
 }
 
@@ -117,7 +134,7 @@ export function classifyProbe(exchange: Exchange, redact: Redact): ProbeResult {
   if (httpStatus === 401) return { kind: 'rejected' };
   const envelope = parseEnvelope(body);
   if (httpStatus === 200 && envelope?.code === MILVUS_CODE.success) return { kind: 'accepted' };
-  return { kind: 'unknown', reason: describe(httpStatus, envelope, body, redact) };
+  return { kind: 'unknown', reason: describe(httpStatus, envelope, body) };
 }
 
 // ---- roles and users (spec section 14) ----------------------------------------------------------
@@ -130,27 +147,30 @@ type Triaged =
   | { kind: 'success'; data: unknown }
   | { kind: 'rejected' }
   | { kind: 'denied'; message: string }
-  /** The call may have been applied, or says nothing: transport failure, 408, 429, 5xx, a non-envelope, 65535/1/4/8. */
-  | { kind: 'ambiguous'; reason: string; code: number | null; message: string }
+  /**
+   * The call may have been applied, or says nothing: transport failure, 408, 429, 5xx, a non-envelope, 65535/1/4/8.
+   * `serverText` is the server's message, for matching known ones only: it never leaves this file.
+   */
+  | { kind: 'ambiguous'; reason: string; code: number | null; serverText: string }
   | { kind: 'code'; httpStatus: number; code: number; message: string }
   | { kind: 'other'; httpStatus: number; code: number | null; message: string };
 
 function triage(exchange: Exchange, redact: Redact): Triaged {
-  if (exchange.kind === 'failed') return { kind: 'ambiguous', reason: exchange.reason, code: null, message: '' };
+  if (exchange.kind === 'failed') return { kind: 'ambiguous', reason: exchange.reason, code: null, serverText: '' };
   const { httpStatus, body } = exchange;
   if (httpStatus === 401) return { kind: 'rejected' };
   const envelope = parseEnvelope(body);
-  if (httpStatus === 403) return { kind: 'denied', message: envelope ? redact(envelope.message) : describe(httpStatus, envelope, body, redact) };
+  const ours = describe(httpStatus, envelope, body);
+  if (httpStatus === 403) return { kind: 'denied', message: ours };
   if (isAmbiguousStatus(httpStatus) || (httpStatus === 200 && !envelope)) {
-    return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact), code: envelope?.code ?? null, message: '' };
+    return { kind: 'ambiguous', reason: ours, code: envelope?.code ?? null, serverText: '' };
   }
   if (httpStatus === 200 && envelope) {
     if (envelope.code === MILVUS_CODE.success) return { kind: 'success', data: dataOf(body) };
-    const message = redact(envelope.message);
-    if (AMBIGUOUS_CODES.has(envelope.code)) return { kind: 'ambiguous', reason: describe(httpStatus, envelope, body, redact), code: envelope.code, message };
-    return { kind: 'code', httpStatus, code: envelope.code, message };
+    if (AMBIGUOUS_CODES.has(envelope.code)) return { kind: 'ambiguous', reason: ours, code: envelope.code, serverText: redact(envelope.message) };
+    return { kind: 'code', httpStatus, code: envelope.code, message: ours };
   }
-  return { kind: 'other', httpStatus, code: envelope?.code ?? null, message: envelope ? redact(envelope.message) : describe(httpStatus, envelope, body, redact) };
+  return { kind: 'other', httpStatus, code: envelope?.code ?? null, message: ours };
 }
 
 function dataOf(body: string): unknown {
@@ -212,8 +232,8 @@ export function classifyCreateUser(exchange: Exchange, redact: Redact): CreateUs
     case 'denied':
       return t;
     case 'ambiguous':
-      if (t.code === MILVUS_CODE.unexpected && t.message.startsWith('user already exists')) return { kind: 'exists' };
-      if (t.code === MILVUS_CODE.unexpected && t.message.includes('number of users has reached the limit')) return { kind: 'limit' };
+      if (t.code === MILVUS_CODE.unexpected && t.serverText.startsWith('user already exists')) return { kind: 'exists' };
+      if (t.code === MILVUS_CODE.unexpected && t.serverText.includes('number of users has reached the limit')) return { kind: 'limit' };
       return { kind: 'ambiguous', reason: t.reason };
     case 'code':
       if (t.code === MILVUS_CODE.parameterInvalid) return { kind: 'policy-rejected', message: t.message };
@@ -235,8 +255,8 @@ export function classifyRoleChange(exchange: Exchange, redact: Redact): RoleChan
     case 'denied':
       return t;
     case 'ambiguous':
-      if (t.code === MILVUS_CODE.unexpected && NOT_FOUND_PREFIXES.some((prefix) => t.message.startsWith(prefix))) {
-        return { kind: 'not-found', message: t.message };
+      if (t.code === MILVUS_CODE.unexpected && NOT_FOUND_PREFIXES.some((prefix) => t.serverText.startsWith(prefix))) {
+        return { kind: 'not-found', message: `HTTP 200 code ${t.code}: role or user not found` };
       }
       return { kind: 'ambiguous', reason: t.reason };
     case 'code':

@@ -1,7 +1,5 @@
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
-
-/** The stable code of a client built with unusable options. */
-export const MILVUS_CLIENT_OPTIONS_INVALID = 'ROTATOR_MILVUS_CLIENT_OPTIONS_INVALID';
 
 /**
  * A MilvusRestClient was constructed with options it cannot work with (a programming or config
@@ -12,7 +10,7 @@ export class MilvusClientOptionsError extends RotatorError {
   readonly cluster: string;
 
   constructor(cluster: string, problem: string) {
-    super(MILVUS_CLIENT_OPTIONS_INVALID, `cluster ${cluster}: ${problem}`);
+    super(ERROR_CODE.milvusClientOptionsInvalid, `cluster ${cluster}: ${problem}`);
     this.cluster = cluster;
   }
 }

@@ -78,8 +78,12 @@ export function postJson(input: PostJsonRequest): Promise<TransportOutcome> {
 }
 
 /** The error's code and message: node's network errors name hosts and syscalls, never request data. */
+/**
+ * The error's code only (ECONNRESET, ERR_TLS_CERT_ALTNAME_INVALID, HPE_INVALID_HEADER_TOKEN...),
+ * never its message: Node builds some messages from what the server sent (a certificate's names,
+ * a header it could not parse), and no text from a server is kept.
+ */
 function describeNetworkError(error: unknown): string {
-  if (!(error instanceof Error)) return 'network error';
-  const code = (error as NodeJS.ErrnoException).code;
-  return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? code : 'connection failed';
 }

@@ -21,7 +21,30 @@ export const METRIC = {
   queueJobs: 'milvus_rotator_queue_jobs',
   lockContention: 'milvus_rotator_lock_contention_total',
   secretsManagerCalls: 'milvus_rotator_secrets_manager_calls_total',
+  notifications: 'milvus_rotator_notifications_total',
+  consumers: 'milvus_rotator_consumers',
 } as const;
+
+/** Consumers that reported (by heartbeat) each version id, per credential. */
+export type ConsumerVersionCounts = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+/**
+ * Label values come only from closed sets: a value taken from a request (an alert's `source`) is
+ * kept only when it is one of these, else it is `other`, so 1,505 alerts with 1,505 made-up sources
+ * make one series, not 1,505.
+ */
+export const LEAK_SOURCE_LABELS: ReadonlySet<string> = new Set(['generic', 'github', 'github_webhook', 'gitguardian', 'trufflehog', 'gitleaks', 'ggshield', 'manual', 'test']);
+export const OTHER_LABEL = 'other';
+
+/** The `source` label of a leak alert: its source when it is a known feed or scanner, else `other`. */
+export function leakSourceLabel(source: string): string {
+  return LEAK_SOURCE_LABELS.has(source) ? source : OTHER_LABEL;
+}
+
+/** A label value kept only when `allowed` has it, else `other`. */
+export function closedLabel(value: string, allowed: ReadonlySet<string>): string {
+  return allowed.has(value) ? value : OTHER_LABEL;
+}
 
 /** Fleet-wide per-credential facts (unix seconds, or 0/1), the same on every replica (see CredentialStateStore). */
 export interface FleetFacts {
@@ -34,6 +57,7 @@ export interface FleetFacts {
 
 export class RotatorMetrics {
   private fleetSource: (() => Promise<FleetFacts>) | null = null;
+  private consumerSource: (() => Promise<ConsumerVersionCounts>) | null = null;
 
   readonly registry: Registry;
   readonly rotations: Counter<'outcome' | 'reason' | 'mode'>;
@@ -51,6 +75,8 @@ export class RotatorMetrics {
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly lockContention: Counter<'credential'>;
   readonly secretsManagerCalls: Counter<'operation' | 'result'>;
+  readonly notifications: Counter<'format' | 'event' | 'result'>;
+  readonly consumers: Gauge<'credential' | 'version_id'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -91,6 +117,40 @@ export class RotatorMetrics {
     this.queueJobs = new Gauge({ name: METRIC.queueJobs, help: 'Jobs in the queue by state.', labelNames: ['queue', 'state'], registers });
     this.lockContention = new Counter({ name: METRIC.lockContention, help: 'Rotation jobs delayed because another holder had the credential lock.', labelNames: ['credential'], registers });
     this.secretsManagerCalls = new Counter({ name: METRIC.secretsManagerCalls, help: 'Secrets Manager calls by operation and result (ok or an error code).', labelNames: ['operation', 'result'], registers });
+    this.notifications = new Counter({
+      name: METRIC.notifications,
+      help: 'Notification deliveries by format, event and result (delivered, retried, failed, dropped).',
+      labelNames: ['format', 'event', 'result'],
+      registers,
+    });
+    const metrics = this;
+    this.consumers = new Gauge({
+      name: METRIC.consumers,
+      help: 'Consumers (helpers with a heartbeat) that reported using each version of a credential in the last 90 s.',
+      labelNames: ['credential', 'version_id'],
+      registers,
+      async collect() {
+        await metrics.refreshConsumers();
+      },
+    });
+  }
+
+  /** Where the consumer gauge reads its counts when scraped (the helpers' heartbeats in Redis). */
+  setConsumerSource(source: () => Promise<ConsumerVersionCounts>): void {
+    this.consumerSource = source;
+  }
+
+  /** Sets the consumer gauge from the heartbeats; a failed read keeps the last values. */
+  async refreshConsumers(): Promise<void> {
+    if (!this.consumerSource) return;
+    let counts: ConsumerVersionCounts;
+    try {
+      counts = await this.consumerSource();
+    } catch {
+      return;
+    }
+    this.consumers.reset();
+    for (const [credential, versions] of counts) for (const [version_id, n] of versions) this.consumers.set({ credential, version_id }, n);
   }
 
   /** Records an outcome: counters and duration (the per-credential gauges come from the fleet facts). */

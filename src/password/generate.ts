@@ -12,6 +12,7 @@
  * into place and shuffling is not uniform: it favours passwords with few symbols and digits.)
  */
 import { randomInt } from 'node:crypto';
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 import type { PasswordPolicy } from '../config/types.ts';
 import { assertValidPolicy, CHARACTER_CLASSES, satisfiesPolicy } from './policy.ts';
@@ -20,8 +21,6 @@ export interface GenerateDeps {
   /** A uniform integer in [0, max). Default crypto.randomInt; tests inject sequences. */
   randomInt?: (max: number) => number;
 }
-
-export const PASSWORD_GENERATION_FAILED = 'ROTATOR_PASSWORD_GENERATION_FAILED';
 
 /**
  * Draws before giving up. The worst valid policy (8 characters, one symbol) yields a valid draw
@@ -37,7 +36,7 @@ export function alphabetOf(policy: PasswordPolicy): string {
 
 /**
  * A fresh password meeting `policy` (see satisfiesPolicy), uniform over all such passwords.
- * Throws PasswordPolicyError for a bad policy, and RotatorError PASSWORD_GENERATION_FAILED when
+ * Throws PasswordPolicyError for a bad policy, and RotatorError ERROR_CODE.passwordGenerationFailed when
  * the random source misbehaves. The password is never part of an error message.
  */
 export function generatePassword(policy: PasswordPolicy, deps: GenerateDeps = {}): string {
@@ -50,12 +49,12 @@ export function generatePassword(policy: PasswordPolicy, deps: GenerateDeps = {}
       const index = draw(alphabet.length);
       const char = Number.isInteger(index) ? alphabet[index] : undefined;
       if (char === undefined) {
-        throw new RotatorError(PASSWORD_GENERATION_FAILED, `random source returned an index outside [0, ${alphabet.length})`);
+        throw new RotatorError(ERROR_CODE.passwordGenerationFailed, `random source returned an index outside [0, ${alphabet.length})`);
       }
       password += char;
     }
     // Rejection of the whole password keeps the distribution uniform over valid outputs.
     if (satisfiesPolicy(password, valid)) return password;
   }
-  throw new RotatorError(PASSWORD_GENERATION_FAILED, `no password met the policy in ${MAX_DRAWS} draws: the random source is not random`);
+  throw new RotatorError(ERROR_CODE.passwordGenerationFailed, `no password met the policy in ${MAX_DRAWS} draws: the random source is not random`);
 }

@@ -3,6 +3,7 @@
  * both Milvus (6-72 bytes) and Zilliz Cloud (8-64 characters, three of four classes): ASCII,
  * 8-64 characters, all four classes, symbols from a safe set only.
  */
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 import { formatIssue, formatPath } from '../config/errors.ts';
 import { passwordPolicySchema } from '../config/schema.ts';
@@ -20,14 +21,12 @@ export const CHARACTER_CLASSES = {
 
 export type CharacterClass = keyof typeof CHARACTER_CLASSES | 'symbol';
 
-export const PASSWORD_POLICY_INVALID = 'ROTATOR_PASSWORD_POLICY_INVALID';
-
 /** A policy that cannot produce acceptable passwords. The message lists every reason. */
 export class PasswordPolicyError extends RotatorError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[]) {
-    super(PASSWORD_POLICY_INVALID, `invalid password policy: ${problems.join('; ')}`);
+    super(ERROR_CODE.passwordPolicyInvalid, `invalid password policy: ${problems.join('; ')}`);
     this.problems = Object.freeze([...problems]);
   }
 }

@@ -42,6 +42,20 @@ export class CredentialStateStore {
     await multi.exec();
   }
 
+  /** Some facts of one credential (absent when never recorded). */
+  async readFacts(credentialId: string, facts: readonly CredentialFact[]): Promise<Partial<Record<CredentialFact, number>>> {
+    const multi = this.redis.multi();
+    for (const fact of facts) multi.hget(this.key(fact), credentialId);
+    const replies = (await multi.exec()) ?? [];
+    const out: Partial<Record<CredentialFact, number>> = {};
+    facts.forEach((fact, i) => {
+      const [err, value] = replies[i] ?? [null, null];
+      if (err) throw err;
+      if (typeof value === 'string' && Number.isFinite(Number(value))) out[fact] = Number(value);
+    });
+    return out;
+  }
+
   async readAll(): Promise<FleetFacts> {
     const names = Object.keys(CREDENTIAL_FACT) as (keyof typeof CREDENTIAL_FACT)[];
     const multi = this.redis.multi();

@@ -12,6 +12,7 @@
  */
 import type { RedisOptions } from 'ioredis';
 import { REDIS_MODE, type Config } from '../config/types.ts';
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { redisTarget, type RedisClient } from './redis-client.ts';
@@ -47,7 +48,7 @@ export class RedisUnavailableError extends RotatorError {
   readonly reason: string;
 
   constructor(url: string, reason: string, options?: ErrorOptions) {
-    super('redis.unavailable', `redis ${url}: ${reason}`, options);
+    super(ERROR_CODE.redisUnavailable, `redis ${url}: ${reason}`, options);
     this.url = url;
     this.reason = reason;
   }

@@ -3,9 +3,11 @@ import { Job, Queue } from 'bullmq';
 import type { RedisClient } from './redis-client.ts';
 import type { PendingOwner } from '../rotation/strategy.ts';
 import { MODE, type Mode } from '../rotation/types.ts';
+import { CredentialStateStore } from './credential-state.ts';
 import type { RotateJobData } from './job-data.ts';
-import { LeakFlags, type LeakNotice } from './leak-flags.ts';
+import { LeakFlags, type LeakAnswerRecord, type LeakNotice } from './leak-flags.ts';
 import { JOB, PRIORITY, QUEUE } from './names.ts';
+import { RotationCooldown } from './rotation-cooldown.ts';
 import { awaitReplication } from './replication.ts';
 
 /** Finished jobs are kept this long / this many, then trimmed (BullMQ keeps them forever otherwise). */
@@ -23,6 +25,10 @@ export interface EnqueueRequest {
   requestedBy: string;
   /** For leak rotations: the alert that asked. */
   alert?: LeakNotice;
+  /** Resumes a stale pending version (reconcile): writes no new version, so the minimum interval does not apply. */
+  resume?: true;
+  /** For leak rotations whose alert named a password: the version found holding it (fingerprint index). */
+  leakedVersion?: { stage: string; versionId: string };
 }
 
 export interface Enqueued {
@@ -31,6 +37,25 @@ export interface Enqueued {
   /** True when an existing job (waiting, or queued behind the active one) absorbed this request. */
   deduplicated: boolean;
   mode: Mode;
+  /**
+   * True when a leak rotation completed less than LEAK_COALESCE_MS ago already answers this alert
+   * (it names no password the credential still holds): nothing was queued, `jobId` is that rotation's.
+   */
+  coalesced?: true;
+}
+
+export interface RotationQueueOptions {
+  /** `rotation.minIntervalMs`: manual and scheduled requests within it are refused (CooldownError). Without it, none are. */
+  minIntervalMs?: number;
+  /** @defaultValue Date.now */
+  nowMs?: () => number;
+}
+
+/** Whether an alert names a password the credential still holds after its last leak rotation. */
+function namesHeldPassword(request: EnqueueRequest, answered: LeakAnswerRecord): boolean {
+  const leaked = request.leakedVersion;
+  if (leaked === undefined) return false;
+  return leaked.versionId === answered.versionId || leaked.stage === 'AWSPENDING';
 }
 
 /**
@@ -41,22 +66,42 @@ export interface Enqueued {
 export class RotationQueue {
   readonly queue: Queue;
   readonly leakFlags: LeakFlags;
+  readonly cooldown: RotationCooldown | null;
+  private readonly nowMs: () => number;
   private readonly connection: RedisClient;
 
-  constructor(connection: RedisClient, prefix: string) {
+  constructor(connection: RedisClient, prefix: string, options: RotationQueueOptions = {}) {
     this.connection = connection;
     this.queue = new Queue(QUEUE.rotations, { connection, prefix, defaultJobOptions: { ...JOB_RETENTION, ...ROTATE_ATTEMPTS } });
     // The queue re-emits its connection's errors, which whoever made the connection logs; without
     // a listener BullMQ prints each one to stderr with its stack.
     this.queue.on('error', () => {});
     this.leakFlags = new LeakFlags(connection, prefix);
+    this.nowMs = options.nowMs ?? Date.now;
+    this.cooldown = options.minIntervalMs === undefined ? null : new RotationCooldown(new CredentialStateStore(connection, prefix), options.minIntervalMs, this.nowMs);
   }
 
+  /**
+   * Queues one rotation. Leak requests are never refused; a leak alert arriving less than
+   * LEAK_COALESCE_MS after a completed leak rotation of the credential is answered by it
+   * (`coalesced`) unless it names a password the credential still holds. Manual and scheduled requests within
+   * `minIntervalMs` of the last completed rotation, or that would queue behind a running one,
+   * throw CooldownError (nothing queued).
+   */
   async enqueue(request: EnqueueRequest): Promise<Enqueued> {
     const { credentialId } = request;
+    // Alerts coalesce; an operator's explicit leak request (`enqueue --mode leak`, no alert) does not.
+    if (request.mode === MODE.leak && request.alert !== undefined) {
+      const answered = await this.leakFlags.recentAnswer(credentialId, this.nowMs());
+      // A rotation already queued or running for the credential answers it instead (dedup below).
+      if (answered !== null && !namesHeldPassword(request, answered) && !(await this.hasNewerJob(credentialId, answered.jobId))) {
+        return { credentialId, jobId: answered.jobId, deduplicated: true, mode: MODE.leak, coalesced: true };
+      }
+    }
     // The notice first: whichever job runs next for this credential then runs in leak mode.
     if (request.alert) await this.leakFlags.push(credentialId, request.alert);
     const mode: Mode = request.mode === MODE.leak || (await this.leakFlags.has(credentialId)) ? MODE.leak : request.mode;
+    if (mode !== MODE.leak && request.resume !== true && this.cooldown !== null) await this.assertCooldown(credentialId);
     const data: RotateJobData = {
       credentialId,
       reason: mode,
@@ -83,6 +128,22 @@ export class RotationQueue {
     if (state === 'active') return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
     await this.escalate(existing, state, mode, data);
     return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
+  }
+
+  /** Whether a job of this credential other than `answeredJobId` holds its deduplication key (one waiting or running). */
+  private async hasNewerJob(credentialId: string, answeredJobId: string): Promise<boolean> {
+    const queuedId = await this.queue.getDeduplicationJobId(credentialId);
+    return queuedId !== null && queuedId !== answeredJobId;
+  }
+
+  /** Refuses a manual or scheduled request within the interval, or one that would run right after an active rotation. */
+  private async assertCooldown(credentialId: string): Promise<void> {
+    if (this.cooldown === null) return;
+    await this.cooldown.assertAllowed(credentialId);
+    const queuedId = await this.queue.getDeduplicationJobId(credentialId);
+    if (queuedId === null) return;
+    // A waiting job absorbs this request (no extra rotation); an active one would get a second behind it.
+    if ((await this.queue.getJobState(queuedId)) === 'active') throw this.cooldown.behindActive(credentialId);
   }
 
   /** Raises a waiting job to this request's priority and mode when they are higher. */

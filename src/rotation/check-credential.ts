@@ -1,7 +1,7 @@
 import { STRATEGY, usernamesOf, type CredentialConfig } from '../config/types.ts';
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError, coerceError } from '../errors.ts';
 import type { ClusterClient } from '../milvus/types.ts';
-import { SECRET_ERROR_CODE } from '../secrets/errors.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { ENGINE_DEFAULTS } from './engine.ts';
 import { EXIT, type ExitCode } from './exit-code.ts';
@@ -72,7 +72,7 @@ export async function checkCredential(deps: CheckDeps, credential: CredentialCon
     [current, versions] = await Promise.all([deps.store.getByStage(credential.secretId, STAGE.current), deps.store.describe(credential.secretId)]);
   } catch (err) {
     const e = coerceError(err);
-    const notFound = e instanceof RotatorError && e.code === SECRET_ERROR_CODE.notFound;
+    const notFound = e instanceof RotatorError && e.code === ERROR_CODE.secretNotFound;
     return { ...report, status: notFound ? CHECK_STATUS.secretInvalid : CHECK_STATUS.secretsManagerError, error: e.message };
   }
   const secret = current ? parseCredentialSecret(current.value) : null;

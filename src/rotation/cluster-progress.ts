@@ -1,3 +1,4 @@
+import type { ChangeResult } from './change-password.ts';
 import { CLUSTER_STATE } from './types.ts';
 
 /**
@@ -56,4 +57,23 @@ export function holdsOf(progress: ClusterProgress): Holds {
 
 export function detailOf(progress: ClusterProgress): string | undefined {
   return 'detail' in progress && progress.detail !== '' ? progress.detail : undefined;
+}
+
+/** A change that ended (every kind but from-rejected and unknown, which each strategy reads in its own terms). */
+export type EndedChange = Exclude<ChangeResult, { kind: 'from-rejected' } | { kind: 'unknown' }>;
+
+/** Where a cluster stands after a change that ended: updated, or refused by its policy or the request. */
+export function progressAfterChange(result: EndedChange): ClusterProgress {
+  switch (result.kind) {
+    case 'changed':
+      return { state: CLUSTER_STATE.updated };
+    case 'policy-rejected':
+      return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${result.message}` };
+    case 'refused':
+      return { state: CLUSTER_STATE.refused, by: 'request', detail: result.message };
+    default: {
+      const unreachable: never = result;
+      throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
+    }
+  }
 }

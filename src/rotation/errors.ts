@@ -1,13 +1,6 @@
+import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 
-/** The error codes of the rotation layer (one namespace: ROTATOR_*). */
-export const ROTATION_ERROR_CODE = {
-  /** This process no longer owns the credential's lock. */
-  leaseLost: 'ROTATOR_LEASE_LOST',
-  /** The credential names a strategy this engine has no implementation of. */
-  strategyUnavailable: 'ROTATOR_STRATEGY_UNAVAILABLE',
-} as const;
-export type RotationErrorCode = (typeof ROTATION_ERROR_CODE)[keyof typeof ROTATION_ERROR_CODE];
 
 /**
  * Thrown by a fence when this process no longer owns the credential's lock. The engine lets it
@@ -15,13 +8,18 @@ export type RotationErrorCode = (typeof ROTATION_ERROR_CODE)[keyof typeof ROTATI
  */
 export class LeaseLostError extends RotatorError {
   constructor(credential: string, options?: ErrorOptions) {
-    super(ROTATION_ERROR_CODE.leaseLost, `lost the lock on credential "${credential}"; another worker owns it now`, options);
+    super(ERROR_CODE.leaseLost, `lost the lock on credential "${credential}"; another worker owns it now`, options);
   }
 }
 
 /** A credential asks for a strategy the engine was not given (a programming or deployment error). */
 export class StrategyUnavailableError extends RotatorError {
   constructor(credential: string, strategy: string) {
-    super(ROTATION_ERROR_CODE.strategyUnavailable, `credential "${credential}" uses strategy "${strategy}", which this engine does not have`);
+    super(ERROR_CODE.strategyUnavailable, `credential "${credential}" uses strategy "${strategy}", which this engine does not have`);
   }
+}
+
+/** Whether `err` is a lost lease (from the fence): it must go through untouched, never be reported as a failure. */
+export function isLeaseLost(err: unknown): boolean {
+  return err instanceof RotatorError && err.code === ERROR_CODE.leaseLost;
 }

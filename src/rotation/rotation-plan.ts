@@ -1,6 +1,6 @@
 import type { Answer, ResumeMove } from './resume-rules.ts';
 import type { StrategyName } from './strategy.ts';
-import type { ClusterState, Mode, Outcome, Reason } from './types.ts';
+import type { ClusterState, Mode, Outcome, Reason, RotationRequest, RotationResult } from './types.ts';
 
 /** What a dry run (`rotate --dry-run`, `recover --dry-run`) says the command would do. */
 export const PLAN_ACTION = {
@@ -40,4 +40,35 @@ export interface RotationPlan {
   pending: { versionId: string; ageMs: number | null; hasValue: boolean } | null;
   clusters: Record<string, ClusterPlan>;
   error?: string;
+}
+
+/** What a strategy's dry run saw, to be reported as a RotationPlan. */
+export interface PlanInput {
+  req: RotationRequest;
+  strategy: StrategyName;
+  action: PlanAction;
+  /** The result load stopped with, or null when the run would go on. */
+  stop: RotationResult | null;
+  currentVersionId: string | null;
+  pending: { versionId: string; ageMs: number | null; hasValue: boolean } | null;
+  /** The clusters probed (any order: the plan lists them in config order). */
+  clusters: Record<string, ClusterPlan>;
+}
+
+/** The dry run's report, the same shape for every strategy. */
+export function planOf(input: PlanInput): RotationPlan {
+  const { req, stop, clusters } = input;
+  return {
+    credential: req.credential.id,
+    dryRun: true,
+    strategy: input.strategy,
+    mode: req.mode,
+    action: input.action,
+    outcome: stop?.outcome ?? null,
+    reason: stop?.reason ?? null,
+    currentVersionId: input.currentVersionId,
+    pending: input.pending,
+    clusters: Object.fromEntries(req.credential.clusters.filter((name) => clusters[name]).map((name) => [name, clusters[name] as ClusterPlan])),
+    ...(stop?.error !== undefined ? { error: stop.error } : {}),
+  };
 }

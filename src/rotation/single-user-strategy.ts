@@ -1,18 +1,16 @@
-import type { ClusterClient } from '../milvus/types.ts';
-import { RotatorError, coerceError } from '../errors.ts';
-import { SECRET_ERROR_CODE } from '../secrets/errors.ts';
 import { STAGE } from '../secrets/types.ts';
-import { changePassword, probeClearly, type ChangeOptions, type ChangeResult } from './change-password.ts';
-import { holdsOf, type ClusterProgress } from './cluster-progress.ts';
-import { ROTATION_ERROR_CODE } from './errors.ts';
+import { changePassword, type ChangeResult } from './change-password.ts';
+import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cluster-calls.ts';
+import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
-import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
+import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
-import { PLAN_ACTION, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { rollBackClusters } from './roll-back.ts';
+import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult } from './rotation-run.ts';
 import { parseCredentialSecret, withPassword, type CredentialSecret } from './secret-value.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
-import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type Outcome, type Reason, type RotationRequest, type RotationResult } from './types.ts';
+import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type Reason, type RotationRequest, type RotationResult } from './types.ts';
 
 /**
  * The single-user strategy: one Milvus user per credential, its password changed in place on
@@ -81,7 +79,7 @@ class SingleUserRotation {
     const finished = 'ok' in verified ? await this.run.step(STEP.finish, () => this.finish(current, token)) : verified;
     if ('ok' in finished) return finished.ok;
 
-    const why = finished.stop.why ?? this.summarize();
+    const why = finished.stop.why ?? this.run.summarize();
     const facts = this.failureFacts(finished.stop.promotion);
     const decision = decideFailure(facts);
     if (decision.action === FAILURE_ACTION.rollBack) {
@@ -116,10 +114,8 @@ class SingleUserRotation {
     const { credential, rotationId, recover, mode } = this.run.req;
     const secretId = credential.secretId;
     const wrong = this.ctx.wrongPassword();
-    // Retried like every probe: one gateway error must not cost a scheduled rotation its turn.
-    const authChecks = Promise.all(
-      credential.clusters.map(async (name) => [name, await this.probeClear(this.ctx.cluster(name), this.username, wrong)] as const),
-    );
+    const authChecks = checkAuthentication(this.ctx, credential.clusters, this.username, wrong);
+    // Read only when a cluster turns out one step behind (the alternating strategy reads it always: its retired user's password).
     const previous = memo(async () => {
       const version = await this.ctx.store.getByStage(secretId, STAGE.previous);
       return version ? parseCredentialSecret(version.value) : null;
@@ -131,19 +127,18 @@ class SingleUserRotation {
       [description, currentVersion] = await Promise.all([this.ctx.store.describe(secretId), this.ctx.store.getByStage(secretId, STAGE.current)]);
     } catch (err) {
       await authChecks;
-      const notFound = err instanceof RotatorError && err.code === SECRET_ERROR_CODE.notFound;
-      return this.stop(OUTCOME.failed, notFound ? REASON.secretNotFound : REASON.secretsManagerError, describeError(err));
+      return this.run.readFailed(err);
     }
     const checks = await authChecks;
 
     // Case 1.
     const current = currentVersion ? parseCredentialSecret(currentVersion.value) : null;
     if (!currentVersion || !current) {
-      return this.stop(OUTCOME.failed, REASON.secretInvalid, `secret "${secretId}" has no AWSCURRENT value with string username and password`);
+      return this.run.stop(OUTCOME.failed, REASON.secretInvalid, `secret "${secretId}" has no AWSCURRENT value with string username and password`);
     }
     // Case 2.
     if (current.username !== this.username) {
-      return this.stop(OUTCOME.failed, REASON.usernameMismatch, `secret "${secretId}" belongs to another user than "${this.username}"; refusing to rotate it`);
+      return this.run.stop(OUTCOME.failed, REASON.usernameMismatch, `secret "${secretId}" belongs to another user than "${this.username}"; refusing to rotate it`);
     }
     this.seen.current = { versionId: currentVersion.versionId, secret: current };
     const labels = description.versions;
@@ -154,58 +149,49 @@ class SingleUserRotation {
       // clusters may be on their way to that version. Probing them for AWSCURRENT would report that
       // rotation's progress as drift. A job run again after Redis forgot its completion (a
       // failover with write loss) meets exactly this.
-      if (Object.keys(labels).some((id) => id !== rotationId && labels[id]?.includes(STAGE.pending))) return { stop: this.run.result(OUTCOME.rotated, REASON.alreadyRotated) };
+      if (pendingVersionId(labels, rotationId) !== undefined) return { stop: this.run.result(OUTCOME.rotated, REASON.alreadyRotated) };
       return { stop: await this.confirmClustersAccept(current, REASON.alreadyRotated, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT') };
     }
 
-    const pendingId = Object.keys(labels).find((id) => labels[id]?.includes(STAGE.pending) && id !== currentVersion.versionId);
+    const pendingId = pendingVersionId(labels, currentVersion.versionId);
     const base = { current: { versionId: currentVersion.versionId, secret: current }, previous };
 
     let loaded: Loaded;
     if (pendingId) {
-      let pendingVersion;
+      let read;
       try {
-        pendingVersion = await this.ctx.store.getByVersion(secretId, pendingId);
+        read = await readPending(this.ctx, secretId, pendingId);
       } catch (err) {
-        return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
+        return this.run.readFailed(err);
       }
-      const pending = pendingVersion ? parseCredentialSecret(pendingVersion.value) : null;
-      // A version without a creation date is treated as young (refuse, never guess).
-      const created = pendingVersion?.createdDate?.getTime() ?? null;
-      this.seen.pending = { versionId: pendingId, ageMs: created === null ? null : this.ctx.now() - created, secret: pending };
+      const { secret: pending, createdAt: created } = read;
+      this.seen.pending = { versionId: pendingId, ageMs: read.ageMs, secret: pending };
       const ours = pendingId === rotationId;
+      // A version without a creation date is treated as young (refuse, never guess).
       if (!ours && !recover && this.ctx.now() - (created ?? this.ctx.now()) < this.ctx.tuning.pendingLeaseMs) {
         // Case 4b, unless the rotation that wrote it is known to have ended (case 4c): then no one will finish it.
         if ((await this.ctx.pendingOwner(pendingId).catch(() => 'unknown' as const)) !== 'ended') {
           this.run.versionId = pendingId;
-          return this.stop(OUTCOME.failed, REASON.rotationInProgress, `another rotation (version ${pendingId}) is in progress on secret "${secretId}"; retry later or run recover`);
+          return this.run.stop(OUTCOME.failed, REASON.rotationInProgress, `another rotation (version ${pendingId}) is in progress on secret "${secretId}"; retry later or run recover`);
         }
       }
       // Cases 4a and 4c. A pending placeholder without a value (RotateSecret's) is filled in writeAhead.
-      if (pendingVersion && (!pending || pending.username !== this.username)) {
+      if (read.found && (!pending || pending.username !== this.username)) {
         this.run.versionId = pendingId;
-        return this.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential of user "${this.username}"`);
+        return this.run.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential of user "${this.username}"`);
       }
       loaded = { ...base, token: pendingId, pending, resuming: pending !== null };
     } else {
       // Case 5.
       if (labels[rotationId]) {
-        return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${rotationId} already ended on secret "${secretId}"; start a new rotation`);
+        return this.run.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${rotationId} already ended on secret "${secretId}"; start a new rotation`);
       }
       loaded = { ...base, token: rotationId, pending: null, resuming: false };
     }
 
     // Cases 6 and 7.
-    const authOff = checks.filter(([, answer]) => answer === 'accepted').map(([name]) => name);
-    if (authOff.length > 0) {
-      for (const name of authOff) this.run.setCluster(name, { state: CLUSTER_STATE.authDisabled });
-      return this.stop(OUTCOME.failed, REASON.authDisabled, `authentication is off on ${authOff.join(', ')}: a wrong password was accepted`);
-    }
-    const silent = checks.filter(([, answer]) => answer === 'unknown').map(([name]) => name);
-    if (silent.length > 0 && !loaded.resuming && mode !== MODE.leak) {
-      for (const name of silent) this.run.setCluster(name, { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: 'no answer to the authentication check' });
-      return this.stop(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${silent.join(', ')}; nothing was changed`);
-    }
+    const unauthenticated = this.run.refuseUnlessAuthenticated(checks, loaded.resuming || mode === MODE.leak, 'no answer to the authentication check');
+    if (unauthenticated) return unauthenticated;
     // Case 8.
     if (recover && !pendingId) {
       this.run.versionId = currentVersion.versionId;
@@ -221,7 +207,7 @@ class SingleUserRotation {
    */
   private async confirmClustersAccept(current: CredentialSecret, reason: Reason, driftMessage: string): Promise<RotationResult> {
     const { credential } = this.run.req;
-    const answers = await Promise.all(credential.clusters.map(async (name) => [name, await this.probeUntil(name, current.password, 'accepted')] as const));
+    const answers = await Promise.all(credential.clusters.map(async (name) => [name, await probeUntil(this.ctx, name, this.username, current.password, 'accepted')] as const));
     for (const [name, answer] of answers) {
       this.run.setCluster(
         name,
@@ -242,7 +228,7 @@ class SingleUserRotation {
   // ---------------------------------------------------------------------------------------------
 
   async plan(): Promise<RotationPlan> {
-    const { credential, mode } = this.run.req;
+    const { credential } = this.run.req;
     const loaded = await this.load();
     const seen = this.seen;
     const clusters: Record<string, ClusterPlan> = {};
@@ -255,9 +241,9 @@ class SingleUserRotation {
         credential.clusters.map(async (name) => {
           const client = this.ctx.cluster(name);
           const [current, pending, prev] = await Promise.all([
-            this.probeClear(client, this.username, currentPassword),
-            pendingPassword === null ? null : this.probeClear(client, this.username, pendingPassword),
-            previousPassword === null ? null : this.probeClear(client, this.username, previousPassword),
+            probeClear(this.ctx, client, this.username, currentPassword),
+            pendingPassword === null ? null : probeClear(this.ctx, client, this.username, pendingPassword),
+            previousPassword === null ? null : probeClear(this.ctx, client, this.username, previousPassword),
           ]);
           const evidence: ClusterEvidence = { pending: pending ?? 'none', current, previous: prev ?? 'none' };
           clusters[name] = {
@@ -276,19 +262,15 @@ class SingleUserRotation {
       : 'ok' in loaded && loaded.ok.pending
         ? PLAN_ACTION.resume
         : PLAN_ACTION.rotate;
-    return {
-      credential: credential.id,
-      dryRun: true,
+    return planOf({
+      req: this.run.req,
       strategy: STRATEGY.single,
-      mode,
       action,
-      outcome: stop?.outcome ?? null,
-      reason: stop?.reason ?? null,
+      stop,
       currentVersionId: seen?.current?.versionId ?? null,
       pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
-      clusters: Object.fromEntries(credential.clusters.filter((name) => clusters[name]).map((name) => [name, clusters[name] as ClusterPlan])),
-      ...(stop?.error !== undefined ? { error: stop.error } : {}),
-    };
+      clusters,
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -296,34 +278,24 @@ class SingleUserRotation {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Makes the new password durable under AWSPENDING before any cluster sees it. An existing
-   * pending password is never regenerated (a retry must not make a new value: PutSecretValue is
-   * idempotent only for the same token and value, spec/secrets-manager.md 2.2).
+   * Makes the new password durable under AWSPENDING before any cluster sees it (writePending). An
+   * existing pending password is never regenerated (a retry must not make a new value).
    */
   private async writeAhead(loaded: Loaded): Promise<StepResult<CredentialSecret, RotationResult>> {
     if (loaded.pending) return { ok: loaded.pending };
-    const { credential } = this.run.req;
-    const password = this.ctx.generatePassword(credential.password);
-    const value = withPassword(loaded.current.secret, password);
-    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.putPending));
-    try {
-      await this.ctx.store.putPending(credential.secretId, loaded.token, value);
-    } catch (err) {
-      if (err instanceof RotatorError && err.code === SECRET_ERROR_CODE.versionConflict) {
-        return this.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${loaded.token} already wrote another value to secret "${credential.secretId}"; start a new rotation`);
-      }
-      return this.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
-    }
-    const pending = parseCredentialSecret(value);
-    if (!pending) throw new Error('a generated secret value did not parse back');
-    return { ok: pending };
+    const password = this.ctx.generatePassword(this.run.req.credential.password);
+    return writePending(this.ctx, this.run, loaded.token, withPassword(loaded.current.secret, password));
   }
 
   // ---------------------------------------------------------------------------------------------
   // 3. Set
   // ---------------------------------------------------------------------------------------------
 
-  /** Sets the pending password on every cluster in parallel; in leak mode, retries forward. Ok when every cluster holds it. */
+  /**
+   * Sets the pending password on every cluster in parallel; in leak mode, retries forward. Ok when
+   * every cluster holds it. The forward passes retry only unreachable clusters (the resume rules
+   * settle the others); the alternating strategy's differ (see its setAll) and are kept apart.
+   */
   private async setAll(loaded: Loaded, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
     const names = this.run.req.credential.clusters;
     await Promise.all(names.map((name) => this.setOne(name, loaded, pending, loaded.resuming)));
@@ -361,7 +333,7 @@ class SingleUserRotation {
       const move = nextResumeMove(evidence);
       switch (move) {
         case RESUME_MOVE.probePending:
-          evidence.pending = await this.probeClear(client, user, pending.password);
+          evidence.pending = await probeClear(this.ctx, client, user, pending.password);
           break;
         case RESUME_MOVE.holdsPending:
           return this.run.setCluster(name, { state: CLUSTER_STATE.updated });
@@ -370,7 +342,7 @@ class SingleUserRotation {
         case RESUME_MOVE.unknownPassword:
           return this.run.setCluster(name, { state: CLUSTER_STATE.unknownPassword, detail: 'neither AWSCURRENT, AWSPREVIOUS nor AWSPENDING is accepted' });
         case RESUME_MOVE.changeFromCurrent: {
-          const learned = learn(await changePassword(client, user, loaded.current.secret.password, pending.password, this.changeOptions(name)));
+          const learned = learn(await changePassword(client, user, loaded.current.secret.password, pending.password, changeOptions(this.ctx, name)));
           if (typeof learned === 'object') return this.run.setCluster(name, learned);
           evidence.current = learned;
           break;
@@ -381,7 +353,7 @@ class SingleUserRotation {
             evidence.previous = 'none';
             break;
           }
-          const learned = learn(await changePassword(client, user, previous.password, pending.password, this.changeOptions(name)));
+          const learned = learn(await changePassword(client, user, previous.password, pending.password, changeOptions(this.ctx, name)));
           if (typeof learned === 'object') return this.run.setCluster(name, learned);
           evidence.previous = learned;
           break;
@@ -403,7 +375,10 @@ class SingleUserRotation {
     const names = this.run.req.credential.clusters;
     const checks = await Promise.all(
       names.map(async (name) => {
-        const [newAnswer, oldAnswer] = await Promise.all([this.probeUntil(name, pending.password, 'accepted'), this.probeUntil(name, current.password, 'rejected')]);
+        const [newAnswer, oldAnswer] = await Promise.all([
+          probeUntil(this.ctx, name, this.username, pending.password, 'accepted'),
+          probeUntil(this.ctx, name, this.username, current.password, 'rejected'),
+        ]);
         return { name, newAccepted: newAnswer === 'accepted', oldRejected: oldAnswer === 'rejected' };
       }),
     );
@@ -425,33 +400,29 @@ class SingleUserRotation {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Moves AWSCURRENT to the new version (AWSPREVIOUS follows), then reads the labels back.
-   * AWSPENDING is left on the new version (decided, DESIGN section 5): with AWSCURRENT beside it
-   * that is AWS's documented "rotation complete" state (spec/secrets-manager.md 1.1), and leaving
-   * it saves one write of the shared 50/s quota and one round trip per rotation. Load, verify and
-   * status count "pending" only on a version other than AWSCURRENT, so nothing mistakes it for a
-   * rotation in progress.
+   * Moves AWSCURRENT to the new version and reads the labels back (promotePending; AWSPENDING is
+   * left on it, decided in DESIGN section 5). Load, verify and status count "pending" only on a
+   * version other than AWSCURRENT, so nothing mistakes it for a rotation in progress. The cases:
+   *  1. promoted: rotated.
+   *  2. unknown: every cluster holds the pending password, which AWSPENDING records; whether
+   *     AWSCURRENT moved is unknown, so rolling back could strand the clusters on AWSPREVIOUS.
+   *     Running the same rotation again (it resumes) settles it.
+   *  3. not moved: the failure policy decides.
    */
   private async finish(current: Loaded['current'], token: string): Promise<StepResult<RotationResult, Failure>> {
-    const { credential } = this.run.req;
-    await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.promote));
-    let promoteError: unknown = null;
-    try {
-      await this.ctx.store.promote(credential.secretId, token, { currentVersionId: current.versionId, keepPendingLabel: true });
-    } catch (err) {
-      promoteError = err;
+    const promoted = await promotePending(this.ctx, this.run, token, current.versionId);
+    switch (promoted.kind) {
+      case 'promoted': // case 1
+        return { ok: this.run.result(OUTCOME.rotated, REASON.ok) };
+      case 'unknown': // case 2
+        return { stop: { promotion: PROMOTION.unknown, why: promoted.why } };
+      case 'not-moved': // case 3
+        return { stop: { promotion: PROMOTION.failed, why: promoted.why } };
+      default: {
+        const unreachable: never = promoted;
+        throw new Error(`unhandled promotion ${JSON.stringify(unreachable)}`);
+      }
     }
-    let labels: Record<string, string[]>;
-    try {
-      labels = (await this.ctx.store.describe(credential.secretId)).versions;
-    } catch (err) {
-      // Every cluster holds the pending password, which AWSPENDING records; whether AWSCURRENT
-      // moved is unknown, so rolling back could strand the clusters on AWSPREVIOUS. Running the
-      // same rotation again (it resumes) settles it.
-      return { stop: { promotion: PROMOTION.unknown, why: `could not confirm AWSCURRENT moved: ${describeError(promoteError ?? err)}` } };
-    }
-    if (labels[token]?.includes(STAGE.current)) return { ok: this.run.result(OUTCOME.rotated, REASON.ok) };
-    return { stop: { promotion: PROMOTION.failed, why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` } };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -464,7 +435,7 @@ class SingleUserRotation {
       touched: this.run.holding('pending', 'unknown').length > 0,
       stranger: this.run.holding('other').length > 0,
       promotion,
-      cause: this.failureCause(),
+      cause: this.run.failureCause(),
     };
   }
 
@@ -472,123 +443,25 @@ class SingleUserRotation {
    * Puts every cluster that holds (or may hold) the new password back to AWSCURRENT, and verifies.
    * Ok when all are back.
    */
-  private async rollBack(current: CredentialSecret, pending: CredentialSecret): Promise<StepResult<true, true>> {
-    const { credential } = this.run.req;
-    const touched = this.run.holding('pending', 'unknown');
-    const back = await Promise.all(
-      touched.map(async (name) => {
-        const client = this.ctx.cluster(name);
-        // A cluster whose state was unknown may never have changed: look before writing.
-        if (holdsOf(this.run.clusters.get(name) ?? { state: CLUSTER_STATE.unchanged }) === 'unknown' && (await this.probeClear(client, this.username, current.password)) === 'accepted') {
-          this.run.setCluster(name, { state: CLUSTER_STATE.unchanged });
-          return true;
-        }
-        const result = await changePassword(client, this.username, pending.password, current.password, this.changeOptions(name));
-        const verified = result.kind === 'changed' && (await this.probeUntil(name, current.password, 'accepted')) === 'accepted';
-        this.run.setCluster(name, verified ? { state: CLUSTER_STATE.rolledBack } : { state: CLUSTER_STATE.rollbackFailed, detail: rollBackFailure(result) });
-        return verified;
-      }),
-    );
-    return back.every(Boolean) ? { ok: true } : { stop: true };
+  private rollBack(current: CredentialSecret, pending: CredentialSecret): Promise<StepResult<true, true>> {
+    return rollBackClusters(this.ctx, this.run, this.username, { pending: pending.password, old: current.password }, rollBackFailure);
   }
 
   /** The result of a failed run, after the policy's roll back or roll forward; the message from the clusters' final states. */
   private async settle(verdict: Verdict & { dropPending: boolean }, why: string, token: string): Promise<RotationResult> {
-    const abandonNote = verdict.dropPending ? await this.abandonQuietly(token) : '';
+    const abandonNote = verdict.dropPending ? await abandonPending(this.ctx, this.run, token) : '';
     switch (verdict.reason) {
       case REASON.finishUnknown:
         return this.run.result(verdict.outcome, verdict.reason, why);
       case REASON.promoteFailed:
         return this.run.result(verdict.outcome, verdict.reason, `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`);
       case REASON.rollbackFailed: {
-        const stuck = [...this.run.clusters.entries()].filter(([, c]) => c.state === CLUSTER_STATE.rollbackFailed).map(([name]) => name);
+        const stuck = this.run.inState(CLUSTER_STATE.rollbackFailed);
         return this.run.result(verdict.outcome, verdict.reason, `${why}; roll back failed, AWSPENDING kept (it holds the live password of ${stuck.join(', ')})`);
       }
       default:
         if (this.run.req.mode === MODE.leak) return this.run.result(verdict.outcome, verdict.reason, `leak not contained on every cluster: ${why}${abandonNote}`);
         return this.run.result(verdict.outcome, verdict.reason, why + abandonNote);
-    }
-  }
-
-  /** Drops AWSPENDING from the abandoned version; a failure leaves a stale pending version that the next run or reconcile adopts. */
-  private async abandonQuietly(token: string): Promise<string> {
-    try {
-      await this.ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
-      await this.ctx.store.abandon(this.run.req.credential.secretId, token);
-      return '';
-    } catch (err) {
-      if (isFenceError(err)) throw err;
-      return `; AWSPENDING could not be removed (${describeError(err)})`;
-    }
-  }
-
-  /** The reason the clusters' states give for a failed run, most telling first. */
-  private failureCause(): Reason {
-    const progress = [...this.run.clusters.values()];
-    if (progress.some((c) => c.state === CLUSTER_STATE.unknownPassword)) return REASON.unknownPassword;
-    if (progress.some((c) => c.state === CLUSTER_STATE.refused && c.by === 'policy')) return REASON.policyRejected;
-    if (progress.some((c) => c.state === CLUSTER_STATE.refused)) return REASON.clusterRefused;
-    if (progress.some((c) => c.state === CLUSTER_STATE.unreachable)) return REASON.clusterUnreachable;
-    if (progress.some((c) => c.state === CLUSTER_STATE.verifyFailed)) return REASON.verifyFailed;
-    return REASON.secretsManagerError;
-  }
-
-  private summarize(): string {
-    const parts = [...this.run.clusters.entries()]
-      .filter(([, c]) => c.state !== CLUSTER_STATE.updated && c.state !== CLUSTER_STATE.unchanged)
-      .map(([name, c]) => `${name}: ${c.state}${'detail' in c && c.detail ? ` (${c.detail})` : ''}`);
-    return parts.length > 0 ? parts.join('; ') : 'a step failed';
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Helpers
-  // ---------------------------------------------------------------------------------------------
-
-  private changeOptions(cluster: string): ChangeOptions {
-    return {
-      maxAttempts: this.ctx.tuning.changeAttempts,
-      maxProbes: this.ctx.tuning.probeAttempts,
-      retryDelayMs: this.ctx.tuning.retryDelayMs,
-      sleep: this.ctx.sleep,
-      beforeWrite: () => this.ctx.fence(fencePoint.clusterWrite(cluster)),
-    };
-  }
-
-  /** A probe retried until it gets a clear answer (or the attempts run out: unknown). */
-  private async probeClear(client: ClusterClient, user: string, password: string): Promise<Answer> {
-    const answer = await probeClearly(client, user, password, { maxProbes: this.ctx.tuning.probeAttempts, retryDelayMs: this.ctx.tuning.retryDelayMs, sleep: this.ctx.sleep });
-    return typeof answer === 'object' ? 'unknown' : answer;
-  }
-
-  /** Probes until the answer is `want` (verification retries for propagation); the last answer otherwise. */
-  private async probeUntil(name: string, password: string, want: 'accepted' | 'rejected'): Promise<Answer> {
-    const client = this.ctx.cluster(name);
-    let last: Answer = 'unknown';
-    for (let i = 0; i < this.ctx.tuning.verifyAttempts; i++) {
-      if (i > 0) await this.ctx.sleep(this.ctx.tuning.verifyDelayMs);
-      last = (await client.probe(this.username, password)).kind;
-      if (last === want) return last;
-    }
-    return last;
-  }
-
-  private stop(outcome: Outcome, reason: Reason, error: string): { stop: RotationResult } {
-    return { stop: this.run.result(outcome, reason, error) };
-  }
-}
-
-/** A change's terminal progress (every kind but from-rejected and unknown, which are evidence). */
-function progressAfterChange(result: Exclude<ChangeResult, { kind: 'from-rejected' } | { kind: 'unknown' }>): ClusterProgress {
-  switch (result.kind) {
-    case 'changed':
-      return { state: CLUSTER_STATE.updated };
-    case 'policy-rejected':
-      return { state: CLUSTER_STATE.refused, by: 'policy', detail: `policy: ${result.message}` };
-    case 'refused':
-      return { state: CLUSTER_STATE.refused, by: 'request', detail: result.message };
-    default: {
-      const unreachable: never = result;
-      throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
     }
   }
 }
@@ -610,15 +483,6 @@ function rollBackFailure(result: ChangeResult): string {
       throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
     }
   }
-}
-
-function describeError(err: unknown): string {
-  const e = coerceError(err);
-  return e instanceof RotatorError ? `${e.code}: ${e.message}` : e.message;
-}
-
-function isFenceError(err: unknown): boolean {
-  return err instanceof RotatorError && err.code === ROTATION_ERROR_CODE.leaseLost;
 }
 
 function memo<T>(fn: () => Promise<T>): () => Promise<T> {

@@ -34,7 +34,38 @@ export type Fault =
   /** Applied, then a gateway 502 (the reply was lost behind a load balancer). */
   | { kind: 'applied-then-5xx' }
   /** A canned reply before Milvus sees the request (any status, any body): not applied. */
-  | { kind: 'reply'; status: number; body: string; contentType?: string };
+  | { kind: 'reply'; status: number; body: string; contentType?: string }
+  /**
+   * A server that quotes the request (body and Authorization header) in its error, encoded: not
+   * applied. With `code`, inside a Milvus envelope's `message` (HTTP `status`); else as the body.
+   */
+  | { kind: 'echo'; status: number; encoding: EchoEncoding; code?: number };
+
+/** How an echoing server encodes what it quotes. */
+export type EchoEncoding = 'plain' | 'hex' | 'base64' | 'percent-lower' | 'rfc3986' | 'upper';
+
+/** The request as an echoing server quotes it. */
+export function encodeEcho(text: string, encoding: EchoEncoding): string {
+  const bytes = Buffer.from(text, 'utf8');
+  switch (encoding) {
+    case 'plain':
+      return text;
+    case 'hex':
+      return bytes.toString('hex');
+    case 'base64':
+      return bytes.toString('base64');
+    case 'percent-lower':
+      return encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+    case 'rfc3986':
+      return encodeURIComponent(text).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+    case 'upper':
+      return text.toUpperCase();
+    default: {
+      const unknown: never = encoding;
+      throw new Error(`unknown echo encoding: ${String(unknown)}`);
+    }
+  }
+}
 
 export interface FaultRule {
   /** @defaultValue 'any' */
@@ -69,7 +100,7 @@ interface ActiveRule {
   fault: Fault;
 }
 
-const GATEWAY_FAULTS: ReadonlySet<Fault['kind']> = new Set(['status', 'timeout', 'drop-before-apply', 'reply']);
+const GATEWAY_FAULTS: ReadonlySet<Fault['kind']> = new Set(['status', 'timeout', 'drop-before-apply', 'reply', 'echo']);
 const LATENCY_FAULTS: ReadonlySet<Fault['kind']> = new Set(['latency']);
 const AFTER_APPLY_FAULTS: ReadonlySet<Fault['kind']> = new Set([
   'applied-then-408',
@@ -169,8 +200,14 @@ function ruleMatches(rule: ActiveRule, subject: RequestSubject): boolean {
 }
 
 /** The reply for a fault that hits before Milvus: a gateway error, a hang, a drop or a canned reply. */
-export function gatewayReply(fault: Fault): Reply {
+export function gatewayReply(fault: Fault, request: { rawBody: string; authorization: string } = { rawBody: '', authorization: '' }): Reply {
   switch (fault.kind) {
+    case 'echo': {
+      const quoted = encodeEcho(`${request.rawBody} Authorization: ${request.authorization}`, fault.encoding);
+      return fault.code === undefined
+        ? { kind: 'text', status: fault.status, body: `bad request: ${quoted}`, contentType: 'text/plain' }
+        : json(fault.status, { code: fault.code, message: `invalid request ${quoted}` });
+    }
     case 'status':
       return gatewayError(fault.status);
     case 'timeout':

@@ -329,7 +329,7 @@ export class MilvusSimulator {
 
     // 1. Gateway faults: in front of Milvus, so before authentication.
     const gateway = this.#faults.gatewayFault(subject);
-    if (gateway) return this.#send(res, gatewayReply(gateway));
+    if (gateway) return this.#send(res, gatewayReply(gateway, { rawBody, authorization: header }));
 
     // 2. authenticate (only installed when auth is on).
     let caller: string | null = null;

@@ -18,6 +18,8 @@ export interface SandboxOptions {
   writeLimitPerSecond?: number;
   /** The emulator's source of randomness for random faults (never for passwords). */
   secretsRandom?: () => number;
+  /** Versions one secret may hold (the emulator's version quota). @defaultValue the emulator's */
+  versionQuota?: number;
   /** Each simulator's source of randomness for random faults (never for passwords), by cluster name. */
   milvusRandom?: (cluster: string) => () => number;
 }
@@ -46,6 +48,7 @@ export async function startSandbox<C extends Config>(config: C, options: Sandbox
     latencyMs,
     ...(options.writeLimitPerSecond ? { writeLimitPerSecond: options.writeLimitPerSecond } : {}),
     ...(options.secretsRandom ? { random: options.secretsRandom } : {}),
+    ...(options.versionQuota !== undefined ? { versionQuota: options.versionQuota } : {}),
   });
   const simulators = new Map<string, MilvusSimulator>();
   const clusters: Record<string, ClusterConfig> = {};

@@ -37,6 +37,13 @@ export const ERROR_TYPE = {
 
 /** Factories for every error reply, so that a message is written once. */
 export const emulatedError = {
+  /** Worded in the emulator's style (AWS documents the quota, not this message). */
+  versionQuotaReached: (name: string, quota: number): EmulatedServiceError =>
+    new EmulatedServiceError(
+      ERROR_TYPE.limitExceeded,
+      `The secret ${name} has reached the quota of ${quota} versions. Secrets Manager removes unlabeled versions only when there are more than 100 and they are older than 24 hours.`,
+    ),
+
   secretNotFound: (): EmulatedServiceError =>
     new EmulatedServiceError(ERROR_TYPE.resourceNotFound, "Secrets Manager can't find the specified secret."),
 

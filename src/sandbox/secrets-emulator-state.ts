@@ -58,6 +58,8 @@ export interface StateChange {
 export interface SecretsStateDeps {
   /** Epoch milliseconds. */
   now: () => number;
+  /** Versions a secret may hold after pruning; a PutSecretValue beyond it is LimitExceededException. @defaultValue DEFAULT_VERSION_QUOTA */
+  versionQuota?: number;
   /** Uniform in [0, 1); only used for ARN suffixes here. */
   random: () => number;
   region: string;
@@ -68,6 +70,13 @@ export interface SecretsStateDeps {
 const SECONDS_PER_DAY = 86_400;
 /** AWS prunes unlabelled versions beyond this many, if they are older than a day (spec 2.3). */
 const VERSIONS_KEPT = 100;
+/**
+ * The versions one secret may hold. AWS documents the pruning rule and that more than one new
+ * version per 10 minutes, sustained, reaches "the quota for secret versions", not the number: one
+ * a day of 10-minute versions (144, all too young to prune) plus the labelled ones is what that
+ * guidance sustains, so the emulator refuses past 150.
+ */
+export const DEFAULT_VERSION_QUOTA = 150;
 const DEFAULT_RECOVERY_WINDOW_DAYS = 30;
 const ARN_SUFFIX_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const NAME_PATTERN = /^[A-Za-z0-9/_+=.@!-]+$/;
@@ -200,6 +209,11 @@ export class SecretsState {
       if (!sameValue(existing.value, value)) throw emulatedError.tokenInUse(token, secret.arn);
       return { ARN: secret.arn, Name: secret.name, VersionId: token, VersionStages: [...existing.stages] };
     }
+
+    // The version quota, after pruning what may be pruned (AWS prunes as it creates).
+    this.pruneDeprecated(secret);
+    const quota = this.deps.versionQuota ?? DEFAULT_VERSION_QUOTA;
+    if (secret.versions.size >= quota) throw emulatedError.versionQuotaReached(secret.name, quota);
 
     // No VersionStages = AWSCURRENT; the first version of a secret always gets AWSCURRENT.
     const labels = new Set(stages ?? [LABEL.current]);

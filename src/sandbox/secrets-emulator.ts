@@ -46,6 +46,12 @@ export interface SecretsManagerEmulatorOptions {
   random?: () => number;
   /** Region written into ARNs. @defaultValue 'us-east-1' */
   region?: string;
+  /**
+   * Versions one secret may hold after pruning (unlabelled versions are pruned only beyond 100 and
+   * only when older than 24 h); PutSecretValue past it answers LimitExceededException.
+   * @defaultValue DEFAULT_VERSION_QUOTA (150)
+   */
+  versionQuota?: number;
 }
 
 /** What seedSecret() created. */
@@ -116,6 +122,7 @@ export class SecretsManagerEmulator {
       random,
       region: this.region,
       accountId: ACCOUNT_ID,
+      ...(options.versionQuota === undefined ? {} : { versionQuota: options.versionQuota }),
       onChange: (change) => this.emitWrite(change),
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -194,6 +201,11 @@ export class SecretsManagerEmulator {
   /** VersionId -> staging labels, for the versions that carry a label (as DescribeSecret lists them). */
   labelsOf(secretId: string): Record<string, string[]> {
     return labelledVersions(this.require(secretId));
+  }
+
+  /** How many versions the secret holds, labelled or not (what the version quota counts). */
+  versionCount(secretId: string): number {
+    return this.require(secretId).versions.size;
   }
 
   /** The SecretString under `stage`, or undefined when no version carries it (or it is binary). */

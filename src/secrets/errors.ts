@@ -1,38 +1,17 @@
 /**
  * The errors of the Secrets Manager boundary, and the one function that makes them from whatever
  * the AWS SDK threw. Nothing above src/secrets/ sees an SDK exception: it matches on `code`
- * (stable) or on the class, and reads `retryable` to decide whether a later attempt may succeed.
+ * (stable, ERROR_CODE.secret* in src/error-codes.ts) or on the class, and reads `retryable` to decide whether a later attempt may succeed.
  *
  * Messages name the operation and the secret id, and never a value. The service's own message is
  * quoted only for calls that sent no value: a call that carried one (PutSecretValue) never echoes
  * the service's text, so no validation message can ever repeat a password into a log or into
  * Redis. The SDK error stays reachable as `cause`.
  */
+import { ERROR_CODE, type SecretErrorCode } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
 
-export const SECRET_ERROR_CODE = {
-  /** ResourceNotFoundException: the secret (or, for stage changes, the version) does not exist. */
-  notFound: 'SECRET_NOT_FOUND',
-  /** ResourceExistsException: the ClientRequestToken already names a version with another value. */
-  versionConflict: 'SECRET_VERSION_CONFLICT',
-  /** InvalidParameterException / ValidationException: a parameter is invalid for the secret's state. */
-  invalidParameter: 'SECRET_INVALID_PARAMETER',
-  /** InvalidRequestException: e.g. the secret is scheduled for deletion. */
-  invalidRequest: 'SECRET_INVALID_REQUEST',
-  /** Throttled on every attempt the SDK made. */
-  throttled: 'SECRET_THROTTLED',
-  /** LimitExceededException: a quota of the secret (e.g. versions) is exhausted. */
-  limitExceeded: 'SECRET_LIMIT_EXCEEDED',
-  /** Credentials missing, invalid or not allowed. */
-  accessDenied: 'SECRET_ACCESS_DENIED',
-  /** EncryptionFailure / DecryptionFailure: the KMS key cannot be used. */
-  kmsFailure: 'SECRET_KMS_FAILURE',
-  /** 5xx, timeout or network failure on every attempt, or an unrecognised error. */
-  serviceError: 'SECRET_SERVICE_ERROR',
-  /** The version holds SecretBinary; the rotator only handles SecretString JSON. */
-  notString: 'SECRET_NOT_STRING',
-} as const;
-export type SecretErrorCode = (typeof SECRET_ERROR_CODE)[keyof typeof SECRET_ERROR_CODE];
+export type { SecretErrorCode } from '../error-codes.ts';
 
 /** Where a failure happened. */
 export interface SecretCallContext {
@@ -72,61 +51,61 @@ export class SecretStoreError extends RotatorError {
 
 export class SecretNotFoundError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.notFound, detail, reason, options);
+    super(ERROR_CODE.secretNotFound, detail, reason, options);
   }
 }
 
 export class SecretVersionConflictError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.versionConflict, detail, reason, options);
+    super(ERROR_CODE.secretVersionConflict, detail, reason, options);
   }
 }
 
 export class SecretInvalidParameterError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.invalidParameter, detail, reason, options);
+    super(ERROR_CODE.secretInvalidParameter, detail, reason, options);
   }
 }
 
 export class SecretInvalidRequestError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.invalidRequest, detail, reason, options);
+    super(ERROR_CODE.secretInvalidRequest, detail, reason, options);
   }
 }
 
 export class SecretThrottledError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.throttled, detail, reason, options);
+    super(ERROR_CODE.secretThrottled, detail, reason, options);
   }
 }
 
 export class SecretLimitExceededError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.limitExceeded, detail, reason, options);
+    super(ERROR_CODE.secretLimitExceeded, detail, reason, options);
   }
 }
 
 export class SecretAccessDeniedError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.accessDenied, detail, reason, options);
+    super(ERROR_CODE.secretAccessDenied, detail, reason, options);
   }
 }
 
 export class SecretKmsError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.kmsFailure, detail, reason, options);
+    super(ERROR_CODE.secretKmsFailure, detail, reason, options);
   }
 }
 
 export class SecretServiceError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.serviceError, detail, reason, options);
+    super(ERROR_CODE.secretServiceError, detail, reason, options);
   }
 }
 
 export class SecretNotStringError extends SecretStoreError {
   constructor(detail: SecretFailureDetail, reason: string, options?: ErrorOptions) {
-    super(SECRET_ERROR_CODE.notString, detail, reason, options);
+    super(ERROR_CODE.secretNotString, detail, reason, options);
   }
 }
 

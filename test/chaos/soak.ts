@@ -314,7 +314,7 @@ async function run(): Promise<number> {
     ),
     redis: { url: redis.url, prefix: '{chaos}', connectTimeoutMs: 10_000 },
     worker: { concurrency: profile.concurrency, ...profile.worker },
-    rotation: { pendingLeaseMs: profile.pendingLeaseMs },
+    rotation: { ...made.rotation, pendingLeaseMs: profile.pendingLeaseMs },
     leakAlerts: { ...made.leakAlerts, githubKeysFile: keysFile },
   };
   sandbox = await startChaosSandbox(config, { seed, latencyMs: profile.latencyMs });

@@ -17,6 +17,7 @@ export function configToYaml(config: Config): string {
     worker: config.worker,
     rotation: config.rotation,
     leakAlerts: { ...leakAlerts, webhookSecrets },
+    notifications: config.notifications,
   }, { aliasDuplicateObjects: false });
 }
 

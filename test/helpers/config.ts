@@ -49,10 +49,21 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): S
         },
       ]),
     ),
-    http: { port: 0, host: '127.0.0.1', triggerTokens: ['test-trigger-token-0123456789'] },
+    http: {
+      port: 0,
+      host: '127.0.0.1',
+      triggerTokens: ['test-trigger-token-0123456789'],
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 256,
+      rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
+    },
     // The defaults, except no drain delay: test workers are stopped by the test, not behind a load balancer.
     worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 0, scheduleCheckIntervalMs: 60_000 },
-    rotation: { pendingLeaseMs: 600_000 },
+    // The shortest interval, so that tests may rotate a credential again a second later.
+    rotation: { pendingLeaseMs: 600_000, minIntervalMs: 1_000 },
     leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
+    notifications: [],
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Every form a careless path might write a password in, with its label: plain, base64 (standard
- * and url-safe), URL-encoded, JSON-escaped, and `user:password` (plain and base64, as in a Basic
+ * and url-safe), URL-encoded (upper and lower case, RFC 3986 escapes of ! ' ( ) *), JSON-escaped,
+ * hex, upper-cased, and `user:password` (plain and base64, as in a Basic
  * or Bearer header). A later form with the same text wins.
  */
 export function exposureForms(passwords: Iterable<string>, usernames: Iterable<string> = []): Map<string, string> {
@@ -16,6 +17,10 @@ export function exposureForms(passwords: Iterable<string>, usernames: Iterable<s
     add(Buffer.from(password).toString('base64url'), 'base64url');
     add(encodeURIComponent(password), 'url-encoded');
     add(JSON.stringify(password).slice(1, -1), 'json-escaped');
+    add(Buffer.from(password).toString('hex'), 'hex');
+    add(encodeURIComponent(password).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()), 'url-encoded (lower case)');
+    add(encodeURIComponent(password).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`), 'RFC 3986 escaped');
+    add(password.toUpperCase(), 'upper-cased');
     for (const user of users) {
       add(`${user}:${password}`, 'user:password');
       add(Buffer.from(`${user}:${password}`).toString('base64').replace(/=+$/, ''), 'base64(user:password)');

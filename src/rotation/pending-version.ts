@@ -1,0 +1,112 @@
+import { ERROR_CODE } from '../error-codes.ts';
+import { RotatorError, describeError } from '../errors.ts';
+import { STAGE } from '../secrets/types.ts';
+import { isLeaseLost } from './errors.ts';
+import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
+import type { RotationRun, StepResult } from './rotation-run.ts';
+import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
+import type { StrategyContext } from './strategy.ts';
+import { OUTCOME, REASON, type RotationResult } from './types.ts';
+
+/**
+ * The version a rotation writes under AWSPENDING, through its life in Secrets Manager: found on
+ * load, written ahead of every cluster, promoted (and read back), or abandoned. Both strategies
+ * write it the same way; what they put in it and what they do when a step fails differ.
+ */
+
+/** The version labelled AWSPENDING other than AWSCURRENT (AWSPENDING beside AWSCURRENT is a finished rotation), if any. */
+export function pendingVersionId(labels: Record<string, string[]>, currentVersionId: string): string | undefined {
+  return Object.keys(labels).find((id) => labels[id]?.includes(STAGE.pending) && id !== currentVersionId);
+}
+
+/** A pending version as load reads it. */
+export interface PendingRead {
+  /** The store gave a value (RotateSecret's placeholder has none: write ahead fills it). */
+  found: boolean;
+  /** Its credential; null when it has no value, or one that is not a credential JSON. */
+  secret: CredentialSecret | null;
+  /** When it was written (epoch ms); null when the service gave no date (treated as young: never guess). */
+  createdAt: number | null;
+  /** Its age now (ms); null without a creation date. */
+  ageMs: number | null;
+}
+
+/** Reads the pending version `versionId`. Throws what the store throws (load maps it: RotationRun.readFailed). */
+export async function readPending(ctx: StrategyContext, secretId: string, versionId: string): Promise<PendingRead> {
+  const version = await ctx.store.getByVersion(secretId, versionId);
+  const createdAt = version?.createdDate?.getTime() ?? null;
+  return { found: version !== null, secret: version ? parseCredentialSecret(version.value) : null, createdAt, ageMs: createdAt === null ? null : ctx.now() - createdAt };
+}
+
+/**
+ * Writes `value` under AWSPENDING as version `token`, behind its fence, before any cluster sees
+ * it. The caller never regenerates an existing pending value: PutSecretValue is idempotent only
+ * for the same token and value (spec/secrets-manager.md 2.2), so a conflict means this rotation id
+ * already wrote something else (rotation_id_spent).
+ */
+export async function writePending(ctx: StrategyContext, run: RotationRun, token: string, value: string): Promise<StepResult<CredentialSecret, RotationResult>> {
+  const { secretId } = run.req.credential;
+  await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.putPending));
+  try {
+    await ctx.store.putPending(secretId, token, value);
+  } catch (err) {
+    if (err instanceof RotatorError && err.code === ERROR_CODE.secretVersionConflict) {
+      return run.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${token} already wrote another value to secret "${secretId}"; start a new rotation`);
+    }
+    return run.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
+  }
+  const pending = parseCredentialSecret(value);
+  if (!pending) throw new Error('a generated secret value did not parse back');
+  return { ok: pending };
+}
+
+/**
+ * What promoting showed once the labels were read back. The cases:
+ *  1. `promoted`: AWSCURRENT is on the new version.
+ *  2. `unknown`: the labels could not be read back; whether AWSCURRENT moved is not known.
+ *  3. `not-moved`: AWSCURRENT is elsewhere (the promote call failed, or someone moved it).
+ * `why` explains cases 2 and 3.
+ */
+export type Promoted = { kind: 'promoted' } | { kind: 'unknown'; why: string } | { kind: 'not-moved'; why: string };
+
+/**
+ * Moves AWSCURRENT to version `token` (AWSPREVIOUS follows), then reads the labels back: the
+ * answer of UpdateSecretVersionStage may be lost, the labels are the truth. AWSPENDING is left on
+ * the new version (decided, DESIGN section 5): with AWSCURRENT beside it that is AWS's documented
+ * "rotation complete" state (spec/secrets-manager.md 1.1), and leaving it saves one write of the
+ * shared 50/s quota and one round trip per rotation.
+ */
+export async function promotePending(ctx: StrategyContext, run: RotationRun, token: string, currentVersionId: string): Promise<Promoted> {
+  const { secretId } = run.req.credential;
+  await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.promote));
+  let promoteError: unknown = null;
+  try {
+    await ctx.store.promote(secretId, token, { currentVersionId, keepPendingLabel: true });
+  } catch (err) {
+    promoteError = err;
+  }
+  let labels: Record<string, string[]>;
+  try {
+    labels = (await ctx.store.describe(secretId)).versions;
+  } catch (err) {
+    return { kind: 'unknown', why: `could not confirm AWSCURRENT moved: ${describeError(promoteError ?? err)}` }; // case 2
+  }
+  if (labels[token]?.includes(STAGE.current)) return { kind: 'promoted' }; // case 1
+  return { kind: 'not-moved', why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` }; // case 3
+}
+
+/**
+ * Drops AWSPENDING from the abandoned version `token`. A failure leaves a stale pending version
+ * that the next run or reconcile adopts, so it is a note for the message, not a failure; a lost
+ * lease goes through.
+ */
+export async function abandonPending(ctx: StrategyContext, run: RotationRun, token: string): Promise<string> {
+  try {
+    await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
+    await ctx.store.abandon(run.req.credential.secretId, token);
+    return '';
+  } catch (err) {
+    if (isLeaseLost(err)) throw err;
+    return `; AWSPENDING could not be removed (${describeError(err)})`;
+  }
+}
