@@ -48,6 +48,19 @@ function store(): SecretStore {
 
 let deps: ResolveDeps;
 
+/** An alternating credential (users app_a and app_b) on prod-west. */
+const alternating = {
+  id: 'app-alt',
+  strategy: 'alternating' as const,
+  secretId: 'prod/milvus/app-alt',
+  usernames: ['app_a', 'app_b'] as const,
+  graceMs: 7_200_000,
+  clusters: ['prod-west'],
+  schedule: 'off',
+  timezone: 'UTC',
+  password: { length: 32, symbols: '!#%*+-=?@^_~' },
+};
+
 beforeAll(async () => {
   const index = new FingerprintIndex({ store: store(), credentials: config.credentials });
   await index.refresh();
@@ -78,17 +91,6 @@ describe('resolveGenericAlert', () => {
   });
 
   it('finds an alternating credential by either of its users', async () => {
-    const alternating = {
-      id: 'app-alt',
-      strategy: 'alternating' as const,
-      secretId: 'prod/milvus/app-alt',
-      usernames: ['app_a', 'app_b'] as const,
-      graceMs: 7_200_000,
-      clusters: ['prod-west'],
-      schedule: 'off',
-      timezone: 'UTC',
-      password: { length: 32, symbols: '!#%*+-=?@^_~' },
-    };
     const withAlt = { ...deps, config: { credentials: { ...deps.config.credentials, 'app-alt': alternating } } };
     expect(await resolveGenericAlert({ by: 'username-cluster', username: 'app_b', cluster: 'prod-west' }, withAlt)).toEqual([{ credential: 'app-alt', via: 'username-cluster', username: 'app_b' }]);
   });
@@ -132,17 +134,6 @@ describe('resolveGithubMatches', () => {
 });
 
 describe('token matches on an alternating credential', () => {
-  const alternating = {
-    id: 'app-alt',
-    strategy: 'alternating' as const,
-    secretId: 'prod/milvus/app-alt',
-    usernames: ['app_a', 'app_b'] as const,
-    graceMs: 7_200_000,
-    clusters: ['prod-west'],
-    schedule: 'off',
-    timezone: 'UTC',
-    password: { length: 32, symbols: '!#%*+-=?@^_~' },
-  };
   const versions: Partial<Record<Stage, SecretVersion>> = {
     [STAGE.current]: { versionId: 'v-a', stages: [STAGE.current], value: JSON.stringify({ username: 'app_a', password: 'Aa3#kP2@xQ9!mW4%tZ6^vB8' }) },
     [STAGE.previous]: { versionId: 'v-b', stages: [STAGE.previous], value: JSON.stringify({ username: 'app_b', password: 'Bb9_aT4-uE6#oI2@pY8!rN3' }) },
