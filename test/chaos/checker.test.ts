@@ -266,6 +266,9 @@ describe('chaos checker: alternating credentials, per user', () => {
     const unclear = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'role parity not established: east: users/describe gave no list of roles (unknown)' });
     const truths = (): string[] => judgeOutcomes([rolesClaim, unclear], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth);
     expect(truths()).toEqual(['false', 'unchecked']);
+    // In leak mode the same message comes after "leak not contained: ".
+    const unclearLeak = outcome({ outcome: 'needs_attention', reason: 'roles_differ', mode: 'leak', error: 'leak not contained: role parity not established: c2: users/describe gave no list of roles (HTTP 503)' });
+    expect(judgeOutcomes([unclearLeak], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth)).toEqual(['unchecked']);
     fixture.sandbox.clusters.get('east')?.setRoles(USER_B, ['app_rw', 'extra_role']);
     expect(truths()).toEqual(['true', 'unchecked']);
   });

@@ -450,7 +450,7 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
           const b = checker.rolesOf(name, other ?? '').filter((r) => r !== 'public').sort().join(',');
           return a !== b;
         });
-        truth = o.error?.startsWith('role parity not established') ? 'unchecked' : differ ? 'true' : 'false';
+        truth = o.error?.includes('role parity not established') ? 'unchecked' : differ ? 'true' : 'false';
         break;
       }
       default:
