@@ -34,15 +34,23 @@ const defaultIo: CliIo = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-function loadOrExit(configOption: string | undefined): Config {
-  return loadConfig(resolveConfigPath(configOption));
-}
-
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Builds the commander program; `run` resolves with the process exit code. */
-export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Releases()): { program: Command; exitCode: () => ExitCode } {
+export function buildProgram(
+  io: CliIo = defaultIo,
+  releases: Releases = new Releases(),
+): { program: Command; exitCode: () => ExitCode; configPath: () => string | undefined } {
   let exitCode: ExitCode = EXIT.ok;
+  // The file of the config loaded: a config error found after loading (an unreadable caFile, read
+  // when a command builds its clients) names it, as one found while loading does.
+  let configPath: string | undefined;
+  const loadOrExit = (configOption: string | undefined): Config => {
+    const path = resolveConfigPath(configOption);
+    const config = loadConfig(path);
+    configPath = path;
+    return config;
+  };
   const logger = () => createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: 2 });
   const oneShot = () => ({ releases, logger: logger() });
   const configOption = new Option('-c, --config <file>', 'config file (default: $ROTATOR_CONFIG, then ./rotator.yaml)');
@@ -209,13 +217,13 @@ export function buildProgram(io: CliIo = defaultIo, releases: Releases = new Rel
       exitCode = await runDemo(io);
     });
 
-  return { program, exitCode: () => exitCode };
+  return { program, exitCode: () => exitCode, configPath: () => configPath };
 }
 
 /** Runs the CLI and returns the exit code; usage and config errors are exit 2 before any call. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitCode> {
   const releases = new Releases();
-  const { program, exitCode } = buildProgram(io, releases);
+  const { program, exitCode, configPath } = buildProgram(io, releases);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode();
@@ -229,7 +237,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<ExitC
     }
     if (err instanceof ConfigError) {
       // The message already lists the issues; print the header and each issue once.
-      io.err(`${err.source}: invalid configuration:`);
+      io.err(`${configPath() ?? err.source}: invalid configuration:`);
       for (const issue of err.issues) io.err(`  ${formatIssue(issue)}`);
       return EXIT.usage;
     }

@@ -10,6 +10,8 @@ import type { Notifier } from './notifications/notifier.ts';
 import { RotatorMetrics } from './observability/metrics.ts';
 import { closeRedisConnection, createRedisConnection } from './queue/redis-connection.ts';
 import { CredentialStateStore } from './queue/credential-state.ts';
+import { ReconcileState } from './queue/reconcile-state.ts';
+import { SecretVersionsFeed } from './queue/secret-versions.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
 import { readConsumerVersions } from './queue/consumer-versions.ts';
@@ -29,6 +31,10 @@ export interface RunningWorker {
   metrics: RotatorMetrics;
   /** Fleet-wide per-credential facts behind the per-credential gauges. */
   credentialState: CredentialStateStore;
+  /** What reconcile remembers between passes (last checks, unfinished rotations). */
+  reconcileState: ReconcileState;
+  /** The fleet's feed of version labels (fingerprint indexes follow it). */
+  feed: SecretVersionsFeed;
   /** The engine's clients (the Secrets Manager store, cluster clients), shared with anything else the process serves. */
   runtime: EngineRuntime;
   rotations: RotationQueue;
@@ -110,7 +116,9 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     return new Map(entries);
   });
   const notifier = createNotifier(config, { logger, metrics });
-  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, logger, workerId, notifier });
+  const reconcileState = new ReconcileState(connection, config.redis.prefix);
+  const feed = new SecretVersionsFeed(connection, config.redis.prefix);
+  const processors = createProcessors({ config, runtime, redis: connection, rotations, metrics, credentialState, reconcileState, feed, logger, workerId, notifier });
   const syncing = options.syncSchedules ?? true;
 
   const stopping = new AbortController();
@@ -162,6 +170,8 @@ export async function startWorker(config: Config, logger: Logger, options: Start
     workerId,
     metrics,
     credentialState,
+    reconcileState,
+    feed,
     runtime,
     rotations,
     control,

@@ -21,13 +21,15 @@ function sha256Hex(text: string): string {
 
 interface FakeStore {
   store: SecretStore;
-  /** Sets (or with null, removes) the version under `stage`. */
+  /** Puts `stage` on version `versionId` (created with `password` if new), or with null removes `stage`. */
   label(secretId: string, stage: Stage, versionId: string, password: string | null, username?: string): void;
-  /** Writes raw text under `stage` (for unparseable versions). */
+  /** Puts `stage` on a version holding raw text (for unparseable versions). */
   labelRaw(secretId: string, stage: Stage, versionId: string, value: string): void;
-  /** A completed rotation: current -> previous, `versionId` with `password` -> current. */
+  /** A completed rotation: current -> previous, `versionId` with `password` -> current, no pending. */
   rotate(secretId: string, versionId: string, password: string, username?: string): void;
-  /** `secretId stage` of every getByStage call, in order. */
+  /** The labels of a secret, as DescribeSecret reports them. */
+  labels(secretId: string): Record<string, string[]>;
+  /** `secretId describe` or `secretId <versionId>` of every call, in order. */
   reads: string[];
   /** Secret ids whose reads fail. */
   failing: Set<string>;
@@ -37,12 +39,35 @@ interface FakeStore {
   maxConcurrentSecrets: () => number;
 }
 
+/** A versioned fake: values never change under a version id, labels move between versions. */
 function fakeStore(): FakeStore {
-  const data = new Map<string, Map<Stage, SecretVersion>>();
+  const data = new Map<string, Map<string, { value: string; stages: Set<string> }>>();
   const inFlight = new Map<string, number>();
   let maxConcurrent = 0;
   const notUsed = (name: string) => (): never => {
     throw new Error(`${name} is not used by the fingerprint index`);
+  };
+  const versionsOf = (secretId: string): Map<string, { value: string; stages: Set<string> }> => {
+    const versions = data.get(secretId) ?? new Map<string, { value: string; stages: Set<string> }>();
+    data.set(secretId, versions);
+    return versions;
+  };
+  const read = async <T>(secretId: string, what: string, take: () => T): Promise<T> => {
+    fake.reads.push(`${secretId} ${what}`);
+    inFlight.set(secretId, (inFlight.get(secretId) ?? 0) + 1);
+    maxConcurrent = Math.max(maxConcurrent, inFlight.size);
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+      // The answer is taken before the gate: a held read returns what was there when it ran.
+      const answer = take();
+      if (fake.beforeRead !== null) await fake.beforeRead(secretId);
+      if (fake.failing.has(secretId)) throw new Error(`${what} ${secretId}: throttled`);
+      return answer;
+    } finally {
+      const left = (inFlight.get(secretId) ?? 1) - 1;
+      if (left === 0) inFlight.delete(secretId);
+      else inFlight.set(secretId, left);
+    }
   };
   const fake: FakeStore = {
     reads: [],
@@ -50,43 +75,45 @@ function fakeStore(): FakeStore {
     beforeRead: null,
     maxConcurrentSecrets: () => maxConcurrent,
     label(secretId, stage, versionId, password, username = 'app_reader') {
-      if (password === null) data.get(secretId)?.delete(stage);
-      else fake.labelRaw(secretId, stage, versionId, JSON.stringify({ username, password, host: 'in01.example.com' }));
+      if (password === null) {
+        for (const version of versionsOf(secretId).values()) version.stages.delete(stage);
+        return;
+      }
+      fake.labelRaw(secretId, stage, versionId, JSON.stringify({ username, password, host: 'in01.example.com' }));
     },
     labelRaw(secretId, stage, versionId, value) {
-      const stages = data.get(secretId) ?? new Map<Stage, SecretVersion>();
-      stages.set(stage, { versionId, stages: [stage], value });
-      data.set(secretId, stages);
+      const versions = versionsOf(secretId);
+      for (const version of versions.values()) version.stages.delete(stage);
+      const version = versions.get(versionId) ?? { value, stages: new Set<string>() };
+      version.stages.add(stage);
+      versions.set(versionId, version);
     },
     rotate(secretId, versionId, password, username = 'app_reader') {
-      const stages = data.get(secretId);
-      const current = stages?.get(STAGE.current);
-      if (stages === undefined || current === undefined) throw new Error(`no current version of ${secretId}`);
-      stages.set(STAGE.previous, { ...current, stages: [STAGE.previous] });
-      stages.delete(STAGE.pending);
+      const versions = versionsOf(secretId);
+      const current = [...versions.values()].find((v) => v.stages.has(STAGE.current));
+      if (current === undefined) throw new Error(`no current version of ${secretId}`);
+      for (const version of versions.values()) {
+        version.stages.delete(STAGE.previous);
+        version.stages.delete(STAGE.pending);
+      }
+      current.stages.delete(STAGE.current);
+      current.stages.add(STAGE.previous);
       fake.label(secretId, STAGE.current, versionId, password, username);
     },
+    labels(secretId) {
+      const out: Record<string, string[]> = {};
+      for (const [id, version] of versionsOf(secretId)) if (version.stages.size > 0) out[id] = [...version.stages];
+      return out;
+    },
     store: {
-      async getByStage(secretId, stage) {
-        fake.reads.push(`${secretId} ${stage}`);
-        inFlight.set(secretId, (inFlight.get(secretId) ?? 0) + 1);
-        maxConcurrent = Math.max(maxConcurrent, inFlight.size);
-        try {
-          await new Promise((resolve) => setImmediate(resolve));
-          // The value is taken before the gate: a held read returns what was there when it ran.
-          const version = data.get(secretId)?.get(stage);
-          if (fake.beforeRead !== null) await fake.beforeRead(secretId);
-          if (fake.failing.has(secretId)) throw new Error(`GetSecretValue ${secretId}: throttled`);
-          return version === undefined ? null : { ...version };
-        } finally {
-          const left = (inFlight.get(secretId) ?? 1) - 1;
-          if (left === 0) inFlight.delete(secretId);
-          else inFlight.set(secretId, left);
-        }
-      },
-      describe: notUsed('describe'),
+      describe: (secretId) => read(secretId, 'describe', () => ({ arn: secretId, name: secretId, versions: fake.labels(secretId) })),
+      getByVersion: (secretId, versionId) =>
+        read(secretId, versionId, (): SecretVersion | null => {
+          const version = data.get(secretId)?.get(versionId);
+          return version === undefined ? null : { versionId, stages: [...version.stages], value: version.value };
+        }),
+      getByStage: notUsed('getByStage'),
       listVersions: notUsed('listVersions'),
-      getByVersion: notUsed('getByVersion'),
       putPending: notUsed('putPending'),
       promote: notUsed('promote'),
       abandon: notUsed('abandon'),
@@ -212,7 +239,8 @@ describe('FingerprintIndex', () => {
       expect(await index.match({ tokenSha256: sha256Hex('Nn4@cV7#zX1!wQ8%eR5^tY2') })).toEqual([
         { credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-new', username: 'app_reader' },
       ]);
-      expect(fake.reads).toHaveLength(2 * 3);
+      // One DescribeSecret per credential, and the value of the one new version only.
+      expect(fake.reads.sort()).toEqual(['prod/milvus/app-reader describe', 'prod/milvus/app-reader v-reader-new', 'prod/milvus/app-writer describe']);
       expect(await index.match({ tokenSha256: sha256Hex(PW.readerCurrent) })).toEqual([
         { credential: 'app-reader', stage: STAGE.previous, versionId: 'v-reader-c', username: 'app_reader' },
       ]);
@@ -222,17 +250,17 @@ describe('FingerprintIndex', () => {
       const { index, fake, clock } = await ready({ refreshOnMissIntervalMs: 30_000 });
       fake.rotate('prod/milvus/app-reader', 'v-1', 'One1#aaaaaaaaaaaaaaaaa');
       expect(await index.matchToken('One1#aaaaaaaaaaaaaaaaa')).toHaveLength(1);
-      expect(fake.reads).toHaveLength(6);
+      expect(fake.reads).toHaveLength(3);
 
       fake.rotate('prod/milvus/app-reader', 'v-2', 'Two2#bbbbbbbbbbbbbbbbb');
       clock.nowMs += 29_999;
       expect(await index.matchToken('Two2#bbbbbbbbbbbbbbbbb')).toEqual([]);
       expect(await index.matchToken('still-unknown-token-xyz')).toEqual([]);
-      expect(fake.reads).toHaveLength(6);
+      expect(fake.reads).toHaveLength(3);
 
       clock.nowMs += 1;
       expect(await index.matchToken('Two2#bbbbbbbbbbbbbbbbb')).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-2', username: 'app_reader' }]);
-      expect(fake.reads).toHaveLength(12);
+      expect(fake.reads).toHaveLength(6);
     });
 
     it('lets concurrent misses share one refresh, and each of them sees its result', async () => {
@@ -240,7 +268,7 @@ describe('FingerprintIndex', () => {
       fake.rotate('prod/milvus/app-reader', 'v-burst', 'Bu5t#ddddddddddddddddd');
       const found = await Promise.all(Array.from({ length: 20 }, () => index.matchToken('Bu5t#ddddddddddddddddd')));
       expect(found.map((matches) => matches.map((match) => match.versionId))).toEqual(Array.from({ length: 20 }, () => ['v-burst']));
-      expect(fake.reads).toHaveLength(6);
+      expect(fake.reads).toHaveLength(3);
     });
 
     it('picks up one credential with refreshCredential, reading only its secret', async () => {
@@ -287,6 +315,83 @@ describe('FingerprintIndex', () => {
       expect(await index.matchToken('Fr3sh#ccccccccccccccccc')).toEqual([
         { credential: 'app-reader', stage: STAGE.current, versionId: 'v-fresh', username: 'app_reader' },
       ]);
+    });
+  });
+
+  describe('what a refresh costs (change-driven: a value is read once per version id)', () => {
+    it('an idle full refresh costs one DescribeSecret per credential and no GetSecretValue', async () => {
+      const { index, fake } = await ready();
+      const report = await index.refresh();
+      expect(report).toMatchObject({ credentials: 2, loaded: 2, valuesRead: 0 });
+      expect(fake.reads.sort()).toEqual(['prod/milvus/app-reader describe', 'prod/milvus/app-writer describe']);
+    });
+
+    it('matches a password another replica rotated a moment ago from its published labels, reading only the new version', async () => {
+      const { index, fake } = await ready({ refreshOnMissIntervalMs: 60_000 });
+      await index.matchToken('burn-the-miss-refresh');
+      fake.reads.length = 0;
+      fake.rotate('prod/milvus/app-reader', 'v-other-replica', 'Ot7#hR2@eP5!lI8%cA3^sX6');
+      // What the rotating replica published through Redis: version ids and labels, no value.
+      await index.applyLabels('app-reader', fake.labels('prod/milvus/app-reader'));
+      expect(fake.reads).toEqual(['prod/milvus/app-reader v-other-replica']);
+      expect(await index.matchToken('Ot7#hR2@eP5!lI8%cA3^sX6')).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-other-replica', username: 'app_reader' }]);
+      expect(await index.matchToken(PW.readerCurrent)).toEqual([{ credential: 'app-reader', stage: STAGE.previous, versionId: 'v-reader-c', username: 'app_reader' }]);
+      expect(fake.reads).toHaveLength(1);
+    });
+
+    it('on a miss, catches up on published changes before any refresh, so the answer costs one read and no DescribeSecret', async () => {
+      const published: Array<[string, Record<string, string[]>]> = [];
+      let s: Setup | undefined;
+      s = await ready({
+        catchUp: async () => {
+          for (const [id, labels] of published.splice(0)) await s?.index.applyLabels(id, labels);
+        },
+      });
+      s.fake.rotate('prod/milvus/app-writer', 'v-writer-9', 'Cu9#tP4@uL7!pM2%nB5^vC8', 'app_writer');
+      published.push(['app-writer', s.fake.labels('prod/milvus/app-writer')]);
+      expect(await s.index.matchToken('Cu9#tP4@uL7!pM2%nB5^vC8')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-9', username: 'app_writer' }]);
+      expect(s.fake.reads).toEqual(['prod/milvus/app-writer v-writer-9']);
+    });
+
+    it('matches a password changed outside the rotator after the refresh on the miss; one never stored costs at most that refresh', async () => {
+      const { index, fake, clock } = await ready({ refreshOnMissIntervalMs: 300_000 });
+      fake.rotate('prod/milvus/app-writer', 'v-console', 'Hu3#mA6@nC9!oS2%lE5^tW8', 'app_writer'); // a human in the console
+      expect(await index.matchToken('Hu3#mA6@nC9!oS2%lE5^tW8')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-console', username: 'app_writer' }]);
+      expect(fake.reads).toHaveLength(3);
+      clock.nowMs += 300_000;
+      fake.reads.length = 0;
+      for (let i = 0; i < 50; i++) expect(await index.matchToken(`Never-Stored-${i}#xyzXYZ123`)).toEqual([]);
+      // Fifty unmatched alerts: one refresh, one DescribeSecret per credential, no value read.
+      expect(fake.reads.sort()).toEqual(['prod/milvus/app-reader describe', 'prod/milvus/app-writer describe']);
+    });
+
+    it('hands the labels it reads to onLabels (the wiring publishes them to the fleet)', async () => {
+      const seen: string[] = [];
+      const s = setup({ onLabels: (id, labels) => void seen.push(`${id} ${Object.keys(labels).sort().join(',')}`) });
+      await s.index.refresh();
+      expect(seen.sort()).toEqual(['app-reader v-reader-c,v-reader-p,v-reader-v', 'app-writer v-writer-c']);
+    });
+
+    it('a paced refresh spaces its calls at readsPerSecond, and a miss during it lifts the pacing', async () => {
+      const waits: number[] = [];
+      const s = setup({
+        readsPerSecond: 10,
+        sleep: (ms) => {
+          waits.push(ms);
+          return new Promise(() => {}); // a clock that never moves: only the miss can release the load
+        },
+        concurrency: 1,
+      });
+      const load = s.index.refresh({ paced: true });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // app-reader: its DescribeSecret went at once; its three values wait their turns, 100 ms apart.
+      expect(s.fake.reads).toEqual(['prod/milvus/app-reader describe']);
+      expect(waits.map((ms) => Math.round(ms / 100))).toEqual([1, 2, 3]);
+      const miss = s.index.matchToken(PW.writerCurrent);
+      await load;
+      expect(await miss).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-c', username: 'app_writer' }]);
+      expect(waits).toHaveLength(3);
+      expect(s.fake.reads).toHaveLength(2 + 4);
     });
   });
 

@@ -30,16 +30,22 @@ function store(): SecretStore {
   const notUsed = (): never => {
     throw new Error('not used by the fingerprint index');
   };
+  const credentialOf = (secretId: string) => Object.values(config.credentials).find((c) => c.secretId === secretId);
   return {
-    async getByStage(secretId, stage): Promise<SecretVersion | null> {
-      const credential = Object.values(config.credentials).find((c) => c.secretId === secretId);
-      const entry = credential === undefined ? undefined : PASSWORDS[credential.id]?.[stage];
-      if (credential === undefined || entry === undefined) return null;
-      return { versionId: entry[0], stages: [stage], value: JSON.stringify({ username: credential.username, password: entry[1] }) };
+    async describe(secretId) {
+      const credential = credentialOf(secretId);
+      const versions: Record<string, string[]> = {};
+      for (const [stage, [versionId]] of Object.entries(credential === undefined ? {} : PASSWORDS[credential.id] ?? {})) versions[versionId] = [stage];
+      return { arn: secretId, name: secretId, versions };
     },
-    describe: notUsed,
+    async getByVersion(secretId, versionId): Promise<SecretVersion | null> {
+      const credential = credentialOf(secretId);
+      const found = Object.entries(credential === undefined ? {} : PASSWORDS[credential.id] ?? {}).find(([, [id]]) => id === versionId);
+      if (credential === undefined || found === undefined) return null;
+      return { versionId, stages: [found[0]], value: JSON.stringify({ username: credential.username, password: found[1][1] }) };
+    },
+    getByStage: notUsed,
     listVersions: notUsed,
-    getByVersion: notUsed,
     putPending: notUsed,
     promote: notUsed,
     abandon: notUsed,
@@ -140,7 +146,14 @@ describe('token matches on an alternating credential', () => {
   };
   let altDeps: ResolveDeps;
   beforeAll(async () => {
-    const index = new FingerprintIndex({ store: { getByStage: async (_secretId, stage) => versions[stage] ?? null }, credentials: { 'app-alt': alternating } });
+    const all = Object.values(versions);
+    const index = new FingerprintIndex({
+      store: {
+        describe: async (secretId) => ({ arn: secretId, name: secretId, versions: Object.fromEntries(all.map((v) => [v.versionId, v.stages])) }),
+        getByVersion: async (_secretId, versionId) => all.find((v) => v.versionId === versionId) ?? null,
+      },
+      credentials: { 'app-alt': alternating },
+    });
     await index.refresh();
     altDeps = { config: { credentials: { 'app-alt': alternating } }, index };
   });

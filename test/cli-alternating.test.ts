@@ -43,6 +43,9 @@ describe('CLI with an alternating credential (real processes)', () => {
   it('rotate: refused within the grace (exit 1), leak mode rotates both users (exit 0); verify and status see both users', async () => {
     const { f, cli } = await start();
     const before = credentialUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    // The seeded promotion is also a completed rotation: past the test config's rotation.minIntervalMs
+    // (1 s), only the grace (2 h) can refuse the next one, which is what this pins.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
 
     const refused = await cli('rotate', '--credential', 'app', '--json');
     expect(refused.timedOut).toBe(false);

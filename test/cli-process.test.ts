@@ -120,10 +120,11 @@ describe('cli process: rotate, recover, verify, status', () => {
     const deadAws = { ...sandbox.env, AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${deadPort}` };
     const secretId = sandbox.config.credentials.app!.secretId;
     const before = sandbox.emulator.labelsOf(secretId);
-    const [rotate, verify, status] = await Promise.all([
+    const [rotate, verify, status, statusTable] = await Promise.all([
       cli(['rotate', '--config', path, '--credential', 'app', '--json']),
       cli(['verify', '--config', path, '--all', '--json']),
       cli(['status', '--config', good, '--json'], deadAws),
+      cli(['status', '--config', good], deadAws),
     ]);
     expectExit(rotate, 1, 40);
     expect(JSON.parse(linesOf(rotate.stdout)[0] ?? '{}')).toMatchObject({ credential: 'app', outcome: 'failed' });
@@ -131,6 +132,11 @@ describe('cli process: rotate, recover, verify, status', () => {
     expectExit(verify, 1, 0);
     expect(JSON.parse(linesOf(verify.stdout)[0] ?? '{}')).toMatchObject({ clusters: { west: 'accepted', east: 'unknown' } });
     expectExit(status, 1, 5);
+    expect(JSON.parse(linesOf(status.stdout)[0] ?? '{}')).toMatchObject({ credential: 'app', currentVersionId: null, pendingVersionId: null, error: expect.stringContaining('ListSecretVersionIds') });
+    // The table does not claim "no" pending for a secret it could not read.
+    expectExit(statusTable, 1, 0);
+    expect(linesOf(statusTable.stdout)[1]).toMatch(/^app\s+-\s+-\s+-\s+-\s+/);
+    expect(linesOf(statusTable.stdout)[2]).toMatch(/^app: Secrets Manager ListSecretVersionIds on secret .* failed/);
   });
 
   it('bad usage and a bad config exit 2 before any call, each with its line', async () => {
@@ -147,6 +153,17 @@ describe('cli process: rotate, recover, verify, status', () => {
     expect(runs[1]!.stderr).toContain("required option '--credential <id>' not specified");
     expect(runs[2]!.stderr).toContain('error: give --credential or --all, not both');
     expect(runs[3]!.stderr).toContain('cannot read the file (ENOENT)');
+  });
+
+  it('an unreadable caFile (found when the clients are built, after the file loaded) is reported under the file name, like any config error', async () => {
+    const clusters = { ...sandbox.config.clusters, east: { ...sandbox.config.clusters.east!, endpoint: 'https://127.0.0.1:1', caFile: join(dir, 'absent-ca.pem') } };
+    const path = writeConfigFile({ ...sandbox.config, clusters });
+    const runs = await Promise.all([cli(['rotate', '--config', path, '--credential', 'app']), cli(['verify', '--config', path])]);
+    for (const run of runs) {
+      expectExit(run, 2, 2);
+      expect(linesOf(run.stderr)).toEqual([`${path}: invalid configuration:`, '  clusters.east.caFile: cannot read the CA file (ENOENT)']);
+      expect(run.stdout).toBe('');
+    }
   });
 });
 

@@ -160,6 +160,9 @@ describe('cli queue commands: Redis trouble is an answer within redis.connectTim
     const errors = linesOf(run.stderr).filter((l) => l.startsWith('error: '));
     expect(errors).toEqual([expect.stringMatching(new RegExp(`^error: redis ${server.url}: .*connection lost and not back within 1500 ms$`))]);
     expect(linesOf(run.stderr).length).toBeLessThanOrEqual(5);
+    // It closed what it opened (the listener's own copy of the connection, the wait's timer): the
+    // exit watchdog had nothing to force.
+    expect(run.stderr).not.toContain('did not exit');
   });
 
   it('a bad config exits 2 before any connection', async () => {
@@ -223,6 +226,12 @@ describe('cli queue commands against a real worker process', () => {
     expect(timedOut.timedOut).toBe(false);
     expect(timedOut.code, timedOut.stderr).toBe(2);
     expect(timedOut.ms).toBeLessThan(1_500 + SLACK_MS);
-    expect(linesOf(timedOut.stderr)).toEqual([expect.stringMatching(/^app: job [0-9a-f-]{36} did not complete: /)]);
+    expect(linesOf(timedOut.stderr)).toEqual([expect.stringMatching(/^app: job [0-9a-f-]{36} did not complete: no outcome within 1500 ms \(--timeout-ms\); the job stays queued$/)]);
+
+    // The job stays queued; another request joins it. --json without --wait: one line per credential.
+    const waitingId = /^app: job ([0-9a-f-]{36})/.exec(timedOut.stderr)?.[1];
+    const joined = await runCli(['enqueue', '--config', path, '--credential', 'app', '--json'], { env });
+    expect(joined.code, joined.stderr).toBe(0);
+    expect(linesOf(joined.stdout).map((l) => JSON.parse(l) as unknown)).toEqual([{ credential: 'app', jobId: waitingId, deduplicated: true, mode: 'manual' }]);
   });
 });

@@ -30,6 +30,11 @@ describe('cli releases: what a run opened is closed', () => {
     expect(run.status).toBe(3);
     expect(performance.now() - started).toBeLessThan(15_000);
     expect(run.stderr.trim()).toBe('warning: the process did not exit 300 ms after the command ended (still open: TCPServerWrap); forcing exit 3');
+    // A timer nobody cleared (a reconnect loop's) is named too, not taken for the watchdog's own.
+    const timerScript = `const { exitWithin } = await import(${JSON.stringify(releasesModule)}); setInterval(() => {}, 1000); exitWithin(0, 300);`;
+    const heldByTimer = spawnSync(process.execPath, ['--input-type=module', '-e', timerScript], { encoding: 'utf8', timeout: 20_000 });
+    expect(heldByTimer.status).toBe(0);
+    expect(heldByTimer.stderr.trim()).toBe('warning: the process did not exit 300 ms after the command ended (still open: Timeout); forcing exit 0');
     const clean = spawnSync(process.execPath, ['--input-type=module', '-e', `const { exitWithin } = await import(${JSON.stringify(releasesModule)}); exitWithin(1, 10000);`], { encoding: 'utf8', timeout: 20_000 });
     expect(clean.status).toBe(1);
     expect(clean.stderr).toBe('');

@@ -85,7 +85,7 @@ describe('config: loading', () => {
       rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
     });
     expect(config.rotation).toEqual({ pendingLeaseMs: 600_000, minIntervalMs: 600_000 });
-    expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300 });
+    expect(config.leakAlerts).toEqual({ webhookSecrets: [], toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20 });
     expect(config.clusters['prod-west']).toEqual({ name: 'prod-west', endpoint: 'https://west.example.com:19530', timeoutMs: 10_000 });
     expect(config.credentials['app-reader']).toEqual({
       id: 'app-reader',
@@ -114,7 +114,7 @@ describe('config: loading', () => {
         maxConnections: 256,
         rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
       },
-      leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
+      leakAlerts: { toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
       worker: {
         concurrency: 8,
         lockDurationMs: 30_000,
@@ -122,6 +122,8 @@ describe('config: loading', () => {
         credentialLockTtlMs: 30_000,
         shutdownTimeoutMs: 25_000,
         reconcileIntervalMs: 300_000,
+        driftCheckIntervalMs: 3_600_000,
+        labelCheckIntervalMs: 10_800_000,
         drainDelayMs: 5_000,
         scheduleCheckIntervalMs: 60_000,
       },
@@ -177,6 +179,9 @@ describe('config: loading', () => {
       webhookSecrets: [SECRET, 'another-secret-abcdefgh'],
       toleranceSeconds: 60,
       githubKeysFile: '/keys.json',
+      fingerprintRefreshMs: 21_600_000,
+      fingerprintMissRefreshMs: 300_000,
+      fingerprintReadsPerSecond: 20,
     });
   });
 

@@ -153,7 +153,7 @@ async function expectRejectedEverywhere(id: string, leaked: string): Promise<voi
   }
 }
 
-/** Waits until the fingerprint index has reloaded after a completed rotation (3 more GetSecretValue calls). */
+/** Waits until the rotation and the fingerprint index have read the new version (the index learns its labels from the feed: one GetSecretValue). */
 async function indexReloaded(getsBefore: number): Promise<void> {
   const deadline = Date.now() + 5_000;
   while (sandbox.emulator.callCount('GetSecretValue') < getsBefore + 3) {
@@ -267,7 +267,7 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
     await indexReloaded(gets);
   });
 
-  it('by tokenSha256 of user:password, for a password rotated moments ago (the index reloads a credential when its rotation completes)', async () => {
+  it('by tokenSha256 of user:password, for a password rotated moments ago (the index learns the new labels from the feed the rotating job publishes to)', async () => {
     // app-reader's current password was written by the first leak rotation, after the index's
     // startup refresh; and the unmatched alerts above spent the index's refresh-on-miss allowance.
     const leaked = current('app-reader');

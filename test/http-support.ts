@@ -105,7 +105,7 @@ export function twinSignature(signatureBase64: string): string {
 // ---- an in-memory SecretStore for the fingerprint index ------------------------------------------
 
 export interface MemorySecrets {
-  store: Pick<SecretStore, 'getByStage'>;
+  store: Pick<SecretStore, 'getByStage' | 'describe' | 'getByVersion'>;
   set: (secretId: string, stage: Stage, username: string, password: string) => void;
 }
 
@@ -114,6 +114,12 @@ export function memorySecrets(): MemorySecrets {
   return {
     store: {
       getByStage: async (secretId, stage) => data.get(secretId)?.get(stage) ?? null,
+      describe: async (secretId) => {
+        const versions: Record<string, string[]> = {};
+        for (const [stage, version] of data.get(secretId) ?? []) versions[version.versionId] = [...(versions[version.versionId] ?? []), stage];
+        return { arn: secretId, name: secretId, versions };
+      },
+      getByVersion: async (secretId, versionId) => [...(data.get(secretId)?.values() ?? [])].find((v) => v.versionId === versionId) ?? null,
     },
     set: (secretId, stage, username, password) => {
       const stages = data.get(secretId) ?? new Map<Stage, SecretVersion>();

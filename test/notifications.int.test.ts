@@ -142,6 +142,8 @@ describe('worker: notifications', () => {
       }
     });
     await worker.waitForLine(/HTTP server listening/);
+    // HTTP serves before Redis is ready (readiness says so); a sender is answered 503 until then.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 20_000, 'the worker to be ready');
 
     const body = Buffer.from(JSON.stringify({ action: 'created', alert: { number: 42, secret_type: 'acme_milvus_password' }, repository: { full_name: 'acme/payments' } }));
     const reply = await fetch(`http://127.0.0.1:${port}/v1/leak-alerts/github-webhook`, {
@@ -150,7 +152,7 @@ describe('worker: notifications', () => {
       body,
     });
     const answer = (await reply.json()) as { rotations: { credential: string; jobId: string }[]; matched: number };
-    expect(reply.status).toBe(202);
+    expect(reply.status, worker.lines.filter((l) => /leak|error|warn/i.test(l)).slice(-8).join('\n')).toBe(202);
     expect(answer).toMatchObject({ matched: 1, rotations: [{ credential: 'svc' }] });
     await waitFor(() => github.resolved().includes('acme/payments#42'), 30_000, 'the alert to be resolved');
     const patch = github.calls.find((c) => c.method === 'PATCH');

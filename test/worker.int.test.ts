@@ -11,11 +11,8 @@ import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
-import { fenceLabel } from '../src/rotation/fence-point.ts';
-import { createEngineRuntime } from '../src/rotation/create-engine.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { processReconcile } from '../jobs/reconcile.ts';
 import { FAST_WORKER, makeConfig, type CredentialSpec, type SingleUserConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
@@ -325,51 +322,6 @@ describe('worker: crashes and restarts', () => {
       }
       await redis.stop();
     }
-  });
-});
-
-describe('worker: reconcile', () => {
-  it('resumes a stale pending version left by a killed run, adopting that version', async () => {
-    const redisUrl = inject('redisUrl');
-    const config = configFor(['west', 'east'], [{ id: 'stale', username: 'stale_user', clusters: ['west', 'east'] }], redisUrl, {});
-    const withLease = { ...config, rotation: { ...config.rotation, pendingLeaseMs: 1_000 } };
-    const sandbox = await sandboxFor(withLease);
-    const credential = sandbox.config.credentials.stale!;
-    // A run that died after setting one cluster.
-    const crashed = randomUUID();
-    const crashing = createEngineRuntime(sandbox.config).engineFor({
-      fence: async (point) => {
-        if (fenceLabel(point) === 'update-password:east') throw new Error('killed');
-      },
-    });
-    await expect(crashing.rotate({ credential, mode: 'scheduled', rotationId: crashed })).rejects.toThrow('killed');
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
-
-    const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
-    workers.push(worker);
-    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, credentialState: worker.credentialState, logger: silent });
-    expect(report.resumed).toEqual(['stale']);
-    await waitFor(() => idle(worker.rotations.queue), 20_000, 'the resumed rotation');
-    const labels = sandbox.emulator.labelsOf(credential.secretId);
-    expect(labels[crashed]).toContain('AWSCURRENT');
-    expect(assertEndInvariants(sandbox, credential, 'rotated')).toEqual([]);
-    const again = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, credentialState: worker.credentialState, logger: silent });
-    expect(again.resumed).toEqual([]);
-    expect(again.drift).toEqual([]);
-  });
-
-  it('reports drift (AWSCURRENT rejected by a cluster) as needs attention without rotating', async () => {
-    const redisUrl = inject('redisUrl');
-    const config = configFor(['west'], [{ id: 'drift', username: 'drift_user', clusters: ['west'] }], redisUrl);
-    const sandbox = await sandboxFor(config);
-    sandbox.clusters.get('west')!.setPassword('drift_user', 'Changed-By-Hand-123!');
-    const worker = await startWorker(sandbox.config, silent, { syncSchedules: false });
-    workers.push(worker);
-    const report = await processReconcile({ config: sandbox.config, runtime: worker.runtime, rotations: worker.rotations, credentialState: worker.credentialState, logger: silent });
-    expect(report.drift).toEqual(['drift']);
-    expect(await worker.rotations.queue.count()).toBe(0);
-    const metrics = await worker.metrics.registry.metrics();
-    expect(metrics).toMatch(/milvus_rotator_needs_attention\{credential="drift"\} 1/);
   });
 });
 

@@ -18,23 +18,33 @@
  * SecretStore port. Pending, because a leak during a rotation may be of the new password already
  * written ahead; previous, because a cluster one step behind still accepts it (DESIGN section 5).
  *
- * Freshness: refresh() reloads everything (the caller runs it at startup and on a timer);
- * refreshCredential() after a rotation of one credential; and a miss may trigger one rate-limited
- * refresh before answering "no match", so an alert for a password rotated a moment ago is still
- * matched.
+ * What it costs: a version's value never changes in Secrets Manager (a new value is a new version
+ * id), so the index keeps each version's fingerprints under its version id and reads a value only
+ * for a version id it has not seen. Learning a credential's labels costs one DescribeSecret, or
+ * nothing when someone else read them (applyLabels: the fleet's feed of label changes); moving
+ * labels between known versions costs no read at all. An idle credential costs nothing.
+ *
+ * Freshness: applyLabels() when labels are learnt elsewhere (the replica that rotated publishes
+ * them); refreshCredential() for one credential; refresh() for all, at startup and on a slow
+ * timer (changes made outside the rotator); and a miss first catches up on published changes,
+ * then may trigger one rate-limited refresh before answering "no match".
  *
  * Passwords are read, hashed and dropped inside one function call; no reference to a secret value
- * outlives loadCredential(). (JavaScript strings cannot be wiped; the guarantee is that nothing
+ * outlives readVersion(). (JavaScript strings cannot be wiped; the guarantee is that nothing
  * keeps one reachable.)
  */
 import { createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { CredentialConfig } from '../config/types.ts';
 import { coerceError } from '../errors.ts';
 import { parseCredentialSecret } from '../rotation/secret-value.ts';
-import { STAGE, type SecretStore, type Stage } from '../secrets/types.ts';
+import { STAGE, type SecretDescription, type SecretStore, type Stage } from '../secrets/types.ts';
 
 /** The stages indexed, in the order matches are reported (most live first). */
 export const INDEXED_STAGES = [STAGE.current, STAGE.pending, STAGE.previous] as const satisfies readonly Stage[];
+
+/** A secret's labelled versions: version id -> staging labels (as DescribeSecret reports them). */
+export type Labels = SecretDescription['versions'];
 
 /** A leaked value found in a credential's secret. */
 export interface FingerprintMatch {
@@ -47,27 +57,40 @@ export interface FingerprintMatch {
 }
 
 export interface FingerprintIndexOptions {
-  /** Read-only access to Secrets Manager; only getByStage is used. */
-  store: Pick<SecretStore, 'getByStage'>;
+  /** Read-only access to Secrets Manager: DescribeSecret for labels, GetSecretValue by version id for values. */
+  store: Pick<SecretStore, 'describe' | 'getByVersion'>;
   /** The configured credentials (config `credentials`). */
   credentials: Readonly<Record<string, Pick<CredentialConfig, 'id' | 'secretId'>>>;
   /** Wall clock, epoch ms: the refresh-on-miss rate limit and `lastRefreshAt`. @defaultValue Date.now */
   nowMs?: () => number;
   /**
    * A miss triggers a full refresh at most once per this interval, so a flood of unmatched alerts
-   * costs at most 3 GetSecretValue per credential per interval. @defaultValue 30000
+   * costs at most one DescribeSecret per credential per interval (plus the values of versions
+   * that really are new). @defaultValue 300000
    */
   refreshOnMissIntervalMs?: number;
-  /** Credentials loaded at once during refresh() (each is 3 reads in parallel). @defaultValue 8 */
+  /** Credentials loaded at once during refresh(). @defaultValue 8 */
   concurrency?: number;
+  /**
+   * Secrets Manager calls per second of a paced refresh (`refresh({ paced: true })`: the startup
+   * load and the slow timer), so a replica's load never bursts the read quota. @defaultValue 20
+   */
+  readsPerSecond?: number;
+  /** Labels read by DescribeSecret during any refresh: the wiring publishes them to the fleet. */
+  onLabels?: (credential: string, labels: Labels) => void;
+  /** On a miss, before any refresh: apply the changes other replicas published (Redis only, no AWS call). */
+  catchUp?: () => Promise<void>;
+  /** Waits `ms` (pacing). @defaultValue node:timers/promises setTimeout */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 export const FINGERPRINT_INDEX_DEFAULTS = {
-  refreshOnMissIntervalMs: 30_000,
+  refreshOnMissIntervalMs: 300_000,
   concurrency: 8,
-} as const satisfies Required<Pick<FingerprintIndexOptions, 'refreshOnMissIntervalMs' | 'concurrency'>>;
+  readsPerSecond: 20,
+} as const satisfies Required<Pick<FingerprintIndexOptions, 'refreshOnMissIntervalMs' | 'concurrency' | 'readsPerSecond'>>;
 
-/** One credential that could not be (re)loaded. Its previous entries are kept (see loadCredential). */
+/** One credential that could not be (re)loaded. Its previous entries are kept (see reload). */
 export interface RefreshFailure {
   credential: string;
   /** The store's error (its message names the operation and secret id, never a value). */
@@ -84,49 +107,98 @@ export interface UnparseableVersion {
 export interface RefreshReport {
   /** Credentials attempted. */
   credentials: number;
-  /** Credentials whose entries were replaced by a fresh read. */
+  /** Credentials whose entries were replaced by a fresh view. */
   loaded: number;
+  /** Secret values read (GetSecretValue): versions not seen before. */
+  valuesRead: number;
   failed: RefreshFailure[];
   unparseable: UnparseableVersion[];
 }
 
-/** Fingerprints of one credential from one complete read. */
-interface CredentialLoad {
-  entries: Map<string, FingerprintMatch>;
-  unparseable: UnparseableVersion[];
+export interface RefreshOptions {
+  /** Labels already known (the fleet's feed): these credentials need no DescribeSecret. */
+  known?: ReadonlyMap<string, Labels>;
+  /** Spread the calls at `readsPerSecond` (a miss during the refresh lifts the pacing). */
+  paced?: boolean;
 }
 
+/** What the index keeps of one version: its two fingerprints, or that its value is not a credential secret. */
+type VersionPrint = { fingerprints: [string, string]; username: string } | { unparseable: true };
+
 const SHA256_HEX_PATTERN = /^[0-9a-fA-F]{64}$/;
+
+function emptyReport(credentials = 0): RefreshReport {
+  return { credentials, loaded: 0, valuesRead: 0, failed: [], unparseable: [] };
+}
+
+/** Spaces calls `1000 / perSecond` ms apart; release() lets every waiter, present and future, through at once. */
+class Pacer {
+  private nextAtMs = 0;
+  private readonly gapMs: number;
+  private readonly sleep: (ms: number) => Promise<unknown>;
+  private readonly released: Promise<void>;
+  private wake: () => void = () => {};
+  private isReleased = false;
+
+  constructor(perSecond: number, sleep: (ms: number) => Promise<unknown>) {
+    this.gapMs = 1000 / perSecond;
+    this.sleep = sleep;
+    this.released = new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  async turn(): Promise<void> {
+    if (this.isReleased) return;
+    const now = performance.now();
+    const at = Math.max(now, this.nextAtMs);
+    this.nextAtMs = at + this.gapMs;
+    if (at > now) await Promise.race([this.sleep(at - now), this.released]);
+  }
+
+  release(): void {
+    this.isReleased = true;
+    this.wake();
+  }
+}
 
 export class FingerprintIndex {
   /** K. A KeyObject, so util.inspect and JSON.stringify show no key bytes. */
   private readonly key: KeyObject;
-  private readonly store: Pick<SecretStore, 'getByStage'>;
+  private readonly store: Pick<SecretStore, 'describe' | 'getByVersion'>;
   private readonly credentials: Readonly<Record<string, Pick<CredentialConfig, 'id' | 'secretId'>>>;
   private readonly nowMs: () => number;
   private readonly refreshOnMissIntervalMs: number;
   private readonly concurrency: number;
+  private readonly readsPerSecond: number;
+  private readonly onLabels: FingerprintIndexOptions['onLabels'];
+  private readonly catchUp: FingerprintIndexOptions['catchUp'];
+  private readonly sleep: (ms: number) => Promise<unknown>;
 
   /** Fingerprint -> the versions holding a value with that fingerprint. */
   private readonly byFingerprint = new Map<string, FingerprintMatch[]>();
   /** Credential id -> the fingerprints it contributed, so a reload replaces exactly its own. */
-  private readonly byCredential = new Map<string, Map<string, FingerprintMatch>>();
+  private readonly byCredential = new Map<string, Map<string, FingerprintMatch[]>>();
+  /** Credential id -> version id -> what its (immutable) value gave: a value is read once per version. */
+  private readonly prints = new Map<string, Map<string, VersionPrint>>();
   /**
-   * Loads are numbered as they start; a load commits only if no later-started load of the same
-   * credential has committed. Without this a slow full refresh that read a credential before its
-   * rotation could overwrite what refreshCredential() read after it.
+   * Views are numbered when they start (before their DescribeSecret); a view commits only if no
+   * later-started view of the same credential has committed. Without this a slow full refresh that
+   * described a credential before its rotation could overwrite what a later change brought.
    */
-  private loadsStarted = 0;
-  private readonly committedLoad = new Map<string, number>();
-  private refreshInFlight: Promise<RefreshReport> | null = null;
+  private viewsStarted = 0;
+  private readonly committedView = new Map<string, number>();
+  private refreshInFlight: { promise: Promise<RefreshReport>; pacer: Pacer | null } | null = null;
   private lastMissRefreshAtMs: number | null = null;
   private lastRefreshAtMs: number | null = null;
 
   constructor(options: FingerprintIndexOptions) {
     const refreshOnMissIntervalMs = options.refreshOnMissIntervalMs ?? FINGERPRINT_INDEX_DEFAULTS.refreshOnMissIntervalMs;
     const concurrency = options.concurrency ?? FINGERPRINT_INDEX_DEFAULTS.concurrency;
+    const readsPerSecond = options.readsPerSecond ?? FINGERPRINT_INDEX_DEFAULTS.readsPerSecond;
     if (!(refreshOnMissIntervalMs >= 0)) throw new RangeError('refreshOnMissIntervalMs must be >= 0');
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be an integer >= 1');
+    if (!(readsPerSecond > 0)) throw new RangeError('readsPerSecond must be > 0');
     const keyBytes = randomBytes(32);
     this.key = createSecretKey(keyBytes);
     keyBytes.fill(0);
@@ -135,9 +207,13 @@ export class FingerprintIndex {
     this.nowMs = options.nowMs ?? Date.now;
     this.refreshOnMissIntervalMs = refreshOnMissIntervalMs;
     this.concurrency = concurrency;
+    this.readsPerSecond = readsPerSecond;
+    this.onLabels = options.onLabels;
+    this.catchUp = options.catchUp;
+    this.sleep = options.sleep ?? sleepMs;
   }
 
-  /** Fingerprints held (two per indexed version). For readiness and a gauge. */
+  /** Fingerprints held (two per indexed version and stage). For readiness and a gauge. */
   size(): number {
     return this.byFingerprint.size;
   }
@@ -148,27 +224,40 @@ export class FingerprintIndex {
   }
 
   /**
-   * Reloads every configured credential, `concurrency` at a time, and drops entries of credentials
-   * no longer configured. A credential that fails is reported and keeps its previous entries; it
-   * never fails the whole refresh. Calls made while a refresh runs share it.
+   * Brings every configured credential up to date (one DescribeSecret each, none for those in
+   * `known`; a value only for versions not seen before), `concurrency` at a time, and drops
+   * entries of credentials no longer configured. A credential that fails is reported and keeps
+   * its previous entries; it never fails the whole refresh. Calls made while a refresh runs share it.
    */
-  refresh(): Promise<RefreshReport> {
-    this.refreshInFlight ??= this.refreshAll().finally(() => {
-      this.refreshInFlight = null;
-    });
-    return this.refreshInFlight;
+  refresh(options: RefreshOptions = {}): Promise<RefreshReport> {
+    if (this.refreshInFlight === null) {
+      const pacer = options.paced ? new Pacer(this.readsPerSecond, this.sleep) : null;
+      const promise = this.refreshAll(options.known ?? new Map(), pacer).finally(() => {
+        this.refreshInFlight = null;
+      });
+      this.refreshInFlight = { promise, pacer };
+    }
+    return this.refreshInFlight.promise;
   }
 
-  /** Reloads one credential (after its rotation). An id that is not configured loses its entries. */
+  /** Re-reads one credential's labels (one DescribeSecret) and the values of its new versions. An id that is not configured loses its entries. */
   async refreshCredential(id: string): Promise<RefreshReport> {
-    const report: RefreshReport = { credentials: 0, loaded: 0, failed: [], unparseable: [] };
     const credential = Object.hasOwn(this.credentials, id) ? this.credentials[id] : undefined;
     if (credential === undefined) {
-      this.replaceEntries(id, new Map());
-      return report;
+      this.forget(id);
+      return emptyReport();
     }
-    report.credentials = 1;
-    await this.reload(credential, report);
+    const report = emptyReport(1);
+    await this.reload(credential, undefined, report, null);
+    return report;
+  }
+
+  /** Takes labels learnt elsewhere (the fleet's feed): reads only the values of versions it has not seen. */
+  async applyLabels(id: string, labels: Labels): Promise<RefreshReport> {
+    const credential = Object.hasOwn(this.credentials, id) ? this.credentials[id] : undefined;
+    if (credential === undefined) return emptyReport();
+    const report = emptyReport(1);
+    await this.reload(credential, labels, report, null);
     return report;
   }
 
@@ -194,19 +283,25 @@ export class FingerprintIndex {
   private async lookUpWithRefresh(sha256Hexes: readonly string[]): Promise<FingerprintMatch[]> {
     const found = this.lookUp(sha256Hexes);
     if (found.length > 0) return found;
+    if (this.catchUp !== undefined) {
+      await this.catchUp().catch(() => {});
+      const caughtUp = this.lookUp(sha256Hexes);
+      if (caughtUp.length > 0) return caughtUp;
+    }
     if (!(await this.refreshOnMiss())) return found;
     return this.lookUp(sha256Hexes);
   }
 
   /**
    * Whether a refresh ran for this miss. A refresh already running is awaited (it may hold the
-   * answer and costs nothing extra); otherwise one starts if the last miss-triggered refresh is at
-   * least `refreshOnMissIntervalMs` old. The rate limit is what keeps unmatched alerts from turning
-   * into a read storm on Secrets Manager.
+   * answer and costs nothing extra; a paced one stops pacing); otherwise one starts if the last
+   * miss-triggered refresh is at least `refreshOnMissIntervalMs` old. The rate limit is what keeps
+   * unmatched alerts from turning into a read storm on Secrets Manager.
    */
   private async refreshOnMiss(): Promise<boolean> {
     if (this.refreshInFlight !== null) {
-      await this.refreshInFlight;
+      this.refreshInFlight.pacer?.release();
+      await this.refreshInFlight.promise;
       return true;
     }
     const now = this.nowMs();
@@ -216,16 +311,20 @@ export class FingerprintIndex {
     return true;
   }
 
+  /**
+   * One match per version, under its most live label: after a rotation AWSPENDING stays on the
+   * promoted version beside AWSCURRENT, and that is one version holding the password, not two.
+   */
   private lookUp(sha256Hexes: readonly string[]): FingerprintMatch[] {
+    const all: FingerprintMatch[] = [];
+    for (const hex of sha256Hexes) all.push(...(this.byFingerprint.get(this.fingerprint(hex)) ?? []));
+    all.sort((a, b) => INDEXED_STAGES.indexOf(a.stage) - INDEXED_STAGES.indexOf(b.stage) || a.credential.localeCompare(b.credential));
     const found = new Map<string, FingerprintMatch>();
-    for (const hex of sha256Hexes) {
-      for (const match of this.byFingerprint.get(this.fingerprint(hex)) ?? []) {
-        found.set(`${match.credential}\n${match.stage}\n${match.versionId}`, { ...match });
-      }
+    for (const match of all) {
+      const key = `${match.credential}\n${match.versionId}`;
+      if (!found.has(key)) found.set(key, { ...match });
     }
-    return [...found.values()].sort(
-      (a, b) => INDEXED_STAGES.indexOf(a.stage) - INDEXED_STAGES.indexOf(b.stage) || a.credential.localeCompare(b.credential),
-    );
+    return [...found.values()];
   }
 
   /** HMAC(K, sha256 hex), base64url: the only form in which a password's trace is kept. */
@@ -233,17 +332,17 @@ export class FingerprintIndex {
     return createHmac('sha256', this.key).update(sha256HexLower).digest('base64url');
   }
 
-  private async refreshAll(): Promise<RefreshReport> {
+  private async refreshAll(known: ReadonlyMap<string, Labels>, pacer: Pacer | null): Promise<RefreshReport> {
     const credentials = Object.values(this.credentials);
-    const report: RefreshReport = { credentials: credentials.length, loaded: 0, failed: [], unparseable: [] };
-    for (const id of [...this.byCredential.keys()]) {
-      if (!Object.hasOwn(this.credentials, id)) this.replaceEntries(id, new Map());
+    const report = emptyReport(credentials.length);
+    for (const id of [...this.prints.keys()]) {
+      if (!Object.hasOwn(this.credentials, id)) this.forget(id);
     }
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < credentials.length) {
         const credential = credentials[next++];
-        if (credential !== undefined) await this.reload(credential, report);
+        if (credential !== undefined) await this.reload(credential, known.get(credential.id), report, pacer);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, credentials.length) }, worker));
@@ -251,50 +350,83 @@ export class FingerprintIndex {
     return report;
   }
 
-  /** Loads one credential and commits it unless a later load already did; records the outcome in `report`. */
-  private async reload(credential: Pick<CredentialConfig, 'id' | 'secretId'>, report: RefreshReport): Promise<void> {
-    const ticket = ++this.loadsStarted;
-    let load: CredentialLoad;
+  /**
+   * One credential from one complete view: its labels (given, or one DescribeSecret), then the
+   * value of every labelled version not seen before (GetSecretValue by version id). All reads must
+   * succeed, so a credential is replaced from one complete view or not at all; a failure keeps the
+   * old entries (a password under a label a moment ago may still be live, and a read error says
+   * nothing about the values). Commits unless a later-started view already did.
+   */
+  private async reload(credential: Pick<CredentialConfig, 'id' | 'secretId'>, given: Labels | undefined, report: RefreshReport, pacer: Pacer | null): Promise<void> {
+    const ticket = ++this.viewsStarted;
+    const known = this.prints.get(credential.id) ?? new Map<string, VersionPrint>();
+    const fresh = new Map<string, VersionPrint>();
+    let labels: Labels;
     try {
-      load = await this.loadCredential(credential);
+      if (given === undefined) {
+        await pacer?.turn();
+        labels = (await this.store.describe(credential.secretId)).versions;
+        this.onLabels?.(credential.id, labels);
+      } else {
+        labels = given;
+      }
+      const wanted = Object.entries(labels).filter(([, stages]) => stages.some(isIndexedStage));
+      await Promise.all(
+        wanted.map(async ([versionId]) => {
+          const seen = known.get(versionId);
+          if (seen !== undefined) {
+            fresh.set(versionId, seen);
+            return;
+          }
+          await pacer?.turn();
+          const print = await this.readVersion(credential.secretId, versionId);
+          report.valuesRead++;
+          if (print !== null) fresh.set(versionId, print);
+        }),
+      );
     } catch (error) {
-      // Old entries stay: a password that was under a label a moment ago may still be live, and
-      // a read error (throttling, KMS) says nothing about the values.
       report.failed.push({ credential: credential.id, error: coerceError(error) });
       return;
     }
-    report.unparseable.push(...load.unparseable);
-    if (ticket < (this.committedLoad.get(credential.id) ?? 0)) return;
-    this.committedLoad.set(credential.id, ticket);
-    this.replaceEntries(credential.id, load.entries);
+    const entries = new Map<string, FingerprintMatch[]>();
+    for (const [versionId, stages] of Object.entries(labels)) {
+      const print = fresh.get(versionId);
+      if (print === undefined) continue;
+      for (const stage of stages.filter(isIndexedStage)) {
+        if ('unparseable' in print) {
+          report.unparseable.push({ credential: credential.id, stage, versionId });
+          continue;
+        }
+        for (const fingerprint of print.fingerprints) {
+          entries.set(fingerprint, [...(entries.get(fingerprint) ?? []), { credential: credential.id, stage, versionId, username: print.username }]);
+        }
+      }
+    }
+    if (ticket < (this.committedView.get(credential.id) ?? 0)) return;
+    this.committedView.set(credential.id, ticket);
+    this.prints.set(credential.id, fresh);
+    this.replaceEntries(credential.id, entries);
     report.loaded++;
   }
 
   /**
-   * Reads the three labelled versions and returns their fingerprints. All three reads must
-   * succeed, so a credential is replaced from one complete view or not at all. This is the only
-   * function that sees a password; none leaves it.
+   * Reads one version's value and returns its fingerprints. This is the only function that sees
+   * a password; none leaves it. Null when the version no longer exists.
    */
-  private async loadCredential(credential: Pick<CredentialConfig, 'id' | 'secretId'>): Promise<CredentialLoad> {
-    const versions = await Promise.all(INDEXED_STAGES.map((stage) => this.store.getByStage(credential.secretId, stage)));
-    const entries = new Map<string, FingerprintMatch>();
-    const unparseable: UnparseableVersion[] = [];
-    INDEXED_STAGES.forEach((stage, index) => {
-      const version = versions[index];
-      if (version === null || version === undefined) return;
-      const secret = parseCredentialSecret(version.value);
-      if (secret === null) {
-        unparseable.push({ credential: credential.id, stage, versionId: version.versionId });
-        return;
-      }
-      const match: FingerprintMatch = { credential: credential.id, stage, versionId: version.versionId, username: secret.username };
-      entries.set(this.fingerprint(sha256Hex(secret.password)), match);
-      entries.set(this.fingerprint(sha256Hex(`${secret.username}:${secret.password}`)), match);
-    });
-    return { entries, unparseable };
+  private async readVersion(secretId: string, versionId: string): Promise<VersionPrint | null> {
+    const version = await this.store.getByVersion(secretId, versionId);
+    if (version === null) return null;
+    const secret = parseCredentialSecret(version.value);
+    if (secret === null) return { unparseable: true };
+    return { fingerprints: [this.fingerprint(sha256Hex(secret.password)), this.fingerprint(sha256Hex(`${secret.username}:${secret.password}`))], username: secret.username };
   }
 
-  private replaceEntries(credentialId: string, entries: Map<string, FingerprintMatch>): void {
+  private forget(credentialId: string): void {
+    this.prints.delete(credentialId);
+    this.replaceEntries(credentialId, new Map());
+  }
+
+  private replaceEntries(credentialId: string, entries: Map<string, FingerprintMatch[]>): void {
     for (const fingerprint of this.byCredential.get(credentialId)?.keys() ?? []) {
       const remaining = (this.byFingerprint.get(fingerprint) ?? []).filter((match) => match.credential !== credentialId);
       if (remaining.length === 0) this.byFingerprint.delete(fingerprint);
@@ -304,11 +436,15 @@ export class FingerprintIndex {
       this.byCredential.delete(credentialId);
       return;
     }
-    for (const [fingerprint, match] of entries) {
-      this.byFingerprint.set(fingerprint, [...(this.byFingerprint.get(fingerprint) ?? []), match]);
+    for (const [fingerprint, matches] of entries) {
+      this.byFingerprint.set(fingerprint, [...(this.byFingerprint.get(fingerprint) ?? []), ...matches]);
     }
     this.byCredential.set(credentialId, entries);
   }
+}
+
+function isIndexedStage(stage: string): stage is Stage {
+  return (INDEXED_STAGES as readonly string[]).includes(stage);
 }
 
 /**

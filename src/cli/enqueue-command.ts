@@ -62,20 +62,26 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
         if (!(error instanceof CooldownError)) throw error;
         // Exit 1: nothing changed, the current password stays valid; the message says when to retry.
         io.err(`${credential.id}: refused: ${error.message}`);
-        if (options.json) io.out(JSON.stringify({ credentialId: credential.id, refused: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() }));
+        if (options.json) io.out(JSON.stringify({ credential: credential.id, refused: 'min_interval', retryAt: new Date(error.retryAtMs).toISOString() }));
         refused = true;
       }
     }
     if (refused && enqueued.length === 0) return EXIT.failed;
     if (!events) {
-      for (const e of enqueued) io.out(options.json ? JSON.stringify(e) : `${e.credentialId}: job ${e.jobId}${e.deduplicated ? ' (joined a job already queued)' : ''}`);
+      for (const e of enqueued) {
+        // `credential`, as in every other JSON line of the CLI.
+        const line = { credential: e.credentialId, jobId: e.jobId, deduplicated: e.deduplicated, mode: e.mode };
+        io.out(options.json ? JSON.stringify(line) : `${e.credentialId}: job ${e.jobId}${e.deduplicated ? ' (joined a job already queued)' : ''}`);
+      }
       return refused ? EXIT.failed : EXIT.ok;
     }
     const results: RotationResult[] = [];
     let incomplete = false;
-    const deadline = Date.now() + timeoutMs;
     // The listener reconnects forever: Redis gone for longer than the bound ends the wait instead.
     const loss = releases.add('redis loss watch', watchRedisLoss(eventsConnection as Redis, config.redis), (w) => w.stop());
+    // Our own deadline, not waitUntilFinished's ttl: BullMQ clears that timer only on an event, so a
+    // wait ended by the loss of Redis would leave it holding the process for the whole timeout.
+    const timeout = releases.add('wait deadline', waitDeadline(timeoutMs), (d) => d.cancel());
     for (const e of enqueued) {
       const job = await Job.fromId(rotations.queue, e.jobId);
       if (!job) {
@@ -84,7 +90,7 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
         continue;
       }
       try {
-        const result = (await Promise.race([job.waitUntilFinished(events, Math.max(1, deadline - Date.now())), loss.lost])) as RotationResult;
+        const result = (await Promise.race([job.waitUntilFinished(events), loss.lost, timeout.expired])) as RotationResult;
         results.push(result);
         if (options.json) io.out(JSON.stringify(result));
       } catch (err) {
@@ -98,4 +104,17 @@ export async function runEnqueue(config: Config, options: EnqueueOptions, io: Cl
     const codes = results.map((r) => exitCodeOf(r.outcome));
     return worstExitCode([...codes, ...(incomplete ? [EXIT.usage] : []), ...(refused ? [EXIT.failed] : [])]);
   });
+}
+
+/**
+ * One deadline for every job of a wait: `expired` rejects `timeoutMs` after it was armed (at once for
+ * a job waited for after that), unless cancelled first.
+ */
+function waitDeadline(timeoutMs: number): { expired: Promise<never>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no outcome within ${timeoutMs} ms (--timeout-ms); the job stays queued`)), timeoutMs);
+  });
+  expired.catch(() => {}); // expiring between two jobs' waits is not an unhandled rejection
+  return { expired, cancel: () => clearTimeout(timer) };
 }

@@ -63,9 +63,9 @@ export class Releases {
 export function exitWithin(code: number, boundMs = EXIT_WATCHDOG_MS, err: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): void {
   process.exitCode = code;
   const timer = setTimeout(() => {
+    // Only what keeps the event loop alive is listed: never this unref'd watchdog, so every entry
+    // (a `Timeout` included) is a real holder.
     const holders = process.getActiveResourcesInfo();
-    const own = holders.indexOf('Timeout'); // this watchdog's timer, when still listed while it fires
-    if (own >= 0) holders.splice(own, 1);
     err(`warning: the process did not exit ${boundMs} ms after the command ended (still open: ${holders.join(', ') || 'unknown'}); forcing exit ${code}`);
     process.exit(code);
   }, boundMs);

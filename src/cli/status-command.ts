@@ -29,7 +29,8 @@ export function renderStatuses(statuses: CredentialStatus[]): string {
     shortId(s.currentVersionId),
     s.ageMs === null ? '-' : formatAge(s.ageMs),
     shortId(s.previousVersionId),
-    s.pendingVersionId ? `${shortId(s.pendingVersionId)} (${s.pendingAgeMs === null ? '?' : formatAge(s.pendingAgeMs)})` : 'no',
+    // Unread versions say nothing about a pending one: `-`, not `no`.
+    s.pendingVersionId ? `${shortId(s.pendingVersionId)} (${s.pendingAgeMs === null ? '?' : formatAge(s.pendingAgeMs)})` : s.error ? '-' : 'no',
     s.nextRunAt ?? 'off',
   ]);
   const notes = statuses.filter((s) => s.error).map((s) => `${s.credential}: ${s.error}`);

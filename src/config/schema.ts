@@ -31,7 +31,7 @@ export const DEFAULTS = {
     maxConnections: 256,
     rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
   },
-  leakAlerts: { toleranceSeconds: 300, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
+  leakAlerts: { toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20, githubWebhook: { apiUrl: 'https://api.github.com', resolveAlerts: false } },
   worker: {
     concurrency: 8,
     lockDurationMs: 30_000,
@@ -39,6 +39,8 @@ export const DEFAULTS = {
     credentialLockTtlMs: 30_000,
     shutdownTimeoutMs: 25_000,
     reconcileIntervalMs: 300_000,
+    driftCheckIntervalMs: 3_600_000,
+    labelCheckIntervalMs: 10_800_000,
     drainDelayMs: 5_000,
     scheduleCheckIntervalMs: 60_000,
   },
@@ -53,8 +55,8 @@ export const DEFAULTS = {
   defaults: Config['defaults'];
   cluster: Pick<ClusterConfig, 'timeoutMs'>;
   http: Omit<Config['http'], 'triggerTokens'>;
-  leakAlerts: Pick<Config['leakAlerts'], 'toleranceSeconds'> & { githubWebhook: Pick<NonNullable<Config['leakAlerts']['githubWebhook']>, 'apiUrl' | 'resolveAlerts'> };
-  worker: Config['worker'];
+  leakAlerts: Required<Pick<Config['leakAlerts'], 'toleranceSeconds' | 'fingerprintRefreshMs' | 'fingerprintMissRefreshMs' | 'fingerprintReadsPerSecond'>> & { githubWebhook: Pick<NonNullable<Config['leakAlerts']['githubWebhook']>, 'apiUrl' | 'resolveAlerts'> };
+  worker: Required<Config['worker']>;
   rotation: Config['rotation'];
   passwordMinLength: number;
   credential: { strategy: CredentialConfig['strategy']; graceMs: number };
@@ -80,6 +82,14 @@ export const LIMITS = {
   lockMs: { min: 1_000, max: 600_000 },
   shutdownTimeoutMs: { min: 1_000, max: 600_000 },
   reconcileIntervalMs: { min: 10_000, max: 86_400_000 },
+  /** Drift probes and label reads: at least a minute (each is a Secrets Manager call per credential), at most a week. */
+  checkIntervalMs: { min: 60_000, max: 604_800_000 },
+  /** The fingerprint index's slow full refresh: at least a minute, at most a week. */
+  fingerprintRefreshMs: { min: 60_000, max: 604_800_000 },
+  /** Refresh-on-miss rate limit: 0 (every miss refreshes, tests) up to a day. */
+  fingerprintMissRefreshMs: { min: 0, max: 86_400_000 },
+  /** Secrets Manager's GetSecretValue quota is 10,000/s; the bound catches typos. */
+  fingerprintReadsPerSecond: { min: 1, max: 10_000 },
   /** 0 turns the delay off (no load balancer in front); above 10 minutes a rollout stalls. */
   drainDelayMs: { min: 0, max: 600_000 },
   /** Each check is one Redis read; below a second it is noise, above a day a lost scheduler stays lost. */
@@ -476,6 +486,9 @@ export const configFileSchema = strict({
     toleranceSeconds: integer(LIMITS.toleranceSeconds.min, LIMITS.toleranceSeconds.max).default(DEFAULTS.leakAlerts.toleranceSeconds),
     githubKeysFile: text('a file path').optional(),
     githubWebhook: githubWebhookSchema.optional(),
+    fingerprintRefreshMs: integer(LIMITS.fingerprintRefreshMs.min, LIMITS.fingerprintRefreshMs.max).default(DEFAULTS.leakAlerts.fingerprintRefreshMs),
+    fingerprintMissRefreshMs: integer(LIMITS.fingerprintMissRefreshMs.min, LIMITS.fingerprintMissRefreshMs.max).default(DEFAULTS.leakAlerts.fingerprintMissRefreshMs),
+    fingerprintReadsPerSecond: integer(LIMITS.fingerprintReadsPerSecond.min, LIMITS.fingerprintReadsPerSecond.max).default(DEFAULTS.leakAlerts.fingerprintReadsPerSecond),
   }).prefault({}),
   worker: strict({
     concurrency: integer(LIMITS.workerConcurrency.min, LIMITS.workerConcurrency.max).default(DEFAULTS.worker.concurrency),
@@ -484,6 +497,8 @@ export const configFileSchema = strict({
     credentialLockTtlMs: integer(LIMITS.lockMs.min, LIMITS.lockMs.max).default(DEFAULTS.worker.credentialLockTtlMs),
     shutdownTimeoutMs: integer(LIMITS.shutdownTimeoutMs.min, LIMITS.shutdownTimeoutMs.max).default(DEFAULTS.worker.shutdownTimeoutMs),
     reconcileIntervalMs: integer(LIMITS.reconcileIntervalMs.min, LIMITS.reconcileIntervalMs.max).default(DEFAULTS.worker.reconcileIntervalMs),
+    driftCheckIntervalMs: integer(LIMITS.checkIntervalMs.min, LIMITS.checkIntervalMs.max).default(DEFAULTS.worker.driftCheckIntervalMs),
+    labelCheckIntervalMs: integer(LIMITS.checkIntervalMs.min, LIMITS.checkIntervalMs.max).default(DEFAULTS.worker.labelCheckIntervalMs),
     drainDelayMs: integer(LIMITS.drainDelayMs.min, LIMITS.drainDelayMs.max).default(DEFAULTS.worker.drainDelayMs),
     scheduleCheckIntervalMs: integer(LIMITS.scheduleCheckIntervalMs.min, LIMITS.scheduleCheckIntervalMs.max).default(DEFAULTS.worker.scheduleCheckIntervalMs),
   }).prefault({}),
@@ -719,6 +734,9 @@ function toConfig(file: ConfigFile): Config {
       toleranceSeconds: file.leakAlerts.toleranceSeconds,
       ...(file.leakAlerts.githubKeysFile !== undefined && { githubKeysFile: file.leakAlerts.githubKeysFile }),
       ...(file.leakAlerts.githubWebhook !== undefined && { githubWebhook: { ...file.leakAlerts.githubWebhook, secrets: [...file.leakAlerts.githubWebhook.secrets] } }),
+      fingerprintRefreshMs: file.leakAlerts.fingerprintRefreshMs,
+      fingerprintMissRefreshMs: file.leakAlerts.fingerprintMissRefreshMs,
+      fingerprintReadsPerSecond: file.leakAlerts.fingerprintReadsPerSecond,
     },
     notifications: file.notifications.map((sink) => ({ ...sink, events: [...sink.events] })),
   };

@@ -82,8 +82,19 @@ export interface WorkerConfig {
   credentialLockTtlMs: number;
   /** On SIGTERM, how long the active rotations may take to finish before the worker closes anyway. Default 25000. */
   shutdownTimeoutMs: number;
-  /** How often reconcile looks for stale pending versions and drift. Default 300000 (5 minutes). */
+  /**
+   * How often a reconcile pass runs. Each pass resumes stale pending versions left by this fleet's
+   * rotations (no Secrets Manager call while none is due) and takes the slice of the drift and
+   * label checks that is due, spread over half the interval. Default 300000 (5 minutes).
+   */
   reconcileIntervalMs: number;
+  /** Each credential's AWSCURRENT is read (one GetSecretValue) and probed on every cluster once per this interval. Default 3600000 (1 hour). */
+  driftCheckIntervalMs?: number;
+  /**
+   * Each credential's labels are read (one DescribeSecret) once per this interval: a pending
+   * version written outside this fleet, and label changes for the fingerprint index. Default 10800000 (3 hours).
+   */
+  labelCheckIntervalMs?: number;
   /**
    * After SIGTERM, how long the HTTP listener keeps accepting (while `/readyz` answers 503) so that
    * load balancers and Kubernetes endpoints stop sending to this pod first. Default 5000.
@@ -212,6 +223,12 @@ export interface Config {
     githubKeysFile?: string;
     /** GitHub secret scanning on one's own organization or repository (`secret_scanning_alert` webhooks). */
     githubWebhook?: GithubWebhookConfig;
+    /** The fingerprint index's full refresh (one replica of the fleet per interval, one DescribeSecret per credential). Default 21600000 (6 hours). */
+    fingerprintRefreshMs?: number;
+    /** An alert that matches nothing refreshes the index at most once per this interval per replica. Default 300000 (5 minutes). */
+    fingerprintMissRefreshMs?: number;
+    /** Secrets Manager calls per second of a paced fingerprint load (startup and the full refresh). Default 20. */
+    fingerprintReadsPerSecond?: number;
   };
   /** Where rotation outcomes and leak events are sent; empty: nowhere. */
   notifications: NotificationSinkConfig[];

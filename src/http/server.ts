@@ -7,35 +7,32 @@
  *   HTTP request must not: it answers 503 and the sender retries.
  * - A RotationQueue over it (enqueue and job status) and the RedisReplayGuard (same Redis, same
  *   prefix, so every replica shares what was seen).
- * - The FingerprintIndex over the worker's Secrets Manager client, refreshed at startup and every
- *   60 s (src/http/fingerprint-refresh.ts), and one credential at a time whenever a rotation of it
- *   completes anywhere in the fleet (BullMQ QueueEvents `completed`, own blocking connection). The
- *   index's refresh-on-miss is rate-limited (once per 30 s), so without this a leak of a password
- *   rotated seconds ago, reported just after any unmatched alert, would go unmatched until the
- *   next full refresh.
+ * - The FingerprintIndex over the worker's Secrets Manager client, following the fleet's feed of
+ *   version labels (src/http/fingerprint-refresh.ts): the replica that rotated publishes the new
+ *   labels, every replica reads only the new version's value; a slow fleet-wide full refresh and
+ *   the rate-limited refresh-on-miss catch changes made outside the rotator.
  * - GitHub's public keys, loaded at startup from `leakAlerts.githubKeysFile` and re-read whenever
  *   the file changes (src/alerts/github-keys-file.ts). A missing or unusable file is logged as an
  *   error and the GitHub route answers 503 until a good one appears (the rest still serves: the
  *   trigger and the generic feed must not go down with a keys file).
  */
 import type { AddressInfo } from 'node:net';
-import { QueueEvents } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { RedisClient } from '../queue/redis-client.ts';
-import { FingerprintIndex } from '../alerts/fingerprint-index.ts';
+import type { FingerprintIndex } from '../alerts/fingerprint-index.ts';
 import { watchGithubKeys, type GithubKeysFile } from '../alerts/github-keys-file.ts';
 import { loadGithubKeys, type GithubKeys } from '../alerts/github-partner.ts';
 import { RedisReplayGuard } from '../alerts/replay-guard.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { QUEUE } from '../queue/names.ts';
 import { closeRedisConnection, createRedisConnection } from '../queue/redis-connection.ts';
 import { RotationQueue } from '../queue/rotation-queue.ts';
+import { SecretVersionsFeed } from '../queue/secret-versions.ts';
 import { settleWithin } from '../queue/settle-within.ts';
 import type { RunningWorker } from '../worker.ts';
 import { buildApp } from './app.ts';
 import { errorFields } from './errors.ts';
-import { startFingerprintRefresh, type FingerprintRefresh } from './fingerprint-refresh.ts';
+import { FleetFingerprints, type FingerprintRefresh } from './fingerprint-refresh.ts';
 import { createRotationStatusReader } from './rotation-status.ts';
 
 export interface HttpServerOptions {
@@ -45,8 +42,8 @@ export interface HttpServerOptions {
   worker: Pick<RunningWorker, 'metrics' | 'runtime'> & Partial<Pick<RunningWorker, 'notReady' | 'notifier'>>;
   /** Where to listen. @defaultValue config.http.host and config.http.port */
   listen?: { host: string; port: number };
-  /** @defaultValue FINGERPRINT_REFRESH_INTERVAL_MS (60 s) */
-  fingerprintRefreshMs?: number;
+  /** How often the fingerprint index reads the feed of version labels. @defaultValue FINGERPRINT_FEED_POLL_MS (1 s) */
+  fingerprintPollMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -81,12 +78,6 @@ async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   }
 }
 
-/** The credential of a completed rotation job's return value, when it names one. */
-function completedCredential(returnValue: unknown): string | null {
-  if (returnValue === null || typeof returnValue !== 'object' || !('credential' in returnValue)) return null;
-  return typeof returnValue.credential === 'string' ? returnValue.credential : null;
-}
-
 async function loadKeysOrNull(path: string | undefined, logger: Logger): Promise<GithubKeys | null> {
   if (path === undefined) {
     logger.info('GitHub secret scanning alerts are off: leakAlerts.githubKeysFile is not set (the route answers 503)');
@@ -107,34 +98,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const logger = options.logger.child({ component: 'http' });
   const producer = createRedisConnection(config.redis, 'producer', { logger, name: 'http-producer' });
   const rotations = new RotationQueue(producer, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
-  const fingerprints = new FingerprintIndex({ store: worker.runtime.store, credentials: config.credentials });
+  const fleetFingerprints = new FleetFingerprints({
+    config,
+    store: worker.runtime.store,
+    feed: new SecretVersionsFeed(producer, config.redis.prefix),
+    logger: options.logger,
+    ...(options.fingerprintPollMs ? { pollMs: options.fingerprintPollMs } : {}),
+  });
+  const fingerprints = fleetFingerprints.index;
   let refresh: FingerprintRefresh | null = null;
   let keysFile: GithubKeysFile | null = null;
-  const eventsConnection = createRedisConnection(config.redis, 'worker', { logger, name: 'queue-events' });
-  const events = new QueueEvents(QUEUE.rotations, { connection: eventsConnection, prefix: config.redis.prefix });
-  events.on('error', (error: Error) => logger.debug({ err: { type: error.name, message: error.message } }, 'queue events error'));
-  events.on('completed', ({ returnvalue }: { returnvalue: unknown }) => {
-    const credential = completedCredential(returnvalue);
-    if (credential === null) return;
-    fingerprints.refreshCredential(credential).then(
-      (report) => {
-        if (report.failed.length > 0) logger.warn({ credential, error: report.failed[0]?.error.message }, 'fingerprint index: could not reload a rotated credential');
-      },
-      () => {},
-    );
-  });
-  // Bounded: QueueEvents.close() waits for a Redis that is away forever.
-  const closeEvents = async (): Promise<void> => {
-    await settleWithin(events.close(), CLOSE_STEP_MS);
-    await closeRedisConnection(eventsConnection);
-  };
 
   try {
     // No wait for Redis: /healthz must answer as soon as the server listens, and /readyz says
     // redis_unreachable until the producer connects (requests that need Redis answer 503).
     const githubKeys = await loadKeysOrNull(config.leakAlerts.githubKeysFile, logger);
     keysFile = config.leakAlerts.githubKeysFile === undefined ? null : watchGithubKeys(config.leakAlerts.githubKeysFile, githubKeys, logger);
-    refresh = startFingerprintRefresh(fingerprints, { logger, ...(options.fingerprintRefreshMs ? { intervalMs: options.fingerprintRefreshMs } : {}) });
+    refresh = fleetFingerprints.start();
     const app = buildApp({
       config,
       logger: options.logger,
@@ -166,7 +146,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         running.stop();
         watcher?.stop();
         await app.close();
-        await closeEvents();
         await settleWithin(rotations.close(), CLOSE_STEP_MS);
         await closeRedisConnection(producer);
       },
@@ -174,7 +153,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   } catch (error) {
     refresh?.stop();
     keysFile?.stop();
-    await closeEvents();
     await rotations.close().catch(() => {});
     producer.disconnect();
     throw error;

@@ -10,7 +10,7 @@
  * must `waitForRedis` before their first command. BullMQ never closes connections it is given:
  * whoever calls `createRedisConnection` closes what it returns (`closeRedisConnection`).
  */
-import type { RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { REDIS_MODE, type Config } from '../config/types.ts';
 import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
@@ -160,6 +160,7 @@ export function createRedisConnection(redis: Config['redis'], role: RedisRole, o
     lazyConnect: false,
     ...options.extra,
   });
+  trackDuplicates(connection);
   const log = rateLimitedErrorLog(options.logger, { redis: url, connection: options.name ?? role }, options.errorLogIntervalMs ?? REDIS_ERROR_LOG_INTERVAL_MS, options.now ?? Date.now);
   connection.on('error', (error: unknown) => {
     // "Stream isn't writeable" and the like always follow the error that says why, which is logged.
@@ -245,9 +246,45 @@ const waitsOf = new WeakMap<RedisClient, () => void>();
 /** Connections being closed: the errors of their teardown are not news. */
 const closing = new WeakSet<RedisClient>();
 
-/** Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs. */
+/**
+ * The copies made of each connection with `duplicate()`: BullMQ's QueueEvents and Worker duplicate
+ * the connection they are given for their blocking reads, and own the copy. Their close waits for a
+ * Redis that is away (the copy keeps reconnecting, and its reconnect timer holds the process), so
+ * closing the connection drops whatever copy is still open.
+ */
+const duplicatesOf = new WeakMap<RedisClient, Set<Redis>>();
+
+function trackDuplicates(connection: RedisClient): void {
+  // A Cluster client's copies are Cluster clients with their own node connections: not tracked.
+  if (!(connection instanceof Redis)) return;
+  const copies = new Set<Redis>();
+  duplicatesOf.set(connection, copies);
+  const duplicate = connection.duplicate.bind(connection);
+  connection.duplicate = (override?: Partial<RedisOptions>): Redis => {
+    const copy = duplicate(override);
+    copies.add(copy);
+    copy.once('end', () => copies.delete(copy));
+    return copy;
+  };
+}
+
+/**
+ * Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs.
+ * Copies BullMQ made of it and left open (see `duplicatesOf`) are disconnected first.
+ */
 export async function closeRedisConnection(connection: RedisClient, boundMs = 1_000): Promise<void> {
   waitsOf.get(connection)?.();
+  for (const copy of duplicatesOf.get(connection) ?? []) {
+    if (copy.status === 'end') continue;
+    closing.add(copy);
+    copy.disconnect();
+    // A copy with no socket (reconnecting) never ends: its queued commands (BullMQ's blocking read,
+    // raced against a timer of its own) would stay pending. Reject them as a closed connection would.
+    if (copy.status === 'reconnecting') {
+      const closed = new Error('Connection is closed.');
+      copy.recoverFromFatalError(closed, closed, { offlineQueue: true, commandQueue: true });
+    }
+  }
   if (connection.status === 'end') return;
   closing.add(connection);
   if (connection.status !== 'ready') {

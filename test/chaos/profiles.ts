@@ -41,7 +41,7 @@ export interface Profile {
   latencyMs: number;
   /** Share of kills aimed at a moment when the victim has a rotation step under way (else: any moment). */
   aimedKillShare: number;
-  worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number; drainDelayMs: number; scheduleCheckIntervalMs: number };
+  worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number; driftCheckIntervalMs: number; labelCheckIntervalMs: number; drainDelayMs: number; scheduleCheckIntervalMs: number };
   pendingLeaseMs: number;
   /**
    * graceMs of the alternating credentials (half of them): shorter than the schedule period, so
@@ -58,13 +58,13 @@ const FAULTS: ChaosFaults = {
 };
 
 /**
- * Short locks so that a killed worker's rotations resume within seconds; reconcile as often as the
- * config allows. No drain delay (workers are stopped by the soak, not by a load balancer). The
+ * Short locks so that a killed worker's rotations resume within seconds; reconcile, and its drift and label
+ * checks, as often as the config allows. No drain delay (workers are stopped by the soak, not by a load balancer). The
  * schedule check as rare as the config allows: the drain turns every schedule off with
  * `schedules sync` while the workers, whose config keeps them on, still run, and a periodic check
  * would put them back (the workers' config is the truth). The check after a reconnect stays.
  */
-const WORKER = { lockDurationMs: 4_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 4_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 10_000, drainDelayMs: 0, scheduleCheckIntervalMs: 86_400_000 };
+const WORKER = { lockDurationMs: 4_000, stalledIntervalMs: 2_000, credentialLockTtlMs: 4_000, shutdownTimeoutMs: 8_000, reconcileIntervalMs: 10_000, driftCheckIntervalMs: 60_000, labelCheckIntervalMs: 60_000, drainDelayMs: 0, scheduleCheckIntervalMs: 86_400_000 };
 
 export const PROFILES: Record<string, Profile> = {
   short: {
