@@ -2,6 +2,7 @@ import type { Config } from '../config/types.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
 import { statusOf, type CredentialStatus } from '../rotation/credential-status.ts';
+import { boundedMap, READ_CONCURRENCY } from './bounded-map.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { formatAge, shortId, table } from './output.ts';
 
@@ -14,7 +15,7 @@ export async function runStatus(config: Config, options: { credential?: string[]
   const runtime = createEngineRuntime(config);
   let statuses: CredentialStatus[];
   try {
-    statuses = await Promise.all(credentials.map((credential) => statusOf(runtime.store, credential, Date.now())));
+    statuses = await boundedMap(credentials, READ_CONCURRENCY, (credential) => statusOf(runtime.store, credential, Date.now()));
   } finally {
     runtime.close();
   }

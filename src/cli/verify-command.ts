@@ -2,6 +2,7 @@ import type { Config } from '../config/types.ts';
 import { checkCredential, exitCodeOfCheck, type CredentialCheck } from '../rotation/check-credential.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
+import { boundedMap, READ_CONCURRENCY } from './bounded-map.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { formatAge, shortId, table } from './output.ts';
 
@@ -11,7 +12,7 @@ export async function runVerify(config: Config, options: { credential?: string[]
   const runtime = createEngineRuntime(config);
   let checks: CredentialCheck[];
   try {
-    checks = await Promise.all(credentials.map((credential) => checkCredential({ ...runtime, staleAfterMs: runtime.pendingLeaseMs }, credential)));
+    checks = await boundedMap(credentials, READ_CONCURRENCY, (credential) => checkCredential({ ...runtime, staleAfterMs: runtime.pendingLeaseMs }, credential));
   } finally {
     runtime.close();
   }

@@ -60,10 +60,10 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): S
       rateLimit: { triggerPerMinute: 60, alertsPerMinute: 1_200 },
     },
     // The defaults, except no drain delay: test workers are stopped by the test, not behind a load balancer.
-    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 0, scheduleCheckIntervalMs: 60_000 },
+    worker: { concurrency: 8, lockDurationMs: 30_000, stalledIntervalMs: 30_000, credentialLockTtlMs: 30_000, shutdownTimeoutMs: 25_000, reconcileIntervalMs: 300_000, drainDelayMs: 0, scheduleCheckIntervalMs: 60_000, driftCheckIntervalMs: 3_600_000, labelCheckIntervalMs: 10_800_000 },
     // The shortest interval, so that tests may rotate a credential again a second later.
     rotation: { pendingLeaseMs: 600_000, minIntervalMs: 1_000 },
-    leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300 },
+    leakAlerts: { webhookSecrets: ['test-webhook-secret-0123456789'], toleranceSeconds: 300, fingerprintRefreshMs: 21_600_000, fingerprintMissRefreshMs: 300_000, fingerprintReadsPerSecond: 20 },
     notifications: [],
   };
 }
