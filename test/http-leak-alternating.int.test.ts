@@ -115,6 +115,12 @@ describe('leak alerts by token on an alternating credential', () => {
     const nowActive = labelled(STAGE.current);
     const nowRetired = labelled(STAGE.previous);
     expect([nowActive.username, nowRetired.username]).toEqual([USER_B, USER_A]);
+    // The index learns the rotated version from the labels feed within its poll (1 s): wait for it, as a sender would not have to.
+    const indexDeadline = Date.now() + 10_000;
+    while ((await http.fingerprints.match({ tokenSha256: sha256Hex(nowActive.password) })).length === 0) {
+      if (Date.now() > indexDeadline) throw new Error('the fingerprint index did not learn the rotated version');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     const match = (token: string) => ({ token, type: 'milvus_password', url: 'https://github.com/acme/app/blob/main/.env', source: 'content' });
     const leakedBoth = await post('/v1/leak-alerts/github', signedGithub([match(nowRetired.password), match(`${USER_B}:${nowActive.password}`)], github));
     expect(leakedBoth.status).toBe(200);
