@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { RedisClient } from '../src/queue/redis-client.ts';
 import type { Logger } from 'pino';
-import type { Config } from '../src/config/types.ts';
+import { STRATEGY, type Config } from '../src/config/types.ts';
 import { leakSourceLabel, type RotatorMetrics } from '../src/observability/metrics.ts';
 import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
@@ -133,7 +133,13 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         throw new DelayedError();
       }
       if (result.outcome === OUTCOME.rotated && count > 0) {
-        await deps.leakFlags.consume(credential.id, notices, { at: now(), versionId: result.versionId ?? data.rotationId, jobId: String(job.id) });
+        // The answer lets alerts of the next seconds coalesce into this rotation when they name no
+        // password still held. An alternating credential still holds a second one after any leak
+        // rotation (AWSPREVIOUS: the other user's, untouched by a one-turn leak, or the first
+        // turn's new one), which an alert may name by token or by username: no answer recorded,
+        // so such alerts rotate again (deduplicated per credential as always).
+        const answer = credential.strategy === STRATEGY.alternating ? undefined : { at: now(), versionId: result.versionId ?? data.rotationId, jobId: String(job.id) };
+        await deps.leakFlags.consume(credential.id, notices, answer);
       }
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);

@@ -163,17 +163,17 @@ async function ready(options: Partial<FingerprintIndexOptions> = {}): Promise<Se
 
 describe('FingerprintIndex', () => {
   describe('match by tokenSha256', () => {
-    it('matches the sha256 of the AWSCURRENT password with its stage and version id', async () => {
+    it('matches the sha256 of the AWSCURRENT password with its stage, version id and the user it names', async () => {
       const { index } = await ready();
       expect(await index.match({ tokenSha256: sha256Hex(PW.readerCurrent) })).toEqual([
-        { credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-c' },
+        { credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-c', username: 'app_reader' },
       ]);
     });
 
     it('matches the sha256 of username:password', async () => {
       const { index } = await ready();
       expect(await index.match({ tokenSha256: sha256Hex(`app_writer:${PW.writerCurrent}`) })).toEqual([
-        { credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-c' },
+        { credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-c', username: 'app_writer' },
       ]);
     });
 
@@ -182,8 +182,8 @@ describe('FingerprintIndex', () => {
       [STAGE.previous, PW.readerPrevious, 'v-reader-v'],
     ])('matches a password under %s with that stage', async (stage, password, versionId) => {
       const { index } = await ready();
-      expect(await index.match({ tokenSha256: sha256Hex(password) })).toEqual([{ credential: 'app-reader', stage, versionId }]);
-      expect(await index.match({ tokenSha256: sha256Hex(`app_reader:${password}`) })).toEqual([{ credential: 'app-reader', stage, versionId }]);
+      expect(await index.match({ tokenSha256: sha256Hex(password) })).toEqual([{ credential: 'app-reader', stage, versionId, username: 'app_reader' }]);
+      expect(await index.match({ tokenSha256: sha256Hex(`app_reader:${password}`) })).toEqual([{ credential: 'app-reader', stage, versionId, username: 'app_reader' }]);
     });
 
     it('accepts the hex in upper case', async () => {
@@ -212,7 +212,7 @@ describe('FingerprintIndex', () => {
       ['a URL with a path and a query', `http://app_reader:${encodeURIComponent(PW.readerCurrent)}@10.0.0.5:19530/v2?db=default`],
     ])('matches %s', async (_label, token) => {
       const { index } = await ready();
-      expect(await index.matchToken(token)).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-c' }]);
+      expect(await index.matchToken(token)).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-c', username: 'app_reader' }]);
     });
 
     it('derives the URL userinfo candidates, decoded and as written', () => {
@@ -237,12 +237,12 @@ describe('FingerprintIndex', () => {
       fake.rotate('prod/milvus/app-reader', 'v-reader-new', 'Nn4@cV7#zX1!wQ8%eR5^tY2');
 
       expect(await index.match({ tokenSha256: sha256Hex('Nn4@cV7#zX1!wQ8%eR5^tY2') })).toEqual([
-        { credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-new' },
+        { credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-new', username: 'app_reader' },
       ]);
       // One DescribeSecret per credential, and the value of the one new version only.
       expect(fake.reads.sort()).toEqual(['prod/milvus/app-reader describe', 'prod/milvus/app-reader v-reader-new', 'prod/milvus/app-writer describe']);
       expect(await index.match({ tokenSha256: sha256Hex(PW.readerCurrent) })).toEqual([
-        { credential: 'app-reader', stage: STAGE.previous, versionId: 'v-reader-c' },
+        { credential: 'app-reader', stage: STAGE.previous, versionId: 'v-reader-c', username: 'app_reader' },
       ]);
     });
 
@@ -259,7 +259,7 @@ describe('FingerprintIndex', () => {
       expect(fake.reads).toHaveLength(3);
 
       clock.nowMs += 1;
-      expect(await index.matchToken('Two2#bbbbbbbbbbbbbbbbb')).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-2' }]);
+      expect(await index.matchToken('Two2#bbbbbbbbbbbbbbbbb')).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-2', username: 'app_reader' }]);
       expect(fake.reads).toHaveLength(6);
     });
 
@@ -281,7 +281,7 @@ describe('FingerprintIndex', () => {
 
       expect(report).toMatchObject({ credentials: 1, loaded: 1, failed: [] });
       expect(fake.reads.every((read) => read.startsWith('prod/milvus/app-writer '))).toBe(true);
-      expect(await index.matchToken('Wn8!fG3@hJ6#kL9%zX2^cV5')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-2' }]);
+      expect(await index.matchToken('Wn8!fG3@hJ6#kL9%zX2^cV5')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-2', username: 'app_writer' }]);
     });
 
     it('forgets a password that is no longer under any label', async () => {
@@ -292,7 +292,7 @@ describe('FingerprintIndex', () => {
       await index.refreshCredential('app-reader');
       expect(await index.matchToken(PW.readerPrevious)).toEqual([]);
       expect(await index.matchToken(PW.readerCurrent)).toEqual([]);
-      expect(await index.matchToken('Aa1#aaaaaaaaaaaaaaaaaa')).toEqual([{ credential: 'app-reader', stage: STAGE.previous, versionId: 'v-a' }]);
+      expect(await index.matchToken('Aa1#aaaaaaaaaaaaaaaaaa')).toEqual([{ credential: 'app-reader', stage: STAGE.previous, versionId: 'v-a', username: 'app_reader' }]);
     });
 
     it('does not let a slow full refresh overwrite what a later refreshCredential read', async () => {
@@ -313,7 +313,7 @@ describe('FingerprintIndex', () => {
       release();
       await slow;
       expect(await index.matchToken('Fr3sh#ccccccccccccccccc')).toEqual([
-        { credential: 'app-reader', stage: STAGE.current, versionId: 'v-fresh' },
+        { credential: 'app-reader', stage: STAGE.current, versionId: 'v-fresh', username: 'app_reader' },
       ]);
     });
   });
@@ -334,8 +334,8 @@ describe('FingerprintIndex', () => {
       // What the rotating replica published through Redis: version ids and labels, no value.
       await index.applyLabels('app-reader', fake.labels('prod/milvus/app-reader'));
       expect(fake.reads).toEqual(['prod/milvus/app-reader v-other-replica']);
-      expect(await index.matchToken('Ot7#hR2@eP5!lI8%cA3^sX6')).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-other-replica' }]);
-      expect(await index.matchToken(PW.readerCurrent)).toEqual([{ credential: 'app-reader', stage: STAGE.previous, versionId: 'v-reader-c' }]);
+      expect(await index.matchToken('Ot7#hR2@eP5!lI8%cA3^sX6')).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-other-replica', username: 'app_reader' }]);
+      expect(await index.matchToken(PW.readerCurrent)).toEqual([{ credential: 'app-reader', stage: STAGE.previous, versionId: 'v-reader-c', username: 'app_reader' }]);
       expect(fake.reads).toHaveLength(1);
     });
 
@@ -349,14 +349,14 @@ describe('FingerprintIndex', () => {
       });
       s.fake.rotate('prod/milvus/app-writer', 'v-writer-9', 'Cu9#tP4@uL7!pM2%nB5^vC8', 'app_writer');
       published.push(['app-writer', s.fake.labels('prod/milvus/app-writer')]);
-      expect(await s.index.matchToken('Cu9#tP4@uL7!pM2%nB5^vC8')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-9' }]);
+      expect(await s.index.matchToken('Cu9#tP4@uL7!pM2%nB5^vC8')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-9', username: 'app_writer' }]);
       expect(s.fake.reads).toEqual(['prod/milvus/app-writer v-writer-9']);
     });
 
     it('matches a password changed outside the rotator after the refresh on the miss; one never stored costs at most that refresh', async () => {
       const { index, fake, clock } = await ready({ refreshOnMissIntervalMs: 300_000 });
       fake.rotate('prod/milvus/app-writer', 'v-console', 'Hu3#mA6@nC9!oS2%lE5^tW8', 'app_writer'); // a human in the console
-      expect(await index.matchToken('Hu3#mA6@nC9!oS2%lE5^tW8')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-console' }]);
+      expect(await index.matchToken('Hu3#mA6@nC9!oS2%lE5^tW8')).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-console', username: 'app_writer' }]);
       expect(fake.reads).toHaveLength(3);
       clock.nowMs += 300_000;
       fake.reads.length = 0;
@@ -389,7 +389,7 @@ describe('FingerprintIndex', () => {
       expect(waits.map((ms) => Math.round(ms / 100))).toEqual([1, 2, 3]);
       const miss = s.index.matchToken(PW.writerCurrent);
       await load;
-      expect(await miss).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-c' }]);
+      expect(await miss).toEqual([{ credential: 'app-writer', stage: STAGE.current, versionId: 'v-writer-c', username: 'app_writer' }]);
       expect(waits).toHaveLength(3);
       expect(s.fake.reads).toHaveLength(2 + 4);
     });
@@ -408,7 +408,7 @@ describe('FingerprintIndex', () => {
       expect(report.failed.map((failure) => failure.credential)).toEqual(['app-reader']);
       expect(report.failed[0]?.error).toBeInstanceOf(Error);
       expect(await index.matchToken('Wp5?sD8=fG1+hJ4*kL7~zX0')).toHaveLength(1);
-      expect(await index.matchToken(PW.readerCurrent)).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-c' }]);
+      expect(await index.matchToken(PW.readerCurrent)).toEqual([{ credential: 'app-reader', stage: STAGE.current, versionId: 'v-reader-c', username: 'app_reader' }]);
     });
 
     it('reports a version whose value is not a credential secret and indexes the rest', async () => {

@@ -54,6 +54,19 @@ function store(): SecretStore {
 
 let deps: ResolveDeps;
 
+/** An alternating credential (users app_a and app_b) on prod-west. */
+const alternating = {
+  id: 'app-alt',
+  strategy: 'alternating' as const,
+  secretId: 'prod/milvus/app-alt',
+  usernames: ['app_a', 'app_b'] as const,
+  graceMs: 7_200_000,
+  clusters: ['prod-west'],
+  schedule: 'off',
+  timezone: 'UTC',
+  password: { length: 32, symbols: '!#%*+-=?@^_~' },
+};
+
 beforeAll(async () => {
   const index = new FingerprintIndex({ store: store(), credentials: config.credentials });
   await index.refresh();
@@ -84,17 +97,6 @@ describe('resolveGenericAlert', () => {
   });
 
   it('finds an alternating credential by either of its users', async () => {
-    const alternating = {
-      id: 'app-alt',
-      strategy: 'alternating' as const,
-      secretId: 'prod/milvus/app-alt',
-      usernames: ['app_a', 'app_b'] as const,
-      graceMs: 7_200_000,
-      clusters: ['prod-west'],
-      schedule: 'off',
-      timezone: 'UTC',
-      password: { length: 32, symbols: '!#%*+-=?@^_~' },
-    };
     const withAlt = { ...deps, config: { credentials: { ...deps.config.credentials, 'app-alt': alternating } } };
     expect(await resolveGenericAlert({ by: 'username-cluster', username: 'app_b', cluster: 'prod-west' }, withAlt)).toEqual([{ credential: 'app-alt', via: 'username-cluster', username: 'app_b' }]);
   });
@@ -134,6 +136,41 @@ describe('resolveGithubMatches', () => {
 
   it('resolves a batch of tokens that are not ours to nothing', async () => {
     expect(await resolveGithubMatches([{ token: 'ghp_notours' }, { token: 'user:pass' }], deps)).toEqual([]);
+  });
+});
+
+describe('token matches on an alternating credential', () => {
+  const versions: Partial<Record<Stage, SecretVersion>> = {
+    [STAGE.current]: { versionId: 'v-a', stages: [STAGE.current], value: JSON.stringify({ username: 'app_a', password: 'Aa3#kP2@xQ9!mW4%tZ6^vB8' }) },
+    [STAGE.previous]: { versionId: 'v-b', stages: [STAGE.previous], value: JSON.stringify({ username: 'app_b', password: 'Bb9_aT4-uE6#oI2@pY8!rN3' }) },
+  };
+  let altDeps: ResolveDeps;
+  beforeAll(async () => {
+    const all = Object.values(versions);
+    const index = new FingerprintIndex({
+      store: {
+        describe: async (secretId) => ({ arn: secretId, name: secretId, versions: Object.fromEntries(all.map((v) => [v.versionId, v.stages])) }),
+        getByVersion: async (_secretId, versionId) => all.find((v) => v.versionId === versionId) ?? null,
+      },
+      credentials: { 'app-alt': alternating },
+    });
+    await index.refresh();
+    altDeps = { config: { credentials: { 'app-alt': alternating } }, index };
+  });
+
+  it('names the user of the matched version: the retired user\'s password is a leak of that user alone', async () => {
+    expect(await resolveGenericAlert({ by: 'token', tokenSha256: sha256Hex('Bb9_aT4-uE6#oI2@pY8!rN3') }, altDeps)).toEqual([
+      { credential: 'app-alt', via: 'token', stage: STAGE.previous, versionId: 'v-b', username: 'app_b' },
+    ]);
+    expect(await resolveGithubMatches([{ token: 'app_a:Aa3#kP2@xQ9!mW4%tZ6^vB8' }], altDeps)).toEqual([
+      { credential: 'app-alt', via: 'token', stage: STAGE.current, versionId: 'v-a', username: 'app_a' },
+    ]);
+  });
+
+  it('names no user when the tokens of one batch match both users (both may have leaked)', async () => {
+    expect(await resolveGithubMatches([{ token: 'Bb9_aT4-uE6#oI2@pY8!rN3' }, { token: 'Aa3#kP2@xQ9!mW4%tZ6^vB8' }], altDeps)).toEqual([
+      { credential: 'app-alt', via: 'token', stage: STAGE.current, versionId: 'v-a' },
+    ]);
   });
 });
 

@@ -52,6 +52,8 @@ export interface FingerprintMatch {
   /** The staging label of the version that holds the leaked password. */
   stage: Stage;
   versionId: string;
+  /** The Milvus user that version names (not a secret): an alternating credential's leaked user. */
+  username?: string;
 }
 
 export interface FingerprintIndexOptions {
@@ -121,7 +123,7 @@ export interface RefreshOptions {
 }
 
 /** What the index keeps of one version: its two fingerprints, or that its value is not a credential secret. */
-type VersionPrint = { fingerprints: [string, string] } | { unparseable: true };
+type VersionPrint = { fingerprints: [string, string]; username: string } | { unparseable: true };
 
 const SHA256_HEX_PATTERN = /^[0-9a-fA-F]{64}$/;
 
@@ -396,7 +398,7 @@ export class FingerprintIndex {
           continue;
         }
         for (const fingerprint of print.fingerprints) {
-          entries.set(fingerprint, [...(entries.get(fingerprint) ?? []), { credential: credential.id, stage, versionId }]);
+          entries.set(fingerprint, [...(entries.get(fingerprint) ?? []), { credential: credential.id, stage, versionId, username: print.username }]);
         }
       }
     }
@@ -416,7 +418,7 @@ export class FingerprintIndex {
     if (version === null) return null;
     const secret = parseCredentialSecret(version.value);
     if (secret === null) return { unparseable: true };
-    return { fingerprints: [this.fingerprint(sha256Hex(secret.password)), this.fingerprint(sha256Hex(`${secret.username}:${secret.password}`))] };
+    return { fingerprints: [this.fingerprint(sha256Hex(secret.password)), this.fingerprint(sha256Hex(`${secret.username}:${secret.password}`))], username: secret.username };
   }
 
   private forget(credentialId: string): void {

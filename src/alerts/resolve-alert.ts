@@ -11,7 +11,7 @@
  * (generic) or 2xx (GitHub expects it for tokens that are not ours). Each credential appears once,
  * with the first way that found it, so a batch naming one password twice queues one rotation.
  */
-import { usernamesOf, type Config } from '../config/types.ts';
+import { STRATEGY, usernamesOf, type Config } from '../config/types.ts';
 import type { Stage } from '../secrets/types.ts';
 import { INDEXED_STAGES, type FingerprintIndex, type FingerprintMatch } from './fingerprint-index.ts';
 import { LEAK_NAMED_BY, type GenericAlert, type LeakNamedBy } from './generic-alert.ts';
@@ -25,7 +25,11 @@ export interface ResolvedCredential {
   stage?: Stage;
   /** For `via: 'token'`: that version's id. */
   versionId?: string;
-  /** The Milvus user whose password leaked, when the alert names it (`via: 'username-cluster'`). */
+  /**
+   * The Milvus user whose password leaked, when the alert names it (`via: 'username-cluster'`),
+   * or, for an alternating credential found by token, the user every matched version names (a
+   * leak of the retired user's password is then one turn, not two).
+   */
   username?: string;
 }
 
@@ -46,7 +50,7 @@ export async function resolveGenericAlert(alert: GenericAlert, deps: ResolveDeps
         .filter((credential) => usernamesOf(credential).includes(alert.username) && credential.clusters.includes(alert.cluster))
         .map((credential) => ({ credential: credential.id, via: LEAK_NAMED_BY.usernameCluster, username: alert.username }));
     case LEAK_NAMED_BY.token:
-      return fromMatches(await deps.index.match({ tokenSha256: alert.tokenSha256 }));
+      return fromMatches(await deps.index.match({ tokenSha256: alert.tokenSha256 }), deps.config);
     default:
       return assertNever(alert);
   }
@@ -62,17 +66,21 @@ export async function resolveGithubMatches(
 ): Promise<ResolvedCredential[]> {
   const found: FingerprintMatch[] = [];
   for (const match of matches) found.push(...(await deps.index.matchToken(match.token)));
-  return fromMatches(found);
+  return fromMatches(found, deps.config);
 }
 
 /** The credentials one claim of any feed names (see ./leak-feed.ts). */
 export async function resolveClaim(claim: LeakClaim, deps: ResolveDeps): Promise<ResolvedCredential[]> {
-  if (claim.by === 'literal') return fromMatches(await deps.index.matchToken(claim.token));
+  if (claim.by === 'literal') return fromMatches(await deps.index.matchToken(claim.token), deps.config);
   return resolveGenericAlert(claim, deps);
 }
 
-/** One entry per credential, keeping its most live match (AWSCURRENT, then AWSPENDING, then AWSPREVIOUS). */
-function fromMatches(matches: readonly FingerprintMatch[]): ResolvedCredential[] {
+/**
+ * One entry per credential, keeping its most live match (AWSCURRENT, then AWSPENDING, then
+ * AWSPREVIOUS). An alternating credential's entry names the leaked user when all its matches
+ * name the same one; matches of both users leave it unnamed (both may have leaked: two turns).
+ */
+function fromMatches(matches: readonly FingerprintMatch[], config: Pick<Config, 'credentials'>): ResolvedCredential[] {
   const byCredential = new Map<string, ResolvedCredential>();
   const ordered = [...matches].sort((a, b) => INDEXED_STAGES.indexOf(a.stage) - INDEXED_STAGES.indexOf(b.stage));
   for (const match of ordered) {
@@ -84,6 +92,12 @@ function fromMatches(matches: readonly FingerprintMatch[]): ResolvedCredential[]
         versionId: match.versionId,
       });
     }
+  }
+  for (const entry of byCredential.values()) {
+    if (config.credentials[entry.credential]?.strategy !== STRATEGY.alternating) continue;
+    const users = new Set(matches.filter((m) => m.credential === entry.credential).map((m) => m.username));
+    const [only] = users;
+    if (users.size === 1 && only !== undefined) entry.username = only;
   }
   return [...byCredential.values()];
 }

@@ -98,7 +98,7 @@ export function leakFeedRoutes(deps: AppDeps, feeds: readonly LeakFeed<unknown>[
   const enqueueLeak = (credentials: readonly ResolvedCredential[], alert: LeakNotice): Promise<QueuedLeakRotation[]> =>
     Promise.all(
       credentials.map(async ({ credential, username, stage, versionId }) => {
-        // An alternating credential's leak named by username: the notice carries which user leaked.
+        // An alternating credential's leak named by username (or by a token of one user's version): the notice carries which user leaked.
         const notice: LeakNotice = username === undefined ? alert : { ...alert, username };
         const queued = await deps.enqueue({
           credentialId: credential,
@@ -137,7 +137,12 @@ export function leakFeedRoutes(deps: AppDeps, feeds: readonly LeakFeed<unknown>[
       for (const claim of read.claims) {
         const found = await resolveClaim(claim, resolveDeps);
         outcomes.push({ claim, credentials: found.map((f) => f.credential) });
-        for (const f of found) if (!credentials.has(f.credential)) credentials.set(f.credential, f);
+        for (const f of found) {
+          const earlier = credentials.get(f.credential);
+          if (!earlier) credentials.set(f.credential, f);
+          // Claims naming both users of an alternating credential: both may have leaked (two turns).
+          else if (earlier.username !== f.username) delete earlier.username;
+        }
       }
       rotations = await enqueueLeak([...credentials.values()], notice);
     } catch (error) {

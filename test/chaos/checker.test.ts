@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SingleCredentialConfig } from '../../src/config/types.ts';
+import { startAlternatingFixture, USER_A, USER_B } from '../helpers/alternating-fixture.ts';
 import { generatePassword } from '../../src/password/generate.ts';
 import { createEngineRuntime, type EngineRuntime } from '../../src/rotation/create-engine.ts';
 import { RotationEngine } from '../../src/rotation/engine.ts';
@@ -22,7 +23,7 @@ import { STAGE, type SecretStore } from '../../src/secrets/types.ts';
 import { makeConfig, type SingleUserConfig } from '../helpers/config.ts';
 import { findExposures } from '../helpers/exposure.ts';
 import { FAST_TUNING } from '../helpers/rotation-fixture.ts';
-import { attachInvariantChecker, endState, judgeOutcomes, judgeReports, labelledPasswords, type LoggedOutcome } from './checker.ts';
+import { attachInvariantChecker, endState, judgeEarlyKills, judgeOutcomes, judgeReports, labelledPasswords, type LoggedOutcome } from './checker.ts';
 import { ExposureScanner } from './exposure-scan.ts';
 import { AMBIGUOUS_KINDS, startChaosSandbox, type AmbiguousKind } from './sandbox.ts';
 
@@ -162,6 +163,114 @@ describe('chaos checker: outcomes judged against the state at their instant, and
         { credential: 'app', cluster: 'east', holds: 'no label' },
       ],
     });
+  });
+});
+
+describe('chaos checker: alternating credentials, per user', () => {
+  async function alternating(graceMs: number): Promise<Awaited<ReturnType<typeof startAlternatingFixture>>> {
+    const fixture = await startAlternatingFixture({ clusters: ['west', 'east'], graceMs });
+    cleanups.push(() => fixture.close());
+    return fixture;
+  }
+
+  it('a broken strategy that changes the AWSCURRENT user\'s password: a current-killed violation per cluster at the change, and the retired user\'s password lost', async () => {
+    const fixture = await alternating(1_000);
+    const checker = attachInvariantChecker(fixture.sandbox, [fixture.credential]);
+    cleanups.push(() => checker.stop());
+    // The single-user strategy on the alternating secret: it rotates app_a, the AWSCURRENT user, in place.
+    const { usernames: _usernames, graceMs: _graceMs, strategy: _strategy, ...rest } = fixture.credential;
+    const inPlace: SingleCredentialConfig = { ...rest, strategy: 'single', username: USER_A };
+    const result = await fixture.engine().engine.rotate({ credential: inPlace, mode: 'manual', rotationId: randomUUID() });
+
+    // Nothing the single-user checks would see: every new password was stored for app_a first.
+    expect(result.outcome).toBe('rotated');
+    expect(checker.violations.filter((v) => v.kind === 'cluster-change')).toEqual([]);
+    expect(checker.violations.filter((v) => v.kind === 'current-killed').map((v) => [v.credential, v.cluster])).toEqual([
+      ['app', 'west'],
+      ['app', 'east'],
+    ]);
+    expect(checker.violations.find((v) => v.kind === 'current-killed')?.detail).toMatch(/AWSCURRENT user app_a/);
+    // Promoting app_a's new version pushed app_b's password off AWSPREVIOUS while the clusters hold it.
+    expect(checker.violations.filter((v) => v.kind === 'secrets-write').map((v) => v.cluster)).toEqual(['west', 'east']);
+    expect(endState(fixture.sandbox, [fixture.credential]).lost).toEqual([
+      { credential: 'app', cluster: 'west', user: USER_B, holds: 'no label' },
+      { credential: 'app', cluster: 'east', user: USER_B, holds: 'no label' },
+    ]);
+  });
+
+  it('an engine whose clock runs ahead kills the retired user within the grace: an early kill per cluster, a lockout unless a leak rotation was running', async () => {
+    const fixture = await alternating(60_000);
+    const checker = attachInvariantChecker(fixture.sandbox, [fixture.credential]);
+    cleanups.push(() => checker.stop());
+    // The fixture's engines run 3 h ahead: to them the grace is always over.
+    const first = await fixture.rotate({ mode: 'scheduled' });
+    const from = Date.now();
+    const second = await fixture.rotate({ mode: 'scheduled' });
+    const to = Date.now();
+    expect([first.outcome, second.outcome]).toEqual(['rotated', 'rotated']);
+
+    expect(checker.violations).toEqual([]);
+    // The first rotation killed app_b's seeded password (retired when the checker began), the second app_a's, retired by the first a moment ago.
+    expect(checker.earlyKills.map((k) => [k.user, k.cluster])).toEqual([
+      [USER_B, 'west'],
+      [USER_B, 'east'],
+      [USER_A, 'west'],
+      [USER_A, 'east'],
+    ]);
+    expect(checker.earlyKills.every((k) => k.sinceCreatedMs < 60_000 && k.graceMs === 60_000)).toBe(true);
+    const window = { credential: 'app', rotationId: second.rotationId, from, to };
+    expect(judgeEarlyKills(checker.earlyKills.slice(2), [{ ...window, mode: 'scheduled' }]).unexcused).toHaveLength(2);
+    expect(judgeEarlyKills(checker.earlyKills.slice(2), [{ ...window, mode: 'leak' }])).toEqual({ excused: 2, unexcused: [] });
+    expect(judgeEarlyKills(checker.earlyKills.slice(2), [{ ...window, credential: 'other', mode: 'leak' }]).unexcused).toHaveLength(2);
+    expect(checker.retiredLifetimes.slice(2).every((l) => l.sinceRetiredMs < 60_000)).toBe(true);
+  });
+
+  it('the healthy strategy past its grace, then a leak of the AWSCURRENT user (two turns): no violation, no lockout, the leak\'s early kills inside its window; a retired user knocked off AWSPREVIOUS is a lockout', async () => {
+    const fixture = await alternating(1_000);
+    fixture.clock.offsetMs = 0;
+    const checker = attachInvariantChecker(fixture.sandbox, [fixture.credential]);
+    cleanups.push(() => checker.stop());
+    await sleep(1_050);
+    const scheduled = await fixture.rotate({ mode: 'scheduled' });
+    const refused = await fixture.rotate({ mode: 'manual' });
+    expect([scheduled.outcome, refused.outcome, refused.reason]).toEqual(['rotated', 'failed', 'grace_not_elapsed']);
+    expect(checker.earlyKills).toEqual([]);
+    const from = Date.now();
+    const leak = await fixture.rotate({ mode: 'leak' });
+    const to = Date.now();
+    expect(leak.outcome).toBe('rotated');
+    expect(checker.violations).toEqual([]);
+    expect(checker.earlyKills.length).toBeGreaterThan(0);
+    expect(judgeEarlyKills(checker.earlyKills, [{ credential: 'app', rotationId: leak.rotationId, mode: 'leak', from, to }]).unexcused).toEqual([]);
+    expect(endState(fixture.sandbox, [fixture.credential])).toEqual({ lost: [], notCurrent: [] });
+    await sleep(5);
+    const outcome = (over: Partial<LoggedOutcome>): LoggedOutcome => ({ credential: 'app', rotationId: randomUUID(), outcome: 'rotated', reason: 'ok', mode: 'manual', at: Date.now(), ...over });
+    const clean = outcome({});
+    expect(judgeOutcomes([clean], fixture.sandbox.config.credentials, checker).lockouts).toEqual([]);
+
+    // The retired user on west knocked onto a password of nobody's: a violation, then a lockout of its consumers.
+    const labels = labelledPasswords(fixture.sandbox, fixture.credential.secretId);
+    const retired = labels.previousUser ?? '';
+    expect(retired).not.toBe(labels.currentUser);
+    await sleep(5);
+    fixture.sandbox.clusters.get('west')?.setPassword(retired, generatePassword(fixture.credential.password));
+    await sleep(5);
+    const behind = outcome({});
+    expect(judgeOutcomes([behind], fixture.sandbox.config.credentials, checker).lockouts).toEqual([
+      { credential: 'app', rotationId: behind.rotationId, outcome: 'rotated', reason: 'ok', cluster: 'west', user: retired, holds: 'no label' },
+    ]);
+    expect(checker.violations.map((v) => [v.kind, v.cluster])).toEqual([['cluster-change', 'west']]);
+    expect(endState(fixture.sandbox, [fixture.credential]).notCurrent).toEqual([{ credential: 'app', cluster: 'west', user: retired, holds: 'no label' }]);
+    // roles_differ: false while both users hold the same roles, true once they differ; an unclear users/describe is not judged.
+    const rolesClaim = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'users app_a and app_b hold different roles (east: ...)' });
+    const unclear = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'role parity not established: east: users/describe gave no list of roles (unknown)' });
+    const truths = (): string[] => judgeOutcomes([rolesClaim, unclear], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth);
+    expect(truths()).toEqual(['false', 'unchecked']);
+    // In leak mode the same message comes after "leak not contained: ".
+    const unclearLeak = outcome({ outcome: 'needs_attention', reason: 'roles_differ', mode: 'leak', error: 'leak not contained: role parity not established: c2: users/describe gave no list of roles (HTTP 503)' });
+    expect(judgeOutcomes([unclearLeak], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth)).toEqual(['unchecked']);
+    fixture.sandbox.clusters.get('east')?.setRoles(USER_B, ['app_rw', 'extra_role']);
+    expect(truths()).toEqual(['true', 'unchecked']);
   });
 });
 

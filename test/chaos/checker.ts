@@ -11,21 +11,38 @@
  *    cluster holds its value (AWSPENDING removed before a roll back, say) breaks "at every instant"
  *    without any cluster changing, so (1) alone would not see it.
  *
+ * For an alternating credential both are per user: a cluster's password for each of the two
+ * users must be one of the values stored for that user (under AWSCURRENT, AWSPENDING or
+ * AWSPREVIOUS). Two more checks at each change of an alternating credential's user:
+ * 3. The AWSCURRENT user's password is never changed while it is AWSCURRENT (consumers are
+ *    given it: changing it locks them out; `current-killed`).
+ * 4. The retired user (AWSPREVIOUS) keeps its password until the next rotation of it, and that
+ *    rotation kills it no sooner than `graceMs` after the version that retired it was created
+ *    (what the strategy promises: docs/design.md section 5.1), unless it is a leak rotation.
+ *    Whether a change belongs to a leak rotation is known only from the workers' logs, so early
+ *    kills are recorded here (`earlyKills`) and judged afterwards (judgeEarlyKills). How long
+ *    after its promotion each retired password lived is kept too (`retiredLifetimes`).
+ *
  * It also keeps timelines (labels per secret at each write, password per cluster and user from
  * the simulators' change logs) so that a rotation's outcome, reported by a worker log line with
  * its time, can be checked against the state at that instant: the second invariant (after any
- * outcome but needs_attention, the clusters hold AWSCURRENT) and the truth of a needs_attention
- * reason.
+ * outcome but needs_attention, the clusters hold AWSCURRENT, and an alternating credential's
+ * retired user still holds AWSPREVIOUS) and the truth of a needs_attention reason.
  */
-import type { SingleCredentialConfig } from '../../src/config/types.ts';
+import { STRATEGY, usernamesOf, type CredentialConfig } from '../../src/config/types.ts';
 import type { PasswordChange } from '../../src/sandbox/milvus-simulator.ts';
 import type { Sandbox } from '../../src/sandbox/sandbox.ts';
 import { STAGE } from '../../src/secrets/types.ts';
-import { storedPasswords } from '../helpers/invariants.ts';
+import { storedPasswords, storedPasswordsOf } from '../helpers/invariants.ts';
 
 export interface Violation {
-  /** `cluster-change`: a cluster took a password held under no label; `secrets-write`: a write left a cluster's password under no label. */
-  kind: 'cluster-change' | 'secrets-write';
+  /**
+   * `cluster-change`: a cluster took a password held under no label (for that user);
+   * `secrets-write`: a write left a cluster's password under no label (for that user);
+   * `current-killed`: an alternating credential's AWSCURRENT user had its password changed while
+   * it was AWSCURRENT.
+   */
+  kind: 'cluster-change' | 'secrets-write' | 'current-killed';
   credential: string;
   cluster: string;
   /** Epoch ms (the harness clock). */
@@ -39,6 +56,22 @@ export interface LabelledPasswords {
   current?: string;
   pending?: string;
   previous?: string;
+  /** The username each label's value names (an alternating credential has two). */
+  currentUser?: string;
+  pendingUser?: string;
+  previousUser?: string;
+}
+
+/** An alternating credential's retired password killed sooner than graceMs after the version that retired it was created. */
+export interface EarlyKill {
+  credential: string;
+  cluster: string;
+  user: string;
+  at: number;
+  /** Since the version that retired it (the new AWSCURRENT) was created, and since that version was promoted. */
+  sinceCreatedMs: number;
+  sinceRetiredMs: number | null;
+  graceMs: number;
 }
 
 interface LabelSnapshot {
@@ -50,20 +83,29 @@ export interface InvariantChecker {
   violations: Violation[];
   /** Changes and writes checked. */
   checked: { clusterChanges: number; secretsWrites: number };
+  /** Alternating credentials: retired passwords killed within the grace (judged with judgeEarlyKills). */
+  earlyKills: EarlyKill[];
+  /** Alternating credentials: for each retired password killed, how long it lived after it left AWSCURRENT (ms) and in which mode-to-be-judged window. */
+  retiredLifetimes: { credential: string; at: number; sinceRetiredMs: number }[];
   /** Labels of `secretId` as of epoch ms `at` (the last write at or before it). */
   labelsAt: (secretId: string, at: number) => LabelledPasswords;
   /** The password `user` had on `cluster` as of epoch ms `at` (undefined: no user). */
   passwordAt: (cluster: string, user: string, at: number) => string | undefined;
+  /** The roles `user` holds on `cluster` now (the soak never changes roles). */
+  rolesOf: (cluster: string, user: string) => string[];
   stop: () => void;
 }
 
-function parsePassword(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
+function parseCredential(value: string | undefined): { password?: string; username?: string } {
+  if (value === undefined) return {};
   try {
-    const parsed = JSON.parse(value) as { password?: unknown };
-    return typeof parsed.password === 'string' ? parsed.password : undefined;
+    const parsed = JSON.parse(value) as { password?: unknown; username?: unknown };
+    return {
+      ...(typeof parsed.password === 'string' ? { password: parsed.password } : {}),
+      ...(typeof parsed.username === 'string' ? { username: parsed.username } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -71,12 +113,33 @@ function parsePassword(value: string | undefined): string | undefined {
 export function labelledPasswords(sandbox: Sandbox, secretId: string): LabelledPasswords {
   const values = sandbox.emulator.valuesUnderLabels(secretId);
   const out: LabelledPasswords = {};
-  const current = parsePassword(values[STAGE.current]);
-  const pending = parsePassword(values[STAGE.pending]);
-  const previous = parsePassword(values[STAGE.previous]);
-  if (current !== undefined) out.current = current;
-  if (pending !== undefined) out.pending = pending;
-  if (previous !== undefined) out.previous = previous;
+  const current = parseCredential(values[STAGE.current]);
+  const pending = parseCredential(values[STAGE.pending]);
+  const previous = parseCredential(values[STAGE.previous]);
+  if (current.password !== undefined) out.current = current.password;
+  if (pending.password !== undefined) out.pending = pending.password;
+  if (previous.password !== undefined) out.previous = previous.password;
+  if (current.username !== undefined) out.currentUser = current.username;
+  if (pending.username !== undefined) out.pendingUser = pending.username;
+  if (previous.username !== undefined) out.previousUser = previous.username;
+  return out;
+}
+
+/**
+ * The passwords `user` may hold right now: for a single credential any labelled value (the
+ * checker's historical semantics), for an alternating one only the values stored for that user.
+ */
+function storedFor(sandbox: Sandbox, credential: CredentialConfig, user: string): string[] {
+  return credential.strategy === STRATEGY.alternating ? storedPasswordsOf(sandbox, credential.secretId, user) : storedPasswords(sandbox, credential.secretId);
+}
+
+/** `labels` restricted to the values that name `user` (single credentials: unchanged). */
+export function labelsOfUser(labels: LabelledPasswords, credential: CredentialConfig, user: string): LabelledPasswords {
+  if (credential.strategy !== STRATEGY.alternating) return labels;
+  const out: LabelledPasswords = {};
+  if (labels.currentUser === user && labels.current !== undefined) out.current = labels.current;
+  if (labels.pendingUser === user && labels.pending !== undefined) out.pending = labels.pending;
+  if (labels.previousUser === user && labels.previous !== undefined) out.previous = labels.previous;
   return out;
 }
 
@@ -94,36 +157,72 @@ export function pendingOnAnotherVersion(labels: LabelledPasswords): boolean {
   return labels.pending !== undefined && labels.pending !== labels.current;
 }
 
-/** Attaches both checks to every credential; call before anything rotates. */
-export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly SingleCredentialConfig[], now: () => number = Date.now): InvariantChecker {
+/** Attaches the checks to every credential; call before anything rotates. */
+export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly CredentialConfig[], now: () => number = Date.now): InvariantChecker {
   const violations: Violation[] = [];
   const checked = { clusterChanges: 0, secretsWrites: 0 };
+  const earlyKills: EarlyKill[] = [];
+  const retiredLifetimes: InvariantChecker['retiredLifetimes'] = [];
   const bySecret = new Map(credentials.map((c) => [c.secretId, c]));
-  const timelines = new Map<string, LabelSnapshot[]>(credentials.map((c) => [c.secretId, [{ at: now(), labels: labelledPasswords(sandbox, c.secretId) }]]));
+  const attachedAt = now();
+  const timelines = new Map<string, LabelSnapshot[]>(credentials.map((c) => [c.secretId, [{ at: attachedAt, labels: labelledPasswords(sandbox, c.secretId) }]]));
+  // Per secret: when each stored password first appeared (its version's creation, as the harness
+  // sees it) and when it stopped being AWSCURRENT. Values there before the checker count from now.
+  const createdAt = new Map<string, Map<string, number>>();
+  const retiredAt = new Map<string, Map<string, number>>();
+  for (const c of credentials) {
+    const labels = labelledPasswords(sandbox, c.secretId);
+    createdAt.set(c.secretId, new Map([labels.current, labels.pending, labels.previous].filter((p): p is string => p !== undefined).map((p) => [p, attachedAt])));
+    retiredAt.set(c.secretId, new Map(labels.previous !== undefined ? [[labels.previous, attachedAt]] : []));
+  }
   const unsubscribes: (() => void)[] = [];
 
-  // 1. At each cluster change.
+  // 1, 3 and 4. At each cluster change.
   for (const [name, simulator] of sandbox.clusters) {
-    const byUser = new Map(credentials.filter((c) => c.clusters.includes(name)).map((c) => [c.username, c]));
+    const byUser = new Map<string, CredentialConfig>();
+    for (const c of credentials.filter((cr) => cr.clusters.includes(name))) for (const user of usernamesOf(c)) byUser.set(user, c);
     if (byUser.size === 0) continue;
     unsubscribes.push(
       simulator.onChange((change: PasswordChange) => {
         const credential = byUser.get(change.user);
         if (!credential) return;
         checked.clusterChanges++;
+        const who = credential.strategy === STRATEGY.alternating ? ` of ${change.user}` : '';
         if (change.to === null) {
-          violations.push({ kind: 'cluster-change', credential: credential.id, cluster: name, at: change.at, detail: `change #${change.seq} (${change.via}) dropped the user` });
+          violations.push({ kind: 'cluster-change', credential: credential.id, cluster: name, at: change.at, detail: `change #${change.seq} (${change.via}) dropped the user${who}` });
           return;
         }
-        if (!storedPasswords(sandbox, credential.secretId).includes(change.to)) {
-          const labels = labelledPasswords(sandbox, credential.secretId);
+        const labels = labelledPasswords(sandbox, credential.secretId);
+        if (!storedFor(sandbox, credential, change.user).includes(change.to)) {
           violations.push({
             kind: 'cluster-change',
             credential: credential.id,
             cluster: name,
             at: change.at,
-            detail: `change #${change.seq} (${change.via}) set a password held under no label (labels then: ${describeLabels(labels)})`,
+            detail: `change #${change.seq} (${change.via}) set a password${who} held under no label${who ? ' for that user' : ''} (labels then: ${describeLabels(labels)})`,
           });
+        }
+        if (credential.strategy !== STRATEGY.alternating || change.from === null || change.from === change.to) return;
+        if (labels.currentUser === change.user && change.from === labels.current) {
+          violations.push({
+            kind: 'current-killed',
+            credential: credential.id,
+            cluster: name,
+            at: change.at,
+            detail: `change #${change.seq} (${change.via}) changed the password of the AWSCURRENT user ${change.user}: consumers holding AWSCURRENT are locked out`,
+          });
+          return;
+        }
+        if (labels.previousUser === change.user && change.from === labels.previous && labels.current !== undefined) {
+          // The retired user's password dies: how long after the version that retired it was created, and after its promotion.
+          const created = createdAt.get(credential.secretId)?.get(labels.current);
+          const retired = retiredAt.get(credential.secretId)?.get(change.from);
+          const sinceRetiredMs = retired === undefined ? null : change.at - retired;
+          if (sinceRetiredMs !== null) retiredLifetimes.push({ credential: credential.id, at: change.at, sinceRetiredMs });
+          const sinceCreatedMs = created === undefined ? Number.POSITIVE_INFINITY : change.at - created;
+          if (sinceCreatedMs < credential.graceMs) {
+            earlyKills.push({ credential: credential.id, cluster: name, user: change.user, at: change.at, sinceCreatedMs, sinceRetiredMs, graceMs: credential.graceMs });
+          }
         }
       }),
     );
@@ -137,18 +236,28 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly S
       checked.secretsWrites++;
       const at = now();
       const labels = labelledPasswords(sandbox, credential.secretId);
-      timelines.get(credential.secretId)?.push({ at, labels });
-      const stored = storedPasswords(sandbox, credential.secretId);
+      const timeline = timelines.get(credential.secretId);
+      const before = timeline?.[timeline.length - 1]?.labels;
+      timeline?.push({ at, labels });
+      const created = createdAt.get(credential.secretId);
+      for (const p of [labels.current, labels.pending, labels.previous]) if (p !== undefined && created && !created.has(p)) created.set(p, at);
+      const retired = retiredAt.get(credential.secretId);
+      if (before?.current !== undefined && before.current !== labels.current && retired && !retired.has(before.current)) retired.set(before.current, at);
       for (const name of credential.clusters) {
-        const held = sandbox.clusters.get(name)?.passwordOf(credential.username);
-        if (held === undefined || !stored.includes(held)) {
-          violations.push({
-            kind: 'secrets-write',
-            credential: credential.id,
-            cluster: name,
-            at,
-            detail: `${event.op} left the cluster's password under no label (labels now: ${describeLabels(labels)})`,
-          });
+        for (const user of usernamesOf(credential)) {
+          const held = sandbox.clusters.get(name)?.passwordOf(user);
+          // An alternating credential's second user may not exist before onboarding.
+          if (held === undefined && credential.strategy === STRATEGY.alternating && labels.currentUser !== user && labels.previousUser !== user) continue;
+          if (held === undefined || !storedFor(sandbox, credential, user).includes(held)) {
+            const who = credential.strategy === STRATEGY.alternating ? ` of ${user}` : '';
+            violations.push({
+              kind: 'secrets-write',
+              credential: credential.id,
+              cluster: name,
+              at,
+              detail: `${event.op} left the cluster's password${who} under no label${who ? ' for that user' : ''} (labels now: ${describeLabels(labels)})`,
+            });
+          }
         }
       }
     }),
@@ -158,6 +267,8 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly S
   return {
     violations,
     checked,
+    earlyKills,
+    retiredLifetimes,
     labelsAt: (secretId, at) => {
       const timeline = timelines.get(secretId) ?? [];
       let found: LabelledPasswords = {};
@@ -183,6 +294,7 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly S
       }
       return held;
     },
+    rolesOf: (cluster, user) => sandbox.clusters.get(cluster)?.rolesOf(user) ?? [],
     stop: () => unsubscribes.forEach((u) => u()),
   };
 }
@@ -198,25 +310,48 @@ function describeLabels(labels: LabelledPasswords): string {
 export interface EndProblem {
   credential: string;
   cluster: string;
+  /** Alternating credentials: the user concerned. */
+  user?: string;
   /** The label that holds the cluster's password ("no label" for a lost one). */
   holds: string;
 }
 
 /**
- * The state at the end, read from the simulators and the emulator directly. `lost`: a cluster
- * holding a password under no label (or no user at all). `notCurrent`: a cluster whose password
- * is not AWSCURRENT; a lockout unless that credential ended in needs_attention.
+ * The label each user of `credential` must hold on every cluster when no rotation is under way:
+ * AWSCURRENT for the single user or the AWSCURRENT user, AWSPREVIOUS for an alternating
+ * credential's retired user (consumers that read the secret before the last promotion use it).
  */
-export function endState(sandbox: Sandbox, credentials: readonly SingleCredentialConfig[]): { lost: EndProblem[]; notCurrent: EndProblem[] } {
+function expectedLabels(credential: CredentialConfig, labels: LabelledPasswords): { user: string; label: 'AWSCURRENT' | 'AWSPREVIOUS'; password: string | undefined }[] {
+  if (credential.strategy !== STRATEGY.alternating) return [{ user: credential.username, label: 'AWSCURRENT', password: labels.current }];
+  const out: { user: string; label: 'AWSCURRENT' | 'AWSPREVIOUS'; password: string | undefined }[] = [];
+  if (labels.currentUser !== undefined) out.push({ user: labels.currentUser, label: 'AWSCURRENT', password: labels.current });
+  if (labels.previousUser !== undefined && labels.previousUser !== labels.currentUser) out.push({ user: labels.previousUser, label: 'AWSPREVIOUS', password: labels.previous });
+  return out;
+}
+
+/**
+ * The state at the end, read from the simulators and the emulator directly. `lost`: a cluster
+ * holding a password under no label (for that user), or no user at all. `notCurrent`: a
+ * cluster whose password is not AWSCURRENT (an alternating credential: its AWSCURRENT user not
+ * on AWSCURRENT, or its retired user not on AWSPREVIOUS); a lockout unless that credential ended
+ * in needs_attention.
+ */
+export function endState(sandbox: Sandbox, credentials: readonly CredentialConfig[]): { lost: EndProblem[]; notCurrent: EndProblem[] } {
   const lost: EndProblem[] = [];
   const notCurrent: EndProblem[] = [];
   for (const credential of credentials) {
     const labels = labelledPasswords(sandbox, credential.secretId);
+    const alternating = credential.strategy === STRATEGY.alternating;
+    const expected = expectedLabels(credential, labels);
     for (const name of credential.clusters) {
-      const held = sandbox.clusters.get(name)?.passwordOf(credential.username);
-      const holds = labelOf(labels, held);
-      if (holds === 'no label' || holds === 'no user') lost.push({ credential: credential.id, cluster: name, holds });
-      if (holds !== 'AWSCURRENT') notCurrent.push({ credential: credential.id, cluster: name, holds });
+      for (const user of usernamesOf(credential)) {
+        const held = sandbox.clusters.get(name)?.passwordOf(user);
+        const holds = labelOf(labelsOfUser(labels, credential, user), held);
+        const problem = { credential: credential.id, cluster: name, ...(alternating ? { user } : {}), holds };
+        if (holds === 'no label' || holds === 'no user') lost.push(problem);
+        const wanted = expected.find((e) => e.user === user);
+        if (alternating ? wanted !== undefined && holds !== wanted.label : holds !== 'AWSCURRENT') notCurrent.push(problem);
+      }
     }
   }
   return { lost, notCurrent };
@@ -233,45 +368,61 @@ export interface LoggedOutcome {
   mode: string;
   /** Epoch ms of the log line: after the engine's last step, before the credential lock is released. */
   at: number;
+  /** The result's error text (no secret), when it has one. */
+  error?: string;
 }
 
 export interface OutcomeJudgement {
-  /** Clusters that did not hold AWSCURRENT (nor a pending version's password while one exists) after an outcome other than needs_attention. */
-  lockouts: { credential: string; rotationId: string; outcome: string; reason: string; cluster: string; holds: string }[];
+  /**
+   * Clusters that did not hold AWSCURRENT (nor a pending version's password while one exists)
+   * after an outcome other than needs_attention; for an alternating credential also a retired
+   * user not holding AWSPREVIOUS (nor that user's pending password).
+   */
+  lockouts: { credential: string; rotationId: string; outcome: string; reason: string; cluster: string; user?: string; holds: string }[];
   /** needs_attention outcomes, each with whether its reason matched the state at that instant. */
   needsAttention: { credential: string; rotationId: string; reason: string; mode: string; truth: 'true' | 'false' | 'unchecked'; why: string }[];
 }
 
 /**
  * Judges every logged outcome against the state at its instant. After an outcome other than
- * needs_attention, each cluster must hold AWSCURRENT; when a pending version of another rotation
- * is still there (a refusal, `rotation_in_progress`, or a load that failed before resuming it),
- * its password is allowed too: that rotation owns the clusters, and the invariant is then its to
- * keep. A needs_attention reason is checked for what it claims about the clusters.
+ * needs_attention, each cluster must hold AWSCURRENT (alternating: the AWSCURRENT user's, and the
+ * retired user's AWSPREVIOUS); when a pending version of another rotation is still there (a
+ * refusal, `rotation_in_progress`, or a load that failed before resuming it), its password is
+ * allowed too (alternating: for the user it names): that rotation owns the clusters, and the
+ * invariant is then its to keep. A needs_attention reason is checked for what it claims about
+ * the clusters (alternating: about the user the pending version names, or the retired user).
  */
-export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: Readonly<Record<string, SingleCredentialConfig>>, checker: InvariantChecker): OutcomeJudgement {
+export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: Readonly<Record<string, CredentialConfig>>, checker: InvariantChecker): OutcomeJudgement {
   const judgement: OutcomeJudgement = { lockouts: [], needsAttention: [] };
   for (const o of outcomes) {
     const credential = credentials[o.credential];
     if (!credential) continue;
+    const alternating = credential.strategy === STRATEGY.alternating;
     const labels = checker.labelsAt(credential.secretId, o.at);
-    const held = new Map(credential.clusters.map((name) => [name, checker.passwordAt(name, credential.username, o.at)]));
     if (o.outcome !== 'needs_attention') {
-      const allowed = [labels.current, ...(pendingOnAnotherVersion(labels) ? [labels.pending] : [])];
-      for (const [name, password] of held) {
-        if (password === undefined || !allowed.includes(password)) {
-          judgement.lockouts.push({ credential: o.credential, rotationId: o.rotationId, outcome: o.outcome, reason: o.reason, cluster: name, holds: labelOf(labels, password) });
+      for (const wanted of expectedLabels(credential, labels)) {
+        const mine = labelsOfUser(labels, credential, wanted.user);
+        const allowed = [wanted.password, ...(pendingOnAnotherVersion(labels) && mine.pending !== undefined ? [mine.pending] : [])];
+        for (const name of credential.clusters) {
+          const password = checker.passwordAt(name, wanted.user, o.at);
+          if (password === undefined || !allowed.includes(password)) {
+            judgement.lockouts.push({ credential: o.credential, rotationId: o.rotationId, outcome: o.outcome, reason: o.reason, cluster: name, ...(alternating ? { user: wanted.user } : {}), holds: labelOf(mine, password) });
+          }
         }
       }
       continue;
     }
-    const holds = [...held.entries()].map(([name, password]) => [name, labelOf(labels, password)] as const);
+    // The user the reason speaks of: the single user, or the one the pending version (else AWSPREVIOUS) names.
+    const subject = credential.strategy === STRATEGY.alternating ? (labels.pendingUser ?? labels.previousUser ?? labels.currentUser ?? '') : credential.username;
+    const mine = labelsOfUser(labels, credential, subject);
+    const held = new Map(credential.clusters.map((name) => [name, checker.passwordAt(name, subject, o.at)]));
+    const holds = [...held.entries()].map(([name, password]) => [name, labelOf(mine, password)] as const);
     const summary = holds.map(([name, label]) => `${name}=${label}`).join(' ');
     let truth: 'true' | 'false' | 'unchecked';
     switch (o.reason) {
       case 'unknown_password':
-        // A cluster holds a password under none of the three labels.
-        truth = holds.some(([, label]) => label === 'no label') ? 'true' : 'false';
+        // A cluster holds a password under none of the three labels (alternating: for either user).
+        truth = usernamesOf(credential).some((user) => credential.clusters.some((name) => labelOf(labelsOfUser(labels, credential, user), checker.passwordAt(name, user, o.at)) === 'no label')) ? 'true' : 'false';
         break;
       case 'rollback_failed':
         // A cluster kept the new password, which AWSPENDING (on another version) still records.
@@ -286,15 +437,51 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'leak_not_contained':
-        // A cluster still accepts the leaked password, which is still AWSCURRENT (never restored, never promoted away).
-        truth = holds.some(([, label]) => label === 'AWSCURRENT') ? 'true' : 'false';
+        // A cluster still accepts the leaked password, which is still AWSCURRENT. Alternating: which user leaked is not in the line.
+        truth = alternating ? 'unchecked' : holds.some(([, label]) => label === 'AWSCURRENT') ? 'true' : 'false';
         break;
+      case 'roles_differ': {
+        // Alternating: the two users hold different roles (ignoring public) on a cluster. "Role
+        // parity not established" is the same reason for a users/describe that gave no clear
+        // answer: a claim about the answers, not the roles, so it is not checked here.
+        const [one, other] = usernamesOf(credential);
+        const differ = credential.clusters.some((name) => {
+          const a = checker.rolesOf(name, one ?? '').filter((r) => r !== 'public').sort().join(',');
+          const b = checker.rolesOf(name, other ?? '').filter((r) => r !== 'public').sort().join(',');
+          return a !== b;
+        });
+        truth = o.error?.includes('role parity not established') ? 'unchecked' : differ ? 'true' : 'false';
+        break;
+      }
       default:
         truth = 'unchecked';
     }
     judgement.needsAttention.push({ credential: o.credential, rotationId: o.rotationId, reason: o.reason, mode: o.mode, truth, why: summary });
   }
   return judgement;
+}
+
+// ---- early kills of a retired user, judged against the rotations' modes ------------------------------
+
+/** One rotation as the workers' logs show it: from its first line to its last outcome line. */
+export interface RotationWindow {
+  credential: string;
+  rotationId: string;
+  /** The mode of its outcome lines (leak if any says so). */
+  mode: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Early kills (a retired password changed sooner than graceMs after the version that retired it
+ * was created) are allowed only in leak mode: those that no leak rotation of the same credential
+ * was running for (its window, widened by `slackMs` for log timestamps) are lockouts of consumers
+ * within the grace.
+ */
+export function judgeEarlyKills(kills: readonly EarlyKill[], windows: readonly RotationWindow[], slackMs = 50): { excused: number; unexcused: EarlyKill[] } {
+  const unexcused = kills.filter((k) => !windows.some((w) => w.credential === k.credential && w.mode === 'leak' && k.at >= w.from - slackMs && k.at <= w.to + slackMs));
+  return { excused: kills.length - unexcused.length, unexcused };
 }
 
 // ---- needs-attention reports of reconcile --------------------------------------------------------
@@ -310,20 +497,25 @@ export interface LoggedReport {
 
 /**
  * Is a reconcile `drift` report true at its instant? It claims that the named clusters reject
- * AWSCURRENT and that no rotation is under way (no pending version on another version). True
- * only if, at the time of the line, each cluster said `rejected` holds another password than
- * AWSCURRENT and no pending version exists.
+ * AWSCURRENT (alternating: or the retired user's AWSPREVIOUS) and that no rotation is under way
+ * (no pending version on another version). True only if, at the time of the line, each cluster
+ * said `rejected` holds another password than AWSCURRENT (or, alternating, a cluster's retired
+ * user holds another password than AWSPREVIOUS) and no pending version exists.
  */
-export function judgeReports(reports: readonly LoggedReport[], credentials: Readonly<Record<string, SingleCredentialConfig>>, checker: InvariantChecker): { credential: string; status: string; truth: 'true' | 'false' | 'unchecked'; why: string }[] {
+export function judgeReports(reports: readonly LoggedReport[], credentials: Readonly<Record<string, CredentialConfig>>, checker: InvariantChecker): { credential: string; status: string; truth: 'true' | 'false' | 'unchecked'; why: string }[] {
   return reports.map((r) => {
     const credential = credentials[r.credential];
     if (!credential || r.status !== 'drift') return { credential: r.credential, status: r.status, truth: 'unchecked' as const, why: '' };
     const labels = checker.labelsAt(credential.secretId, r.at);
+    const expected = expectedLabels(credential, labels);
+    const currentUser = expected[0]?.user ?? '';
+    const retired = expected[1];
     const rejected = Object.entries(r.clusters).filter(([, answer]) => answer === 'rejected').map(([name]) => name);
-    const holds = credential.clusters.map((name) => `${name}=${labelOf(labels, checker.passwordAt(name, credential.username, r.at))}`).join(' ');
-    const trulyRejected = rejected.every((name) => checker.passwordAt(name, credential.username, r.at) !== labels.current);
+    const holds = expected.flatMap((e) => credential.clusters.map((name) => `${name}${retired ? `/${e.user}` : ''}=${labelOf(labelsOfUser(labels, credential, e.user), checker.passwordAt(name, e.user, r.at))}`)).join(' ');
+    const trulyRejected = rejected.length > 0 && rejected.every((name) => checker.passwordAt(name, currentUser, r.at) !== labels.current);
+    const retiredDrifted = retired !== undefined && credential.clusters.some((name) => checker.passwordAt(name, retired.user, r.at) !== retired.password);
     const inProgress = pendingOnAnotherVersion(labels);
-    const truth = rejected.length > 0 && trulyRejected && !inProgress ? ('true' as const) : ('false' as const);
+    const truth = (trulyRejected || retiredDrifted) && !inProgress ? ('true' as const) : ('false' as const);
     return { credential: r.credential, status: r.status, truth, why: `${holds}${inProgress ? '; a rotation was under way (AWSPENDING on another version)' : ''}` };
   });
 }

@@ -43,6 +43,12 @@ export interface Profile {
   aimedKillShare: number;
   worker: { lockDurationMs: number; stalledIntervalMs: number; credentialLockTtlMs: number; shutdownTimeoutMs: number; reconcileIntervalMs: number; driftCheckIntervalMs: number; labelCheckIntervalMs: number; drainDelayMs: number; scheduleCheckIntervalMs: number };
   pendingLeaseMs: number;
+  /**
+   * graceMs of the alternating credentials (half of them): shorter than the schedule period, so
+   * most scheduled rotations pass it, and triggers or schedules soon after a promotion (a leak's,
+   * say) are refused with grace_not_elapsed, which is expected.
+   */
+  graceMs: number;
 }
 
 /** Issue 7: Milvus 5% 5xx, 3% ambiguous (applied then lost), latency jitter; Secrets Manager 2% throttling. */
@@ -84,6 +90,7 @@ export const PROFILES: Record<string, Profile> = {
     aimedKillShare: 0.8,
     worker: WORKER,
     pendingLeaseMs: 6_000,
+    graceMs: 3_000,
   },
   long: {
     name: 'long',
@@ -108,5 +115,6 @@ export const PROFILES: Record<string, Profile> = {
     aimedKillShare: 0.8,
     worker: WORKER,
     pendingLeaseMs: 6_000,
+    graceMs: 6_000,
   },
 };

@@ -1,7 +1,8 @@
 /**
  * The sandbox of the chaos soak: the same services and seeding as src/sandbox/sandbox.ts
  * (one Milvus simulator per cluster, one Secrets Manager emulator, every credential seeded with a
- * fresh password on its clusters and as AWSCURRENT), built here so that the simulators and the
+ * fresh password on its clusters and as AWSCURRENT; an alternating credential's second user
+ * with its own, under AWSPREVIOUS, already onboarded), built here so that the simulators and the
  * emulator draw their random faults from a seeded source we wrap, and every injected fault is
  * counted by kind.
  *
@@ -18,7 +19,6 @@
  */
 import type { Config } from '../../src/config/types.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
-import type { SingleUserConfig } from '../helpers/config.ts';
 
 /** mulberry32: a small seeded uniform [0, 1) generator, so a run's fault draws can be replayed. */
 export function seededRandom(seed: number): () => number {
@@ -56,7 +56,7 @@ export interface ChaosFaults {
   secrets: { rateThrottle: number; latencyJitterMs: number };
 }
 
-export interface ChaosSandbox extends Sandbox<SingleUserConfig> {
+export interface ChaosSandbox extends Sandbox<Config> {
   /** Turns the random faults on (with these rates) or off (null). */
   setFaults: (faults: ChaosFaults | null) => void;
   /** What was injected so far, by kind. */
@@ -123,7 +123,7 @@ function countingRandom(base: () => number, counts: MilvusFaultCounts, rates: ()
 }
 
 /** startSandbox for `config`, with seeded random faults that are counted, off at first. */
-export async function startChaosSandbox(config: SingleUserConfig, options: { seed: number; latencyMs?: number }): Promise<ChaosSandbox> {
+export async function startChaosSandbox(config: Config, options: { seed: number; latencyMs?: number }): Promise<ChaosSandbox> {
   const base = seededRandom(options.seed);
   const latencyMs = options.latencyMs ?? 0;
   const off: ChaosFaults = { milvus: { rate5xx: 0, rateAmbiguous: 0, latencyJitterMs: 0 }, secrets: { rateThrottle: 0, latencyJitterMs: 0 } };

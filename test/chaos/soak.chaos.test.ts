@@ -20,14 +20,15 @@ interface Figures {
   kills: number;
   redisRestarts: number;
   redisWriteLosses: number;
-  rotations: { rotated: number };
+  rotations: { rotated: number; byStrategy: Record<string, number> };
+  alternating: { credentials: number; currentKilled: number; graceLockouts: number; retiredKills: number; leakAlerts: { accepted: number } };
   leaks: { unanswered: number };
   needsAttention: { falseReasons: number };
   end: { verifyUntrue: unknown[] };
   faults: { milvus: { gateway5xx: number; ambiguousTotal: number }; secretsManager: { throttled: number }; accountingConsistent: boolean };
 }
 
-it('short chaos soak: workers SIGKILLed, Redis restarted, a Redis failover with write loss, faults, alerts and triggers; no invariant violation, no lost password, no lockout, no exposure', async () => {
+it('short chaos soak: workers SIGKILLed, Redis restarted, a Redis failover with write loss, faults, alerts and triggers; alternating credentials among them; no invariant violation, no lost password, no lockout (nor of a retired user within its grace), no exposure', async () => {
   const child = spawn(process.execPath, [SOAK, '--profile', 'short'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
@@ -60,6 +61,13 @@ it('short chaos soak: workers SIGKILLed, Redis restarted, a Redis failover with 
   expect(figures.redisRestarts).toBe(1);
   expect(figures.redisWriteLosses).toBeGreaterThanOrEqual(1);
   expect(figures.rotations.rotated).toBeGreaterThanOrEqual(80);
+  // Alternating credentials among them: rotated, leaked, their retired users killed only when allowed.
+  expect(figures.alternating.credentials).toBeGreaterThan(0);
+  expect(figures.rotations.byStrategy['alternating/rotated'] ?? 0).toBeGreaterThanOrEqual(20);
+  expect(figures.alternating.leakAlerts.accepted).toBeGreaterThan(0);
+  expect(figures.alternating.retiredKills).toBeGreaterThan(0);
+  expect(figures.alternating.currentKilled).toBe(0);
+  expect(figures.alternating.graceLockouts).toBe(0);
   expect(figures.faults.milvus.gateway5xx).toBeGreaterThan(0);
   expect(figures.faults.milvus.ambiguousTotal).toBeGreaterThan(0);
   expect(figures.faults.secretsManager.throttled).toBeGreaterThan(0);

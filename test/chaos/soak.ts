@@ -16,7 +16,8 @@
  *
  * Phases:
  *  1. Setup: private redis-server with AOF (fsync always), the chaos sandbox (3 Milvus simulators,
- *     the Secrets Manager emulator, every credential seeded), one config file per worker (they
+ *     the Secrets Manager emulator, every credential seeded; half of them alternating, seeded as
+ *     onboarded, with a graceMs shorter than their schedule period), one config file per worker (they
  *     differ only in http.port), the workers.
  *  2. Chaos (profile.chaosMs): random faults on; every few seconds a random worker is SIGKILLed
  *     and restarted; Redis restarted once; Redis failed over with write loss (profile.redisWriteLoss:
@@ -43,15 +44,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Config, SingleCredentialConfig } from '../../src/config/types.ts';
+import { STRATEGY, usernamesOf, type AlternatingCredentialConfig, type Config, type CredentialConfig } from '../../src/config/types.ts';
 import { QUEUE } from '../../src/queue/names.ts';
-import { makeConfig, type CredentialSpec, type SingleUserConfig } from '../helpers/config.ts';
+import { makeConfig, type CredentialSpec } from '../helpers/config.ts';
 import { configToYaml } from '../helpers/config-file.ts';
 import { dumpRedis } from '../helpers/redis-dump.ts';
 import { freePort, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 import { githubSigner, sha256Hex, signedGeneric, signedGithub } from '../http-support.ts';
-import { attachInvariantChecker, endState, judgeOutcomes, judgeReports, labelOf, labelledPasswords, pendingOnAnotherVersion, type LoggedOutcome, type LoggedReport } from './checker.ts';
+import { attachInvariantChecker, endState, judgeEarlyKills, judgeOutcomes, judgeReports, labelOf, labelledPasswords, labelsOfUser, pendingOnAnotherVersion, type LoggedOutcome, type LoggedReport, type RotationWindow } from './checker.ts';
 import { ExposureScanner, type ExposureHit } from './exposure-scan.ts';
 import { PROFILES, type Profile } from './profiles.ts';
 import { seededRandom, startChaosSandbox, type ChaosSandbox } from './sandbox.ts';
@@ -63,6 +64,15 @@ function clustersOf(i: number): string[] {
   const size = 1 + (i % 3);
   const start = Math.floor(i / 3) % CLUSTERS.length;
   return Array.from({ length: size }, (_, k) => CLUSTERS[(start + k) % CLUSTERS.length] ?? 'c1');
+}
+/**
+ * Every other group of three credentials is alternating (chaos-03..05, chaos-09..11, ...), so
+ * half the credentials of each profile are, on 1, 2 and 3 clusters alike. Seeded as already
+ * onboarded: both users on every cluster (no roles, so role parity holds), the first under
+ * AWSCURRENT and the second under AWSPREVIOUS (src/sandbox/sandbox.ts).
+ */
+function isAlternating(i: number): boolean {
+  return Math.floor(i / 3) % 2 === 1;
 }
 
 // ---- arguments -----------------------------------------------------------------------------------
@@ -292,8 +302,16 @@ async function run(): Promise<number> {
   const keysFile = join(runDir, 'github-keys.json');
   writeFileSync(keysFile, github.keysDocument);
   const made = makeConfig(CLUSTERS, specs);
-  const config: SingleUserConfig = {
+  const config: Config = {
     ...made,
+    credentials: Object.fromEntries(
+      Object.values(made.credentials).map((c, i): [string, CredentialConfig] => {
+        if (!isAlternating(i)) return [c.id, c];
+        const { username, ...rest } = c;
+        const alternating: AlternatingCredentialConfig = { ...rest, strategy: STRATEGY.alternating, usernames: [`${username}_a`, `${username}_b`], graceMs: profile.graceMs };
+        return [c.id, alternating];
+      }),
+    ),
     redis: { url: redis.url, prefix: '{chaos}', connectTimeoutMs: 10_000 },
     worker: { concurrency: profile.concurrency, ...profile.worker },
     rotation: { ...made.rotation, pendingLeaseMs: profile.pendingLeaseMs },
@@ -325,7 +343,7 @@ async function run(): Promise<number> {
 
   // 2. Chaos.
   const counters = { kills: 0, redisRestarts: 0, redisDowntimeMs: 0, redisWriteLosses: 0, redisWriteLossWindowsMs: [] as number[], redisWriteLossDowntimeMs: [] as number[] };
-  const alerts: { kind: string; credential: string; status: number | null; matched: number; leaked: string | undefined; attempts: number }[] = [];
+  const alerts: { kind: string; credential: string; strategy: string; retired: boolean; status: number | null; matched: number; leaked: string | undefined; leakedUser: string; attempts: number }[] = [];
   const triggers: { status: number | null; jobIds: string[]; attempts: number }[] = [];
   const knownJobIds: string[] = [];
   const outcomes = new OutcomeCollector();
@@ -407,11 +425,16 @@ async function run(): Promise<number> {
       if (stopping) break;
       const credential = pick(credentials);
       const kind = pick(alertKinds);
-      const leaked = labelledPasswords(sb, credential.secretId).current;
+      // The leaked password: AWSCURRENT's; for an alternating credential, half the time the
+      // retired user's (AWSPREVIOUS), which consumers that read the secret earlier still hold.
+      const labels = labelledPasswords(sb, credential.secretId);
+      const retiredLeaks = credential.strategy === STRATEGY.alternating && labels.previousUser !== labels.currentUser && choose() < 0.5;
+      const leaked = retiredLeaks ? labels.previous : labels.current;
+      const leakedUser = (retiredLeaks ? labels.previousUser : labels.currentUser) ?? usernamesOf(credential)[0] ?? '';
       const n = ++alertSeq;
       let reply;
       if (kind === 'github') {
-        const token = choose() < 0.5 ? (leaked ?? '') : `${credential.username}:${leaked ?? ''}`;
+        const token = choose() < 0.5 ? (leaked ?? '') : `${leakedUser}:${leaked ?? ''}`;
         reply = await callAnyWorker(slots, 'POST', '/v1/leak-alerts/github', () => {
           const signed = signedGithub([{ token, type: 'milvus_password', url: `https://github.com/acme/chaos/blob/main/.env#L${n}`, source: 'content' }], github);
           return { headers: signed.headers, body: signed.payload };
@@ -421,8 +444,8 @@ async function run(): Promise<number> {
           kind === 'credential'
             ? { credential: credential.id }
             : kind === 'username-cluster'
-              ? { username: credential.username, cluster: pick(credential.clusters) }
-              : { tokenSha256: sha256Hex(kind === 'token' ? (leaked ?? '') : `${credential.username}:${leaked ?? ''}`) };
+              ? { username: leakedUser, cluster: pick(credential.clusters) }
+              : { tokenSha256: sha256Hex(kind === 'token' ? (leaked ?? '') : `${leakedUser}:${leaked ?? ''}`) };
         reply = await callAnyWorker(slots, 'POST', '/v1/leak-alerts', (attempt) => {
           const signed = signedGeneric({ ...named, id: `chaos-alert-${n}-try-${attempt}`, source: 'chaos' }, { secret: webhookSecret, timestampSeconds: Math.floor(Date.now() / 1000) });
           return { headers: signed.headers, body: signed.payload };
@@ -437,7 +460,7 @@ async function run(): Promise<number> {
       } catch {
         // not JSON
       }
-      alerts.push({ kind, credential: credential.id, status: reply?.status ?? null, matched, leaked, attempts: reply?.attempts ?? 0 });
+      alerts.push({ kind, credential: credential.id, strategy: credential.strategy, retired: retiredLeaks, status: reply?.status ?? null, matched, leaked, leakedUser, attempts: reply?.attempts ?? 0 });
     }
   })();
 
@@ -506,7 +529,7 @@ async function run(): Promise<number> {
   inspect.on('error', () => {});
   const rotationsQueue = new Queue(QUEUE.rotations, { connection: inspect, prefix: sb.config.redis.prefix });
   const controlQueue = new Queue(QUEUE.control, { connection: inspect, prefix: sb.config.redis.prefix });
-  const pendingCredentials = (): SingleCredentialConfig[] => credentials.filter((c) => pendingOnAnotherVersion(labelledPasswords(sb, c.secretId)));
+  const pendingCredentials = (): CredentialConfig[] => credentials.filter((c) => pendingOnAnotherVersion(labelledPasswords(sb, c.secretId)));
   const settled = async (): Promise<boolean> => {
     const counts = await rotationsQueue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children');
     return Object.values(counts).every((n) => n === 0) && pendingCredentials().length === 0;
@@ -554,6 +577,8 @@ async function run(): Promise<number> {
   outcomes.collect();
   const judged = judgeOutcomes(outcomes.list, sb.config.credentials, checker);
   const reports = judgeReports(outcomes.reports, sb.config.credentials, checker);
+  const windows = rotationWindows();
+  const earlyKills = judgeEarlyKills(checker.earlyKills, windows);
 
   // Every job in every state, every Redis key and value, then Redis stopped and its AOF read.
   const jobTexts: string[] = [];
@@ -588,7 +613,7 @@ async function run(): Promise<number> {
       // not a credential
     }
   }
-  const usernames = [...credentials.map((c) => c.username), 'root'];
+  const usernames = [...credentials.flatMap((c) => usernamesOf(c)), 'root'];
   const scanner = new ExposureScanner(passwords, usernames);
   const haystacks: { source: string; text: string }[] = [
     ...procs.map((p) => ({ source: `log of ${p.label}`, text: p.lines.join('\n') })),
@@ -607,16 +632,19 @@ async function run(): Promise<number> {
   const byReason = tally(outcomes.list.map((o) => `${o.outcome}/${o.reason}`));
   const byMode = tally(outcomes.list.map((o) => o.mode));
   const clusterChanges = [...sb.clusters.values()].reduce(
-    (sum, s) => sum + s.changeLog.filter((c) => c.via === 'update_password' && credentials.some((cr) => cr.username === c.user)).length,
+    (sum, s) => sum + s.changeLog.filter((c) => c.via === 'update_password' && credentials.some((cr) => usernamesOf(cr).includes(c.user))).length,
     0,
   );
   const acceptedAlerts = alerts.filter((a) => a.status !== null && a.status >= 200 && a.status < 300 && a.matched > 0);
   const leaksUnanswered = acceptedAlerts.filter((a) => {
     const credential = sb.config.credentials[a.credential];
     if (!credential || a.leaked === undefined) return false;
-    const stillCurrent = labelledPasswords(sb, credential.secretId).current === a.leaked;
-    const stillHeld = credential.clusters.some((name) => sb.clusters.get(name)?.passwordOf(credential.username) === a.leaked);
-    return stillCurrent || stillHeld;
+    // Alive: handed out (AWSCURRENT, or an alternating credential's AWSPREVIOUS, which consumers
+    // may still use) or accepted by a cluster for the user it belongs to.
+    const labels = labelledPasswords(sb, credential.secretId);
+    const stillStored = labels.current === a.leaked || (credential.strategy === STRATEGY.alternating && labels.previous === a.leaked);
+    const stillHeld = credential.clusters.some((name) => sb.clusters.get(name)?.passwordOf(a.leakedUser) === a.leaked);
+    return stillStored || stillHeld;
   });
   const m = faults.milvus;
   const ambiguousTotal = Object.values(m.ambiguous).reduce((a, b) => a + b, 0);
@@ -626,6 +654,13 @@ async function run(): Promise<number> {
   const verifyBad = verify.filter((v) => !v.ok && !v.needsAttention);
   const rotated = byOutcome['rotated'] ?? 0;
   const cut = interruptions(outcomes.list);
+  const strategyOf = (id: string): string => sb.config.credentials[id]?.strategy ?? 'unknown';
+  const lifetimes = checker.retiredLifetimes.map((l) => l.sinceRetiredMs).sort((a, b) => a - b);
+  // Outside leak rotations: the grace as consumers see it, from the promotion (the strategy counts it from the version's creation, a rotation's duration earlier).
+  const inLeak = (l: { credential: string; at: number }): boolean => windows.some((w) => w.credential === l.credential && w.mode === 'leak' && l.at >= w.from - 50 && l.at <= w.to + 50);
+  const scheduledLifetimes = checker.retiredLifetimes.filter((l) => !inLeak(l)).map((l) => l.sinceRetiredMs).sort((a, b) => a - b);
+  const spread = (xs: number[]): { min: number; median: number; max: number } | null => (xs.length > 0 ? { min: xs[0] ?? 0, median: xs[Math.floor(xs.length / 2)] ?? 0, max: xs[xs.length - 1] ?? 0 } : null);
+  const alternatingAlerts = acceptedAlerts.filter((a) => a.strategy === STRATEGY.alternating);
 
   const figures = {
     profile: profile.name,
@@ -653,6 +688,27 @@ async function run(): Promise<number> {
       distinctRotationIds: new Set(outcomes.list.map((o) => o.rotationId)).size,
       clusterPasswordChanges: clusterChanges,
       perSecond: Number((rotated / (chaosMs / 1000)).toFixed(2)),
+      byStrategy: tally(outcomes.list.map((o) => `${strategyOf(o.credential)}/${o.outcome}`)),
+      byStrategyReason: tally(outcomes.list.map((o) => `${strategyOf(o.credential)}/${o.outcome}/${o.reason}`)),
+    },
+    alternating: {
+      credentials: credentials.filter((c) => c.strategy === STRATEGY.alternating).length,
+      graceMs: profile.graceMs,
+      // The AWSCURRENT user's password changed while AWSCURRENT (counted among invariantViolations too).
+      currentKilled: checker.violations.filter((v) => v.kind === 'current-killed').length,
+      // Retired passwords killed sooner than graceMs after the version that retired them was created: only leak rotations may.
+      earlyKills: checker.earlyKills.length,
+      earlyKillsInLeakRotations: earlyKills.excused,
+      graceLockouts: earlyKills.unexcused.length,
+      graceLockoutItems: earlyKills.unexcused.slice(0, 10),
+      // How long each retired password lived after it left AWSCURRENT (every kill of one, leak rotations included).
+      retiredKills: lifetimes.length,
+      retiredLifetimeMs: spread(lifetimes),
+      retiredKillsOutsideLeak: scheduledLifetimes.length,
+      retiredLifetimeOutsideLeakMs: spread(scheduledLifetimes),
+      // Killed outside leak mode sooner than graceMs after the promotion (but not after the version's creation: those are graceLockouts).
+      shorterThanGraceAfterPromotion: scheduledLifetimes.filter((ms) => ms < profile.graceMs).length,
+      leakAlerts: { accepted: alternatingAlerts.length, ofRetiredUser: alternatingAlerts.filter((a) => a.retired).length, byKind: tally(alternatingAlerts.map((a) => a.kind)) },
     },
     kills: counters.kills,
     rotationsCutByKills: cut,
@@ -722,7 +778,7 @@ async function run(): Promise<number> {
       byReason: tally(judged.needsAttention.map((n) => `${n.mode}/${n.reason}`)),
       falseReasons: needsAttentionFalse.length,
       unchecked: judged.needsAttention.filter((n) => n.truth === 'unchecked').length,
-      items: judged.needsAttention.slice(0, 20).map((n) => ({ credential: n.credential, reason: n.reason, mode: n.mode, truth: n.truth, clusters: n.why })),
+      items: judged.needsAttention.slice(0, 20).map((n) => ({ credential: n.credential, reason: n.reason, mode: n.mode, truth: n.truth, clusters: n.why, error: outcomes.list.find((o) => o.rotationId === n.rotationId && o.outcome === 'needs_attention')?.error?.slice(0, 300) ?? null })),
       // Reconcile's own "credential needs attention" reports (drift), judged at their instant: a
       // false one is a false alarm (docs/reliability.md, finding 1).
       reconcileReports: reports.length,
@@ -747,6 +803,7 @@ async function run(): Promise<number> {
     if (!ok) failures.push(what);
   };
   expect(figures.invariantViolations === 0, 'invariant violations');
+  expect(earlyKills.unexcused.length === 0, 'a retired user killed within graceMs outside leak mode (consumers locked out within the grace)');
   expect(figures.lostPasswords === 0, 'lost passwords');
   expect(figures.lockouts === 0, 'lockouts');
   expect(figures.exposures === 0, 'exposures');
@@ -815,8 +872,8 @@ class OutcomeCollector {
         }
         if (!line.includes('"msg":"rotation ended"')) continue;
         try {
-          const o = JSON.parse(line) as { credential: string; rotationId: string; outcome: string; reason: string; mode: string; time: string };
-          this.list.push({ credential: o.credential, rotationId: o.rotationId, outcome: o.outcome, reason: o.reason, mode: o.mode, at: Date.parse(o.time) });
+          const o = JSON.parse(line) as { credential: string; rotationId: string; outcome: string; reason: string; mode: string; time: string; error?: string };
+          this.list.push({ credential: o.credential, rotationId: o.rotationId, outcome: o.outcome, reason: o.reason, mode: o.mode, at: Date.parse(o.time), ...(o.error ? { error: o.error } : {}) });
         } catch {
           // a line cut by a kill
         }
@@ -828,6 +885,32 @@ class OutcomeCollector {
   count(outcome: string): number {
     return this.list.filter((o) => o.outcome === outcome).length;
   }
+}
+
+/**
+ * Every rotation id's window, from its first log line in any process to its last outcome line,
+ * with its mode (leak if any outcome line of it says so; unknown while none was logged).
+ */
+function rotationWindows(): RotationWindow[] {
+  const windows = new Map<string, RotationWindow>();
+  for (const proc of procs) {
+    for (const line of proc.lines) {
+      if (!line.includes('"rotationId"')) continue;
+      try {
+        const o = JSON.parse(line) as { rotationId?: string; credential?: string; mode?: string; msg?: string; time?: string };
+        if (!o.rotationId || !o.credential || !o.time) continue;
+        const at = Date.parse(o.time);
+        const w = windows.get(o.rotationId) ?? { credential: o.credential, rotationId: o.rotationId, mode: 'unknown', from: at, to: at };
+        w.from = Math.min(w.from, at);
+        w.to = Math.max(w.to, at);
+        if (o.msg === 'rotation ended' && o.mode && w.mode !== 'leak') w.mode = o.mode;
+        windows.set(o.rotationId, w);
+      } catch {
+        // a line cut by a kill
+      }
+    }
+  }
+  return [...windows.values()];
 }
 
 /**
@@ -882,11 +965,15 @@ interface VerifyJudgement {
   why: string;
 }
 
-/** Each `verify --json` line against the simulators: is what it says true? */
-function judgeVerify(lines: string[], sb: ChaosSandbox, credentials: SingleCredentialConfig[]): VerifyJudgement[] {
+/**
+ * Each `verify --json` line against the simulators: is what it says true? For an alternating
+ * credential, both users: the AWSCURRENT user's answers (`clusters`, and `users.current` must
+ * name it) and the retired user's (`users.previous.clusters`, against AWSPREVIOUS).
+ */
+function judgeVerify(lines: string[], sb: ChaosSandbox, credentials: CredentialConfig[]): VerifyJudgement[] {
   const out: VerifyJudgement[] = [];
   for (const line of lines) {
-    let check: { credential: string; status: string; clusters: Record<string, string> };
+    let check: { credential: string; status: string; clusters: Record<string, string>; users?: { current: string; previous: { username: string; clusters: Record<string, string> } | null } };
     try {
       check = JSON.parse(line) as typeof check;
     } catch {
@@ -895,10 +982,22 @@ function judgeVerify(lines: string[], sb: ChaosSandbox, credentials: SingleCrede
     const credential = credentials.find((c) => c.id === check.credential);
     if (!credential) continue;
     const labels = labelledPasswords(sb, credential.secretId);
-    const truth = credential.clusters.map((name) => {
-      const held = sb.clusters.get(name)?.passwordOf(credential.username);
-      return { name, answer: check.clusters[name], holds: labelOf(labels, held), accepts: held !== undefined && held === labels.current };
-    });
+    const alternating = credential.strategy === STRATEGY.alternating;
+    const subjects: { user: string; password: string | undefined; answers: Record<string, string> }[] = alternating
+      ? [
+          { user: labels.currentUser ?? '', password: labels.current, answers: check.users?.current === labels.currentUser ? check.clusters : {} },
+          ...(labels.previousUser !== undefined && labels.previousUser !== labels.currentUser
+            ? [{ user: labels.previousUser, password: labels.previous, answers: check.users?.previous?.username === labels.previousUser ? check.users.previous.clusters : {} }]
+            : []),
+        ]
+      : [{ user: credential.username, password: labels.current, answers: check.clusters }];
+    const truth = subjects.flatMap((subject) =>
+      credential.clusters.map((name) => {
+        const held = sb.clusters.get(name)?.passwordOf(subject.user);
+        const label = labelOf(labelsOfUser(labels, credential, subject.user), held);
+        return { name: alternating ? `${name}/${subject.user}` : name, answer: subject.answers[name], holds: label, accepts: held !== undefined && held === subject.password };
+      }),
+    );
     const answersTrue = truth.every((t) => (t.answer === 'accepted') === t.accepts && t.answer !== 'unknown');
     const why = truth.map((t) => `${t.name}: said ${t.answer}, holds ${t.holds}`).join('; ');
     const ok = check.status === 'ok' && answersTrue && truth.every((t) => t.accepts);
