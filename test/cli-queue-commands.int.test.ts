@@ -209,6 +209,10 @@ describe('cli queue commands against a real worker process', () => {
     while (JSON.stringify(sandbox.emulator.labelsOf(secretId)) === JSON.stringify(before) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(sandbox.emulator.labelsOf(secretId)).not.toEqual(before);
 
+    // Each rotation below is a completed one: wait out the test config's rotation.minIntervalMs
+    // (1 s) before the next, or it is refused (exit 1) on a machine fast enough to get there first.
+    const pastMinInterval = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1_100));
+    await pastMinInterval();
     const waited = await runCli(['enqueue', '--config', path, '--credential', 'app', '--wait', '--json'], { env });
     expect(waited.code, waited.stderr).toBe(0);
     expect(waited.timedOut).toBe(false);
@@ -216,6 +220,7 @@ describe('cli queue commands against a real worker process', () => {
 
     // Someone changed the password behind our back: the rotation needs attention, and so does the exit code.
     sandbox.clusters.get('west')!.setPassword('app_user', 'Someone-Else-Set-This-1!');
+    await pastMinInterval();
     const attention = await runCli(['enqueue', '--config', path, '--credential', 'app', '--wait', '--json'], { env });
     expect(attention.code, attention.stderr).toBe(3);
     expect(JSON.parse(linesOf(attention.stdout)[0] ?? '{}')).toMatchObject({ outcome: 'needs_attention' });
