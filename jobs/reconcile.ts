@@ -52,7 +52,7 @@ const SPREAD_SHARE = 0.5;
 
 /**
  * The `reconcile` job, one pass every `worker.reconcileIntervalMs`. Its checks are ordered by cost,
- * and each pass takes only what is due (DESIGN section 6; docs/operations.md "Sizing"):
+ * and each pass takes only what is due (docs/design.md section 6; docs/operations.md "Sizing"):
  *
  * 1. Rotations of this fleet that started at least a lease ago, or whose job ended without
  *    promoting, and were not seen to finish (Redis, free): one DescribeSecret each. A stale

@@ -105,7 +105,7 @@ async function spawnCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code:
 // The fixture: a sandbox, and a YAML file pointing at it
 // ---------------------------------------------------------------------------------------------
 
-/** A loaded Config back in the file shape of DESIGN section 3 / docs/configuration.md. */
+/** A loaded Config back in the file shape of docs/design.md section 3 / docs/configuration.md. */
 function toFileShape(config: Config): Record<string, unknown> {
   const { clusters, credentials, ...rest } = config;
   return {
@@ -231,7 +231,7 @@ function jsonLines<T>(run: CliRun): T[] {
   return run.out.filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
 }
 
-/** The DESIGN section 7 shape: {credential, outcome, versionId, clusters: {name: state}, durationMs, error?}. */
+/** The docs/design.md section 7 shape: {credential, outcome, versionId, clusters: {name: state}, durationMs, error?}. */
 function expectResultShape(result: ResultLine): void {
   expect(typeof result.credential).toBe('string');
   expect(['rotated', 'rolled_back', 'failed', 'needs_attention']).toContain(result.outcome);

@@ -1,5 +1,5 @@
 /**
- * The HTTP app through inject(), no Redis: every route of DESIGN section 7, every "Bad input" row
+ * The HTTP app through inject(), no Redis: every route of docs/design.md section 7, every "Bad input" row
  * of issue 5 (each asserting the status, the body and that nothing was queued), the trigger
  * token's constant-time path, and replies and logs that hold no secret.
  *

@@ -6,7 +6,7 @@
  *    rotation;
  * 2. with the replica deliberately behind (its replication stream cut, so writes the primary
  *    acknowledged never reach it): the failover loses them (jobs, job states, credential locks),
- *    and still every credential ends consistent (DESIGN section 5 invariants against the
+ *    and still every credential ends consistent (docs/design.md section 5 invariants against the
  *    simulators' change logs) and no credential is rotated twice at once. Secrets Manager's
  *    AWSPENDING, not Redis, is the write-ahead record.
  */

@@ -2,7 +2,7 @@
  * The engine's tables as pure functions, over every combination of their inputs, without I/O:
  * the resume rules (per cluster: what the pending, current and previous passwords got -> the next
  * move) and the failure policy (mode x what changed -> roll back, roll forward or stop, outcome,
- * reason). Each expectation is written from DESIGN section 5's wording, not from the code.
+ * reason). Each expectation is written from docs/design.md section 5's wording, not from the code.
  */
 import { describe, expect, it } from 'vitest';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion } from '../src/rotation/failure-policy.ts';
@@ -66,7 +66,7 @@ const MODES: Mode[] = [MODE.scheduled, MODE.manual, MODE.leak];
 const PROMOTIONS: Promotion[] = [PROMOTION.notReached, PROMOTION.failed, PROMOTION.unknown];
 const CAUSES: Reason[] = [REASON.clusterRefused, REASON.policyRejected, REASON.clusterUnreachable, REASON.verifyFailed, REASON.unknownPassword, REASON.secretsManagerError];
 
-/** The failure policy of DESIGN section 5, written out. */
+/** The failure policy of docs/design.md section 5, written out. */
 function expectedDecision(f: FailureFacts): ReturnType<typeof decideFailure> {
   if (f.promotion === PROMOTION.unknown) {
     return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: REASON.finishUnknown };

@@ -1,6 +1,6 @@
 /**
  * Matches a leaked token to the credentials it belongs to, without keeping a password, or a plain
- * hash of one, anywhere new (issue 5; DESIGN section 5, last invariant).
+ * hash of one, anywhere new (issue 5; docs/design.md section 5, last invariant).
  *
  * Why a keyed index: a leak alert may name the leak only by what leaked (GitHub sends the raw
  * text, a generic sender may send its SHA-256). Comparing needs something derived from our
@@ -16,7 +16,7 @@
  *
  * Which values: every version under AWSCURRENT, AWSPENDING and AWSPREVIOUS, read through the
  * SecretStore port. Pending, because a leak during a rotation may be of the new password already
- * written ahead; previous, because a cluster one step behind still accepts it (DESIGN section 5).
+ * written ahead; previous, because a cluster one step behind still accepts it (docs/design.md section 5).
  *
  * What it costs: a version's value never changes in Secrets Manager (a new value is a new version
  * id), so the index keeps each version's fingerprints under its version id and reads a value only

@@ -1,5 +1,5 @@
 /**
- * The body of a generic leak alert (DESIGN section 7, `POST /v1/leak-alerts`). It names the leak in
+ * The body of a generic leak alert (docs/design.md section 7, `POST /v1/leak-alerts`). It names the leak in
  * exactly one way:
  *
  *   { "credential": "app-reader" }                      a configured credential id

@@ -1,5 +1,5 @@
 /**
- * The generic leak-alert signature (DESIGN section 7, `POST /v1/leak-alerts`):
+ * The generic leak-alert signature (docs/design.md section 7, `POST /v1/leak-alerts`):
  *
  *   X-Rotator-Timestamp: <unix seconds>
  *   X-Rotator-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>

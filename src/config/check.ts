@@ -1,7 +1,7 @@
 /**
  * `config check --config FILE`: validates a file without connecting to anything. The CLI prints
  * `lines` (stdout when `ok`, else stderr) and `warnings` (stderr) and exits 0 when `ok`, else 2
- * (DESIGN section 7).
+ * (docs/design.md section 7).
  *
  * Beyond what every command's load refuses, it opens what the commands open only later (each
  * cluster's `caFile`) and says which features the file leaves off: errors where nothing could

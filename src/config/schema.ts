@@ -1,5 +1,5 @@
 /**
- * The configuration file's schema (DESIGN section 3): shape, defaults, per-key rules and the
+ * The configuration file's schema (docs/design.md section 3): shape, defaults, per-key rules and the
  * cross-references between keys. zod validates once, at load; nothing downstream re-checks.
  *
  * Messages name the key (through the issue path) and the reason, and quote only values that are

@@ -1,5 +1,5 @@
 /**
- * The validated, defaulted, frozen configuration (DESIGN section 3). Produced only by
+ * The validated, defaulted, frozen configuration (docs/design.md section 3). Produced only by
  * loadConfig() in ./load.ts; everything downstream takes these types, never raw YAML.
  */
 
@@ -23,7 +23,7 @@ export interface ClusterConfig {
   allowInsecureHttp?: true;
 }
 
-/** How a credential's password is changed (DESIGN section 3.1). */
+/** How a credential's password is changed (docs/design.md section 3.1). */
 export const STRATEGY = {
   /** One user: each rotation replaces the password consumers hold. */
   single: 'single',

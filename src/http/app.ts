@@ -1,5 +1,5 @@
 /**
- * The HTTP face of the worker (DESIGN section 7): `buildApp(deps)` returns a fastify instance that
+ * The HTTP face of the worker (docs/design.md section 7): `buildApp(deps)` returns a fastify instance that
  * is not listening (tests use `inject()`; src/http/server.ts listens). Three encapsulated scopes,
  * each with its own hooks, parser and error handler, so nothing of one leaks into another:
  *

@@ -1,5 +1,5 @@
 /**
- * Every request and response schema of the HTTP API (DESIGN section 7), in one place. Response
+ * Every request and response schema of the HTTP API (docs/design.md section 7), in one place. Response
  * schemas are the disclosure guard: fastify serializes replies through them, so a property that a
  * schema does not name never reaches a client, whatever a handler puts in the object.
  */

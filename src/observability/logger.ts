@@ -1,5 +1,5 @@
 /**
- * The logger: pino, one JSON object per line (DESIGN section 8).
+ * The logger: pino, one JSON object per line (docs/design.md section 8).
  *
  * The rule is that no code path hands the logger a password. Redaction here is the backstop for
  * when that rule is broken: it censors values under the key names that carry secrets in this code
@@ -152,7 +152,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
-/** The fields every log line of one rotation carries (DESIGN section 8). */
+/** The fields every log line of one rotation carries (docs/design.md section 8). */
 export interface RotationLogBindings {
   credential: string;
   rotationId: string;

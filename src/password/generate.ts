@@ -1,5 +1,5 @@
 /**
- * The password generator. Passwords come only from node:crypto (DESIGN section 8 and the style
+ * The password generator. Passwords come only from node:crypto (docs/design.md section 8 and the style
  * anchors: Square's rotator seeded math/rand from the clock).
  *
  * Why not generate-password: its `strict` mode builds an unescaped RegExp from the symbol set

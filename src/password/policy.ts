@@ -1,5 +1,5 @@
 /**
- * Password policies: what a generated password must look like (DESIGN section 4). The rules fit
+ * Password policies: what a generated password must look like (docs/design.md section 4). The rules fit
  * both Milvus (6-72 bytes) and Zilliz Cloud (8-64 characters, three of four classes): ASCII,
  * 8-64 characters, all four classes, symbols from a safe set only.
  */

@@ -1,7 +1,7 @@
 import type { Mode } from '../rotation/types.ts';
 
 /**
- * Two queues under one hash-tagged prefix (one Redis Cluster slot). DESIGN section 6 says one
+ * Two queues under one hash-tagged prefix (one Redis Cluster slot). docs/design.md section 6 says one
  * queue; control jobs (schedule ticks, reconcile) are kept apart so that 2,000 ticks at 03:00
  * never sit between a leak rotation and a worker slot, and so that the rotations queue's depth
  * means rotations.

@@ -4,7 +4,7 @@
  * is refused, how many turns a leak takes, and which roles make the two users differ. The
  * strategy (alternating-strategy.ts) reads the facts, asks these, and carries out the answer.
  *
- * The model (DESIGN section 5, alternating users): AWSCURRENT holds one user's credential (the
+ * The model (docs/design.md section 5, alternating users): AWSCURRENT holds one user's credential (the
  * active user, the one consumers are given), AWSPREVIOUS the other's (the retired user, which
  * consumers that read the secret before the last promotion still use). A turn changes the
  * retired user's password, writes it ahead under AWSPENDING, sets it on every cluster, verifies,

@@ -1,6 +1,6 @@
 /**
  * The alternating-users strategy: two Milvus users take turns, so the password consumers hold
- * keeps working after a rotation (DESIGN section 5, alternating users; decisions in
+ * keeps working after a rotation (docs/design.md section 5, alternating users; decisions in
  * alternating-plan.ts). One turn, in protocol order:
  *
  *   load -> (write ahead) -> set -> verify -> roles -> finish

@@ -1,6 +1,6 @@
 import { OUTCOME, type Outcome } from './types.ts';
 
-/** Exit codes of DESIGN section 7. */
+/** Exit codes of docs/design.md section 7. */
 export const EXIT = {
   ok: 0,
   /** Failed or rolled back: the old password is still valid everywhere. */

@@ -1,7 +1,7 @@
 import { MODE, OUTCOME, REASON, type Mode, type Outcome, type Reason } from './types.ts';
 
 /**
- * The failure policy of DESIGN section 5 as pure functions: once the set step has begun and the
+ * The failure policy of docs/design.md section 5 as pure functions: once the set step has begun and the
  * run cannot finish, mode x what changed -> roll back, roll forward or stop, with the outcome and
  * reason. The strategy supplies the facts and carries out the decision; nothing here does I/O.
  */
@@ -62,7 +62,7 @@ export type FailureDecision =
  *  4. Some do: roll them back (then rollBackVerdict).
  *  A cluster holding a password we do not have makes every outcome needs_attention.
  *
- * Decided where DESIGN section 5 said otherwise ("any UNKNOWN on resume -> NEEDS_ATTENTION"): a
+ * Decided where docs/design.md section 5 said otherwise ("any UNKNOWN on resume -> NEEDS_ATTENTION"): a
  * cluster that gave no clear answer (on resume or not) counts as touched and is rolled back in
  * scheduled and manual mode (retried forward in leak mode), not sent to a human. Its password is
  * one of two values we hold (AWSCURRENT or AWSPENDING, both stored), so the roll back first probes

@@ -72,7 +72,7 @@ export type Promoted = { kind: 'promoted' } | { kind: 'unknown'; why: string } |
 /**
  * Moves AWSCURRENT to version `token` (AWSPREVIOUS follows), then reads the labels back: the
  * answer of UpdateSecretVersionStage may be lost, the labels are the truth. AWSPENDING is left on
- * the new version (decided, DESIGN section 5): with AWSCURRENT beside it that is AWS's documented
+ * the new version (decided, docs/design.md section 5): with AWSCURRENT beside it that is AWS's documented
  * "rotation complete" state (spec/secrets-manager.md 1.1), and leaving it saves one write of the
  * shared 50/s quota and one round trip per rotation.
  */

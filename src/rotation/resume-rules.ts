@@ -1,5 +1,5 @@
 /**
- * The resume rules of DESIGN section 5 as a pure function: for one cluster, what the probes (and
+ * The resume rules of docs/design.md section 5 as a pure function: for one cluster, what the probes (and
  * change attempts) have shown so far about the pending, current and previous passwords -> what to
  * do next. The single-user strategy runs it in a loop (ask, learn, ask again) for every cluster of
  * every rotation, fresh or resumed; the dry run runs it once over plain probes.

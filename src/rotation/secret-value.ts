@@ -1,5 +1,5 @@
 /**
- * The credential secret's JSON (DESIGN section 4): an object with at least `username` and
+ * The credential secret's JSON (docs/design.md section 4): an object with at least `username` and
  * `password`. The rotator owns `password` and `token` (`username:password`, where that key is
  * present) and copies every other key unchanged, in order.
  */

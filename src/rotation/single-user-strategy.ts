@@ -14,7 +14,7 @@ import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type Reason, type RotationR
 
 /**
  * The single-user strategy: one Milvus user per credential, its password changed in place on
- * every cluster, the protocol of DESIGN section 5 (load, write ahead, set, verify, finish; the
+ * every cluster, the protocol of docs/design.md section 5 (load, write ahead, set, verify, finish; the
  * failure policy of failure-policy.ts; the resume rules of resume-rules.ts).
  */
 export const singleUserStrategy: RotationStrategy = {
@@ -96,7 +96,7 @@ class SingleUserRotation {
   /**
    * Reads the secret and checks every cluster's authentication at once. The cases:
    *  1. No AWSCURRENT value, or not a credential JSON: refuse (secret_invalid).
-   *  2. The secret names another user: refuse (confused deputy, DESIGN section 4).
+   *  2. The secret names another user: refuse (confused deputy, docs/design.md section 4).
    *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report (and
    *     when a later rotation is already pending, report without checking: it owns the clusters now).
    *  4. AWSPENDING on a version other than AWSCURRENT:
@@ -401,7 +401,7 @@ class SingleUserRotation {
 
   /**
    * Moves AWSCURRENT to the new version and reads the labels back (promotePending; AWSPENDING is
-   * left on it, decided in DESIGN section 5). Load, verify and status count "pending" only on a
+   * left on it, decided in docs/design.md section 5). Load, verify and status count "pending" only on a
    * version other than AWSCURRENT, so nothing mistakes it for a rotation in progress. The cases:
    *  1. promoted: rotated.
    *  2. unknown: every cluster holds the pending password, which AWSPENDING records; whether

@@ -7,7 +7,7 @@ import type { RotationEvent, RotationRequest, RotationResult } from './types.ts'
 
 /**
  * The strategy seam. A credential's `strategy` names how its password is rotated:
- *  - `single` (default): one Milvus user, its password changed in place (DESIGN section 5);
+ *  - `single` (default): one Milvus user, its password changed in place (docs/design.md section 5);
  *  - `alternating`: two users, the one that is not AWSCURRENT changed and promoted.
  * The engine picks the strategy per credential (strategyNameOf) from its registry and runs it;
  * a strategy knows neither the queue, HTTP, nor the other strategy: it gets its ports and knobs

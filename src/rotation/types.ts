@@ -1,10 +1,10 @@
 import type { CredentialConfig } from '../config/types.ts';
 
-/** Why a rotation runs. Leak mode never restores the old password (DESIGN section 5). */
+/** Why a rotation runs. Leak mode never restores the old password (docs/design.md section 5). */
 export const MODE = { scheduled: 'scheduled', manual: 'manual', leak: 'leak' } as const;
 export type Mode = (typeof MODE)[keyof typeof MODE];
 
-/** The four outcomes of DESIGN section 7; the CLI maps them to exit codes 0, 1, 1, 3. */
+/** The four outcomes of docs/design.md section 7; the CLI maps them to exit codes 0, 1, 1, 3. */
 export const OUTCOME = {
   rotated: 'rotated',
   rolledBack: 'rolled_back',
@@ -94,7 +94,7 @@ export interface RotationRequest {
   leakedUsername?: string;
 }
 
-/** The outcome as data. Never holds a password. Its JSON is the `--json` line of DESIGN section 7. */
+/** The outcome as data. Never holds a password. Its JSON is the `--json` line of docs/design.md section 7. */
 export interface RotationResult {
   credential: string;
   outcome: Outcome;

@@ -5,7 +5,7 @@
  * `X-Amz-Target: secretsmanager.<Operation>`, `application/x-amz-json-1.1`, errors as non-2xx with
  * `{"__type", "Message"}` and `X-Amzn-ErrorType`), so the real `@aws-sdk/client-secrets-manager`
  * client talks to it over HTTP when pointed at it with `AWS_ENDPOINT_URL_SECRETS_MANAGER=<url>`: our
- * client code, the SDK's retries and our error mapping all run for real (DESIGN section 1).
+ * client code, the SDK's retries and our error mapping all run for real (docs/design.md section 1).
  *
  * Beyond the wire it offers fault injection and instrumentation that reads the state directly, for
  * test assertions and the chaos invariant checker.

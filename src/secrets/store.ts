@@ -2,7 +2,7 @@
  * The SecretStore port over AWS Secrets Manager (@aws-sdk/client-secrets-manager).
  *
  * - Where it talks: the SDK's own resolution. No endpoint is ever passed in code; tests, the demo and
- *   `sandbox` point the SDK at the emulator with AWS_ENDPOINT_URL_SECRETS_MANAGER (DESIGN section 1).
+ *   `sandbox` point the SDK at the emulator with AWS_ENDPOINT_URL_SECRETS_MANAGER (docs/design.md section 1).
  * - Retries: the SDK's standard strategy (bounded `maxAttempts`, exponential backoff with full
  *   jitter, a retry quota) retries throttling, 5xx, timeouts and socket errors. We add no loop of
  *   our own; we only settle the ambiguous outcome of a stage change by reading the labels back.

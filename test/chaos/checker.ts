@@ -1,5 +1,5 @@
 /**
- * The invariant checker of the chaos soak (DESIGN section 5, "Invariants every test and benchmark
+ * The invariant checker of the chaos soak (docs/design.md section 5, "Invariants every test and benchmark
  * may assert"), on the semantics of test/helpers/invariants.ts, extended:
  *
  * 1. At every password change a simulator records (synchronously, at that instant), the

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Config } from '../../src/config/types.ts';
 
-/** The YAML file (DESIGN section 3 shape) that loads back into `config`. */
+/** The YAML file (docs/design.md section 3 shape) that loads back into `config`. */
 export function configToYaml(config: Config): string {
   const { webhookSecrets, ...leakAlerts } = config.leakAlerts;
   return stringify({

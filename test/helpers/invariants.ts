@@ -3,7 +3,7 @@ import { STRATEGY, usernamesOf, type CredentialConfig } from '../../src/config/t
 import { STAGE } from '../../src/secrets/types.ts';
 
 /**
- * DESIGN section 5, first invariant: at every instant, each cluster's real password is one of the
+ * docs/design.md section 5, first invariant: at every instant, each cluster's real password is one of the
  * values stored under AWSCURRENT, AWSPENDING or AWSPREVIOUS; for an alternating credential, per
  * user (one of the values stored for that user). Checked synchronously at the instant of every
  * password change the simulators record. Returns the violations seen so far.

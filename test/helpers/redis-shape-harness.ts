@@ -22,7 +22,7 @@ export interface ShapeHarness {
   cli: (args: string[], timeoutMs?: number) => Promise<CliRun>;
   /** Every password the sandbox saw (for exposure scans). */
   passwords: () => string[];
-  /** Problems with the end state of every credential (DESIGN section 5 invariants); empty when consistent. */
+  /** Problems with the end state of every credential (docs/design.md section 5 invariants); empty when consistent. */
   endProblems: () => string[];
   close: () => Promise<void>;
 }
