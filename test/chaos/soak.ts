@@ -949,6 +949,10 @@ function interruptions(outcomes: readonly LoggedOutcome[]): { interrupted: numbe
   for (const [key, step] of lastStep) {
     const [label, rotationId] = key.split('\n') as [string, string];
     if (endedIn.get(rotationId)?.has(label)) continue;
+    // A job that Redis forgot (a failover with write loss) while its rotation was still in the
+    // read-only load step: BullMQ says "Missing key for job <id>" and nothing runs it again, and
+    // nothing needs to, since load writes nothing. It is not a rotation cut short.
+    if (step === 'load' && procs.some((p) => p.label === label && p.lines.some((l) => l.includes(`Missing key for job ${rotationId}`)))) continue;
     steps.push(step);
     if (endedSomewhere.has(rotationId) || finishedVersions.has(rotationId)) resumedElsewhere++;
   }
