@@ -38,17 +38,7 @@ export async function runDemo(io: { out: (line: string) => void }): Promise<Exit
 
     io.out('');
     io.out(`== rotate --credential ${credential.id}`);
-    const result = await runtime.engine.rotate({ credential, mode: MODE.manual, rotationId: randomUUID() });
-    io.out(renderResults([result]));
-
-    io.out('');
-    io.out('== after');
-    io.out(await describeState(runtime, credential));
-
-    io.out('');
-    io.out('== verify');
-    const check = await checkCredential(runtime, credential);
-    io.out(renderChecks([check]));
+    const { result, check } = await rotateShowVerify(io, runtime, credential);
     const alternating = await demoAlternating(io, sandbox.config.credentials[DEMO_ALTERNATING], sandbox.config);
     const code = worstExitCode([exitCodeOf(result.outcome), exitCodeOfCheck(check.status), alternating]);
     io.out('');
@@ -77,20 +67,26 @@ async function demoAlternating(io: { out: (line: string) => void }, credential: 
     io.out(await describeState(runtime, credential));
     io.out('');
     io.out(`== rotate --credential ${credential.id}   (demo clock +${graceMs} ms: the grace since the seed has passed)`);
-    const result = await runtime.engine.rotate({ credential, mode: MODE.manual, rotationId: randomUUID() });
-    io.out(renderResults([result]));
-    if (result.alternating) io.out(`AWSCURRENT is now ${result.alternating.currentUser}; ${result.alternating.previousUser ?? '-'} is AWSPREVIOUS and keeps working until the next rotation`);
-    io.out('');
-    io.out('== after');
-    io.out(await describeState(runtime, credential));
-    io.out('');
-    io.out('== verify');
-    const check = await checkCredential(runtime, credential);
-    io.out(renderChecks([check]));
+    const { result, check } = await rotateShowVerify(io, runtime, credential);
     return worstExitCode([exitCodeOf(result.outcome), exitCodeOfCheck(check.status)]);
   } finally {
     runtime.close();
   }
+}
+
+/** One manual rotation, its result table (and who is AWSCURRENT now, for two users), the state after, and verify. */
+async function rotateShowVerify(io: { out: (line: string) => void }, runtime: EngineRuntime, credential: CredentialConfig) {
+  const result = await runtime.engine.rotate({ credential, mode: MODE.manual, rotationId: randomUUID() });
+  io.out(renderResults([result]));
+  if (result.alternating) io.out(`AWSCURRENT is now ${result.alternating.currentUser}; ${result.alternating.previousUser ?? '-'} is AWSPREVIOUS and keeps working until the next rotation`);
+  io.out('');
+  io.out('== after');
+  io.out(await describeState(runtime, credential));
+  io.out('');
+  io.out('== verify');
+  const check = await checkCredential(runtime, credential);
+  io.out(renderChecks([check]));
+  return { result, check };
 }
 
 /** Versions and labels, then which labelled password each cluster accepts, masked. */
