@@ -18,7 +18,7 @@ import { STAGE } from '../src/secrets/types.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
 import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
 import { assertEndInvariants, passwordUnder, watchStoredPasswordInvariant } from './helpers/invariants.ts';
-import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { killWorker, spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
 const LEASE_MS = 600_000;
 /** From Secrets Manager's recovery to AWSCURRENT matching the clusters: the backoff's bound (5 s) plus one resumed rotation, with margin for a loaded machine. */
@@ -49,12 +49,7 @@ async function setUp(): Promise<Setup> {
   cleanups.push(() => sandbox.close());
   Object.assign(process.env, sandbox.env);
   const worker = spawnWorker(writeConfigFile(sandbox.config), sandbox.env);
-  cleanups.push(async () => {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) {
-      worker.kill('SIGKILL');
-      await worker.exited;
-    }
-  });
+  cleanups.push(() => killWorker(worker));
   await worker.waitForLine(/worker started/);
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const producer = new RotationQueue(connection, config.redis.prefix);

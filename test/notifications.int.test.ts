@@ -18,7 +18,7 @@ import { findExposures } from './helpers/exposure.ts';
 import { startGithubApiFake } from './helpers/github-api-fake.ts';
 import { freePort } from './helpers/redis-server.ts';
 import { waitFor } from './helpers/wait-for.ts';
-import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { killWorker, spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
 const SECRET = 'notify-secret-0123456789abcdef';
 
@@ -69,12 +69,7 @@ describe('worker: notifications', () => {
     cleanups.push(() => sandbox.close());
     const path = writeConfigFile(sandbox.config);
     const worker: WorkerProcess = spawnWorker(path, sandbox.env, ['--no-http']);
-    cleanups.push(async () => {
-      if (worker.child.exitCode === null) {
-        worker.kill('SIGKILL');
-        await worker.exited;
-      }
-    });
+    cleanups.push(() => killWorker(worker));
     await worker.waitForLine(/worker started/);
     const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
     const producer = new RotationQueue(connection, config.redis.prefix);
@@ -135,12 +130,7 @@ describe('worker: notifications', () => {
     const live = (JSON.parse(sandbox.emulator.valueUnder(credential.secretId, 'AWSCURRENT') ?? '{}') as { password: string }).password;
     github.addAlert('acme', 'payments', 42, live);
     const worker: WorkerProcess = spawnWorker(writeConfigFile(sandbox.config), sandbox.env);
-    cleanups.push(async () => {
-      if (worker.child.exitCode === null) {
-        worker.kill('SIGKILL');
-        await worker.exited;
-      }
-    });
+    cleanups.push(() => killWorker(worker));
     await worker.waitForLine(/HTTP server listening/);
     // HTTP serves before Redis is ready (readiness says so); a sender is answered 503 until then.
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 20_000, 'the worker to be ready');

@@ -59,3 +59,10 @@ export function spawnWorker(configPath: string, env: Record<string, string>, arg
     },
   };
 }
+
+/** For a test's cleanup: SIGKILLs the worker if it is still running and waits for its exit. */
+export async function killWorker(worker: WorkerProcess): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.kill('SIGKILL');
+  await worker.exited;
+}
