@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { checkConfig } from '../src/config/check.ts';
 import { ConfigError, type ConfigIssue } from '../src/config/errors.ts';
 import { expandString } from '../src/config/expand-env.ts';
+import { REPORT_HEAP_BYTES_PER_YAML_BYTE } from '../src/config/duplicate-keys.ts';
 import { loadConfig, parseConfig } from '../src/config/load.ts';
+import { ALIAS_LIMITS, aliasExpansionIssue, parseYaml, withoutSourceText } from '../src/config/parse-yaml.ts';
 import { configFileSchema, DEFAULTS } from '../src/config/schema.ts';
 
 const TOKEN = 'trigger-token-0123456789';
@@ -585,6 +587,112 @@ describe('config: refusals name the key path and the reason', () => {
     expect(JSON.stringify(issues)).not.toContain('hunter2');
     expect(issuesOf('')).toEqual([{ path: '', message: 'the file is empty' }]);
     expect(issuesOf('- a\n- b\n')).toEqual([{ path: '', message: 'the top level must be a mapping of keys' }]);
+  });
+});
+
+describe('config: the YAML dialect (js-yaml, YAML 1.2 core schema)', () => {
+  /** The value of `k` in a one-key document, or the issues. */
+  const scalar = (text: string): unknown => {
+    const parsed = parseYaml(`k: ${text}\n`);
+    return parsed.ok ? (parsed.value as { k: unknown }).k : parsed.issues;
+  };
+
+  it('reads scalars by the core schema: only true/false are booleans, cron fields and dates stay strings', () => {
+    const table: [string, unknown][] = [
+      ['true', true], ['False', false], ['yes', 'yes'], ['on', 'on'], ['off', 'off'], ['n', 'n'],
+      ['null', null], ['~', null], ['', null],
+      ['8080', 8080], ['0o17', 15], ['0x1F', 31], ['1e3', 1000], ['1_000', '1_000'], ['1:30', '1:30'],
+      ['0 3 * * 0', '0 3 * * 0'], ['2026-01-01', '2026-01-01'], ['"8080"', '8080'], ['!!str 1', '1'],
+    ];
+    for (const [text, value] of table) expect(scalar(text), text).toEqual(value);
+  });
+
+  it('treats << as a plain key (the core schema has no merge keys): it is an unknown key', () => {
+    const text = `${stringify(minimal())}defaults:\n  <<: {schedule: "0 3 * * 0"}\n`;
+    expect(issuesOf(text)).toEqual([{ path: 'defaults["<<"]', message: 'unknown key (allowed keys: schedule, timezone, password)' }]);
+  });
+
+  it('accepts anchors and aliases that repeat a block', () => {
+    const text = [
+      'clusters:',
+      '  a: {endpoint: "https://a.example.com"}',
+      '  b: {endpoint: "https://b.example.com"}',
+      'credentials:',
+      '  r: {secretId: s1, username: u1, clusters: &both [a, b], password: &policy {length: 40}}',
+      '  w: {secretId: s2, username: u2, clusters: *both, password: *policy}',
+    ].join('\n');
+    const config = parse(text);
+    expect(config.credentials.w?.clusters).toEqual(['a', 'b']);
+    expect(config.credentials.w?.password.length).toBe(40);
+  });
+
+  it('refuses an alias bomb (a billion laughs) at once, before ${VAR} expansion and zod walk it', () => {
+    // Nine levels of nine aliases: 9^9 (387 million) strings once expanded.
+    const levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+    for (const [previous, name] of [...'abcdefgh'].map((c, i) => [c, 'bcdefghi'[i]] as const)) {
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
+    }
+    const started = performance.now();
+    const issues = issuesOf(levels.join('\n'));
+    // Generous for a loaded machine: a walk of the expanded tree would take minutes and run out of memory.
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(issues).toEqual([{ path: '', message: expect.stringMatching(/^aliases \(\*name\) expand 19 written nodes to 490329055, over the limit of 100000 .*an alias bomb\?$/) }]);
+  });
+
+  it('bounds alias expansion at 10 times the nodes written, and at least 100,000 nodes', () => {
+    const fanOut = (count: number): string => `big: &big [${Array(1_000).fill('x').join(', ')}]\nuses: [${Array(count).fill('*big').join(', ')}]\n`;
+    // Written: the top mapping, the two lists and the 1,000 strings; each *big adds 1,001 nodes.
+    const under = parseYaml(fanOut(98));
+    expect(under.ok).toBe(true);
+    expect(aliasExpansionIssue(under.ok ? under.value : undefined)).toBeUndefined();
+    expect(parseYaml(fanOut(99))).toEqual({ ok: false, issues: [{ path: '', message: expect.stringMatching(/^aliases \(\*name\) expand 1003 written nodes to 100102, over the limit of 100000/) }] });
+    // Past 100,000 nodes the factor decides: 10,003 written allow 100,030.
+    const wide = `big: &big [${Array(10_000).fill('x').join(', ')}]\nuses: [*big, *big, *big, *big, *big, *big, *big, *big, *big]\n`;
+    expect(parseYaml(wide).ok).toBe(true);
+    expect(parseYaml(wide.replace('*big]', '*big, *big]'))).toEqual({ ok: false, issues: [{ path: '', message: expect.stringMatching(/^aliases \(\*name\) expand 10003 written nodes to 110013, over the limit of 100030/) }] });
+    expect(ALIAS_LIMITS).toEqual({ expansionFactor: 10, minExpandedNodes: 100_000 });
+  });
+
+  it('refuses an alias inside the node it refers to', () => {
+    expect(issuesOf('clusters: &c\n  a: *c\n')).toEqual([{ path: '', message: 'an alias (*name) refers to a mapping or list that contains it' }]);
+  });
+
+  it('refuses __proto__ in an aliased block once, at its first path', () => {
+    const text = 'clusters:\n  a: &x {endpoint: "https://a.example.com", __proto__: 1}\n  b: *x\n';
+    expect(issuesOf(text)).toEqual([{ path: 'clusters.a.__proto__', message: 'reserved key name' }]);
+  });
+
+  it('quotes no name from the file in a syntax error: an unquoted value starting with ! or * is a tag or an alias', () => {
+    const tag = issuesOf(`${stringify(minimal())}leakAlerts:\n  webhookSecret: !Xy7-hunter2-secret\n`);
+    // js-yaml marks an unknown tag where the node ends: the start of the next line.
+    expect(tag).toEqual([{ path: '', message: 'YAML syntax error at line 15, column 1: unknown tag !<…> (quote a value that starts with ! or *)' }]);
+    const alias = issuesOf(`${stringify(minimal())}http:\n  triggerTokens: [*Zq9-hunter2-secret]\n`);
+    expect(alias).toEqual([{ path: '', message: 'YAML syntax error at line 14, column 38: unidentified alias "…" (quote a value that starts with ! or *)' }]);
+    const unclosed = issuesOf(`${stringify(minimal())}http:\n  triggerTokens: ["hunter2-secret-value\n`);
+    expect(unclosed[0]?.message).toMatch(/^YAML syntax error at line \d+, column \d+: unexpected end of the stream within a double quoted scalar$/);
+    expect(withoutSourceText('unacceptable node kind for !<!x> tag; it should be "scalar", not "mapping"')).toBe('unacceptable node kind for !<…> tag; it should be "scalar", not "mapping"');
+    expect(withoutSourceText('tag name is malformed: !hunter2')).toBe('tag name is malformed');
+    expect(withoutSourceText('undeclared tag handle "!hunter2!"')).toBe('undeclared tag handle "…"');
+  });
+
+  it('refuses a second document in the file', () => {
+    expect(issuesOf(`${stringify(minimal())}---\nclusters: {}\n`)).toEqual([{ path: '', message: 'YAML syntax error: expected a single document in the stream, but found more' }]);
+  });
+
+  it('lists every duplicate key although js-yaml stops at the first; with too little heap for the list, the first by position', () => {
+    const text = 'clusters:\n  a: {endpoint: "https://a.example.com"}\n  a: {endpoint: "https://b.example.com"}\nhttp:\n  port: 1\n  port: 2\n';
+    expect(parseYaml(text)).toEqual({
+      ok: false,
+      issues: [
+        { path: 'clusters.a', message: 'duplicate key (first defined on line 2)' },
+        { path: 'http.port', message: 'duplicate key (first defined on line 5)' },
+      ],
+    });
+    const heapLeft = text.length * REPORT_HEAP_BYTES_PER_YAML_BYTE - 1;
+    expect(parseYaml(text, { heapAvailableBytes: () => heapLeft })).toEqual({
+      ok: false,
+      issues: [{ path: '', message: 'duplicate key at line 3, column 3 (the first one; the file is too large to list them all within this heap: run config check with more heap for the full list)' }],
+    });
   });
 });
 

@@ -8,10 +8,10 @@
  * work, warnings where a feature is merely off.
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
 import type { Env } from './expand-env.ts';
 import { loadConfig } from './load.ts';
+import { parseYaml } from './parse-yaml.ts';
 import { SCHEDULE_OFF } from './schedule.ts';
 import { DEFAULTS, LIMITS } from './schema.ts';
 import { STRATEGY, type Config } from './types.ts';
@@ -97,7 +97,8 @@ function pemProblem(file: string): string | undefined {
 /** The file as written (before ${VAR} expansion), or null when it cannot be parsed (already validated). */
 function readRaw(path: string): unknown {
   try {
-    return parse(readFileSync(path, 'utf8')) as unknown;
+    const parsed = parseYaml(readFileSync(path, 'utf8'));
+    return parsed.ok ? parsed.value : null;
   } catch {
     return null;
   }

@@ -3,10 +3,10 @@
  * and default with zod, freeze. Every problem of one stage is reported at once, with its key path.
  */
 import { readFileSync } from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigIssue } from './errors.ts';
 import { expandEnv, type Env } from './expand-env.ts';
+import { parseYaml } from './parse-yaml.ts';
 import { configSchema } from './schema.ts';
 import type { Config } from './types.ts';
 
@@ -29,35 +29,21 @@ export function loadConfig(path: string, env: Env = process.env): Config {
  * Validates configuration text. `sourceName` names the file in the error message.
  *
  * Stages, each reported in full before the next runs (a later stage cannot trust earlier input):
- * 1. YAML syntax, and a mapping at the top.
- * 2. Duplicate keys in any mapping: YAML's "last one wins" would hide the first value. A key
- *    named `__proto__` is refused too: JavaScript objects (and zod's records) drop it silently.
- * 3. Environment expansion in string scalars (./expand-env.ts).
- * 4. Schema: types, ranges, unknown keys, defaults; then references between keys (./schema.ts).
+ * 1. YAML (./parse-yaml.ts): syntax; duplicate keys in any mapping (YAML's "last one wins" would
+ *    hide the first value); keys named `__proto__`; aliases expanding beyond a linear bound. Then
+ *    a mapping at the top.
+ * 2. Environment expansion in string scalars (./expand-env.ts).
+ * 3. Schema: types, ranges, unknown keys, defaults; then references between keys (./schema.ts).
  */
 export function parseConfig(text: string, env: Env = process.env, sourceName = 'config'): Config {
-  const lineCounter = new LineCounter();
-  // prettyErrors is off so that messages carry no source excerpt, which could show a secret.
-  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      sourceName,
-      doc.errors.map((error) => {
-        const { line, col } = lineCounter.linePos(error.pos[0]);
-        return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${firstLine(error.message)}` };
-      }),
-    );
-  }
-  if (!isMap(doc.contents)) {
-    const message = doc.contents === null ? 'the file is empty' : 'the top level must be a mapping of keys';
-    throw new ConfigError(sourceName, [{ path: '', message }]);
+  const parsed = parseYaml(text);
+  if (!parsed.ok) throw new ConfigError(sourceName, parsed.issues);
+  if (parsed.value === null || parsed.value === undefined) throw new ConfigError(sourceName, [{ path: '', message: 'the file is empty' }]);
+  if (typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
+    throw new ConfigError(sourceName, [{ path: '', message: 'the top level must be a mapping of keys' }]);
   }
 
-  const badKeys = keyProblems(doc.contents, [], lineCounter);
-  if (badKeys.length > 0) throw new ConfigError(sourceName, badKeys);
-
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
-  const expanded = expandEnv(raw, env);
+  const expanded = expandEnv(parsed.value, env);
   if (expanded.issues.length > 0) throw new ConfigError(sourceName, expanded.issues);
 
   const result = configSchema.safeParse(expanded.value);
@@ -65,39 +51,6 @@ export function parseConfig(text: string, env: Env = process.env, sourceName = '
     throw new ConfigError(sourceName, toIssues(result.error.issues, expanded.value, expanded.unset));
   }
   return deepFreeze(result.data);
-}
-
-function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? message).replace(/:$/, '');
-}
-
-/**
- * Every key that appears twice in one mapping, at any depth, with the line of its first use; and
- * every `__proto__` key.
- */
-function keyProblems(node: YamlNode | null, path: readonly PropertyKey[], lineCounter: LineCounter): ConfigIssue[] {
-  if (node === null || isAlias(node) || isScalar(node)) return [];
-  const issues: ConfigIssue[] = [];
-  if (isSeq(node)) {
-    node.items.forEach((item, index) => {
-      if (isMap(item) || isSeq(item)) issues.push(...keyProblems(item, [...path, index], lineCounter));
-    });
-    return issues;
-  }
-  if (!isMap(node)) return issues;
-  const firstLines = new Map<string, number>();
-  for (const pair of node.items) {
-    const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-    const line = isScalar(pair.key) && pair.key.range ? lineCounter.linePos(pair.key.range[0]).line : 0;
-    const first = firstLines.get(key);
-    if (key === '__proto__') {
-      issues.push({ path: formatPath([...path, key]), message: 'reserved key name' });
-    } else if (first !== undefined) {
-      issues.push({ path: formatPath([...path, key]), message: `duplicate key (first defined on line ${first})` });
-    } else firstLines.set(key, line);
-    if (isMap(pair.value) || isSeq(pair.value)) issues.push(...keyProblems(pair.value, [...path, key], lineCounter));
-  }
-  return issues;
 }
 
 /**
