@@ -11,6 +11,9 @@ import { REPORT_HEAP_BYTES_PER_YAML_BYTE } from '../src/config/duplicate-keys.ts
 import { loadConfig, parseConfig } from '../src/config/load.ts';
 import { ALIAS_LIMITS, aliasExpansionIssue, parseYaml, withoutSourceText } from '../src/config/parse-yaml.ts';
 import { configFileSchema, DEFAULTS } from '../src/config/schema.ts';
+import { makeFleetConfig } from './helpers/config.ts';
+import { configToYaml } from './helpers/config-file.ts';
+import { runCli } from './helpers/run-cli.ts';
 
 const TOKEN = 'trigger-token-0123456789';
 const SECRET = 'webhook-secret-0123456789';
@@ -694,6 +697,23 @@ describe('config: the YAML dialect (js-yaml, YAML 1.2 core schema)', () => {
       issues: [{ path: '', message: 'duplicate key at line 3, column 3 (the first one; the file is too large to list them all within this heap: run config check with more heap for the full list)' }],
     });
   });
+});
+
+describe('config: size', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rotator-size-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("checks 10,000 credentials within the Deployment's heap (k8s/base NODE_OPTIONS)", async () => {
+    const deployment = readFileSync('k8s/base/deployment.yaml', 'utf8');
+    const nodeOptions = /name: NODE_OPTIONS\s+value: (.+)/.exec(deployment)?.[1]?.trim() ?? '';
+    expect(nodeOptions).toMatch(/--max-old-space-size=\d+/);
+    const file = join(dir, 'fleet.yaml');
+    writeFileSync(file, configToYaml(makeFleetConfig(10_000)));
+    const run = await runCli(['config', 'check', '--config', file], { env: { NODE_OPTIONS: nodeOptions }, timeoutMs: 120_000 });
+    expect(run.stderr).not.toMatch(/heap out of memory/);
+    expect(run.stdout).toMatch(/OK: 10000 credentials \(10000 scheduled\), 112 clusters$/m);
+    expect(run.code).toBe(0);
+  }, 180_000);
 });
 
 describe('config: checkConfig', () => {

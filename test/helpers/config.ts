@@ -67,3 +67,16 @@ export function makeConfig(clusters: string[], credentials: CredentialSpec[]): S
     notifications: [],
   };
 }
+
+/** Users per cluster in makeFleetConfig, as bench/fleet spreads them. */
+export const FLEET_USERS_PER_CLUSTER = 90;
+
+/**
+ * `count` single-user credentials `cred-<i>` (user `user_<i>`), 90 to a cluster `c<n>`: the
+ * fleet of bench/fleet, for the tests and benches that measure size.
+ */
+export function makeFleetConfig(count: number): SingleUserConfig {
+  const clusters = Array.from({ length: Math.ceil(count / FLEET_USERS_PER_CLUSTER) }, (_, i) => `c${i}`);
+  const specs = Array.from({ length: count }, (_, i) => ({ id: `cred-${i}`, username: `user_${i}`, clusters: [clusters[Math.floor(i / FLEET_USERS_PER_CLUSTER)] as string] }));
+  return makeConfig(clusters, specs);
+}
