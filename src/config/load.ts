@@ -36,14 +36,8 @@ export function loadConfig(path: string, env: Env = process.env): Config {
  * 3. Schema: types, ranges, unknown keys, defaults; then references between keys (./schema.ts).
  */
 export function parseConfig(text: string, env: Env = process.env, sourceName = 'config'): Config {
-  const parsed = parseYaml(text);
-  if (!parsed.ok) throw new ConfigError(sourceName, parsed.issues);
-  if (parsed.value === null || parsed.value === undefined) throw new ConfigError(sourceName, [{ path: '', message: 'the file is empty' }]);
-  if (typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
-    throw new ConfigError(sourceName, [{ path: '', message: 'the top level must be a mapping of keys' }]);
-  }
-
-  const expanded = expandEnv(parsed.value, env);
+  // The parsed YAML is a temporary: only its expanded copy lives on while zod builds the Config.
+  const expanded = expandEnv(readMapping(text, sourceName), env);
   if (expanded.issues.length > 0) throw new ConfigError(sourceName, expanded.issues);
 
   const result = configSchema.safeParse(expanded.value);
@@ -51,6 +45,17 @@ export function parseConfig(text: string, env: Env = process.env, sourceName = '
     throw new ConfigError(sourceName, toIssues(result.error.issues, expanded.value, expanded.unset));
   }
   return deepFreeze(result.data);
+}
+
+/** Stage 1: the file's YAML, which must be a mapping at the top. */
+function readMapping(text: string, sourceName: string): object {
+  const parsed = parseYaml(text);
+  if (!parsed.ok) throw new ConfigError(sourceName, parsed.issues);
+  if (parsed.value === null || parsed.value === undefined) throw new ConfigError(sourceName, [{ path: '', message: 'the file is empty' }]);
+  if (typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
+    throw new ConfigError(sourceName, [{ path: '', message: 'the top level must be a mapping of keys' }]);
+  }
+  return parsed.value;
 }
 
 /**
