@@ -54,6 +54,7 @@ try {
       peakHeapMiB: perThousand(r.peakHeapMiB, baseline.peakHeapMiB, size),
       minOldSpaceMiB: perThousand(r.minOldSpaceMiB, baseline.minOldSpaceMiB, size),
       rssPeakMiB: perThousand(r.rssPeakMiB, baseline.rssPeakMiB, size),
+      retainedMiB: perThousand(r.retainedBytesPerCredential * size / 1_048_576, baseline.retainedBytesPerCredential / 1_048_576, size),
     };
     results.push({ ...r, per1000 });
     console.log(

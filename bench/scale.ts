@@ -14,7 +14,10 @@
  *                    calls/s is a choice, not a cost), its time and calls;
  *   reconcile        one full pass with every check due (a labels and a drift check of every
  *                    credential), its time and calls;
- *   status           `milvus-rotator status --json` over all credentials, as a child process.
+ *   status           `milvus-rotator status --json` over all credentials, as a child process;
+ *   config load      the config file's bytes, and loading it in fresh child processes: time, peak
+ *                    heap, the smallest --max-old-space-size that loads it (bench/config-load-core.ts;
+ *                    `npm run bench:config-load` measures only this, in minutes).
  *
  * Prints each figure per size, the ratio between consecutive sizes (linear growth: the ratio of
  * the sizes), then `BENCH {json}`. Leak p99 at 10,000 credentials is bench/leak-latency's job:
@@ -38,6 +41,7 @@ import { writeConfigFile } from '../test/helpers/config-file.ts';
 import { makeConfig } from '../test/helpers/config.ts';
 import { runCli } from '../test/helpers/run-cli.ts';
 import { startBenchRedis } from './bench-redis.ts';
+import { measureConfigLoad, type ConfigLoadResult } from './config-load-core.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,6 +64,7 @@ interface SizeResult {
   fingerprintLoad: { ms: number; calls: number; msPerCredential: number };
   reconcilePass: { ms: number; calls: number; probes: number; msPerCredential: number };
   status: { ms: number; exitCode: number | null; timedOut: boolean; msPerCredential: number };
+  configLoad: ConfigLoadResult;
 }
 
 /** A partial figure as soon as it is measured (stderr), so a large size that runs out of time still tells something. */
@@ -140,6 +145,8 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
 
   const file = writeConfigFile(config);
   const status = await runCli(['status', '--config', file, '--json'], { env: sandbox.env, timeoutMs: 600_000 });
+  const configLoad = await measureConfigLoad(file, size, { runs: 1 });
+  progress(size, `config load ${configLoad.ms} ms, min heap ${configLoad.minOldSpaceMiB} MiB`);
 
   await control.close();
   await worker.close();
@@ -159,6 +166,7 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
     fingerprintLoad: { ...fingerprintLoad, ms: Math.round(fingerprintLoad.ms), msPerCredential: Math.round(fingerprintLoad.msPerCredential * 1000) / 1000 },
     reconcilePass: { ...reconcilePass, ms: Math.round(reconcilePass.ms), msPerCredential: Math.round(reconcilePass.msPerCredential * 1000) / 1000 },
     status: { ms: Math.round(status.ms), exitCode: status.code, timedOut: status.timedOut, msPerCredential: Math.round((status.ms / size) * 1000) / 1000 },
+    configLoad,
   };
 }
 
@@ -180,7 +188,8 @@ async function main(): Promise<void> {
         `${size} credentials: schedules sync ${r.schedulesSyncMs} ms; redis ${r.redisBytesPerCredential.total} B/credential (${r.redisBytesPerCredential.schedulers} of it schedulers); ` +
           `worker heap ${r.workerHeapMiB} MiB (${r.workerHeapBytesPerCredential} B/credential), rss ${r.workerRssMiB} MiB; ` +
           `fingerprint load ${r.fingerprintLoad.ms} ms / ${r.fingerprintLoad.calls} calls; reconcile pass ${r.reconcilePass.ms} ms / ${r.reconcilePass.calls} calls / ${r.reconcilePass.probes} probes; ` +
-          `status ${r.status.ms} ms (exit ${r.status.exitCode}${r.status.timedOut ? ', timed out' : ''})`,
+          `status ${r.status.ms} ms (exit ${r.status.exitCode}${r.status.timedOut ? ', timed out' : ''}); ` +
+          `config ${r.configLoad.bytes} bytes, load ${r.configLoad.ms} ms (cpu ${r.configLoad.cpuMs} ms), peak heap ${r.configLoad.peakHeapMiB} MiB, min heap ${r.configLoad.minOldSpaceMiB} MiB`,
       );
     }
   } finally {
@@ -198,6 +207,9 @@ async function main(): Promise<void> {
       fingerprintLoad: ratio(p.fingerprintLoad.ms, r.fingerprintLoad.ms),
       reconcilePass: ratio(p.reconcilePass.ms, r.reconcilePass.ms),
       status: ratio(p.status.ms, r.status.ms),
+      configBytes: ratio(p.configLoad.bytes, r.configLoad.bytes),
+      configLoadCpu: ratio(p.configLoad.cpuMs, r.configLoad.cpuMs),
+      configMinHeap: p.configLoad.minOldSpaceMiB === null || r.configLoad.minOldSpaceMiB === null ? null : ratio(p.configLoad.minOldSpaceMiB, r.configLoad.minOldSpaceMiB),
     };
   });
   for (const q of ratios) console.log(`x${q.sizeRatio} credentials (${q.from} -> ${q.to}): ${JSON.stringify(q)}`);
