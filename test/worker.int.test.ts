@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
-import { listSchedules, syncSchedules } from '../src/queue/schedules.ts';
+import { listSchedules, SCHEDULER_PAGE, syncSchedules } from '../src/queue/schedules.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { FAST_WORKER, makeConfig, type CredentialSpec, type SingleUserConfig } from './helpers/config.ts';
@@ -131,6 +131,36 @@ describe('worker: job schedulers', () => {
       redis.disconnect();
     }
   });
+
+  it('reads the schedulers a page at a time, and still lists and prunes every one beyond a page', async () => {
+    // BullMQ reads each scheduler of a getJobSchedulers call with its own Redis call, all at once.
+    const redisUrl = inject('redisUrl');
+    const specs = Array.from({ length: SCHEDULER_PAGE + 20 }, (_, i) => ({ id: `p${i}`, username: `user_${i}`, clusters: ['west'] }));
+    const config = configFor(['west'], specs, redisUrl);
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const control = new Queue(QUEUE.control, { connection: redis, prefix: config.redis.prefix });
+    const ranges: [number, number][] = [];
+    const getJobSchedulers = control.getJobSchedulers.bind(control);
+    control.getJobSchedulers = async (start = 0, end = -1, asc = false) => {
+      ranges.push([start, end]);
+      return getJobSchedulers(start, end, asc);
+    };
+    try {
+      await syncSchedules(control, redis, config.redis.prefix, config);
+      expect(await listSchedules(control)).toHaveLength(SCHEDULER_PAGE + 21);
+      const { p3: _a, p400: _b, p510: _c, ...rest } = config.credentials;
+      const pruned = await syncSchedules(control, redis, config.redis.prefix, { ...config, credentials: rest });
+      expect(pruned?.removed.sort()).toEqual(['schedule:p3', 'schedule:p400', 'schedule:p510']);
+      expect(await listSchedules(control)).toHaveLength(SCHEDULER_PAGE + 18);
+      expect(ranges.length).toBeGreaterThan(0);
+      for (const [start, end] of ranges) expect(end - start + 1, `range ${start}..${end}`).toBeLessThanOrEqual(SCHEDULER_PAGE);
+      for (const [start, end] of ranges) expect(end).toBeGreaterThanOrEqual(start);
+    } finally {
+      await control.obliterate({ force: true });
+      await control.close();
+      redis.disconnect();
+    }
+  }, 60_000);
 
   it('a second sync while one holds the lock does nothing and says so', async () => {
     const redisUrl = inject('redisUrl');

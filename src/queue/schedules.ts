@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
+import type { JobSchedulerJson, Queue } from 'bullmq';
 import type { RedisClient } from './redis-client.ts';
 import type { Config } from '../config/types.ts';
 import { SCHEDULE_OFF } from '../config/schedule.ts';
@@ -21,6 +21,27 @@ export interface ScheduleInfo {
 }
 
 const SYNC_LOCK_TTL_MS = 60_000;
+
+/**
+ * Job schedulers read per BullMQ call. BullMQ's getJobSchedulers reads each scheduler's data with
+ * its own Redis call, all at once: listing 10,000 in one call held about 20 MiB of pending calls
+ * and replies, which put a worker of 10,000 credentials at the Deployment's heap limit.
+ */
+export const SCHEDULER_PAGE = 500;
+
+/**
+ * Every job scheduler, SCHEDULER_PAGE at a time, in next-run order. A scheduler that fires
+ * meanwhile moves to a later page and may be read twice: it is kept once. The end is the first
+ * empty page (BullMQ leaves out a scheduler whose data is gone, so a short page is no end).
+ */
+async function allJobSchedulers(control: Queue): Promise<JobSchedulerJson[]> {
+  const byKey = new Map<string, JobSchedulerJson>();
+  for (let start = 0; ; start += SCHEDULER_PAGE) {
+    const page = await control.getJobSchedulers(start, start + SCHEDULER_PAGE - 1, true);
+    if (page.length === 0) return [...byKey.values()];
+    for (const scheduler of page) if (!byKey.has(scheduler.key)) byKey.set(scheduler.key, scheduler);
+  }
+}
 
 /** One job scheduler the config asks for: a credential's cron, or reconcile's interval. */
 interface WantedScheduler {
@@ -99,7 +120,7 @@ export async function syncSchedules(control: Queue, redis: RedisClient, prefix: 
     }
     const wantedIds = new Set(upserted);
     const removed: string[] = [];
-    for (const scheduler of await control.getJobSchedulers(0, -1)) {
+    for (const scheduler of await allJobSchedulers(control)) {
       if (!wantedIds.has(scheduler.key)) {
         await control.removeJobScheduler(scheduler.key);
         removed.push(scheduler.key);
@@ -112,7 +133,7 @@ export async function syncSchedules(control: Queue, redis: RedisClient, prefix: 
 }
 
 export async function listSchedules(control: Queue): Promise<ScheduleInfo[]> {
-  const schedulers = await control.getJobSchedulers(0, -1, true);
+  const schedulers = await allJobSchedulers(control);
   return schedulers.map((s) => ({
     id: s.key,
     pattern: s.pattern ?? null,
