@@ -14,6 +14,7 @@ import { ReconcileState } from './queue/reconcile-state.ts';
 import { SecretVersionsFeed } from './queue/secret-versions.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
+import { boundedMap } from './cli/bounded-map.ts';
 import { readConsumerVersions } from './queue/consumer-versions.ts';
 import { startScheduleWatch, type ScheduleWatch } from './queue/schedule-watch.ts';
 import { hasDrift, listSchedules, scheduleDrift, syncSchedules } from './queue/schedules.ts';
@@ -68,6 +69,8 @@ export interface StartWorkerOptions {
 }
 
 const GAUGE_REFRESH_MS = 15_000;
+/** Heartbeat hashes read at once when /metrics is scraped (one per credential). */
+const CONSUMER_READ_CONCURRENCY = 64;
 const READY_TIMEOUT_MS = 1_000;
 /** At shutdown, how long notifications under way may still take. */
 const NOTIFY_DRAIN_MS = 3_000;
@@ -110,9 +113,8 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   metrics.setConsumerSource(async () => {
     if (connection.status !== 'ready') throw new Error('redis not ready');
     const now = Date.now();
-    const entries = await Promise.all(
-      Object.values(config.credentials).map(async (c) => [c.id, await readConsumerVersions(connection, config.redis.prefix, c.secretId, now)] as const),
-    );
+    // Bounded: one read per credential, and 10,000 at once held megabytes of pending calls.
+    const entries = await boundedMap(Object.values(config.credentials), CONSUMER_READ_CONCURRENCY, async (c) => [c.id, await readConsumerVersions(connection, config.redis.prefix, c.secretId, now)] as const);
     return new Map(entries);
   });
   const notifier = createNotifier(config, { logger, metrics });

@@ -8,9 +8,12 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createHttpClientConsumer, encodeHeartbeat, heartbeatKey, type RotatingClient } from '../src/consumer/index.ts';
 import type { HttpClient } from '@zilliz/milvus2-sdk-node';
+import pino from 'pino';
 import { RotatorMetrics } from '../src/observability/metrics.ts';
 import { readConsumerVersions } from '../src/queue/consumer-versions.ts';
 import type { MilvusSimulator } from '../src/sandbox/milvus-simulator.ts';
+import { startWorker } from '../src/worker.ts';
+import { makeFleetConfig } from './helpers/config.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { dumpRedis } from './helpers/redis-dump.ts';
 import { startRotationFixture, type RotationFixture } from './helpers/rotation-fixture.ts';
@@ -85,5 +88,25 @@ describe('consumer version heartbeats', () => {
     await redis.hset(key, 'dead', encodeHeartbeat({ versionId: 'v-old', stage: 'AWSCURRENT', at: now - 91_000 }), 'alive', encodeHeartbeat({ versionId: 'v-new', stage: 'AWSCURRENT', at: now - 1_000 }));
     expect(Object.fromEntries(await readConsumerVersions(redis, prefix, fixture.credential.secretId, now))).toEqual({ 'v-new': 1 });
     expect(await redis.hkeys(key)).toEqual(['alive']);
+  });
+
+  it("the worker's gauge counts the consumers of every credential (read a bounded number at a time)", async () => {
+    // 150 credentials: more than the reads the worker makes at once.
+    const base = makeFleetConfig(150);
+    const config = { ...base, redis: { ...base.redis, url: inject('redisUrl'), prefix } };
+    const now = Date.now();
+    for (const credential of Object.values(config.credentials)) {
+      await redis.hset(heartbeatKey(prefix, credential.secretId), 'one', encodeHeartbeat({ versionId: `v-${credential.id}`, stage: 'AWSCURRENT', at: now }));
+    }
+    const worker = await startWorker(config, pino({ level: 'silent' }), { syncSchedules: false });
+    try {
+      await worker.started; // Redis answered: the gauge reads instead of keeping its last values
+      const text = await worker.metrics.registry.metrics();
+      const series = text.split('\n').filter((line) => line.startsWith('milvus_rotator_consumers{'));
+      expect(series).toHaveLength(150);
+      expect(series).toContain('milvus_rotator_consumers{credential="cred-149",version_id="v-cred-149"} 1');
+    } finally {
+      await worker.close();
+    }
   });
 });
