@@ -160,15 +160,15 @@ async function runWorker(file: string, env: Record<string, string>, port: number
 
 const redis = await startBenchRedis();
 const base = makeFleetConfig(count);
-const port = await freePort();
 const sandbox = await startSandbox({
   ...base,
   redis: { url: redis.url, prefix: '{worker-memory}', connectTimeoutMs: 10_000, mode: 'standalone' as const },
-  http: { ...base.http, port },
   leakAlerts: { ...base.leakAlerts, fingerprintReadsPerSecond: 10_000 },
 });
+// Picked after the sandbox's simulators took theirs.
+const port = await freePort();
 const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
-const file = writeConfigFile(sandbox.config);
+const file = writeConfigFile({ ...sandbox.config, http: { ...sandbox.config.http, port } });
 let run: WorkerRun;
 let minOldSpaceMiB: number | null = null;
 try {
