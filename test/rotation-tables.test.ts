@@ -1,13 +1,16 @@
 /**
  * The engine's tables as pure functions, over every combination of their inputs, without I/O:
  * the resume rules (per cluster: what the pending, current and previous passwords got -> the next
- * move) and the failure policy (mode x what changed -> roll back, roll forward or stop, outcome,
- * reason). Each expectation is written from docs/design.md section 5's wording, not from the code.
+ * move), the failure policy (mode x what changed -> roll back, roll forward or stop, outcome,
+ * reason) and the dry run's action (what load gave -> rotate, resume, refuse or nothing). Each
+ * expectation is written from the wording of docs/design.md section 5 (the dry run's: the README,
+ * `--dry-run`), not from the code.
  */
 import { describe, expect, it } from 'vitest';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion } from '../src/rotation/failure-policy.ts';
 import { RESUME_MOVE, isTerminal, nextResumeMove, type ClusterEvidence, type ResumeMove } from '../src/rotation/resume-rules.ts';
-import { MODE, OUTCOME, REASON, type Mode, type Reason } from '../src/rotation/types.ts';
+import { PLAN_ACTION, planActionOf } from '../src/rotation/rotation-plan.ts';
+import { MODE, OUTCOME, REASON, type Mode, type Outcome, type Reason, type RotationResult } from '../src/rotation/types.ts';
 
 const PENDING: ClusterEvidence['pending'][] = [undefined, 'none', 'accepted', 'rejected', 'unknown'];
 const CURRENT: ClusterEvidence['current'][] = [undefined, 'accepted', 'rejected', 'unknown'];
@@ -131,5 +134,30 @@ describe('failure policy after a roll back: every combination', () => {
     } else {
       expect(verdict).toEqual({ dropPending: true, outcome: facts.stranger ? OUTCOME.needsAttention : OUTCOME.rolledBack, reason: facts.cause });
     }
+  });
+});
+
+describe("the dry run's action: every load result x whether a pending version would be resumed", () => {
+  const stopOf = (outcome: Outcome, reason: Reason): RotationResult => ({ credential: 'c', outcome, reason, mode: MODE.manual, rotationId: 'r', versionId: null, clusters: {}, durationMs: 0 });
+  // Every outcome load can stop with, with a reason it gives it (the two rotated ones are the only reasons of `rotated` at load).
+  const stops: RotationResult[] = [
+    stopOf(OUTCOME.rotated, REASON.alreadyRotated),
+    stopOf(OUTCOME.rotated, REASON.nothingPending),
+    stopOf(OUTCOME.failed, REASON.rotationInProgress),
+    stopOf(OUTCOME.failed, REASON.graceNotElapsed),
+    stopOf(OUTCOME.failed, REASON.authDisabled),
+    stopOf(OUTCOME.needsAttention, REASON.unknownPassword),
+    stopOf(OUTCOME.needsAttention, REASON.rolesDiffer),
+    stopOf(OUTCOME.rolledBack, REASON.verifyFailed),
+  ];
+
+  it.each(stops.flatMap((stop) => [true, false].map((resumes) => [`${stop.outcome}/${stop.reason}, resumes ${resumes}`, stop, resumes] as const)))('%s', (_label, stop, resumes) => {
+    // A stop that is a success (nothing to do) is `nothing`; any other stop is a refusal; whether a pending version exists does not matter then.
+    expect(planActionOf(stop, resumes)).toBe(stop.outcome === OUTCOME.rotated ? PLAN_ACTION.nothing : PLAN_ACTION.refuse);
+  });
+
+  it('a load that goes on resumes when a pending version with a value is there, else rotates', () => {
+    expect(planActionOf(null, true)).toBe(PLAN_ACTION.resume);
+    expect(planActionOf(null, false)).toBe(PLAN_ACTION.rotate);
   });
 });

@@ -31,7 +31,7 @@ import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-p
 import { fencePoint } from './fence-point.ts';
 import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
-import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
 import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
@@ -139,11 +139,10 @@ class AlternatingRotation {
       );
     }
     const stop = 'stop' in loaded ? loaded.stop : null;
-    const action = stop ? (stop.reason === REASON.alreadyRotated || stop.reason === REASON.nothingPending ? PLAN_ACTION.nothing : PLAN_ACTION.refuse) : 'ok' in loaded && loaded.ok.turn.resume ? PLAN_ACTION.resume : PLAN_ACTION.rotate;
     return planOf({
       req: this.req,
       strategy: STRATEGY.alternating,
-      action,
+      action: planActionOf(stop, 'ok' in loaded && loaded.ok.turn.resume),
       stop,
       currentVersionId: seen?.current.versionId ?? null,
       pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,

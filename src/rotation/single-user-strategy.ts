@@ -6,7 +6,7 @@ import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promoti
 import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
 import { rollBackClusters } from './roll-back.ts';
-import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult } from './rotation-run.ts';
 import { parseCredentialSecret, withPassword, type CredentialSecret } from './secret-value.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
@@ -255,17 +255,10 @@ class SingleUserRotation {
       );
     }
     const stop = 'stop' in loaded ? loaded.stop : null;
-    const action = stop
-      ? stop.reason === REASON.nothingPending
-        ? PLAN_ACTION.nothing
-        : PLAN_ACTION.refuse
-      : 'ok' in loaded && loaded.ok.pending
-        ? PLAN_ACTION.resume
-        : PLAN_ACTION.rotate;
     return planOf({
       req: this.run.req,
       strategy: STRATEGY.single,
-      action,
+      action: planActionOf(stop, 'ok' in loaded && loaded.ok.pending !== null),
       stop,
       currentVersionId: seen?.current?.versionId ?? null,
       pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
