@@ -27,6 +27,7 @@ import { STAGE } from '../secrets/types.ts';
 import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { changeOptions, checkAuthentication, probeClear, probeUntil } from './cluster-calls.ts';
+import { confirmCurrentAccepted } from './confirm-current.ts';
 import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
 import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
@@ -158,7 +159,9 @@ class AlternatingRotation {
    * Reads the secret (AWSCURRENT, AWSPREVIOUS, the pending version) and checks authentication on
    * every cluster at once, then asks decideAlternating. The cases of I/O:
    *  1. Secrets Manager cannot be read, or AWSCURRENT is not a credential: refuse.
-   *  2. The decision refuses or says it is done (confirm every cluster accepts AWSCURRENT).
+   *  2. The decision refuses or says it is done (confirmCurrentAccepted: every cluster must accept
+   *     AWSCURRENT, as in the single-user strategy); `recover` with nothing pending confirms the
+   *     same way, after the authentication check of 3 and 4.
    *  3. A cluster accepts a random wrong password: authentication is off, refuse.
    *  4. A cluster gives no answer: refuse before writing, unless resuming or in leak mode.
    *  5. Onboarding and role alignment need the admin credential: unreadable, refuse.
@@ -217,10 +220,15 @@ class AlternatingRotation {
       return this.run.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
     }
 
-    // `recover` with nothing pending: nothing to resume, nothing written; report whether every cluster accepts AWSCURRENT.
+    // `recover` with nothing pending: nothing to resume, nothing written; after the authentication
+    // check (as the single-user strategy: a cluster with authentication off accepts any password,
+    // so its answer would prove nothing), report whether every cluster accepts AWSCURRENT.
     if (this.req.recover && !pendingId) {
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmAlreadyRotated(current, REASON.nothingPending) };
+      const checks = await checkAuthentication(this.ctx, credential.clusters, current.username, wrong);
+      const unauthenticated = this.run.refuseUnlessAuthenticated(checks, false, 'no answer to the authentication check');
+      if (unauthenticated) return unauthenticated;
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.nothingPending) };
     }
     const decision = decideAlternating({
       usernames: credential.usernames,
@@ -244,8 +252,9 @@ class AlternatingRotation {
       return this.run.stop(decision.outcome, decision.reason, decision.error);
     }
     if (decision.kind === 'done') {
+      // A later turn pending on another version changes the other user only: AWSCURRENT's must still be accepted everywhere.
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmAlreadyRotated(current) };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.alreadyRotated) };
     }
     this.run.versionId = decision.token;
     this.summary.turns = decision.turn;
@@ -304,23 +313,6 @@ class AlternatingRotation {
     this.summary.rolesDiffer = differ;
     const text = differ.map((d) => `${d.cluster}: ${retired} lacks [${d.missing.join(', ')}], has extra [${d.extra.join(', ')}]`).join('; ');
     return this.run.result(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active} and ${retired} hold different roles (${text}); align them or configure admin`);
-  }
-
-  /**
-   * The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT.
-   * Not the single-user strategy's confirmClustersAccept: that one reports a cluster with no answer
-   * as unreachable (failed, cluster_unreachable), this one as not accepting (needs_attention,
-   * unknown_password), and outcomes are contracts of each strategy's tests; kept apart so neither
-   * changes here.
-   */
-  private async confirmAlreadyRotated(current: CredentialSecret, reason: Reason = REASON.alreadyRotated): Promise<RotationResult> {
-    const names = this.req.credential.clusters;
-    const answers = await Promise.all(names.map(async (name) => [name, (await probeUntil(this.ctx, name, current.username, current.password, 'accepted')) === 'accepted'] as const));
-    for (const [name, accepted] of answers) {
-      this.run.setCluster(name, accepted ? { state: CLUSTER_STATE.updated } : { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is not accepted' });
-    }
-    if (answers.every(([, accepted]) => accepted)) return this.run.result(OUTCOME.rotated, reason);
-    return this.run.result(OUTCOME.needsAttention, REASON.unknownPassword, 'a cluster does not accept AWSCURRENT');
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { STAGE } from '../secrets/types.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cluster-calls.ts';
+import { confirmCurrentAccepted } from './confirm-current.ts';
 import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
 import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
@@ -10,7 +11,7 @@ import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rot
 import { RotationRun, type StepResult } from './rotation-run.ts';
 import { parseCredentialSecret, withPassword, type CredentialSecret } from './secret-value.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
-import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type Reason, type RotationRequest, type RotationResult } from './types.ts';
+import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type RotationRequest, type RotationResult } from './types.ts';
 
 /**
  * The single-user strategy: one Milvus user per credential, its password changed in place on
@@ -97,8 +98,10 @@ class SingleUserRotation {
    * Reads the secret and checks every cluster's authentication at once. The cases:
    *  1. No AWSCURRENT value, or not a credential JSON: refuse (secret_invalid).
    *  2. The secret names another user: refuse (confused deputy, docs/design.md section 4).
-   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report (and
-   *     when a later rotation is already pending, report without checking: it owns the clusters now).
+   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report
+   *     (confirmCurrentAccepted, as the alternating strategy). When a later rotation is already
+   *     pending, report without checking: it owns the clusters now and may have moved them off
+   *     AWSCURRENT (the alternating strategy checks: a later turn changes the other user only).
    *  4. AWSPENDING on a version other than AWSCURRENT:
    *     a. it is ours (VersionId == rotation id): resume;
    *     b. foreign, younger than the lease and its rotation not known to have ended (its owner may
@@ -108,7 +111,8 @@ class SingleUserRotation {
    *  6. A cluster accepts a random wrong password: authentication is off, refuse.
    *  7. A cluster gives no answer: refuse before writing anything, unless resuming or in leak mode
    *     (a leaked password must die on every cluster that can be reached).
-   *  8. `recover` with nothing pending: nothing to do; report whether every cluster accepts AWSCURRENT.
+   *  8. `recover` with nothing pending: nothing to do; report whether every cluster accepts
+   *     AWSCURRENT (confirmCurrentAccepted), after the authentication check of 6 and 7.
    */
   private async load(): Promise<StepResult<Loaded, RotationResult>> {
     const { credential, rotationId, recover, mode } = this.run.req;
@@ -150,7 +154,7 @@ class SingleUserRotation {
       // rotation's progress as drift. A job run again after Redis forgot its completion (a
       // failover with write loss) meets exactly this.
       if (pendingVersionId(labels, rotationId) !== undefined) return { stop: this.run.result(OUTCOME.rotated, REASON.alreadyRotated) };
-      return { stop: await this.confirmClustersAccept(current, REASON.alreadyRotated, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT') };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.alreadyRotated) };
     }
 
     const pendingId = pendingVersionId(labels, currentVersion.versionId);
@@ -195,32 +199,9 @@ class SingleUserRotation {
     // Case 8.
     if (recover && !pendingId) {
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmClustersAccept(current, REASON.nothingPending, 'nothing is pending, but a cluster does not accept AWSCURRENT') };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.nothingPending) };
     }
     return { ok: loaded };
-  }
-
-  /**
-   * Cases 3 and 8 of load: nothing to write; probe AWSCURRENT on every cluster. Every cluster
-   * accepts it: rotated with `reason`. One rejects it: needs_attention (drift). One gives no answer:
-   * failed, cluster_unreachable (AWSCURRENT is not proven live there).
-   */
-  private async confirmClustersAccept(current: CredentialSecret, reason: Reason, driftMessage: string): Promise<RotationResult> {
-    const { credential } = this.run.req;
-    const answers = await Promise.all(credential.clusters.map(async (name) => [name, await probeUntil(this.ctx, name, this.username, current.password, 'accepted')] as const));
-    for (const [name, answer] of answers) {
-      this.run.setCluster(
-        name,
-        answer === 'accepted'
-          ? { state: reason === REASON.alreadyRotated ? CLUSTER_STATE.updated : CLUSTER_STATE.unchanged }
-          : answer === 'rejected'
-            ? { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is rejected' }
-            : { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: 'no answer to the AWSCURRENT probe' },
-      );
-    }
-    if (answers.every(([, answer]) => answer === 'accepted')) return this.run.result(OUTCOME.rotated, reason);
-    if (answers.some(([, answer]) => answer === 'rejected')) return this.run.result(OUTCOME.needsAttention, REASON.unknownPassword, driftMessage);
-    return this.run.result(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${answers.filter(([, a]) => a === 'unknown').map(([n]) => n).join(', ')}`);
   }
 
   // ---------------------------------------------------------------------------------------------
