@@ -132,4 +132,44 @@ describe.each(STRATEGIES)('%s strategy', (strategy) => {
       expect(plan).toMatchObject({ action: 'refuse', outcome: 'failed', reason: 'auth_disabled' });
     });
   });
+
+  describe('when a leak rotation cannot move AWSCURRENT', () => {
+    it('promote_failed with AWSPENDING kept and every cluster on the new password; the same rotation id run again promotes it', async () => {
+      const s = await start(strategy);
+      const leaked = strategy === 'single' ? current(s) : credentialUnder(s.sandbox, s.credential.secretId, STAGE.previous);
+      if (!leaked) throw new Error('no leaked credential');
+      s.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: s.sandbox.config.aws.maxAttempts, fault: { kind: 'throttle' } });
+      const rotationId = randomUUID();
+      const runtime = s.engine();
+      const seen: RotationResult[] = [];
+      const sleeps: number[] = [];
+      const { result } = await rotateUntilFinished(
+        async (req) => {
+          const out = await runtime.engine.rotate(req);
+          seen.push(out);
+          if (seen.length === 1) {
+            // The first run: every cluster holds the new password, recorded under AWSPENDING; the leaked one is dead.
+            const pending = credentialUnder(s.sandbox, s.credential.secretId, STAGE.pending);
+            for (const name of ['west', 'east']) {
+              expect(sim(s, name).passwordOf(leaked.username)).toBe(pending?.password);
+              expect(sim(s, name).passwordOf(leaked.username)).not.toBe(leaked.password);
+            }
+          }
+          return out;
+        },
+        s.leakRequest(rotationId),
+        { attempts: 3, sleep: async (ms) => void sleeps.push(ms) },
+      );
+      expect(seen.map((r) => [r.outcome, r.reason])).toEqual([
+        ['needs_attention', 'promote_failed'],
+        ['rotated', 'ok'],
+      ]);
+      expect(seen[0]?.error).toMatch(/AWSCURRENT did not move.*AWSPENDING kept: the same rotation promotes it when run again/);
+      expect(sleeps).toEqual([FINISH_RETRY.baseDelayMs]);
+      expect(result).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+      expect(current(s).username).toBe(leaked.username);
+      expect(watch?.violations).toEqual([]);
+      expect(assertEndInvariants(s.sandbox, s.credential, 'rotated')).toEqual([]);
+    });
+  });
 });

@@ -30,7 +30,8 @@ import { changeOptions, checkAuthentication, probeClear, probeUntil } from './cl
 import { confirmCurrentAccepted } from './confirm-current.ts';
 import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
-import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
+import { FAILURE_ACTION, PROMOTION, decideFailure } from './failure-policy.ts';
+import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
 import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
@@ -545,7 +546,12 @@ class AlternatingRotation {
    *  1. promoted: rotated; the retired user is now AWSCURRENT.
    *  2. unknown: needs attention (finish_unknown); every cluster holds the new password, which
    *     AWSPENDING records, and running the same rotation again settles it.
-   *  3. not moved: the failure policy of failAfterSet.
+   *  3. not moved, in leak mode: every cluster holds the new password (verified: the leaked one is
+   *     dead), only AWSCURRENT could not be moved. Keep AWSPENDING and finish forward: needs
+   *     attention, promote_failed, which the worker and `rotate` run again with the same rotation
+   *     id until it is promoted (finish-retry.ts), the single-user strategy's rule (failure-policy.ts
+   *     case 2a), not leak_not_contained: nothing leaked is left alive.
+   *  4. not moved otherwise: the failure policy of failAfterSet (roll back).
    */
   private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
     const promoted = await promotePending(this.ctx, this.run, turn.token, secrets.current.versionId);
@@ -557,8 +563,11 @@ class AlternatingRotation {
         return this.run.result(OUTCOME.rotated, REASON.ok);
       case 'unknown': // case 2
         return this.run.result(OUTCOME.needsAttention, REASON.finishUnknown, promoted.why);
-      case 'not-moved': // case 3
-        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why);
+      case 'not-moved': {
+        const decision = decideFailure({ mode: this.req.mode, touched: true, stranger: false, promotion: PROMOTION.failed, cause: this.run.failureCause() });
+        if (decision.action === FAILURE_ACTION.rollForward) return this.run.result(decision.outcome, decision.reason, promoteFailedMessage(promoted.why)); // case 3
+        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why); // case 4
+      }
       default: {
         const unreachable: never = promoted;
         throw new Error(`unhandled promotion ${JSON.stringify(unreachable)}`);

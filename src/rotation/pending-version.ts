@@ -95,6 +95,11 @@ export async function promotePending(ctx: StrategyContext, run: RotationRun, tok
   return { kind: 'not-moved', why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` }; // case 3
 }
 
+/** The message of promote_failed (leak mode, AWSCURRENT not moved with every cluster on the new password), for both strategies. */
+export function promoteFailedMessage(why: string): string {
+  return `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`;
+}
+
 /**
  * Drops AWSPENDING from the abandoned version `token`. A failure leaves a stale pending version
  * that the next run or reconcile adopts, so it is a note for the message, not a failure; a lost

@@ -4,7 +4,7 @@ import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cl
 import { confirmCurrentAccepted } from './confirm-current.ts';
 import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
-import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
+import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
 import { rollBackClusters } from './roll-back.ts';
 import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
@@ -428,7 +428,7 @@ class SingleUserRotation {
       case REASON.finishUnknown:
         return this.run.result(verdict.outcome, verdict.reason, why);
       case REASON.promoteFailed:
-        return this.run.result(verdict.outcome, verdict.reason, `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`);
+        return this.run.result(verdict.outcome, verdict.reason, promoteFailedMessage(why));
       case REASON.rollbackFailed: {
         const stuck = this.run.inState(CLUSTER_STATE.rollbackFailed);
         return this.run.result(verdict.outcome, verdict.reason, `${why}; roll back failed, AWSPENDING kept (it holds the live password of ${stuck.join(', ')})`);
