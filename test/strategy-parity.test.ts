@@ -2,7 +2,8 @@
  * The two strategies side by side, where they must behave alike: the dry run of a rotation id
  * that was already promoted, the confirmation of a rotation that already finished (a job run
  * again: BullMQ is at least once) or of `recover` with nothing pending, and a leak rotation whose
- * promotion fails (the worker runs it again with the same rotation id). Each case runs on a
+ * promotion fails (the worker runs it again with the same rotation id), and leak mode's forward
+ * passes (which clusters are set again). Each case runs on a
  * single-user credential and on an alternating one (sandbox: real clients over HTTP, the
  * simulators, the Secrets Manager emulator), with the same expectations.
  */
@@ -10,8 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CredentialConfig } from '../src/config/types.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
+import type { EngineTuning } from '../src/rotation/engine.ts';
 import { FINISH_RETRY, rotateUntilFinished } from '../src/rotation/finish-retry.ts';
-import type { Mode, RotationResult } from '../src/rotation/types.ts';
+import type { Mode, RotationEvent, RotationResult } from '../src/rotation/types.ts';
 import type { Sandbox } from '../src/sandbox/sandbox.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { USER_B, startAlternatingFixture } from './helpers/alternating-fixture.ts';
@@ -22,10 +24,14 @@ import { startRotationFixture } from './helpers/rotation-fixture.ts';
 interface Subject {
   sandbox: Sandbox;
   credential: CredentialConfig;
-  engine: () => EngineRuntime;
+  engine: (tuning?: Partial<EngineTuning>) => EngineRuntime;
   rotate: (options?: { mode?: Mode; rotationId?: string; recover?: boolean }) => Promise<RotationResult>;
   /** Leak mode as one turn: the single user, or the alternating credential's retired user named by the alert. */
   leakRequest: (rotationId: string) => { credential: CredentialConfig; mode: 'leak'; rotationId: string; leakedUsername?: string };
+  /** The user a one-turn leak rotation changes. */
+  leakedUser: string;
+  /** Every event of every engine of the fixture. */
+  events: RotationEvent[];
   close: () => Promise<void>;
 }
 
@@ -35,16 +41,27 @@ async function subject(strategy: (typeof STRATEGIES)[number]): Promise<Subject> 
   const clusters = ['west', 'east'];
   if (strategy === 'single') {
     const f = await startRotationFixture({ clusters });
-    return { sandbox: f.sandbox, credential: f.credential, engine: () => f.engine(), rotate: (o) => f.rotate(o), leakRequest: (rotationId) => ({ credential: f.credential, mode: 'leak', rotationId }), close: f.close };
+    return {
+      sandbox: f.sandbox,
+      credential: f.credential,
+      engine: (tuning) => f.engine({ ...(tuning ? { tuning } : {}) }),
+      rotate: (o) => f.rotate(o),
+      leakRequest: (rotationId) => ({ credential: f.credential, mode: 'leak', rotationId }),
+      leakedUser: f.credential.username,
+      events: f.events,
+      close: f.close,
+    };
   }
   // Past the grace (the fixture's clock runs 3 h ahead); AWSCURRENT app_a, AWSPREVIOUS app_b.
   const f = await startAlternatingFixture({ clusters });
   return {
     sandbox: f.sandbox,
     credential: f.credential,
-    engine: () => f.engine(),
+    engine: (tuning) => f.engine({ ...(tuning ? { tuning } : {}) }),
     rotate: (o) => f.rotate(o),
     leakRequest: (rotationId) => ({ credential: f.credential, mode: 'leak', rotationId, leakedUsername: USER_B }),
+    leakedUser: USER_B,
+    events: f.events,
     close: f.close,
   };
 }
@@ -170,6 +187,38 @@ describe.each(STRATEGIES)('%s strategy', (strategy) => {
       expect(current(s).username).toBe(leaked.username);
       expect(watch?.violations).toEqual([]);
       expect(assertEndInvariants(s.sandbox, s.credential, 'rotated')).toEqual([]);
+    });
+  });
+
+  describe("leak mode's forward passes", () => {
+    it('a cluster that gives no answer is set again once it answers: rotated', async () => {
+      const s = await start(strategy);
+      // Slow backoff: the first forward pass waits 2 x 150 ms, time enough to heal east after its first attempt ended.
+      const runtime = s.engine({ retryDelayMs: 150 });
+      sim(s, 'east').injectFault({ route: 'any', user: s.leakedUser, times: 1_000, fault: { kind: 'status', status: 503 } });
+      const rotation = runtime.engine.rotate(s.leakRequest(randomUUID()));
+      // Heal east once the set step's first pass has given up on it (unreachable), before the forward pass.
+      const deadline = Date.now() + 10_000;
+      const unreachable = () => s.events.some((e) => e.type === 'cluster' && e.cluster === 'east' && e.state === 'unreachable');
+      while (!unreachable() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(unreachable()).toBe(true);
+      sim(s, 'east').clearFaults();
+      const result = await rotation;
+      expect(result).toMatchObject({ outcome: 'rotated', clusters: { west: 'updated', east: 'updated' } });
+      expect(assertEndInvariants(s.sandbox, s.credential, 'rotated')).toEqual([]);
+    });
+
+    it('a cluster that refuses (password policy) is not asked again: needs_attention, leak_not_contained, one update_password there', async () => {
+      const s = await start(strategy);
+      sim(s, 'east').injectFault({
+        route: 'update_password',
+        times: 1_000,
+        fault: { kind: 'reply', status: 200, body: JSON.stringify({ code: 1100, message: 'invalid password length: invalid parameter[80 out of range 6 <= value <= 72]' }) },
+      });
+      const result = await s.engine().engine.rotate(s.leakRequest(randomUUID()));
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'leak_not_contained', clusters: { west: 'updated', east: 'refused' } });
+      expect(sim(s, 'east').requestCount('update_password')).toBe(1);
+      expect(watch?.violations).toEqual([]);
     });
   });
 });

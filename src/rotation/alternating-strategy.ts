@@ -31,6 +31,7 @@ import { confirmCurrentAccepted } from './confirm-current.ts';
 import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure } from './failure-policy.ts';
+import { leakForwardPasses } from './leak-forward.ts';
 import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
 import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
@@ -358,22 +359,13 @@ class AlternatingRotation {
   }
 
   /**
-   * Every cluster in parallel; leak mode retries the clusters that did not move (never backwards).
-   * Not the single-user strategy's loop: a turn has one password to start from, so it retries
-   * every cluster still behind (holding AWSPREVIOUS or unknown: a refusal too), with backoff from
-   * 1x retryDelayMs; the single-user strategy retries only unreachable clusters (the resume rules
-   * settle the rest), with backoff from 2x. Sharing one loop would change one of them.
+   * Every cluster in parallel; leak mode retries forward (never backwards) the clusters that gave
+   * no answer (leakForwardPasses, shared with the single-user strategy).
    */
   private async setAll(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<void> {
     const names = this.req.credential.clusters;
     await Promise.all(names.map((name) => this.setOne(name, turn, secrets, pending, turn.resume)));
-    if (this.req.mode !== MODE.leak) return;
-    for (let pass = 0; pass < this.ctx.tuning.leakForwardPasses; pass++) {
-      const behind = this.run.holding('current', 'unknown');
-      if (behind.length === 0) return;
-      await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
-      await Promise.all(behind.map((name) => this.setOne(name, turn, secrets, pending, true)));
-    }
+    if (this.req.mode === MODE.leak) await leakForwardPasses(this.ctx, this.run, (stuck) => Promise.all(stuck.map((name) => this.setOne(name, turn, secrets, pending, true))));
   }
 
   /**

@@ -4,6 +4,7 @@ import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cl
 import { confirmCurrentAccepted } from './confirm-current.ts';
 import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
+import { leakForwardPasses } from './leak-forward.ts';
 import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
 import { rollBackClusters } from './roll-back.ts';
@@ -266,21 +267,14 @@ class SingleUserRotation {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Sets the pending password on every cluster in parallel; in leak mode, retries forward. Ok when
-   * every cluster holds it. The forward passes retry only unreachable clusters (the resume rules
-   * settle the others); the alternating strategy's differ (see its setAll) and are kept apart.
+   * Sets the pending password on every cluster in parallel; in leak mode, retries forward the
+   * clusters that gave no answer (leakForwardPasses, shared with the alternating strategy). Ok
+   * when every cluster holds it.
    */
   private async setAll(loaded: Loaded, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
     const names = this.run.req.credential.clusters;
     await Promise.all(names.map((name) => this.setOne(name, loaded, pending, loaded.resuming)));
-    if (this.run.req.mode === MODE.leak) {
-      for (let pass = 1; pass <= this.ctx.tuning.leakForwardPasses; pass++) {
-        const stuck = names.filter((name) => this.run.clusters.get(name)?.state === CLUSTER_STATE.unreachable);
-        if (stuck.length === 0) break;
-        await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
-        await Promise.all(stuck.map((name) => this.setOne(name, loaded, pending, true)));
-      }
-    }
+    if (this.run.req.mode === MODE.leak) await leakForwardPasses(this.ctx, this.run, (stuck) => Promise.all(stuck.map((name) => this.setOne(name, loaded, pending, true))));
     return this.run.holding('current', 'unknown', 'other').length === 0 ? { ok: true } : { stop: { promotion: PROMOTION.notReached } };
   }
 
