@@ -250,7 +250,7 @@ class AlternatingRotation {
     // Case 2.
     if (decision.kind === 'stop') {
       if (decision.reason === REASON.rotationInProgress || decision.reason === REASON.secretInvalid) this.run.versionId = pendingId ?? null;
-      if (decision.notBefore !== undefined) this.summary.notBefore = new Date(decision.notBefore).toISOString();
+      if (decision.notBefore !== undefined) this.summary.notBefore = this.summary.graceEndsAt = new Date(decision.notBefore).toISOString();
       return this.run.stop(decision.outcome, decision.reason, decision.error);
     }
     if (decision.kind === 'done') {
@@ -551,6 +551,8 @@ class AlternatingRotation {
       case 'promoted': // case 1
         this.summary.currentUser = turn.user;
         this.summary.previousUser = turn.active;
+        // The user just retired keeps working at least graceMs from now (the promotion, read back just before).
+        this.summary.graceEndsAt = new Date(this.ctx.now() + this.req.credential.graceMs).toISOString();
         if (turn.onboard) this.summary.onboarded = true;
         return this.run.result(OUTCOME.rotated, REASON.ok);
       case 'unknown': // case 2
