@@ -64,3 +64,27 @@ export async function statusOf(store: SecretStore, credential: CredentialConfig,
   return status;
 }
 
+
+/**
+ * What a caller read of an alternating credential's secret, for graceEndsAtOf: each part as far as
+ * it was read (reconcile's drift check reads AWSCURRENT's value, and the labels only sometimes).
+ */
+export interface GraceReads {
+  /** AWSCURRENT: its creation (unix ms, null when the service gave none) and whether AWSPENDING sits on it too. */
+  current: { createdAt: number | null; carriesPending: boolean };
+  /** AWSPREVIOUS's creation, when it was read; null otherwise. */
+  previous: { createdAt: number | null } | null;
+  /** DescribeSecret's LastChangedDate (unix ms), when it was read; null otherwise. */
+  lastChangedAt: number | null;
+}
+
+/**
+ * When the grace of the retired user ends (unix ms), outside a rotation: the strategy's rule
+ * (decideAlternating case 7, and statusOf's graceEndsAt): AWSCURRENT's creation + graceMs. Null
+ * when no date is known. Reconcile asks this, never a copy of it, so a change of the rule (the
+ * grace counted from the promotion, which needs the parts of GraceReads it does not use yet)
+ * reaches the metrics.
+ */
+export function graceEndsAtOf(graceMs: number, reads: GraceReads): number | null {
+  return reads.current.createdAt === null ? null : reads.current.createdAt + graceMs;
+}
