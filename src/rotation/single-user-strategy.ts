@@ -465,7 +465,7 @@ class SingleUserRotation {
       }
       default:
         if (this.run.req.mode === MODE.leak && leakContained) {
-          const kept = verdict.dropPending ? abandonNote : '; AWSPENDING kept (every cluster took the new password): the same rotation, run again (or recover), finishes it';
+          const kept = verdict.dropPending ? abandonNote : '; AWSPENDING kept (every cluster took the new password): reconcile resumes it, or run recover';
           return this.run.result(verdict.outcome, verdict.reason, `leak contained (every cluster rejects the leaked password), but not promoted: ${why}${kept}`);
         }
         if (this.run.req.mode === MODE.leak) return this.run.result(verdict.outcome, verdict.reason, `leak not contained on every cluster: ${why}${abandonNote}`);
