@@ -418,6 +418,9 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
     const held = new Map(credential.clusters.map((name) => [name, checker.passwordAt(name, subject, o.at)]));
     const holds = [...held.entries()].map(([name, password]) => [name, labelOf(mine, password)] as const);
     const summary = holds.map(([name, label]) => `${name}=${label}`).join(' ');
+    // Leak mode: no cluster holds the leaked password (single: AWSCURRENT; alternating: the old
+    // password of the user being changed, its AWSPREVIOUS).
+    const leakDead = holds.every(([, label]) => label !== (alternating ? 'AWSPREVIOUS' : 'AWSCURRENT'));
     let truth: 'true' | 'false' | 'unchecked';
     switch (o.reason) {
       case 'unknown_password':
@@ -440,22 +443,34 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         // A cluster still accepts the leaked password, which is still AWSCURRENT. Alternating: which user leaked is not in the line.
         truth = alternating ? 'unchecked' : holds.some(([, label]) => label === 'AWSCURRENT') ? 'true' : 'false';
         break;
+      case 'cluster_unreachable':
+      case 'verify_failed':
+        // needs_attention with these only in leak mode, once every cluster was seen to reject the
+        // leaked password ("leak contained ..."; finding 6): no cluster still holds it.
+        truth = o.mode === 'leak' ? (leakDead ? 'true' : 'false') : 'unchecked';
+        break;
       case 'roles_differ': {
-        // Alternating: the two users hold different roles (ignoring public) on a cluster. "Role
-        // parity not established" is the same reason for a users/describe that gave no clear
-        // answer: a claim about the answers, not the roles, so it is not checked here.
+        // Alternating: the two users hold different roles (ignoring public) on a cluster.
         const [one, other] = usernamesOf(credential);
         const differ = credential.clusters.some((name) => {
           const a = checker.rolesOf(name, one ?? '').filter((r) => r !== 'public').sort().join(',');
           const b = checker.rolesOf(name, other ?? '').filter((r) => r !== 'public').sort().join(',');
           return a !== b;
         });
-        truth = o.error?.includes('role parity not established') ? 'unchecked' : differ ? 'true' : 'false';
+        truth = differ ? 'true' : 'false';
         break;
       }
+      case 'roles_unknown':
+        // Alternating: the roles step could not read the roles (finding 5). It runs after
+        // verification, so every cluster holds the new password of the user the pending version
+        // names, kept under AWSPENDING.
+        truth = pendingOnAnotherVersion(labels) && holds.every(([, label]) => label === 'AWSPENDING') ? 'true' : 'false';
+        break;
       default:
         truth = 'unchecked';
     }
+    // Whatever the reason, a leak-mode message that says the leak is contained claims the same.
+    if (o.mode === 'leak' && o.error?.startsWith('leak contained') && !leakDead) truth = 'false';
     judgement.needsAttention.push({ credential: o.credential, rotationId: o.rotationId, reason: o.reason, mode: o.mode, truth, why: summary });
   }
   return judgement;
