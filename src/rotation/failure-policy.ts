@@ -29,8 +29,9 @@ export interface FailureFacts {
   /**
    * Leak mode: every cluster was seen to reject the leaked (old) password, so the leak is contained
    * even though the run cannot finish (verification of the new password failed or got no answer).
+   * @defaultValue false
    */
-  leakContained: boolean;
+  leakContained?: boolean;
 }
 
 export const FAILURE_ACTION = {
@@ -81,7 +82,7 @@ export type FailureDecision =
  * page for every one of them would teach operators to ignore needs_attention.
  */
 export function decideFailure(facts: FailureFacts): FailureDecision {
-  const { mode, touched, stranger, promotion, cause, leakContained } = facts;
+  const { mode, touched, stranger, promotion, cause, leakContained = false } = facts;
   // Case 1.
   if (promotion === PROMOTION.unknown) {
     return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: REASON.finishUnknown };

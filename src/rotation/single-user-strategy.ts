@@ -428,7 +428,7 @@ class SingleUserRotation {
   // Failure policy (failure-policy.ts decides; this carries it out)
   // ---------------------------------------------------------------------------------------------
 
-  private failureFacts(promotion: Promotion, oldRejectedEverywhere: boolean): FailureFacts {
+  private failureFacts(promotion: Promotion, oldRejectedEverywhere: boolean): Required<FailureFacts> {
     return {
       mode: this.run.req.mode,
       touched: this.run.holding('pending', 'unknown').length > 0,
