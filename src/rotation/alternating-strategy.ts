@@ -233,8 +233,14 @@ class AlternatingRotation {
       pendingLeaseMs: this.ctx.tuning.pendingLeaseMs,
       hasAdmin: credential.admin !== undefined,
       ...(this.req.leakedUsername !== undefined ? { leakedUsername: this.req.leakedUsername } : {}),
-      current: { versionId: currentVersion.versionId, username: current.username, createdAt: currentVersion.createdDate?.getTime() ?? null },
-      previous: previous ? { username: previous.username } : null,
+      current: {
+        versionId: currentVersion.versionId,
+        username: current.username,
+        createdAt: currentVersion.createdDate?.getTime() ?? null,
+        carriesPending: labels[currentVersion.versionId]?.includes(STAGE.pending) ?? false,
+      },
+      previous: previous ? { username: previous.username, createdAt: previousVersion?.createdDate?.getTime() ?? null } : null,
+      lastChangedAt: description.lastChangedDate?.getTime() ?? null,
       pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: read?.createdAt ?? null } : null,
       labelledVersionIds: Object.keys(labels),
     });
