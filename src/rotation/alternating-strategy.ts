@@ -586,7 +586,9 @@ class AlternatingRotation {
    * a turn has cases that one has not (onboarding has no older password to go back to; roles_differ
    * after a leak keeps its reason), and its roll back restores AWSPREVIOUS, not AWSCURRENT. The cases:
    *  1. Leak mode: never restore a leaked password. Keep AWSPENDING while a cluster holds (or may
-   *     hold) the new password; drop it when none does. Needs attention.
+   *     hold) the new password; when none does, move it back onto AWSCURRENT rather than drop it:
+   *     leak mode ignores the grace, so a scheduled turn must not read "AWSPENDING on no version"
+   *     (a later rotation was admitted, the grace is over: graceStartsAt, case 3) from it. Needs attention.
    *  2. No cluster holds (or may hold) the new password: drop AWSPENDING, outcome failed.
    *  3. Onboarding: the created user has no older password to go back to; AWSPENDING keeps its
    *     password (the invariant), needs attention: resume with `recover`.
@@ -603,7 +605,7 @@ class AlternatingRotation {
 
     // Case 1.
     if (this.req.mode === MODE.leak) {
-      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token);
+      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token, secrets.current.versionId);
       const outcomeReason = stopped?.reason ?? (strangers.length > 0 ? REASON.unknownPassword : REASON.leakNotContained);
       return this.run.result(OUTCOME.needsAttention, outcomeReason, `leak not contained: ${reason}`);
     }

@@ -51,7 +51,7 @@ function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretS
     getByVersion: (secretId, versionId) => store.getByVersion(secretId, versionId),
     putPending: (secretId, token, value) => store.putPending(secretId, token, value),
     promote: (secretId, token, options) => store.promote(secretId, token, options),
-    abandon: (secretId, token) => store.abandon(secretId, token),
+    abandon: (secretId, token, options) => store.abandon(secretId, token, options),
     ...overrides,
   };
 }
