@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { statusOf } from '../src/rotation/credential-status.ts';
 import { LeaseLostError } from '../src/rotation/errors.ts';
 import { fenceLabel, type FencePoint } from '../src/rotation/fence-point.ts';
 import type { Fault, FaultRule } from '../src/sandbox/milvus-simulator.ts';
@@ -123,6 +124,93 @@ describe('alternating strategy', () => {
       f.clock.offsetMs = 2 * 3_600_000 + 60_000;
       expect(await f.rotate()).toMatchObject({ outcome: 'rotated', alternating: { currentUser: USER_A, previousUser: USER_B } });
       expectClean(f, 'rotated');
+    });
+  });
+
+  describe('the grace counts from the promotion (docs/reliability.md finding 4)', () => {
+    const HOUR = 3_600_000;
+    const GRACE = 2 * HOUR;
+
+    /** Both clocks, the engines' and the emulator's, `ms` after the start: the dates the emulator writes are the engines' now. */
+    function at(f: AlternatingFixture, ms: number): void {
+      f.clock.offsetMs = ms;
+      f.clock.secretsOffsetMs = ms;
+    }
+
+    /** An engine that stops (lease lost) at the promotion: the rotation is written ahead and set on every cluster, AWSCURRENT unmoved. */
+    function cutBeforePromotion(f: AlternatingFixture) {
+      return f.engine({
+        fence: async (point: FencePoint) => {
+          if (point.kind === 'secrets-write' && point.write === 'promote') throw new LeaseLostError('app');
+        },
+      });
+    }
+
+    /** A rotation written ahead at 3 h and cut before its promotion, resumed at 4 h; returns the version's creation and its promotion (LastChangedDate). */
+    async function resumedAnHourLate(f: AlternatingFixture, resumeAs: 'same rotation' | 'new rotation'): Promise<{ createdAt: number; promotedAt: number }> {
+      at(f, 3 * HOUR);
+      const rotationId = randomUUID();
+      await expect(f.rotate({ mode: 'scheduled', rotationId, runtime: cutBeforePromotion(f) })).rejects.toBeInstanceOf(LeaseLostError);
+      expect(pendingLeft(f)).toBe(true);
+      at(f, 4 * HOUR);
+      // The same rotation (its job retried once the lock expired), or a new one adopting the stale version (reconcile, after pendingLeaseMs).
+      const resumed = await f.rotate({ mode: 'scheduled', rotationId: resumeAs === 'same rotation' ? rotationId : randomUUID() });
+      expect(resumed).toMatchObject({ outcome: 'rotated', versionId: rotationId, alternating: { currentUser: USER_B } });
+      const store = f.engine().store;
+      const createdAt = (await store.getByVersion(f.credential.secretId, rotationId))?.createdDate?.getTime() ?? 0;
+      const promotedAt = (await store.describe(f.credential.secretId)).lastChangedDate?.getTime() ?? 0;
+      expect(promotedAt - createdAt).toBeGreaterThanOrEqual(HOUR);
+      return { createdAt, promotedAt };
+    }
+
+    for (const resumeAs of ['same rotation', 'new rotation'] as const) {
+      it(`a rotation cut before its promotion and resumed an hour later (${resumeAs}): the next turn is refused until graceMs after the promotion, not after the write ahead`, async () => {
+        const f = await start();
+        const { createdAt, promotedAt } = await resumedAnHourLate(f, resumeAs);
+        // 2.5 h after the write ahead (past graceMs), 1.5 h after the promotion (within it).
+        at(f, 5.5 * HOUR);
+        expect(Date.now() + f.clock.offsetMs - createdAt).toBeGreaterThan(GRACE);
+        const changes = sim(f, 'west').changeLog.length;
+        const writes = f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage');
+        const refused = await f.rotate({ mode: 'scheduled' });
+        expect(refused).toMatchObject({ outcome: 'failed', reason: 'grace_not_elapsed', versionId: null });
+        expect(refused.alternating?.notBefore).toBe(new Date(promotedAt + GRACE).toISOString());
+        expect(sim(f, 'west').changeLog).toHaveLength(changes);
+        expect(f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage')).toBe(writes);
+        // status says the same.
+        const status = await statusOf(f.engine().store, f.credential, Date.now() + f.clock.offsetMs);
+        expect(status.graceEndsAt).toBe(refused.alternating?.notBefore);
+        // Just past graceMs after the promotion: allowed; the user retired by it (app_a) dies only now.
+        at(f, promotedAt - Date.now() + GRACE + 60_000);
+        expect(await f.rotate({ mode: 'scheduled' })).toMatchObject({ outcome: 'rotated', alternating: { currentUser: USER_A, previousUser: USER_B } });
+        expectClean(f, 'rotated');
+      });
+    }
+
+    it('a leak rotation that gives up before touching any cluster moves AWSPENDING back onto AWSCURRENT: the next scheduled turn still waits out the grace of the promotion', async () => {
+      const f = await start();
+      // Promoted 3 h after its write ahead, so "AWSPENDING on no version, last change past graceMs after the creation" would read as "the grace is over".
+      at(f, 3 * HOUR);
+      const rotationId = randomUUID();
+      await expect(f.rotate({ mode: 'scheduled', rotationId, runtime: cutBeforePromotion(f) })).rejects.toBeInstanceOf(LeaseLostError);
+      at(f, 6 * HOUR);
+      expect(await f.rotate({ mode: 'scheduled', rotationId })).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+      // 30 minutes later a leak of app_a's (AWSPREVIOUS) password: every cluster refuses to change it.
+      at(f, 6.5 * HOUR);
+      for (const name of f.credential.clusters) sim(f, name).injectFault({ route: 'update_password', user: USER_A, times: 100, fault: { kind: 'reply', status: 200, body: '{"code":1100,"message":"refused"}' } });
+      const leak = await f.rotate({ mode: 'leak', leakedUsername: USER_A });
+      expect(leak).toMatchObject({ outcome: 'needs_attention', reason: 'leak_not_contained' });
+      const stages = f.sandbox.emulator.labelsOf(f.credential.secretId);
+      expect(stages[rotationId]?.slice().sort()).toEqual([STAGE.current, STAGE.pending]);
+      expect(pendingLeft(f)).toBe(false);
+      const gaveUpAt = (await f.engine().store.describe(f.credential.secretId)).lastChangedDate?.getTime() ?? 0;
+      for (const name of f.credential.clusters) sim(f, name).clearFaults();
+      // 1 h after the promotion, 4 h after AWSCURRENT's creation: refused until graceMs after the leak gave up.
+      at(f, 7 * HOUR);
+      const refused = await f.rotate({ mode: 'scheduled' });
+      expect(refused).toMatchObject({ outcome: 'failed', reason: 'grace_not_elapsed' });
+      expect(refused.alternating?.notBefore).toBe(new Date(gaveUpAt + GRACE).toISOString());
+      expectClean(f, 'failed');
     });
   });
 

@@ -234,8 +234,14 @@ class AlternatingRotation {
       pendingLeaseMs: this.ctx.tuning.pendingLeaseMs,
       hasAdmin: credential.admin !== undefined,
       ...(this.req.leakedUsername !== undefined ? { leakedUsername: this.req.leakedUsername } : {}),
-      current: { versionId: currentVersion.versionId, username: current.username, createdAt: currentVersion.createdDate?.getTime() ?? null },
-      previous: previous ? { username: previous.username } : null,
+      current: {
+        versionId: currentVersion.versionId,
+        username: current.username,
+        createdAt: currentVersion.createdDate?.getTime() ?? null,
+        carriesPending: labels[currentVersion.versionId]?.includes(STAGE.pending) ?? false,
+      },
+      previous: previous ? { username: previous.username, createdAt: previousVersion?.createdDate?.getTime() ?? null } : null,
+      lastChangedAt: description.lastChangedDate?.getTime() ?? null,
       pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: read?.createdAt ?? null } : null,
       labelledVersionIds: Object.keys(labels),
     });
@@ -599,11 +605,13 @@ class AlternatingRotation {
    * a turn has cases that one has not (onboarding has no older password to go back to; roles_differ
    * after a leak keeps its reason), and its roll back restores AWSPREVIOUS, not AWSCURRENT. The cases:
    *  1. Leak mode: never restore a leaked password. Keep AWSPENDING while a cluster holds (or may
-   *     hold) the new password; drop it when none does. Needs attention. The leak is contained when
-   *     every cluster was seen to reject this turn's user's old password (`oldRejectedEverywhere`)
-   *     and no turn is left (the other user's password is not the leaked one, or was changed by the
-   *     first turn): then the reason is the clusters' own (or the stop's), never leak_not_contained,
-   *     and the message says it is contained.
+   *     hold) the new password; when none does, move it back onto AWSCURRENT rather than drop it:
+   *     leak mode ignores the grace, so a scheduled turn must not read "AWSPENDING on no version"
+   *     (a later rotation was admitted, the grace is over: graceStartsAt, case 3) from it. Needs
+   *     attention. The leak is contained when every cluster was seen to reject this turn's user's
+   *     old password (`oldRejectedEverywhere`) and no turn is left (the other user's password is not
+   *     the leaked one, or was changed by the first turn): then the reason is the clusters' own (or
+   *     the stop's), never leak_not_contained, and the message says it is contained.
    *  2. No cluster holds (or may hold) the new password: drop AWSPENDING, outcome failed.
    *  3. Onboarding: the created user has no older password to go back to; AWSPENDING keeps its
    *     password (the invariant), needs attention: resume with `recover`.
@@ -626,7 +634,7 @@ class AlternatingRotation {
 
     // Case 1.
     if (this.req.mode === MODE.leak) {
-      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token);
+      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token, secrets.current.versionId);
       const contained = oldRejectedEverywhere && turn.remaining === 0 && strangers.length === 0;
       if (contained) {
         const kept = touched.length > 0 ? '; AWSPENDING kept (every cluster took the new password): reconcile resumes it, or run recover' : '';

@@ -6,6 +6,10 @@
  *   protocol's order) end `rotated` with a clean end state, and only the at-every-instant checker
  *   sees what they did: one sets the clusters before AWSPENDING exists, one drops AWSPENDING
  *   before AWSCURRENT moves. The healthy engine on the same sandbox adds no violation.
+ * - Alternating credentials, per user: a broken strategy that changes the AWSCURRENT user, an
+ *   engine whose clock runs ahead (early kills, excused only in leak rotations), and a rotation cut
+ *   before its promotion and resumed past graceMs: the kill that follows is judged from the
+ *   promotion, so a checker that counted from the version's creation would fail that test.
  * - The outcome judge finds a lockout (a cluster left on AWSPREVIOUS after `rotated`) and tells a
  *   true needs_attention reason from a false one; endState finds a lost password.
  * - The fault accounting of the chaos sandbox matches what a client actually receives.
@@ -18,6 +22,7 @@ import { startAlternatingFixture, USER_A, USER_B } from '../helpers/alternating-
 import { generatePassword } from '../../src/password/generate.ts';
 import { createEngineRuntime, type EngineRuntime } from '../../src/rotation/create-engine.ts';
 import { RotationEngine } from '../../src/rotation/engine.ts';
+import { LeaseLostError } from '../../src/rotation/errors.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
 import { STAGE, type SecretStore } from '../../src/secrets/types.ts';
 import { makeConfig, type SingleUserConfig } from '../helpers/config.ts';
@@ -51,7 +56,7 @@ function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretS
     getByVersion: (secretId, versionId) => store.getByVersion(secretId, versionId),
     putPending: (secretId, token, value) => store.putPending(secretId, token, value),
     promote: (secretId, token, options) => store.promote(secretId, token, options),
-    abandon: (secretId, token) => store.abandon(secretId, token),
+    abandon: (secretId, token, options) => store.abandon(secretId, token, options),
     ...overrides,
   };
 }
@@ -231,6 +236,41 @@ describe('chaos checker: alternating credentials, per user', () => {
     expect(judgeEarlyKills(checker.earlyKills.slice(2), [{ ...window, mode: 'leak' }])).toEqual({ excused: 2, unexcused: [] });
     expect(judgeEarlyKills(checker.earlyKills.slice(2), [{ ...window, credential: 'other', mode: 'leak' }]).unexcused).toHaveLength(2);
     expect(checker.retiredLifetimes.slice(2).every((l) => l.sinceRetiredMs < 60_000)).toBe(true);
+  });
+
+  it('judges from the promotion, not the creation: a rotation cut before its promotion and resumed past graceMs, then the next turn at once, is an early kill of the user that promotion retired', async () => {
+    const fixture = await alternating(1_000);
+    const checker = attachInvariantChecker(fixture.sandbox, [fixture.credential]);
+    cleanups.push(() => checker.stop());
+    // Written ahead and set on every cluster, then the lease is lost at the promotion.
+    const rotationId = randomUUID();
+    const cut = fixture.engine({
+      fence: async (point) => {
+        if (point.kind === 'secrets-write' && point.write === 'promote') throw new LeaseLostError('app');
+      },
+    });
+    await expect(fixture.rotate({ mode: 'scheduled', rotationId, runtime: cut })).rejects.toBeInstanceOf(LeaseLostError);
+    await sleep(1_100);
+    // Resumed past graceMs after the write ahead; the engines' clock runs 3 h ahead, so the next turn comes at once.
+    const resumed = await fixture.rotate({ mode: 'scheduled', rotationId });
+    const from = Date.now();
+    const next = await fixture.rotate({ mode: 'scheduled' });
+    const to = Date.now();
+    expect([resumed.outcome, next.outcome]).toEqual(['rotated', 'rotated']);
+    expect(checker.violations).toEqual([]);
+
+    // app_a was retired by the resumed promotion and killed by the next turn: past graceMs since
+    // its version's creation (a check from there sees nothing), well within it since the promotion.
+    const kills = checker.earlyKills.filter((k) => k.user === USER_A);
+    expect(kills.map((k) => k.cluster)).toEqual(['west', 'east']);
+    for (const k of kills) {
+      expect(k.sinceCreatedMs).toBeGreaterThanOrEqual(1_000);
+      expect(k.sinceRetiredMs).toBeLessThan(1_000);
+    }
+    expect(judgeEarlyKills(kills, [{ credential: 'app', rotationId: next.rotationId, mode: 'scheduled', from, to }]).unexcused).toEqual(kills);
+    const lifetime = checker.retiredLifetimes.find((l) => l.at >= from);
+    expect(lifetime?.promotionLagMs).toBeGreaterThanOrEqual(1_000);
+    expect(lifetime?.sinceRetiredMs).toBeLessThan(1_000);
   });
 
   it('the healthy strategy past its grace, then a leak of the AWSCURRENT user (two turns): no violation, no lockout, the leak\'s early kills inside its window; a retired user knocked off AWSPREVIOUS is a lockout', async () => {
