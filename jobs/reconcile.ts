@@ -10,7 +10,7 @@ import { RECONCILE_CHECK, type ReconcileCheck, type ReconcileState } from '../sr
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import type { SecretVersionsFeed } from '../src/queue/secret-versions.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
-import { graceEndsAtOf } from '../src/rotation/credential-status.ts';
+import { graceStartsAt } from '../src/rotation/alternating-plan.ts';
 import { parseCredentialSecret, type CredentialSecret } from '../src/rotation/secret-value.ts';
 import { MODE } from '../src/rotation/types.ts';
 import { STAGE, type SecretDescription, type SecretVersion } from '../src/secrets/types.ts';
@@ -304,16 +304,21 @@ async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now
  * which configured user AWSCURRENT holds, and when the other's grace ends. What Redis holds for
  * this AWSCURRENT version is kept (the rotation that promoted it recorded the instant it did);
  * for any other version (promoted outside the fleet, or the facts lost) the grace end is taken
- * from the reads by the strategy's rule (graceEndsAtOf), and recorded.
+ * from the reads by the strategy's rule (graceStartsAt, as the strategy and `status` count it:
+ * from the promotion when the check described the secret, which it does when the version is new
+ * to the fleet's label feed; from AWSCURRENT's creation otherwise), and recorded.
  */
 async function recordAlternating(credential: AlternatingCredentialConfig, deps: ReconcileDeps, current: SecretVersion, activeUser: string, description: SecretDescription | null): Promise<AlternatingState> {
   const recorded = await deps.credentialState.readAlternating(credential.id);
   if (recorded && recorded.versionId === current.versionId && recorded.activeUser === activeUser) return recorded;
-  const graceEndsAtMs = graceEndsAtOf(credential.graceMs, {
+  // The strategy's own rule. AWSPREVIOUS's creation is not read here; LastChangedDate only when this check described the secret.
+  const graceStart = graceStartsAt({
     current: { createdAt: current.createdDate?.getTime() ?? null, carriesPending: current.stages.includes(STAGE.pending) },
     previous: null,
     lastChangedAt: description?.lastChangedDate?.getTime() ?? null,
+    graceMs: credential.graceMs,
   });
+  const graceEndsAtMs = graceStart === null ? null : graceStart + credential.graceMs;
   const [first, second] = credential.usernames;
   const state: AlternatingState = {
     activeUser,

@@ -218,7 +218,7 @@ describe('reconcile: alternating credentials', () => {
     const text = await worker.metrics.registry.metrics();
     expect(gauge(text, activeUser(USER_A))).toBe(1);
     expect(gauge(text, activeUser(USER_B))).toBe(0);
-    // The seeded version's creation + graceMs: the strategy's rule today (graceEndsAtOf).
+    // The strategy's rule (graceStartsAt): the sandbox stored AWSPREVIOUS after AWSCURRENT, as an operator onboarding does, so its grace counts from AWSCURRENT's creation.
     expect(gauge(text, graceEnd)).toBeGreaterThanOrEqual(Math.floor((seeded.from + GRACE_MS) / 1000) - 1);
     expect(gauge(text, graceEnd)).toBeLessThanOrEqual(Math.ceil((seeded.to + GRACE_MS) / 1000));
     expect(text).not.toMatch(/milvus_rotator_alternating_\w+\{credential="solo"/);
