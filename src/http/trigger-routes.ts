@@ -2,6 +2,8 @@
  * The trigger scope: `POST /v1/rotations` and `GET /v1/rotations/:jobId`, behind the bearer check
  * (an onRequest hook, so an unauthenticated request is refused before its body is even read).
  *
+ * Bodies are JSON (`application/json`); any other Content-Type, `text/plain` included, is 415.
+ *
  * A request names one credential, a list, or all. Every named id is checked before anything is
  * queued: one unknown id refuses the whole request (400, naming the ids), so a typo never leaves
  * half a list rotating.
@@ -83,6 +85,10 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
 
   return async (app: FastifyInstance): Promise<void> => {
     app.setErrorHandler(createScopeErrorHandler({ exposeValidation: true }));
+    // JSON only. Fastify also parses text/plain (into a string the schema then refuses with a 400);
+    // without that parser every non-JSON body gets fastify's FST_ERR_CTP_INVALID_MEDIA_TYPE, which
+    // the error handler answers 415 {"error":"unsupported_media_type"} like any other media type.
+    app.removeContentTypeParser('text/plain');
     const perToken = createRequestLimiter(app, { perMinute: deps.config.http.rateLimit.triggerPerMinute, keyOf: (request) => `token:${tokenIndexOf.get(request) ?? -1}` });
 
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
