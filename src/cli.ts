@@ -110,7 +110,7 @@ export function buildProgram(
     .action(async (options: { config?: string; credential?: string[]; all?: boolean; json?: boolean }) => {
       if (options.all && options.credential && options.credential.length > 0) throw new UsageError('give --credential or --all, not both');
       const config = loadOrExit(options.config);
-      exitCode = await runVerify(config, options, io);
+      exitCode = await runVerify(config, options, io, oneShot());
     });
 
   program
