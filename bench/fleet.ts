@@ -58,11 +58,19 @@ const path = writeConfigFile(sandbox.config);
 const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
 const WORKER_NODE_OPTIONS = process.env.WORKER_NODE_OPTIONS ?? '--max-old-space-size=96 --max-semi-space-size=4';
 
+let stopping = false;
 const workers = Array.from({ length: workerCount }, () => {
   const child = spawn(process.execPath, [cli, 'worker', '--config', path], { env: { ...process.env, ...sandbox.env, LOG_LEVEL: 'warn', NODE_OPTIONS: WORKER_NODE_OPTIONS }, stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr?.on('data', (c: Buffer) => {
     errors += c.toString();
+  });
+  // A worker that exits before the run ends (a crash, the heap limit) ends the run at once with its
+  // last words, instead of leaving the queue to wait out the deadline.
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`worker ${child.pid} exited early (code ${code}, signal ${signal}):\n${errors.slice(-4000)}`);
+    process.exit(1);
   });
   return { child, errors: () => errors };
 });
@@ -144,6 +152,7 @@ console.log(
 );
 console.log(`BENCH ${JSON.stringify(result)}`);
 
+stopping = true;
 for (const w of workers) w.child.kill('SIGTERM');
 await Promise.all(workers.map((w) => new Promise((resolve) => w.child.once('exit', resolve))));
 await rotations.queue.obliterate({ force: true });

@@ -439,6 +439,86 @@ describe('rotation engine: verification', () => {
     const verifyEnd = f.events.find((e) => e.type === 'step-end' && e.step === 'verify');
     expect(verifyEnd).toMatchObject({ ok: false });
   });
+
+  /**
+   * Finding 6 of docs/reliability.md. The applied-then-* faults hit only requests that succeed, so
+   * on the probe route of `east` they hit the probes of the new password (accepted) and never those
+   * of the leaked one (401): every verification probe of the new password on east gets an unclear
+   * answer, every probe of the leaked one a clear rejection. Such an answer says nothing about the
+   * password; it used to be read as "not accepted".
+   */
+  const UNCLEAR_PROBE_FAULTS = [{ kind: 'applied-then-408' }, { kind: 'applied-then-65535' }, { kind: 'applied-then-drop' }, { kind: 'applied-then-5xx' }] as const;
+  function unclearProbesOnVerify(f: RotationFixture, cluster: string, times: number): Parameters<RotationFixture['engine']>[0] {
+    return {
+      // One verification attempt per probe series when each probe is unclear: 3 attempts, 3 probes each.
+      tuning: { verifyAttempts: 3, probeAttempts: 3 },
+      fence: async (point) => {
+        if (point.kind !== 'step') return;
+        if (point.step === 'verify') {
+          for (let i = 0; i < times; i++) simulator(f, cluster).injectFault({ route: 'probe', user: f.credential.username, fault: UNCLEAR_PROBE_FAULTS[i % UNCLEAR_PROBE_FAULTS.length] ?? { kind: 'applied-then-408' } });
+        }
+        // The roll back is not under test: it gets clear answers.
+        if (point.step === 'roll_back') simulator(f, cluster).clearFaults();
+      },
+    };
+  }
+
+  it('leak mode: verification probes of the new password answered 408, 65535, a dropped connection, 502 (one cluster) are probed again: rotated, not leak_not_contained', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    const runtime = f.engine(unclearProbesOnVerify(f, 'east', 4));
+
+    const result = await f.rotate({ mode: 'leak', runtime });
+
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok', clusters: { west: 'updated', east: 'updated' } });
+    expect(simulator(f, 'east').pendingFaults()).toBe(0);
+    for (const name of ['west', 'east']) {
+      expect(held(f, name)).not.toBe(leaked);
+      expect(held(f, name)).toBe(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current));
+    }
+    expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);
+  });
+
+  it('leak mode: a cluster that never answers the verification of the new password while rejecting the leaked one is not called uncontained: needs_attention, cluster_unreachable, AWSPENDING kept; run again it promotes', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    const runtime = f.engine(unclearProbesOnVerify(f, 'east', 1_000));
+
+    const result = await f.rotate({ mode: 'leak', runtime });
+
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'cluster_unreachable', clusters: { west: 'updated', east: 'unreachable' } });
+    expect(result.error).toMatch(/^leak contained/);
+    expect(result.error).toContain('east: unreachable (no clear answer to the verification probes of the new password');
+    expect(result.error).not.toContain('not contained');
+    expect(result.error).not.toContain('not accepted');
+    // The leaked password is dead everywhere; the new one is on every cluster, kept under AWSPENDING.
+    const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+    for (const name of ['west', 'east']) {
+      expect(held(f, name)).not.toBe(leaked);
+      expect(held(f, name)).toBe(pending);
+    }
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(leaked);
+    expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);
+
+    simulator(f, 'east').clearFaults();
+    const resumed = await f.rotate({ mode: 'leak', rotationId: result.rotationId });
+    expect(resumed).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(pending);
+  });
+
+  it('manual mode: verification answered unclearly, then clearly: rotated; never answered: rolled back as cluster_unreachable, not verify_failed', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const first = await f.rotate({ runtime: f.engine(unclearProbesOnVerify(f, 'east', 4)) });
+    expect(first).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(simulator(f, 'east').pendingFaults()).toBe(0);
+
+    const before = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    const second = await f.rotate({ runtime: f.engine(unclearProbesOnVerify(f, 'east', 1_000)) });
+    expect(second).toMatchObject({ outcome: 'rolled_back', reason: 'cluster_unreachable', clusters: { west: 'rolled_back', east: 'rolled_back' } });
+    expect(second.error).toContain('east: unreachable (no clear answer to the verification probes of the new password');
+    for (const name of ['west', 'east']) expect(held(f, name)).toBe(before);
+    expect(assertEndInvariants(f.sandbox, f.credential, second.outcome)).toEqual([]);
+  });
 });
 
 describe('rotation engine: crashes at every step boundary', () => {

@@ -79,22 +79,25 @@ function expectedDecision(f: FailureFacts): ReturnType<typeof decideFailure> {
       action: f.touched ? FAILURE_ACTION.rollForward : FAILURE_ACTION.stop,
       dropPending: !f.touched,
       outcome: OUTCOME.needsAttention,
-      reason: f.stranger ? REASON.unknownPassword : REASON.leakNotContained,
+      // A leak seen dead on every cluster is not reported as uncontained: the clusters' cause says what is left.
+      reason: f.stranger ? REASON.unknownPassword : f.leakContained ? f.cause : REASON.leakNotContained,
     };
   }
   if (!f.touched) return { action: FAILURE_ACTION.stop, dropPending: true, outcome: f.stranger ? OUTCOME.needsAttention : OUTCOME.failed, reason: f.cause };
   return { action: FAILURE_ACTION.rollBack };
 }
 
-describe('failure policy: every combination of mode x touched x stranger x promotion x cause', () => {
+describe('failure policy: every combination of mode x touched x stranger x promotion x cause x leak contained', () => {
   const all = MODES.flatMap((mode) =>
     [true, false].flatMap((touched) =>
-      [true, false].flatMap((stranger) => PROMOTIONS.flatMap((promotion) => CAUSES.map((cause): FailureFacts => ({ mode, touched, stranger, promotion, cause })))),
+      [true, false].flatMap((stranger) =>
+        PROMOTIONS.flatMap((promotion) => CAUSES.flatMap((cause) => [true, false].map((leakContained): FailureFacts => ({ mode, touched, stranger, promotion, cause, leakContained })))),
+      ),
     ),
   );
 
-  it('covers 216 combinations', () => {
-    expect(all).toHaveLength(216);
+  it('covers 432 combinations', () => {
+    expect(all).toHaveLength(432);
   });
 
   it.each(all.map((f) => [JSON.stringify(f), f] as const))('%s', (_label, facts) => {
@@ -111,6 +114,13 @@ describe('failure policy: every combination of mode x touched x stranger x promo
     for (const f of all) {
       const d = decideFailure(f);
       if (d.action !== FAILURE_ACTION.rollBack && d.dropPending) expect(f.touched).toBe(false);
+    }
+  });
+
+  it('leak_not_contained only when some cluster was not seen to reject the leaked password', () => {
+    for (const f of all) {
+      const d = decideFailure(f);
+      if (d.action !== FAILURE_ACTION.rollBack && d.reason === REASON.leakNotContained) expect(f.leakContained).toBe(false);
     }
   });
 

@@ -323,6 +323,17 @@ describe('abandon', () => {
     expect(emulator.labelsOf(name)).toEqual({ [current]: ['AWSCURRENT'], [token]: ['AWSPENDING'] });
   });
 
+  it('with returnTo, moves AWSPENDING back onto that version in one write (AWSCURRENT untouched)', async () => {
+    const { name, current, token } = await seedWithPending();
+    const writes = emulator.callCount('UpdateSecretVersionStage');
+    await store.abandon(name, token, { returnTo: current });
+    expect(emulator.labelsOf(name)).toEqual({ [current]: ['AWSCURRENT', 'AWSPENDING'] });
+    expect(emulator.callCount('UpdateSecretVersionStage') - writes).toBe(1);
+    // Repeated (a retry after a lost answer): nothing left to move, no write.
+    await store.abandon(name, token, { returnTo: current });
+    expect(emulator.callCount('UpdateSecretVersionStage') - writes).toBe(1);
+  });
+
   it('ends correct when the removal applied but answered 500', async () => {
     const { name, current, token } = await seedWithPending();
     emulator.injectFault({ op: 'UpdateSecretVersionStage', secretId: name, fault: { kind: 'applied-then-500' } });

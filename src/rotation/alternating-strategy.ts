@@ -14,6 +14,7 @@
  *    password still accepted everywhere (consumers use it throughout);
  *  - roles: both users must hold the same roles on every cluster (each describes itself); with
  *    admin the retired user's roles are aligned, without it the rotation stops (`roles_differ`);
+ *    roles that cannot be read stop it too (`roles_unknown`);
  *  - finish promotes the new version: the retired user becomes AWSCURRENT, the active one AWSPREVIOUS.
  *
  * Invariant: at every instant each cluster's password for each user is one of the values stored
@@ -27,7 +28,7 @@ import { STAGE } from '../secrets/types.ts';
 import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { changeOptions, checkAuthentication, probeClear, probeUntil } from './cluster-calls.ts';
-import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
+import { detailOf, progressAfterChange, progressAfterVerification, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
 import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
@@ -233,8 +234,14 @@ class AlternatingRotation {
       pendingLeaseMs: this.ctx.tuning.pendingLeaseMs,
       hasAdmin: credential.admin !== undefined,
       ...(this.req.leakedUsername !== undefined ? { leakedUsername: this.req.leakedUsername } : {}),
-      current: { versionId: currentVersion.versionId, username: current.username, createdAt: currentVersion.createdDate?.getTime() ?? null },
-      previous: previous ? { username: previous.username } : null,
+      current: {
+        versionId: currentVersion.versionId,
+        username: current.username,
+        createdAt: currentVersion.createdDate?.getTime() ?? null,
+        carriesPending: labels[currentVersion.versionId]?.includes(STAGE.pending) ?? false,
+      },
+      previous: previous ? { username: previous.username, createdAt: previousVersion?.createdDate?.getTime() ?? null } : null,
+      lastChangedAt: description.lastChangedDate?.getTime() ?? null,
       pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: read?.createdAt ?? null } : null,
       labelledVersionIds: Object.keys(labels),
     });
@@ -339,11 +346,12 @@ class AlternatingRotation {
     });
     if ('stop' in set) return this.failAfterSet(turn, secrets, pending);
 
-    const verified = await this.run.step(STEP.verify, async () => ((await this.verify(turn, secrets, pending)) ? { ok: true } : { stop: true }));
-    if ('stop' in verified) return this.failAfterSet(turn, secrets, pending);
+    const verified = await this.run.step(STEP.verify, () => this.verify(turn, secrets, pending));
+    if ('stop' in verified) return this.failAfterSet(turn, secrets, pending, undefined, undefined, verified.stop.oldRejectedEverywhere);
 
+    // Verified: the retired user's old password is rejected on every cluster.
     const roles = await this.run.step(STEP.roles, () => this.alignRoles(turn, secrets, pending));
-    if ('stop' in roles) return this.failAfterSet(turn, secrets, pending, roles.stop);
+    if ('stop' in roles) return this.failAfterSet(turn, secrets, pending, roles.stop, undefined, true);
 
     const finished = await this.run.step(STEP.finish, async (): Promise<RunStepResult<RotationResult, RotationResult>> => {
       const result = await this.finish(turn, secrets, pending);
@@ -459,42 +467,48 @@ class AlternatingRotation {
 
   /**
    * Every cluster: the new password accepted, the retired user's old one rejected (not when it was
-   * just created: it had none), and the active user still accepted (short retries for propagation).
-   * Three checks where the single-user strategy has two: consumers keep using the active user
-   * throughout, so a turn that broke it must not promote.
+   * just created: it had none), and the active user still accepted (short retries for propagation,
+   * each probe retried until it gets a clear answer: probeUntil). Three checks where the
+   * single-user strategy has two: consumers keep using the active user throughout, so a turn that
+   * broke it must not promote. A cluster that answers neither way is unreachable, never "not
+   * accepted" (progressAfterVerification). The stop says whether every cluster was seen to reject
+   * the retired user's old password (in leak mode, whether that password is dead).
    */
-  private async verify(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<boolean> {
+  private async verify(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RunStepResult<true, { oldRejectedEverywhere: boolean }>> {
     const names = this.req.credential.clusters;
     const active = secrets.current.secret;
-    const reaches = async (name: string, user: string, password: string, want: 'accepted' | 'rejected') => (await probeUntil(this.ctx, name, user, password, want)) === want;
     const checks = await Promise.all(
       names.map(async (name) => {
-        const [newAccepted, oldRejected, activeAccepted] = await Promise.all([
-          reaches(name, turn.user, pending.password, 'accepted'),
-          secrets.previous ? reaches(name, turn.user, secrets.previous.password, 'rejected') : Promise.resolve(true),
-          reaches(name, active.username, active.password, 'accepted'),
+        const [newAnswer, oldAnswer, activeAnswer] = await Promise.all([
+          probeUntil(this.ctx, name, turn.user, pending.password, 'accepted'),
+          secrets.previous ? probeUntil(this.ctx, name, turn.user, secrets.previous.password, 'rejected') : Promise.resolve('rejected' as const),
+          probeUntil(this.ctx, name, active.username, active.password, 'accepted'),
         ]);
-        return { name, newAccepted, oldRejected, activeAccepted };
+        const progress = progressAfterVerification(newAnswer, [
+          { answer: oldAnswer, want: 'rejected', what: "the retired user's old password", missed: "the retired user's old password is still accepted" },
+          { answer: activeAnswer, want: 'accepted', what: `the active user ${active.username}`, missed: `the active user ${active.username} is not accepted` },
+        ]);
+        return { name, progress, oldRejected: oldAnswer === 'rejected' };
       }),
     );
-    let ok = true;
-    for (const { name, newAccepted, oldRejected, activeAccepted } of checks) {
-      if (newAccepted && oldRejected && activeAccepted) continue;
-      ok = false;
-      const detail = !newAccepted ? 'the new password is not accepted' : !oldRejected ? "the retired user's old password is still accepted" : `the active user ${active.username} is not accepted`;
-      this.run.setCluster(name, { state: CLUSTER_STATE.verifyFailed, newAccepted, detail });
-    }
-    return ok;
+    for (const { name, progress } of checks) if (progress) this.run.setCluster(name, progress);
+    if (checks.every((c) => c.progress === null)) return { ok: true };
+    return { stop: { oldRejectedEverywhere: checks.every((c) => c.oldRejected) } };
   }
 
   /**
    * Role parity before promoting: each user describes itself on every cluster (allowed without
-   * privileges). The cases per cluster:
+   * privileges), an unclear answer asked again up to `describeAttempts` times (a read; the new
+   * password is already on every cluster). The cases per cluster:
    *  1. same roles (ignoring `public`): nothing to do;
    *  2. different, admin configured: grant what the retired user lacks, revoke what it has extra
-   *     (both idempotent), then describe again to confirm;
+   *     (both idempotent), then describe again to confirm: the same roles now (whatever the grant
+   *     and revoke answers said), go on; still different, roles_differ; no answer, case 4;
    *  3. different, no admin: stop with roles_differ, naming the roles;
-   *  4. a describe gives no clear answer: stop (the users' roles are not known to match).
+   *  4. a describe gives no list of roles (no clear answer after every attempt, or refused): the
+   *     roles are not known, so neither the same nor different: stop with roles_unknown
+   *     (docs/reliability.md, finding 5: this was reported as roles_differ).
+   * A difference found on one cluster outweighs roles unread on another: roles_differ.
    */
   private async alignRoles(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<StepResult<null>> {
     const names = this.req.credential.clusters;
@@ -502,17 +516,23 @@ class AlternatingRotation {
     const differ: NonNullable<AlternatingSummary['rolesDiffer']> = [];
     const granted = new Set<string>();
     const revoked = new Set<string>();
-    const problems: string[] = [];
+    const unaligned: string[] = [];
+    const unread: string[] = [];
+    const attempts = this.ctx.tuning.describeAttempts;
     await Promise.all(
       names.map(async (name) => {
         const roles = this.roles(name);
-        const describe = (caller: Caller): Promise<DescribeUserResult> => this.retryUnclear(() => roles.describeUser(caller, caller.user));
+        const describe = (caller: Caller): Promise<DescribeUserResult> => this.retryUnclear(() => roles.describeUser(caller, caller.user), attempts);
+        const unreadOn = (user: string, answer: DescribeUserResult): void => {
+          unread.push(`${name}: users/describe of ${user} gave no list of roles (${describeRoleAnswer(answer)}${answer.kind === 'unknown' ? `, ${attempts} attempts` : ''})`);
+        };
         const [activeRoles, retiredRoles] = await Promise.all([
           describe({ user: active.username, password: active.password }),
           describe({ user: turn.user, password: pending.password }),
         ]);
         if (activeRoles.kind !== 'roles' || retiredRoles.kind !== 'roles') {
-          problems.push(`${name}: users/describe gave no list of roles (${describeRoleAnswer(activeRoles.kind !== 'roles' ? activeRoles : retiredRoles)})`); // case 4
+          if (activeRoles.kind !== 'roles') unreadOn(active.username, activeRoles); // case 4
+          if (retiredRoles.kind !== 'roles') unreadOn(turn.user, retiredRoles);
           return;
         }
         const diff = roleDifference(activeRoles.roles, retiredRoles.roles);
@@ -523,6 +543,7 @@ class AlternatingRotation {
         }
         // Case 2: the grants, then the revokes, one call at a time.
         const admin = secrets.admin;
+        const failures: string[] = [];
         const changes = [
           { verb: 'grant', missing: diff.grant, call: (role: string) => roles.grantRole(admin, turn.user, role), done: granted },
           { verb: 'revoke', missing: diff.revoke, call: (role: string) => roles.revokeRole(admin, turn.user, role), done: revoked },
@@ -533,18 +554,22 @@ class AlternatingRotation {
               await this.ctx.fence(fencePoint.clusterWrite(name));
               return call(role);
             });
-            if (answer.kind !== 'done') problems.push(`${name}: ${verb} ${role} failed (${describeRoleAnswer(answer)})`);
+            if (answer.kind !== 'done') failures.push(`${verb} ${role} failed (${describeRoleAnswer(answer)})`);
             else done.add(role);
           }
         }
         const again = await describe({ user: turn.user, password: pending.password });
-        const left = again.kind === 'roles' ? roleDifference(activeRoles.roles, again.roles) : null;
-        if (!left || left.grant.length > 0 || left.revoke.length > 0) problems.push(`${name}: roles still differ after aligning`);
+        if (again.kind !== 'roles') return unreadOn(turn.user, again);
+        const left = roleDifference(activeRoles.roles, again.roles);
+        if (left.grant.length > 0 || left.revoke.length > 0) unaligned.push(`${name}: roles still differ after aligning${failures.length > 0 ? ` (${failures.join('; ')})` : ''}`);
       }),
     );
     if (granted.size > 0 || revoked.size > 0) this.summary.rolesAligned = { user: turn.user, granted: [...granted].sort(), revoked: [...revoked].sort() };
     if (differ.length > 0) return { stop: this.rolesDifferResult(active.username, turn.user, differ.sort((a, b) => a.cluster.localeCompare(b.cluster))) };
-    if (problems.length > 0) return this.run.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${problems.join('; ')}`);
+    if (unaligned.length > 0) return this.run.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${[...unaligned, ...unread].join('; ')}`);
+    if (unread.length > 0) {
+      return this.run.stop(OUTCOME.needsAttention, REASON.rolesUnknown, `the users' roles could not be read, so they are not known to match: ${unread.join('; ')}`);
+    }
     return { ok: null };
   }
 
@@ -580,26 +605,44 @@ class AlternatingRotation {
    * a turn has cases that one has not (onboarding has no older password to go back to; roles_differ
    * after a leak keeps its reason), and its roll back restores AWSPREVIOUS, not AWSCURRENT. The cases:
    *  1. Leak mode: never restore a leaked password. Keep AWSPENDING while a cluster holds (or may
-   *     hold) the new password; drop it when none does. Needs attention.
+   *     hold) the new password; when none does, move it back onto AWSCURRENT rather than drop it:
+   *     leak mode ignores the grace, so a scheduled turn must not read "AWSPENDING on no version"
+   *     (a later rotation was admitted, the grace is over: graceStartsAt, case 3) from it. Needs
+   *     attention. The leak is contained when every cluster was seen to reject this turn's user's
+   *     old password (`oldRejectedEverywhere`) and no turn is left (the other user's password is not
+   *     the leaked one, or was changed by the first turn): then the reason is the clusters' own (or
+   *     the stop's), never leak_not_contained, and the message says it is contained.
    *  2. No cluster holds (or may hold) the new password: drop AWSPENDING, outcome failed.
    *  3. Onboarding: the created user has no older password to go back to; AWSPENDING keeps its
    *     password (the invariant), needs attention: resume with `recover`.
    *  4. Otherwise put the retired user back to its AWSPREVIOUS password, verify, drop AWSPENDING:
    *     rolled_back. A cluster that cannot be put back keeps AWSPENDING: needs_attention.
-   *  `stopped` (roles_differ) keeps its outcome and reason; a stranger password makes any outcome needs_attention.
+   *  `stopped` keeps its reason: roles_differ stays needs_attention (the roles must be aligned);
+   *  roles_unknown (the roles could not be read) is settled by a roll back like no answer is
+   *  (rolled_back). A stranger password makes any outcome needs_attention.
    */
-  private async failAfterSet(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, stopped?: RotationResult, why?: string): Promise<RotationResult> {
+  private async failAfterSet(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, stopped?: RotationResult, why?: string, oldRejectedEverywhere = false): Promise<RotationResult> {
     const strangers = this.run.holding('other');
     const touched = this.run.holding('pending', 'unknown');
     const reason = why ?? stopped?.error ?? this.run.summarize();
-    const settle = (outcome: Outcome, fallback: Reason): [Outcome, Reason] =>
-      stopped ? [OUTCOME.needsAttention, stopped.reason] : [strangers.length > 0 ? OUTCOME.needsAttention : outcome, strangers.length > 0 ? REASON.unknownPassword : fallback];
+    const needsHuman = stopped !== undefined && stopped.reason !== REASON.rolesUnknown;
+    const settle = (outcome: Outcome, fallback: Reason): [Outcome, Reason] => {
+      if (stopped && needsHuman) return [OUTCOME.needsAttention, stopped.reason];
+      if (strangers.length > 0) return [OUTCOME.needsAttention, REASON.unknownPassword];
+      return [outcome, stopped?.reason ?? fallback];
+    };
 
     // Case 1.
     if (this.req.mode === MODE.leak) {
-      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token);
+      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token, secrets.current.versionId);
+      const contained = oldRejectedEverywhere && turn.remaining === 0 && strangers.length === 0;
+      if (contained) {
+        const kept = touched.length > 0 ? '; AWSPENDING kept (every cluster took the new password): reconcile resumes it, or run recover' : '';
+        return this.run.result(OUTCOME.needsAttention, stopped?.reason ?? this.run.failureCause(), `leak contained (the old password of ${turn.user} is rejected on every cluster), but not promoted: ${reason}${kept}`);
+      }
       const outcomeReason = stopped?.reason ?? (strangers.length > 0 ? REASON.unknownPassword : REASON.leakNotContained);
-      return this.run.result(OUTCOME.needsAttention, outcomeReason, `leak not contained: ${reason}`);
+      const notYet = oldRejectedEverywhere && turn.remaining > 0 ? `the turn of ${turn.active}, whose password may have leaked, did not run (its password still works): ` : '';
+      return this.run.result(OUTCOME.needsAttention, outcomeReason, `leak not contained: ${notYet}${reason}`);
     }
     // Case 2.
     if (touched.length === 0) {
@@ -633,9 +676,9 @@ class AlternatingRotation {
    * Repeats a call whose answer was unclear (timeout, gateway error, 65535): safe for describe
    * (a read) and for grant and revoke (idempotent on the server, spec section 14).
    */
-  private async retryUnclear<T extends { kind: string }>(call: () => Promise<T>): Promise<T> {
+  private async retryUnclear<T extends { kind: string }>(call: () => Promise<T>, attempts = this.ctx.tuning.changeAttempts): Promise<T> {
     let answer = await call();
-    for (let attempt = 1; attempt < this.ctx.tuning.changeAttempts && (answer.kind === 'ambiguous' || answer.kind === 'unknown'); attempt++) {
+    for (let attempt = 1; attempt < attempts && (answer.kind === 'ambiguous' || answer.kind === 'unknown'); attempt++) {
       await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** (attempt - 1));
       answer = await call();
     }

@@ -26,6 +26,12 @@ export interface FailureFacts {
   promotion: Promotion;
   /** The reason the clusters' states give (a refusal, no answer, a failed verification, ...). */
   cause: Reason;
+  /**
+   * Leak mode: every cluster was seen to reject the leaked (old) password, so the leak is contained
+   * even though the run cannot finish (verification of the new password failed or got no answer).
+   * @defaultValue false
+   */
+  leakContained?: boolean;
 }
 
 export const FAILURE_ACTION = {
@@ -57,7 +63,10 @@ export type FailureDecision =
  *  2. Leak mode never restores the leaked password:
  *     a. the promotion failed with every cluster moved: keep AWSPENDING, promote_failed (retried forward);
  *     b. some cluster took the new password: keep AWSPENDING, report what could not be moved;
- *     c. none did: drop AWSPENDING. The outcome is needs_attention either way (the leak is not contained).
+ *     c. none did: drop AWSPENDING. The outcome is needs_attention either way: leak_not_contained,
+ *        or, when every cluster was seen to reject the leaked password (the leak is contained, only
+ *        the new one is not verified everywhere), the clusters' own cause (cluster_unreachable,
+ *        verify_failed): a reason must not claim a leaked password that is dead to be alive.
  *  3. No cluster holds (or may hold) the new password: drop AWSPENDING, failed.
  *  4. Some do: roll them back (then rollBackVerdict).
  *  A cluster holding a password we do not have makes every outcome needs_attention.
@@ -73,7 +82,7 @@ export type FailureDecision =
  * page for every one of them would teach operators to ignore needs_attention.
  */
 export function decideFailure(facts: FailureFacts): FailureDecision {
-  const { mode, touched, stranger, promotion, cause } = facts;
+  const { mode, touched, stranger, promotion, cause, leakContained = false } = facts;
   // Case 1.
   if (promotion === PROMOTION.unknown) {
     return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: REASON.finishUnknown };
@@ -84,7 +93,7 @@ export function decideFailure(facts: FailureFacts): FailureDecision {
       return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: stranger ? REASON.unknownPassword : REASON.promoteFailed };
     }
     // Cases 2b and 2c.
-    const reason = stranger ? REASON.unknownPassword : REASON.leakNotContained;
+    const reason = stranger ? REASON.unknownPassword : leakContained ? cause : REASON.leakNotContained;
     return touched
       ? { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason }
       : { action: FAILURE_ACTION.stop, dropPending: true, outcome: OUTCOME.needsAttention, reason };

@@ -96,14 +96,15 @@ export async function promotePending(ctx: StrategyContext, run: RotationRun, tok
 }
 
 /**
- * Drops AWSPENDING from the abandoned version `token`. A failure leaves a stale pending version
- * that the next run or reconcile adopts, so it is a note for the message, not a failure; a lost
- * lease goes through.
+ * Drops AWSPENDING from the abandoned version `token`, or moves it back onto `returnTo` (AWSCURRENT;
+ * the alternating strategy's leak mode keeps the grace's evidence so: alternating-plan.ts,
+ * graceStartsAt). A failure leaves a stale pending version that the next run or reconcile adopts,
+ * so it is a note for the message, not a failure; a lost lease goes through.
  */
-export async function abandonPending(ctx: StrategyContext, run: RotationRun, token: string): Promise<string> {
+export async function abandonPending(ctx: StrategyContext, run: RotationRun, token: string, returnTo?: string): Promise<string> {
   try {
     await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
-    await ctx.store.abandon(run.req.credential.secretId, token);
+    await ctx.store.abandon(run.req.credential.secretId, token, returnTo === undefined ? {} : { returnTo });
     return '';
   } catch (err) {
     if (isLeaseLost(err)) throw err;

@@ -1,8 +1,8 @@
 import { STAGE } from '../secrets/types.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cluster-calls.ts';
-import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
-import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
+import { progressAfterChange, progressAfterVerification, type ClusterProgress } from './cluster-progress.ts';
+import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion, type Verdict } from './failure-policy.ts';
 import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
 import { rollBackClusters } from './roll-back.ts';
@@ -46,6 +46,8 @@ interface Failure {
   promotion: Promotion;
   /** The explanation when the clusters' states do not give it (a promotion failure). */
   why?: string;
+  /** Verification saw every cluster reject the old password (in leak mode: the leak is contained). */
+  oldRejectedEverywhere?: boolean;
 }
 
 /** One rotation (created per call: every field is per-rotation state). */
@@ -80,13 +82,13 @@ class SingleUserRotation {
     if ('ok' in finished) return finished.ok;
 
     const why = finished.stop.why ?? this.run.summarize();
-    const facts = this.failureFacts(finished.stop.promotion);
+    const facts = this.failureFacts(finished.stop.promotion, finished.stop.oldRejectedEverywhere ?? false);
     const decision = decideFailure(facts);
     if (decision.action === FAILURE_ACTION.rollBack) {
       const rolledBack = await this.run.step(STEP.rollBack, () => this.rollBack(current.secret, pending));
-      return this.settle(rollBackVerdict({ allBack: 'ok' in rolledBack, stranger: facts.stranger, cause: facts.cause }), why, token);
+      return this.settle(rollBackVerdict({ allBack: 'ok' in rolledBack, stranger: facts.stranger, cause: facts.cause }), why, token, false);
     }
-    return this.settle(decision, why, token);
+    return this.settle(decision, why, token, facts.leakContained);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -370,7 +372,11 @@ class SingleUserRotation {
   // 4. Verify
   // ---------------------------------------------------------------------------------------------
 
-  /** Every cluster accepts the pending password and rejects the current one (short retries for propagation). */
+  /**
+   * Every cluster accepts the pending password and rejects the current one (short retries for
+   * propagation, each probe retried until it gets a clear answer: probeUntil). A cluster that
+   * answers neither way is unreachable, never "not accepted" (progressAfterVerification).
+   */
   private async verify(current: CredentialSecret, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
     const names = this.run.req.credential.clusters;
     const checks = await Promise.all(
@@ -379,20 +385,13 @@ class SingleUserRotation {
           probeUntil(this.ctx, name, this.username, pending.password, 'accepted'),
           probeUntil(this.ctx, name, this.username, current.password, 'rejected'),
         ]);
-        return { name, newAccepted: newAnswer === 'accepted', oldRejected: oldAnswer === 'rejected' };
+        const progress = progressAfterVerification(newAnswer, [{ answer: oldAnswer, want: 'rejected', what: 'the old password', missed: 'the old password is still accepted' }]);
+        return { name, progress, oldRejected: oldAnswer === 'rejected' };
       }),
     );
-    let ok = true;
-    for (const { name, newAccepted, oldRejected } of checks) {
-      if (newAccepted && oldRejected) continue;
-      ok = false;
-      this.run.setCluster(name, {
-        state: CLUSTER_STATE.verifyFailed,
-        newAccepted,
-        detail: newAccepted ? 'the old password is still accepted' : 'the new password is not accepted',
-      });
-    }
-    return ok ? { ok: true } : { stop: { promotion: PROMOTION.notReached } };
+    for (const { name, progress } of checks) if (progress) this.run.setCluster(name, progress);
+    if (checks.every((c) => c.progress === null)) return { ok: true };
+    return { stop: { promotion: PROMOTION.notReached, oldRejectedEverywhere: checks.every((c) => c.oldRejected) } };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -429,13 +428,14 @@ class SingleUserRotation {
   // Failure policy (failure-policy.ts decides; this carries it out)
   // ---------------------------------------------------------------------------------------------
 
-  private failureFacts(promotion: Promotion) {
+  private failureFacts(promotion: Promotion, oldRejectedEverywhere: boolean): Required<FailureFacts> {
     return {
       mode: this.run.req.mode,
       touched: this.run.holding('pending', 'unknown').length > 0,
       stranger: this.run.holding('other').length > 0,
       promotion,
       cause: this.run.failureCause(),
+      leakContained: oldRejectedEverywhere,
     };
   }
 
@@ -447,8 +447,12 @@ class SingleUserRotation {
     return rollBackClusters(this.ctx, this.run, this.username, { pending: pending.password, old: current.password }, rollBackFailure);
   }
 
-  /** The result of a failed run, after the policy's roll back or roll forward; the message from the clusters' final states. */
-  private async settle(verdict: Verdict & { dropPending: boolean }, why: string, token: string): Promise<RotationResult> {
+  /**
+   * The result of a failed run, after the policy's roll back or roll forward; the message from the
+   * clusters' final states. In leak mode it says whether the leak is contained (every cluster was
+   * seen to reject the leaked password), never "not contained" when it is.
+   */
+  private async settle(verdict: Verdict & { dropPending: boolean }, why: string, token: string, leakContained: boolean): Promise<RotationResult> {
     const abandonNote = verdict.dropPending ? await abandonPending(this.ctx, this.run, token) : '';
     switch (verdict.reason) {
       case REASON.finishUnknown:
@@ -460,6 +464,10 @@ class SingleUserRotation {
         return this.run.result(verdict.outcome, verdict.reason, `${why}; roll back failed, AWSPENDING kept (it holds the live password of ${stuck.join(', ')})`);
       }
       default:
+        if (this.run.req.mode === MODE.leak && leakContained) {
+          const kept = verdict.dropPending ? abandonNote : '; AWSPENDING kept (every cluster took the new password): reconcile resumes it, or run recover';
+          return this.run.result(verdict.outcome, verdict.reason, `leak contained (every cluster rejects the leaked password), but not promoted: ${why}${kept}`);
+        }
         if (this.run.req.mode === MODE.leak) return this.run.result(verdict.outcome, verdict.reason, `leak not contained on every cluster: ${why}${abandonNote}`);
         return this.run.result(verdict.outcome, verdict.reason, why + abandonNote);
     }

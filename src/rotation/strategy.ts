@@ -34,6 +34,12 @@ export interface EngineTuning {
   pendingLeaseMs: number;
   /** Leak mode: extra passes over clusters that could not be moved before reporting them. */
   leakForwardPasses: number;
+  /**
+   * Alternating, the roles step: users/describe attempts per user and cluster while the answer is
+   * unclear (backoff from retryDelayMs, doubling). A read, cheap to repeat, and the new password is
+   * already on every cluster by then: worth more patience than a change.
+   */
+  describeAttempts: number;
 }
 
 /**

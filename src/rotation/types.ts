@@ -63,6 +63,13 @@ export const REASON = {
   graceNotElapsed: 'grace_not_elapsed',
   /** Alternating: the two users hold different roles and no admin is configured to align them. */
   rolesDiffer: 'roles_differ',
+  /**
+   * Alternating: the roles step could not read a user's roles on a cluster (users/describe gave no
+   * clear answer, or refused), so whether the two users hold the same roles is not known; not
+   * promoted. Scheduled and manual: the retired user is put back (rolled_back). Leak mode:
+   * AWSPENDING kept (every cluster holds the new password), needs_attention.
+   */
+  rolesUnknown: 'roles_unknown',
   /** Alternating: the second user is not onboarded (AWSPREVIOUS names no other user) and no admin is configured. */
   onboardingRequired: 'onboarding_required',
 } as const;

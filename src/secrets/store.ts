@@ -218,21 +218,25 @@ export class AwsSecretStore implements SecretStore {
     if (!options.keepPendingLabel) await this.removePending(secretId, token, labels);
   }
 
-  /** Describes, then takes AWSPENDING off `token` only if it is there: an absent label costs no write. */
-  async abandon(secretId: string, token: string): Promise<void> {
+  /**
+   * Describes, then takes AWSPENDING off `token` only if it is there: an absent label costs no
+   * write. With `returnTo`, the label moves onto that version instead of disappearing (one write
+   * either way).
+   */
+  async abandon(secretId: string, token: string, options: { returnTo?: string } = {}): Promise<void> {
     const labels = (await this.describe(secretId)).versions;
-    await this.removePending(secretId, token, labels);
+    await this.removePending(secretId, token, labels, options.returnTo);
   }
 
   /**
-   * UpdateSecretVersionStage(AWSPENDING, RemoveFrom = token), skipped when `labels` shows it absent.
-   * A failure is settled by reading back: if AWSPENDING is no longer on `token` (an earlier attempt
-   * applied, or someone else removed it), the goal is reached.
+   * UpdateSecretVersionStage(AWSPENDING, RemoveFrom = token, MoveTo = `returnTo` when given),
+   * skipped when `labels` shows it absent. A failure is settled by reading back: if AWSPENDING is no
+   * longer on `token` (an earlier attempt applied, or someone else moved or removed it), the goal is reached.
    */
-  private async removePending(secretId: string, token: string, labels: Record<string, string[]> | undefined): Promise<void> {
+  private async removePending(secretId: string, token: string, labels: Record<string, string[]> | undefined, returnTo?: string): Promise<void> {
     if (labels && !labels[token]?.includes(STAGE.pending)) return;
     try {
-      await this.updateStage(secretId, STAGE.pending, { removeFrom: token });
+      await this.updateStage(secretId, STAGE.pending, { removeFrom: token, ...(returnTo === undefined ? {} : { moveTo: returnTo }) });
     } catch (error) {
       const after = await this.readBack(secretId, error);
       if (after[token]?.includes(STAGE.pending)) throw error;

@@ -51,6 +51,10 @@ export interface SecretStore {
    * that is already current is not moved again.
    */
   promote(secretId: string, token: string, options?: { currentVersionId?: string; keepPendingLabel?: boolean }): Promise<void>;
-  /** Takes AWSPENDING off `token` (the rotation was abandoned). A no-op when it is not there. */
-  abandon(secretId: string, token: string): Promise<void>;
+  /**
+   * Takes AWSPENDING off `token` (the rotation was abandoned), or, with `returnTo`, moves it onto
+   * that version (AWSCURRENT: the alternating strategy's leak mode, docs/design.md section 5.1).
+   * A no-op when it is not on `token`.
+   */
+  abandon(secretId: string, token: string, options?: { returnTo?: string }): Promise<void>;
 }
