@@ -16,15 +16,27 @@
  * Prints one line per size, the ratios between consecutive sizes (linear growth: the ratio of the
  * sizes), then `BENCH {json}`.
  *
- * Run: node bench/schedules-sync.ts [--sizes 1000,10000,50000]
+ * `--worker` runs a BullMQ worker on the control queue meanwhile (concurrency 2, a no-op
+ * processor), as a worker start does: it syncs with its queue workers already fetching, and every
+ * upsert wakes them (the delay marker).
+ *
+ * `--sandbox` sets up as bench/scale does before its sync: the sandbox (Secrets Manager emulator
+ * and a Milvus simulator holding every credential, in this process) and a whole worker
+ * (startWorker, its schedule sync off), so the sync runs beside their heap and queue workers.
+ *
+ * Run: node bench/schedules-sync.ts [--sizes 1000,10000,50000] [--worker | --sandbox]
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import pino from 'pino';
+import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
+import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { syncSchedules } from '../src/queue/schedules.ts';
 import { makeConfig } from '../test/helpers/config.ts';
 import { startBenchRedis } from './bench-redis.ts';
@@ -32,6 +44,8 @@ import { startBenchRedis } from './bench-redis.ts';
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '1000,10000,50000' },
+    worker: { type: 'boolean', default: false },
+    sandbox: { type: 'boolean', default: false },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -95,9 +109,19 @@ function msPer1000(done: number[], start: number): { firstTenth: number; lastTen
 
 async function measureSize(size: number, redisUrl: string): Promise<SizeResult> {
   const base = makeConfig(['west'], Array.from({ length: size }, (_, i) => ({ id: `c${i}`, username: `user_${i}`, clusters: ['west'] })));
-  const config = { ...base, redis: { ...base.redis, url: redisUrl, prefix: `{bench-sync-${randomUUID().slice(0, 8)}}` } };
+  let config: Config = { ...base, redis: { ...base.redis, url: redisUrl, prefix: `{bench-sync-${randomUUID().slice(0, 8)}}` } };
+  let sandbox: Sandbox | null = null;
+  let running: RunningWorker | null = null;
+  if (values.sandbox) {
+    sandbox = await startSandbox(config);
+    Object.assign(process.env, sandbox.env);
+    config = sandbox.config;
+    running = await startWorker(config, pino({ level: 'error' }, pino.destination(2)), { syncSchedules: false });
+  }
   const admin = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const control = new Queue(QUEUE.control, { connection: admin, prefix: config.redis.prefix });
+  const workerConnection = values.worker ? new Redis(redisUrl, { maxRetriesPerRequest: null }) : null;
+  const worker = workerConnection ? new Worker(QUEUE.control, async () => undefined, { connection: workerConnection, prefix: config.redis.prefix, concurrency: 2 }) : null;
   let gcMs = 0;
   const gc = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) gcMs += entry.duration;
@@ -136,6 +160,10 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
     };
   } finally {
     gc.disconnect();
+    await worker?.close();
+    workerConnection?.disconnect();
+    await running?.close();
+    await sandbox?.close();
     // The next size starts from an empty Redis (this bench's own server; a REDIS_URL one loses the prefix only).
     if (process.env.REDIS_URL) await control.obliterate({ force: true }).catch(() => undefined);
     else await admin.flushall();
@@ -172,7 +200,7 @@ async function main(): Promise<void> {
     return { from: p.credentials, to: r.credentials, sizeRatio: ratio(p.credentials, r.credentials), firstSync: ratio(p.firstSyncMs, r.firstSyncMs), resync: ratio(p.resyncMs, r.resyncMs) };
   });
   for (const q of ratios) console.log(`x${q.sizeRatio} credentials (${q.from} -> ${q.to}): first sync x${q.firstSync}, resync x${q.resync}`);
-  console.log(`BENCH ${JSON.stringify({ bench: 'schedules-sync', sizes: results, ratios })}`);
+  console.log(`BENCH ${JSON.stringify({ bench: 'schedules-sync', worker: values.worker, sandbox: values.sandbox, sizes: results, ratios })}`);
 }
 
 await main();
