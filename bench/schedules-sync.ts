@@ -24,7 +24,9 @@
  * and a Milvus simulator holding every credential, in this process) and a whole worker
  * (startWorker, its schedule sync off), so the sync runs beside their heap and queue workers.
  *
- * Run: node bench/schedules-sync.ts [--sizes 1000,10000,50000] [--worker | --sandbox]
+ * `--concurrency N` sets the upserts in flight (default: syncSchedules's own, SYNC_SCHEDULES_DEFAULTS).
+ *
+ * Run: node bench/schedules-sync.ts [--sizes 1000,10000,50000] [--worker | --sandbox] [--concurrency N]
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -35,9 +37,10 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
+import { rememberedCronStrategy } from '../src/queue/remembered-cron.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { syncSchedules } from '../src/queue/schedules.ts';
+import { SYNC_SCHEDULES_DEFAULTS, syncSchedules } from '../src/queue/schedules.ts';
 import { makeConfig } from '../test/helpers/config.ts';
 import { startBenchRedis } from './bench-redis.ts';
 
@@ -46,9 +49,12 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1000,10000,50000' },
     worker: { type: 'boolean', default: false },
     sandbox: { type: 'boolean', default: false },
+    concurrency: { type: 'string' },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
+/** Upserts in flight; syncSchedules's default unless given. */
+const SYNC_OPTIONS = values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) };
 
 interface SizeResult {
   credentials: number;
@@ -119,7 +125,8 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
     running = await startWorker(config, pino({ level: 'error' }, pino.destination(2)), { syncSchedules: false });
   }
   const admin = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const control = new Queue(QUEUE.control, { connection: admin, prefix: config.redis.prefix });
+  // As the worker and \`schedules sync\` build it (src/worker.ts).
+  const control = new Queue(QUEUE.control, { connection: admin, prefix: config.redis.prefix, settings: { repeatStrategy: rememberedCronStrategy() } });
   const workerConnection = values.worker ? new Redis(redisUrl, { maxRetriesPerRequest: null }) : null;
   const worker = workerConnection ? new Worker(QUEUE.control, async () => undefined, { connection: workerConnection, prefix: config.redis.prefix, concurrency: 2 }) : null;
   let gcMs = 0;
@@ -132,14 +139,14 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
     const timed = timedUpserts(control);
     gc.observe({ entryTypes: ['gc'] });
     let t = performance.now();
-    await syncSchedules(timed.queue, admin, config.redis.prefix, config);
+    await syncSchedules(timed.queue, admin, config.redis.prefix, config, SYNC_OPTIONS);
     const firstSyncMs = performance.now() - t;
     gc.disconnect();
     const scripts = await scriptStats(admin);
     const rates = msPer1000(timed.done, t);
 
     t = performance.now();
-    await syncSchedules(control, admin, config.redis.prefix, config);
+    await syncSchedules(control, admin, config.redis.prefix, config, SYNC_OPTIONS);
     const resyncMs = performance.now() - t;
 
     t = performance.now();
@@ -200,7 +207,7 @@ async function main(): Promise<void> {
     return { from: p.credentials, to: r.credentials, sizeRatio: ratio(p.credentials, r.credentials), firstSync: ratio(p.firstSyncMs, r.firstSyncMs), resync: ratio(p.resyncMs, r.resyncMs) };
   });
   for (const q of ratios) console.log(`x${q.sizeRatio} credentials (${q.from} -> ${q.to}): first sync x${q.firstSync}, resync x${q.resync}`);
-  console.log(`BENCH ${JSON.stringify({ bench: 'schedules-sync', worker: values.worker, sandbox: values.sandbox, sizes: results, ratios })}`);
+  console.log(`BENCH ${JSON.stringify({ bench: 'schedules-sync', worker: values.worker, sandbox: values.sandbox, concurrency: SYNC_OPTIONS.concurrency ?? SYNC_SCHEDULES_DEFAULTS.concurrency, sizes: results, ratios })}`);
 }
 
 await main();

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
+import { defaultRepeatStrategy, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODE } from '../src/error-codes.ts';
 import { QUEUE } from '../src/queue/names.ts';
+import { rememberedCronStrategy } from '../src/queue/remembered-cron.ts';
 import { listSchedules, syncSchedules, type SchedulerQueue } from '../src/queue/schedules.ts';
 import { SCHEDULES_SYNC_LOCK_TTL_MS, schedulesSyncLockKey } from '../src/queue/schedules-sync-lock.ts';
 import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
@@ -24,7 +25,8 @@ let prefix: string;
 beforeEach(() => {
   prefix = `{test-sync-${randomUUID().slice(0, 8)}}`;
   redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-  control = new Queue(QUEUE.control, { connection: redis, prefix });
+  // As the worker and `schedules sync` build it.
+  control = new Queue(QUEUE.control, { connection: redis, prefix, settings: { repeatStrategy: rememberedCronStrategy() } });
 });
 
 afterEach(async () => {
@@ -145,7 +147,12 @@ describe('schedules sync: bounded concurrency', () => {
     const config = configWith(ids(200));
     const paris = { ...config, credentials: { ...config.credentials, c7: { ...config.credentials.c7!, schedule: '15 1 * * *', timezone: 'Europe/Paris' } } };
     const queue = wrapped({ upsertDelayMs: 2 });
+    const nextRuns = (pattern: string, tz: string): (number | undefined)[] => [defaultRepeatStrategy(Date.now(), { pattern, tz })];
+    const expectedNext = { paris: nextRuns('15 1 * * *', 'Europe/Paris'), utc: nextRuns('0 3 * * 0', 'UTC') };
     const result = await syncSchedules(queue, redis, prefix, paris, { concurrency: 8 });
+    // BullMQ's own answer before and after the sync (a run time could fall in between).
+    expectedNext.paris.push(...nextRuns('15 1 * * *', 'Europe/Paris'));
+    expectedNext.utc.push(...nextRuns('0 3 * * 0', 'UTC'));
     expect(queue.peak).toBe(8);
     expect(result?.upserted).toEqual([...ids(200).map((id) => `schedule:${id}`), 'reconcile']);
     const listed = await listSchedules(control);
@@ -153,6 +160,8 @@ describe('schedules sync: bounded concurrency', () => {
     const byId = new Map(listed.map((s) => [s.id, s]));
     expect(byId.get('schedule:c7')).toMatchObject({ pattern: '15 1 * * *', timezone: 'Europe/Paris' });
     expect(byId.get('schedule:c8')).toMatchObject({ pattern: '0 3 * * 0', timezone: 'UTC' });
+    expect(expectedNext.paris).toContain(byId.get('schedule:c7')?.next);
+    for (const id of ids(200).filter((id) => id !== 'c7')) expect(expectedNext.utc).toContain(byId.get(`schedule:${id}`)?.next);
     expect(byId.get('reconcile')).toMatchObject({ every: config.worker.reconcileIntervalMs });
     // One next tick per credential scheduler, none lost or doubled.
     expect((await control.getDelayed()).filter((j) => j.name === 'schedule-tick')).toHaveLength(200);

@@ -3,6 +3,7 @@ import type { Config } from '../config/types.ts';
 import type { RedisClient } from '../queue/redis-client.ts';
 import { closeRedisConnection, createRedisConnection, waitForRedis } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
+import { rememberedCronStrategy } from '../queue/remembered-cron.ts';
 import { listSchedules, syncSchedules, type ScheduleSync } from '../queue/schedules.ts';
 import { SchedulesSyncLockLostError } from '../queue/schedules-sync-lock.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
@@ -15,7 +16,7 @@ async function withControlQueue<T>(config: Config, context: OneShotContext, body
   return withRedisFailures(config.redis, async () => {
     const connection = releases.add('redis connection (schedules)', createRedisConnection(config.redis, 'producer', { logger, name: 'schedules' }), closeRedisConnection);
     await waitForRedis(connection, config.redis);
-    const queue = releases.add('control queue', new Queue(QUEUE.control, { connection, prefix: config.redis.prefix }), (q) => q.close());
+    const queue = releases.add('control queue', new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, settings: { repeatStrategy: rememberedCronStrategy() } }), (q) => q.close());
     queue.on('error', ignoreLoggedByConnection);
     return body(queue, connection);
   });
