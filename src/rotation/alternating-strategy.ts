@@ -579,7 +579,9 @@ class AlternatingRotation {
    *  1. promoted: rotated; the retired user is now AWSCURRENT.
    *  2. unknown: needs attention (finish_unknown); every cluster holds the new password, which
    *     AWSPENDING records, and running the same rotation again settles it.
-   *  3. not moved: the failure policy of failAfterSet.
+   *  3. throttled past the retries: needs attention (promote_failed), carried forward as case 2 is,
+   *     never rolled back (the single-user policy's case 2, failure-policy.ts, for the same reasons).
+   *  4. not moved otherwise: the failure policy of failAfterSet.
    */
   private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
     const promoted = await promotePending(this.ctx, this.run, turn.token, secrets.current.versionId);
@@ -591,7 +593,9 @@ class AlternatingRotation {
         return this.run.result(OUTCOME.rotated, REASON.ok);
       case 'unknown': // case 2
         return this.run.result(OUTCOME.needsAttention, REASON.finishUnknown, promoted.why);
-      case 'not-moved': // case 3
+      case 'throttled': // case 3
+        return this.run.result(OUTCOME.needsAttention, REASON.promoteFailed, `${promoted.why}; every cluster holds the new password of ${turn.user}, AWSPENDING kept: the same rotation promotes it when run again`);
+      case 'not-moved': // case 4
         return this.failAfterSet(turn, secrets, pending, undefined, promoted.why);
       default: {
         const unreachable: never = promoted;
