@@ -2,11 +2,13 @@
  * The engine's tables as pure functions, over every combination of their inputs, without I/O:
  * the resume rules (per cluster: what the pending, current and previous passwords got -> the next
  * move), the failure policy (mode x what changed -> roll back, roll forward or stop, outcome,
- * reason), and the retries of a write Secrets Manager throttled (through the fence). Each expectation is written from docs/design.md's wording (sections 2 and 5), not from the code.
+ * reason), and the retries of what Secrets Manager throttled (a write through the fence; a job put
+ * back). Each expectation is written from docs/design.md's wording (sections 2 and 5), not from the code.
  */
 import { describe, expect, it } from 'vitest';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion } from '../src/rotation/failure-policy.ts';
 import { RESUME_MOVE, isTerminal, nextResumeMove, type ClusterEvidence, type ResumeMove } from '../src/rotation/resume-rules.ts';
+import { THROTTLE_RETRY, throttleRetryDelayMs } from '../src/rotation/throttle-retry.ts';
 import { WRITE_RETRY, nextWriteRetry, writeRetryDelayMs, type WriteRetryFacts } from '../src/rotation/write-retry.ts';
 import { MODE, OUTCOME, REASON, type Mode, type Reason } from '../src/rotation/types.ts';
 
@@ -204,3 +206,12 @@ describe('a throttled write: retried through the fence, every combination of att
   });
 });
 
+describe('a rotation throttled before anything changed: put back, a bounded number of times', () => {
+  it('pauses 1 s, 2 s, 4 s, 8 s, 16 s, then 30 s, ten times; then the result stands', () => {
+    const delays = Array.from({ length: 12 }, (_, putBacks) => throttleRetryDelayMs(putBacks));
+    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000, 30_000, 30_000, null, null]);
+    expect(THROTTLE_RETRY.putBacks).toBe(10);
+    // About three minutes of pauses in all.
+    expect(delays.reduce<number>((sum, d) => sum + (d ?? 0), 0)).toBe(181_000);
+  });
+});
