@@ -444,7 +444,7 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'promote_failed':
-        // Leak mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
+        // Leak mode, or a throttled promotion in any mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'leak_not_contained':
