@@ -48,6 +48,7 @@ import {
   type RotationRequest,
   type RotationResult,
 } from './types.ts';
+import { isThrottled } from './write-retry.ts';
 
 /**
  * The alternating strategy for the engine's registry. Besides the engine's context it needs the
@@ -272,7 +273,7 @@ class AlternatingRotation {
         if (!parsed) return this.run.stop(OUTCOME.failed, REASON.secretInvalid, `admin secret "${credential.admin.secretId}" has no AWSCURRENT value with string username and password`);
         admin = { user: parsed.username, password: parsed.password };
       } catch (err) {
-        return this.run.stop(OUTCOME.failed, REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
+        return this.run.stop(OUTCOME.failed, isThrottled(err) ? REASON.secretsThrottled : REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
       }
     }
     const previousOfRetired = previous && previous.username === retired ? previous : null;
