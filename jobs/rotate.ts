@@ -5,7 +5,7 @@ import { STRATEGY, type Config } from '../src/config/types.ts';
 import { leakSourceLabel, type RotatorMetrics } from '../src/observability/metrics.ts';
 import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
-import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
+import { CREDENTIAL_FACT, alternatingStateOf, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import { LeakFlags, type LeakNoticeSummary } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
@@ -157,12 +157,15 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       }
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);
-      await deps.credentialState
-        .record(credential.id, {
+      // Alternating: which user is AWSCURRENT and when the retired one's grace ends, from the strategy's own view of its promotion.
+      const alternating = credential.strategy === STRATEGY.alternating ? alternatingStateOf(credential, result) : null;
+      await Promise.all([
+        deps.credentialState.record(credential.id, {
           [CREDENTIAL_FACT.needsAttention]: result.outcome === OUTCOME.needsAttention ? 1 : 0,
           ...(result.outcome === OUTCOME.rotated ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
-        })
-        .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
+        }),
+        alternating ? deps.credentialState.recordAlternating(credential.id, alternating) : null,
+      ]).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
       const leak = count > 0 ? leakAnswer(notices, result.outcome === OUTCOME.rotated ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {

@@ -125,6 +125,23 @@ describe('alternating strategy', () => {
       expect(await f.rotate()).toMatchObject({ outcome: 'rotated', alternating: { currentUser: USER_A, previousUser: USER_B } });
       expectClean(f, 'rotated');
     });
+
+    it('says when the grace of the user it retired ends: the promotion instant + graceMs; a refusal by the grace says notBefore', async () => {
+      const f = await start();
+      const from = Date.now() + f.clock.offsetMs;
+      const result = await f.rotate();
+      const to = Date.now() + f.clock.offsetMs;
+      expect(result.outcome).toBe('rotated');
+      const endsAt = Date.parse(result.alternating?.graceEndsAt ?? '');
+      expect(endsAt).toBeGreaterThanOrEqual(from + f.credential.graceMs);
+      expect(endsAt).toBeLessThanOrEqual(to + f.credential.graceMs);
+      f.clock.offsetMs = 0; // the emulator dates versions by the real clock: now is within the grace
+      const refused = await f.rotate();
+      expect(refused).toMatchObject({ reason: 'grace_not_elapsed' });
+      expect(refused.alternating?.graceEndsAt).toBe(refused.alternating?.notBefore);
+      const failed = await f.rotate({ recover: true });
+      expect(failed.alternating).not.toHaveProperty('graceEndsAt');
+    });
   });
 
   describe('a promotion Secrets Manager throttles', () => {

@@ -2,15 +2,18 @@
  * The engine's tables as pure functions, over every combination of their inputs, without I/O:
  * the resume rules (per cluster: what the pending, current and previous passwords got -> the next
  * move), the failure policy (mode x what changed -> roll back, roll forward or stop, outcome,
- * reason), and the retries of what Secrets Manager throttled (a write through the fence; a job put
- * back). Each expectation is written from docs/design.md's wording (sections 2 and 5), not from the code.
+ * reason), the dry run's action (what load gave -> rotate, resume, refuse or nothing), and the
+ * retries of what Secrets Manager throttled (a write through the fence; a job put back). Each
+ * expectation is written from the wording of docs/design.md (sections 5 and 6; the dry run's: the
+ * README, `--dry-run`), not from the code.
  */
 import { describe, expect, it } from 'vitest';
 import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion } from '../src/rotation/failure-policy.ts';
 import { RESUME_MOVE, isTerminal, nextResumeMove, type ClusterEvidence, type ResumeMove } from '../src/rotation/resume-rules.ts';
+import { PLAN_ACTION, planActionOf } from '../src/rotation/rotation-plan.ts';
 import { THROTTLE_RETRY, throttleRetryDelayMs } from '../src/rotation/throttle-retry.ts';
+import { MODE, OUTCOME, REASON, type Mode, type Outcome, type Reason, type RotationResult } from '../src/rotation/types.ts';
 import { WRITE_RETRY, nextWriteRetry, writeRetryDelayMs, type WriteRetryFacts } from '../src/rotation/write-retry.ts';
-import { MODE, OUTCOME, REASON, type Mode, type Reason } from '../src/rotation/types.ts';
 
 const PENDING: ClusterEvidence['pending'][] = [undefined, 'none', 'accepted', 'rejected', 'unknown'];
 const CURRENT: ClusterEvidence['current'][] = [undefined, 'accepted', 'rejected', 'unknown'];
@@ -213,5 +216,30 @@ describe('a rotation throttled before anything changed: put back, a bounded numb
     expect(THROTTLE_RETRY.putBacks).toBe(10);
     // About three minutes of pauses in all.
     expect(delays.reduce<number>((sum, d) => sum + (d ?? 0), 0)).toBe(181_000);
+  });
+});
+
+describe("the dry run's action: every load result x whether a pending version would be resumed", () => {
+  const stopOf = (outcome: Outcome, reason: Reason): RotationResult => ({ credential: 'c', outcome, reason, mode: MODE.manual, rotationId: 'r', versionId: null, clusters: {}, durationMs: 0 });
+  // Every outcome load can stop with, with a reason it gives it (the two rotated ones are the only reasons of `rotated` at load).
+  const stops: RotationResult[] = [
+    stopOf(OUTCOME.rotated, REASON.alreadyRotated),
+    stopOf(OUTCOME.rotated, REASON.nothingPending),
+    stopOf(OUTCOME.failed, REASON.rotationInProgress),
+    stopOf(OUTCOME.failed, REASON.graceNotElapsed),
+    stopOf(OUTCOME.failed, REASON.authDisabled),
+    stopOf(OUTCOME.needsAttention, REASON.unknownPassword),
+    stopOf(OUTCOME.needsAttention, REASON.rolesDiffer),
+    stopOf(OUTCOME.rolledBack, REASON.verifyFailed),
+  ];
+
+  it.each(stops.flatMap((stop) => [true, false].map((resumes) => [`${stop.outcome}/${stop.reason}, resumes ${resumes}`, stop, resumes] as const)))('%s', (_label, stop, resumes) => {
+    // A stop that is a success (nothing to do) is `nothing`; any other stop is a refusal; whether a pending version exists does not matter then.
+    expect(planActionOf(stop, resumes)).toBe(stop.outcome === OUTCOME.rotated ? PLAN_ACTION.nothing : PLAN_ACTION.refuse);
+  });
+
+  it('a load that goes on resumes when a pending version with a value is there, else rotates', () => {
+    expect(planActionOf(null, true)).toBe(PLAN_ACTION.resume);
+    expect(planActionOf(null, false)).toBe(PLAN_ACTION.rotate);
   });
 });

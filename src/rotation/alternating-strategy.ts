@@ -28,11 +28,14 @@ import { STAGE } from '../secrets/types.ts';
 import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { changeOptions, checkAuthentication, probeClear, probeUntil } from './cluster-calls.ts';
+import { confirmCurrentAccepted } from './confirm-current.ts';
 import { detailOf, progressAfterChange, progressAfterVerification, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
-import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
+import { FAILURE_ACTION, PROMOTION, decideFailure } from './failure-policy.ts';
+import { leakForwardPasses } from './leak-forward.ts';
+import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
-import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
 import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
@@ -141,11 +144,10 @@ class AlternatingRotation {
       );
     }
     const stop = 'stop' in loaded ? loaded.stop : null;
-    const action = stop ? (stop.reason === REASON.alreadyRotated || stop.reason === REASON.nothingPending ? PLAN_ACTION.nothing : PLAN_ACTION.refuse) : 'ok' in loaded && loaded.ok.turn.resume ? PLAN_ACTION.resume : PLAN_ACTION.rotate;
     return planOf({
       req: this.req,
       strategy: STRATEGY.alternating,
-      action,
+      action: planActionOf(stop, 'ok' in loaded && loaded.ok.turn.resume),
       stop,
       currentVersionId: seen?.current.versionId ?? null,
       pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
@@ -161,7 +163,9 @@ class AlternatingRotation {
    * Reads the secret (AWSCURRENT, AWSPREVIOUS, the pending version) and checks authentication on
    * every cluster at once, then asks decideAlternating. The cases of I/O:
    *  1. Secrets Manager cannot be read, or AWSCURRENT is not a credential: refuse.
-   *  2. The decision refuses or says it is done (confirm every cluster accepts AWSCURRENT).
+   *  2. The decision refuses or says it is done (confirmCurrentAccepted: every cluster must accept
+   *     AWSCURRENT, as in the single-user strategy); `recover` with nothing pending confirms the
+   *     same way, after the authentication check of 3 and 4.
    *  3. A cluster accepts a random wrong password: authentication is off, refuse.
    *  4. A cluster gives no answer: refuse before writing, unless resuming or in leak mode.
    *  5. Onboarding and role alignment need the admin credential: unreadable, refuse.
@@ -220,10 +224,15 @@ class AlternatingRotation {
       return this.run.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
     }
 
-    // `recover` with nothing pending: nothing to resume, nothing written; report whether every cluster accepts AWSCURRENT.
+    // `recover` with nothing pending: nothing to resume, nothing written; after the authentication
+    // check (as the single-user strategy: a cluster with authentication off accepts any password,
+    // so its answer would prove nothing), report whether every cluster accepts AWSCURRENT.
     if (this.req.recover && !pendingId) {
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmAlreadyRotated(current, REASON.nothingPending) };
+      const checks = await checkAuthentication(this.ctx, credential.clusters, current.username, wrong);
+      const unauthenticated = this.run.refuseUnlessAuthenticated(checks, false, 'no answer to the authentication check');
+      if (unauthenticated) return unauthenticated;
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.nothingPending) };
     }
     const decision = decideAlternating({
       usernames: credential.usernames,
@@ -249,12 +258,13 @@ class AlternatingRotation {
     // Case 2.
     if (decision.kind === 'stop') {
       if (decision.reason === REASON.rotationInProgress || decision.reason === REASON.secretInvalid) this.run.versionId = pendingId ?? null;
-      if (decision.notBefore !== undefined) this.summary.notBefore = new Date(decision.notBefore).toISOString();
+      if (decision.notBefore !== undefined) this.summary.notBefore = this.summary.graceEndsAt = new Date(decision.notBefore).toISOString();
       return this.run.stop(decision.outcome, decision.reason, decision.error);
     }
     if (decision.kind === 'done') {
+      // A later turn pending on another version changes the other user only: AWSCURRENT's must still be accepted everywhere.
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmAlreadyRotated(current) };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.alreadyRotated) };
     }
     this.run.versionId = decision.token;
     this.summary.turns = decision.turn;
@@ -315,23 +325,6 @@ class AlternatingRotation {
     return this.run.result(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active} and ${retired} hold different roles (${text}); align them or configure admin`);
   }
 
-  /**
-   * The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT.
-   * Not the single-user strategy's confirmClustersAccept: that one reports a cluster with no answer
-   * as unreachable (failed, cluster_unreachable), this one as not accepting (needs_attention,
-   * unknown_password), and outcomes are contracts of each strategy's tests; kept apart so neither
-   * changes here.
-   */
-  private async confirmAlreadyRotated(current: CredentialSecret, reason: Reason = REASON.alreadyRotated): Promise<RotationResult> {
-    const names = this.req.credential.clusters;
-    const answers = await Promise.all(names.map(async (name) => [name, (await probeUntil(this.ctx, name, current.username, current.password, 'accepted')) === 'accepted'] as const));
-    for (const [name, accepted] of answers) {
-      this.run.setCluster(name, accepted ? { state: CLUSTER_STATE.updated } : { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is not accepted' });
-    }
-    if (answers.every(([, accepted]) => accepted)) return this.run.result(OUTCOME.rotated, reason);
-    return this.run.result(OUTCOME.needsAttention, REASON.unknownPassword, 'a cluster does not accept AWSCURRENT');
-  }
-
   // ---------------------------------------------------------------------------------------------
   // One turn: write ahead, set, verify, roles, finish (or the failure policy)
   // ---------------------------------------------------------------------------------------------
@@ -375,22 +368,13 @@ class AlternatingRotation {
   }
 
   /**
-   * Every cluster in parallel; leak mode retries the clusters that did not move (never backwards).
-   * Not the single-user strategy's loop: a turn has one password to start from, so it retries
-   * every cluster still behind (holding AWSPREVIOUS or unknown: a refusal too), with backoff from
-   * 1x retryDelayMs; the single-user strategy retries only unreachable clusters (the resume rules
-   * settle the rest), with backoff from 2x. Sharing one loop would change one of them.
+   * Every cluster in parallel; leak mode retries forward (never backwards) the clusters that gave
+   * no answer (leakForwardPasses, shared with the single-user strategy).
    */
   private async setAll(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<void> {
     const names = this.req.credential.clusters;
     await Promise.all(names.map((name) => this.setOne(name, turn, secrets, pending, turn.resume)));
-    if (this.req.mode !== MODE.leak) return;
-    for (let pass = 0; pass < this.ctx.tuning.leakForwardPasses; pass++) {
-      const behind = this.run.holding('current', 'unknown');
-      if (behind.length === 0) return;
-      await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
-      await Promise.all(behind.map((name) => this.setOne(name, turn, secrets, pending, true)));
-    }
+    if (this.req.mode === MODE.leak) await leakForwardPasses(this.ctx, this.run, (stuck) => Promise.all(stuck.map((name) => this.setOne(name, turn, secrets, pending, true))));
   }
 
   /**
@@ -580,9 +564,14 @@ class AlternatingRotation {
    *  1. promoted: rotated; the retired user is now AWSCURRENT.
    *  2. unknown: needs attention (finish_unknown); every cluster holds the new password, which
    *     AWSPENDING records, and running the same rotation again settles it.
-   *  3. throttled past the retries: needs attention (promote_failed), carried forward as case 2 is,
-   *     never rolled back (the single-user policy's case 2, failure-policy.ts, for the same reasons).
-   *  4. not moved otherwise: the failure policy of failAfterSet.
+   *  3. not moved, in leak mode: every cluster holds the new password (verified: the leaked one is
+   *     dead), only AWSCURRENT could not be moved. Keep AWSPENDING and finish forward: needs
+   *     attention, promote_failed, which the worker and `rotate` run again with the same rotation
+   *     id until it is promoted (finish-retry.ts), the single-user strategy's rule (failure-policy.ts
+   *     case 3a), not leak_not_contained: nothing leaked is left alive.
+   *  4. throttled past the retries through the write gate, in any mode: the same (failure-policy.ts
+   *     case 2): the shared quota said "not now"; a roll back would undo what the next attempt finishes.
+   *  5. not moved otherwise: the failure policy of failAfterSet (roll back).
    */
   private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
     const promoted = await promotePending(this.ctx, this.run, turn.token, secrets.current.versionId);
@@ -590,14 +579,19 @@ class AlternatingRotation {
       case 'promoted': // case 1
         this.summary.currentUser = turn.user;
         this.summary.previousUser = turn.active;
+        // The user just retired keeps working at least graceMs from now (the promotion, read back just before).
+        this.summary.graceEndsAt = new Date(this.ctx.now() + this.req.credential.graceMs).toISOString();
         if (turn.onboard) this.summary.onboarded = true;
         return this.run.result(OUTCOME.rotated, REASON.ok);
       case 'unknown': // case 2
         return this.run.result(OUTCOME.needsAttention, REASON.finishUnknown, promoted.why);
-      case 'throttled': // case 3
-        return this.run.result(OUTCOME.needsAttention, REASON.promoteFailed, `${promoted.why}; every cluster holds the new password of ${turn.user}, AWSPENDING kept: the same rotation promotes it when run again`);
-      case 'not-moved': // case 4
-        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why);
+      case 'throttled':
+      case 'not-moved': {
+        const promotion = promoted.kind === 'throttled' ? PROMOTION.throttled : PROMOTION.failed;
+        const decision = decideFailure({ mode: this.req.mode, touched: true, stranger: false, promotion, cause: this.run.failureCause() });
+        if (decision.action === FAILURE_ACTION.rollForward) return this.run.result(decision.outcome, decision.reason, promoteFailedMessage(promoted.why)); // cases 3 and 4
+        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why); // case 5
+      }
       default: {
         const unreachable: never = promoted;
         throw new Error(`unhandled promotion ${JSON.stringify(unreachable)}`);

@@ -95,6 +95,11 @@ export async function promotePending(ctx: StrategyContext, run: RotationRun, tok
   return { kind: 'not-moved', why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` }; // case 4
 }
 
+/** The message of promote_failed (AWSCURRENT not moved with every cluster on the new password: leak mode, or throttled), for both strategies. */
+export function promoteFailedMessage(why: string): string {
+  return `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`;
+}
+
 /**
  * Drops AWSPENDING from the abandoned version `token`, or moves it back onto `returnTo` (AWSCURRENT;
  * the alternating strategy's leak mode keeps the grace's evidence so: alternating-plan.ts,

@@ -144,6 +144,12 @@ export interface AlternatingSummary {
   rolesDiffer?: { cluster: string; missing: string[]; extra: string[] }[];
   /** grace_not_elapsed: when the rotation becomes possible (ISO 8601). */
   notBefore?: string;
+  /**
+   * When the grace of the user under AWSPREVIOUS ends (ISO 8601): from then on a scheduled or
+   * manual rotation is allowed. Set when this rotation promoted (the instant it saw AWSCURRENT
+   * moved + graceMs) or was refused by the grace (= notBefore); absent otherwise.
+   */
+  graceEndsAt?: string;
 }
 
 /** Progress events that logging, metrics and audit consume. No event carries a password. */
