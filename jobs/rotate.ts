@@ -15,6 +15,7 @@ import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
 import { finishRetryDelayMs, rotateUntilFinished, stillFinishing } from '../src/rotation/finish-retry.ts';
 import type { PendingOwner } from '../src/rotation/strategy.ts';
+import { throttledBeforeChange, throttleRetryDelayMs } from '../src/rotation/throttle-retry.ts';
 import { MODE, OUTCOME, REASON, STEP, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
 
 export interface RotateJobDeps {
@@ -68,7 +69,10 @@ const FINISH_ATTEMPTS_IN_PROCESS = 4;
  * the result as data; only a lost lock or an infrastructure error throws (BullMQ retries, and the
  * retry resumes the same rotation id). A rotation left unfinished (every cluster ahead of
  * AWSCURRENT: finish_unknown, promote_failed) is run again with the same rotation id, a few times
- * in process, then by putting the job back (delayed, bounded backoff) until it settles.
+ * in process, then by putting the job back (delayed, bounded backoff) until it settles. A rotation
+ * that Secrets Manager throttled before anything changed (secrets_throttled) is put back the same
+ * way, a bounded number of times (throttle-retry.ts). The fence books a slot in the write budget
+ * before every Secrets Manager write, retries of a throttled write included (write-retry.ts).
  */
 export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: string) => Promise<RotateJobResult> {
   const now = deps.now ?? Date.now;
@@ -125,6 +129,16 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         logger.warn({ credential: credential.id, rotationId: data.rotationId, reason: result.reason, attempt }, 'rotation not finished: every cluster is ahead of AWSCURRENT; running it again');
         await job.updateData({ ...data, finishing: attempt });
         await job.moveToDelayed(now() + finishRetryDelayMs(attempt), token);
+        throw new DelayedError();
+      }
+
+      const throttleDelayMs = throttledBeforeChange(result) ? throttleRetryDelayMs(data.throttled ?? 0) : null;
+      if (throttleDelayMs !== null) {
+        // Nothing changed: the shared write quota was full. Run it again later with the same rotation id.
+        const attempt = (data.throttled ?? 0) + 1;
+        logger.warn({ credential: credential.id, rotationId: data.rotationId, reason: result.reason, attempt, delayMs: throttleDelayMs }, 'rotation throttled by Secrets Manager before anything changed; running it again later');
+        await job.updateData({ ...data, throttled: attempt });
+        await job.moveToDelayed(now() + throttleDelayMs, token);
         throw new DelayedError();
       }
 

@@ -144,6 +144,34 @@ describe('alternating strategy', () => {
     });
   });
 
+  describe('a promotion Secrets Manager throttles', () => {
+    it('throttled past the budget: promote_failed, the retired user not rolled back, AWSPENDING kept; run again, it promotes', async () => {
+      const f = await start();
+      const before = labels(f);
+      f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
+      const rotationId = randomUUID();
+      const promotes: string[] = [];
+      const runtime = f.engine({ tuning: { writeThrottleBudgetMs: 250 }, fence: async (point) => void (fenceLabel(point) === 'promote' && promotes.push('promote')) });
+
+      const result = await f.rotate({ mode: 'scheduled', rotationId, runtime });
+
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
+      expect(result.error).toMatch(/SECRET_THROTTLED.*AWSPENDING kept/);
+      expect(promotes).toEqual(['promote', 'promote']);
+      expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+      const pending = credentialUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+      expect(pending?.username).toBe(USER_B);
+      for (const name of ['west', 'east']) expect(sim(f, name).passwordOf(USER_B)).toBe(pending?.password);
+      expect(labels(f).current).toEqual(before.current);
+
+      f.sandbox.emulator.clearFaults();
+      const again = await f.rotate({ mode: 'scheduled', rotationId });
+      expect(again).toMatchObject({ outcome: 'rotated', versionId: rotationId, alternating: { currentUser: USER_B, previousUser: USER_A } });
+      expect(labels(f).current).toEqual(pending);
+      expectClean(f, 'rotated');
+    });
+  });
+
   describe('the grace counts from the promotion (docs/reliability.md finding 4)', () => {
     const HOUR = 3_600_000;
     const GRACE = 2 * HOUR;

@@ -237,7 +237,7 @@ describe('rotation engine: clusters out of step', () => {
 });
 
 describe('rotation engine: Secrets Manager failures', () => {
-  it('throttling on every call (twice each) is retried by the SDK and the rotation completes', async () => {
+  it('throttling on every call (twice each) is retried (reads by the SDK, writes through the fence) and the rotation completes', async () => {
     const f = await start({ clusters: ['west'] });
     for (const op of ['DescribeSecret', 'GetSecretValue', 'PutSecretValue', 'UpdateSecretVersionStage']) {
       f.sandbox.emulator.injectFault({ op, times: 2, fault: { kind: 'throttle' } });
@@ -247,10 +247,10 @@ describe('rotation engine: Secrets Manager failures', () => {
     expect(f.sandbox.emulator.throttledCount()).toBe(8);
   });
 
-  it('put pending fails for good: failed, no cluster touched', async () => {
+  it('put pending fails for good: failed, secrets_manager_error, no cluster touched', async () => {
     const f = await start({ clusters: ['west'] });
     const before = held(f, 'west');
-    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: 100, fault: { kind: 'throttle' } });
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: 100, fault: { kind: 'status', status: 500 } });
     const result = await f.rotate();
     expect(result.outcome).toBe('failed');
     expect(result.reason).toBe('secrets_manager_error');
@@ -293,13 +293,127 @@ describe('rotation engine: Secrets Manager failures', () => {
   });
 });
 
+describe('rotation engine: a throttled write is retried through the fence', () => {
+  /**
+   * An engine whose fence records, at each Secrets Manager write, how many calls of `op` the
+   * emulator had seen by then: one fence (in the worker, one booking of the write gate) before
+   * every attempt reads 0, 1, 2, ...
+   */
+  function recordingFence(f: RotationFixture, write: string, op: string, tuning: { writeThrottleBudgetMs?: number } = {}) {
+    const seen: number[] = [];
+    const runtime = f.engine({
+      tuning,
+      fence: async (point) => {
+        if (fenceLabel(point) === write) seen.push(f.sandbox.emulator.callCount(op));
+      },
+    });
+    return { runtime, seen };
+  }
+
+  it('the write ahead throttled 3 times, then admitted: rotated, the fence passed before each of the 4 attempts', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: 3, fault: { kind: 'throttle' } });
+    const { runtime, seen } = recordingFence(f, 'put-pending', 'PutSecretValue');
+    const result = await f.rotate({ mode: 'scheduled', runtime });
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(4);
+    expect(assertEndInvariants(f.sandbox, f.credential, 'rotated')).toEqual([]);
+  });
+
+  it('the promotion throttled 3 times, then admitted: rotated without a roll back, the fence passed before each of the 4 attempts', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: 3, fault: { kind: 'throttle' } });
+    const { runtime, seen } = recordingFence(f, 'promote', 'UpdateSecretVersionStage');
+    const result = await f.rotate({ mode: 'scheduled', runtime });
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+    expect(held(f, 'west')).toBe(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current));
+  });
+
+  it.each(['scheduled', 'manual'] as const)('%s mode, the promotion throttled past the budget: promote_failed, not rolled back, AWSPENDING kept; run again, it promotes', async (mode) => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const watch = watchStoredPasswordInvariant(f.sandbox, f.credential);
+    const before = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
+    const rotationId = randomUUID();
+    const { runtime, seen } = recordingFence(f, 'promote', 'UpdateSecretVersionStage', { writeThrottleBudgetMs: 1_000 });
+
+    const result = await f.rotate({ mode, rotationId, runtime });
+
+    // Pauses of 100, 200 and 400 ms fit a 1 s budget, the next 800 ms do not: four attempts, each behind the fence.
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
+    expect(result.error).toMatch(/SECRET_THROTTLED.*still throttled after 4 attempts.*AWSPENDING kept/);
+    expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+    const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+    expect(pending).not.toBe(before);
+    expect(held(f, 'west')).toBe(pending);
+    expect(held(f, 'east')).toBe(pending);
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(before);
+
+    f.sandbox.emulator.clearFaults();
+    const again = await f.rotate({ mode, rotationId });
+    expect(again).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(pending);
+    expect(watch.violations).toEqual([]);
+    expect(assertEndInvariants(f.sandbox, f.credential, 'rotated')).toEqual([]);
+  });
+
+  it('the write ahead throttled past the budget: failed, secrets_throttled, nothing changed anywhere', async () => {
+    const f = await start({ clusters: ['west'] });
+    const before = held(f, 'west');
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: Infinity, fault: { kind: 'throttle' } });
+    // Past 250 ms after the second attempt (100 ms paused, the next pause 200 ms): two attempts.
+    const { runtime, seen } = recordingFence(f, 'put-pending', 'PutSecretValue', { writeThrottleBudgetMs: 250 });
+    const result = await f.rotate({ runtime });
+    expect(result).toMatchObject({ outcome: 'failed', reason: 'secrets_throttled' });
+    expect(result.error).toMatch(/still throttled after 2 attempts.*nothing was changed/);
+    expect(seen).toEqual([0, 1]);
+    expect(held(f, 'west')).toBe(before);
+    expect(simulator(f, 'west').requestCount('update_password')).toBe(0);
+    expect(Object.values(f.sandbox.emulator.labelsOf(f.credential.secretId)).flat()).not.toContain(STAGE.pending);
+  });
+
+  it('a lost lease between two attempts goes through at once: no further write', async () => {
+    const f = await start({ clusters: ['west'] });
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: Infinity, fault: { kind: 'throttle' } });
+    let writes = 0;
+    const runtime = f.engine({
+      fence: async (point) => {
+        if (fenceLabel(point) === 'put-pending' && ++writes === 2) throw new LeaseLostError(f.credential.id);
+      },
+    });
+    await expect(f.rotate({ runtime })).rejects.toBeInstanceOf(LeaseLostError);
+    expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(1);
+  });
+
+  it('removing AWSPENDING after a roll back, throttled twice: retried through the fence, nothing left pending', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    simulator(f, 'east').injectFault({
+      route: 'update_password',
+      fault: { kind: 'reply', status: 200, body: JSON.stringify({ code: 1100, message: 'invalid password length' }) },
+    });
+    // The first UpdateSecretVersionStage of this run is the abandon.
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: 2, fault: { kind: 'throttle' } });
+    const { runtime, seen } = recordingFence(f, 'abandon', 'UpdateSecretVersionStage');
+    const result = await f.rotate({ runtime });
+    expect(result.outcome).toBe('rolled_back');
+    expect(result.error ?? '').not.toMatch(/AWSPENDING could not be removed/);
+    expect(seen).toEqual([0, 1, 2]);
+    expect(Object.values(f.sandbox.emulator.labelsOf(f.credential.secretId)).flat()).not.toContain(STAGE.pending);
+  });
+});
+
 describe('rotation engine: finishing what was started', () => {
-  it('leak mode, the promotion throttled on every SDK attempt: promote_failed with AWSPENDING kept; run again with the same rotation id, it promotes', async () => {
+  it('leak mode, the promotion throttled on every attempt: promote_failed with AWSPENDING kept; run again with the same rotation id, it promotes', async () => {
     const f = await start({ clusters: ['west', 'east'] });
     const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
-    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: f.config.aws.maxAttempts, fault: { kind: 'throttle' } });
+    // A 250 ms budget: two attempts (a 100 ms pause between), then promote_failed.
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: 2, fault: { kind: 'throttle' } });
     const rotationId = randomUUID();
-    const runtime = f.engine();
+    const runtime = f.engine({ tuning: { writeThrottleBudgetMs: 250 } });
     const sleeps: number[] = [];
     const req = { credential: f.credential, mode: 'leak' as const, rotationId };
     const results: string[] = [];
@@ -325,7 +439,7 @@ describe('rotation engine: finishing what was started', () => {
   it('the first promote_failed result keeps every cluster on the new password under AWSPENDING (no roll back in leak mode)', async () => {
     const f = await start({ clusters: ['west', 'east'] });
     f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
-    const result = await f.rotate({ mode: 'leak' });
+    const result = await f.rotate({ mode: 'leak', runtime: f.engine({ tuning: { writeThrottleBudgetMs: 250 } }) });
     expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
     expect(result.error).toMatch(/AWSCURRENT did not move.*AWSPENDING kept/);
     const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);

@@ -155,7 +155,8 @@ describe.each(STRATEGIES)('%s strategy', (strategy) => {
       const s = await start(strategy);
       const leaked = strategy === 'single' ? current(s) : credentialUnder(s.sandbox, s.credential.secretId, STAGE.previous);
       if (!leaked) throw new Error('no leaked credential');
-      s.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: s.sandbox.config.aws.maxAttempts, fault: { kind: 'throttle' } });
+      // 500 on every SDK attempt of the move (a throttled one is retried through the fence instead: write-retry.ts).
+      s.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: s.sandbox.config.aws.maxAttempts, fault: { kind: 'status', status: 500 } });
       const rotationId = randomUUID();
       const runtime = s.engine();
       const seen: RotationResult[] = [];

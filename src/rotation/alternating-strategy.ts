@@ -51,6 +51,7 @@ import {
   type RotationRequest,
   type RotationResult,
 } from './types.ts';
+import { isThrottled } from './write-retry.ts';
 
 /**
  * The alternating strategy for the engine's registry. Besides the engine's context it needs the
@@ -282,7 +283,7 @@ class AlternatingRotation {
         if (!parsed) return this.run.stop(OUTCOME.failed, REASON.secretInvalid, `admin secret "${credential.admin.secretId}" has no AWSCURRENT value with string username and password`);
         admin = { user: parsed.username, password: parsed.password };
       } catch (err) {
-        return this.run.stop(OUTCOME.failed, REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
+        return this.run.stop(OUTCOME.failed, isThrottled(err) ? REASON.secretsThrottled : REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
       }
     }
     const previousOfRetired = previous && previous.username === retired ? previous : null;
@@ -567,8 +568,10 @@ class AlternatingRotation {
    *     dead), only AWSCURRENT could not be moved. Keep AWSPENDING and finish forward: needs
    *     attention, promote_failed, which the worker and `rotate` run again with the same rotation
    *     id until it is promoted (finish-retry.ts), the single-user strategy's rule (failure-policy.ts
-   *     case 2a), not leak_not_contained: nothing leaked is left alive.
-   *  4. not moved otherwise: the failure policy of failAfterSet (roll back).
+   *     case 3a), not leak_not_contained: nothing leaked is left alive.
+   *  4. throttled past the retries through the write gate, in any mode: the same (failure-policy.ts
+   *     case 2): the shared quota said "not now"; a roll back would undo what the next attempt finishes.
+   *  5. not moved otherwise: the failure policy of failAfterSet (roll back).
    */
   private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
     const promoted = await promotePending(this.ctx, this.run, turn.token, secrets.current.versionId);
@@ -582,10 +585,12 @@ class AlternatingRotation {
         return this.run.result(OUTCOME.rotated, REASON.ok);
       case 'unknown': // case 2
         return this.run.result(OUTCOME.needsAttention, REASON.finishUnknown, promoted.why);
+      case 'throttled':
       case 'not-moved': {
-        const decision = decideFailure({ mode: this.req.mode, touched: true, stranger: false, promotion: PROMOTION.failed, cause: this.run.failureCause() });
-        if (decision.action === FAILURE_ACTION.rollForward) return this.run.result(decision.outcome, decision.reason, promoteFailedMessage(promoted.why)); // case 3
-        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why); // case 4
+        const promotion = promoted.kind === 'throttled' ? PROMOTION.throttled : PROMOTION.failed;
+        const decision = decideFailure({ mode: this.req.mode, touched: true, stranger: false, promotion, cause: this.run.failureCause() });
+        if (decision.action === FAILURE_ACTION.rollForward) return this.run.result(decision.outcome, decision.reason, promoteFailedMessage(promoted.why)); // cases 3 and 4
+        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why); // case 5
       }
       default: {
         const unreachable: never = promoted;

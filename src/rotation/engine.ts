@@ -28,6 +28,7 @@ export const ENGINE_DEFAULTS = {
   pendingLeaseMs: 10 * 60_000,
   leakForwardPasses: 3,
   describeAttempts: 6,
+  writeThrottleBudgetMs: 10_000,
 } as const satisfies EngineTuning;
 
 /** The strategies every engine has unless given others. */

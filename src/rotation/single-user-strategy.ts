@@ -374,7 +374,8 @@ class SingleUserRotation {
    *  2. unknown: every cluster holds the pending password, which AWSPENDING records; whether
    *     AWSCURRENT moved is unknown, so rolling back could strand the clusters on AWSPREVIOUS.
    *     Running the same rotation again (it resumes) settles it.
-   *  3. not moved: the failure policy decides.
+   *  3. throttled past the retries: the failure policy carries it forward (promote_failed).
+   *  4. not moved otherwise: the failure policy decides.
    */
   private async finish(current: Loaded['current'], token: string): Promise<StepResult<RotationResult, Failure>> {
     const promoted = await promotePending(this.ctx, this.run, token, current.versionId);
@@ -383,7 +384,9 @@ class SingleUserRotation {
         return { ok: this.run.result(OUTCOME.rotated, REASON.ok) };
       case 'unknown': // case 2
         return { stop: { promotion: PROMOTION.unknown, why: promoted.why } };
-      case 'not-moved': // case 3
+      case 'throttled': // case 3
+        return { stop: { promotion: PROMOTION.throttled, why: promoted.why } };
+      case 'not-moved': // case 4
         return { stop: { promotion: PROMOTION.failed, why: promoted.why } };
       default: {
         const unreachable: never = promoted;

@@ -40,6 +40,12 @@ export interface EngineTuning {
    * already on every cluster by then: worth more patience than a change.
    */
   describeAttempts: number;
+  /**
+   * How long one Secrets Manager write may go on being throttled (ms from its first attempt), each
+   * retry behind the fence again (a new slot in the write budget: write-retry.ts), before its step
+   * reports SECRET_THROTTLED.
+   */
+  writeThrottleBudgetMs: number;
 }
 
 /**

@@ -55,8 +55,18 @@ export const REASON = {
   rollbackFailed: 'rollback_failed',
   leakNotContained: 'leak_not_contained',
   finishUnknown: 'finish_unknown',
-  /** Leak mode: every cluster holds the new password (under AWSPENDING), AWSCURRENT could not be moved yet. */
+  /**
+   * Every cluster holds the new password (under AWSPENDING) and AWSCURRENT could not be moved yet:
+   * leak mode whatever stopped the move, any mode when Secrets Manager throttled it past the
+   * retries (write-retry.ts). Carried forward: the same rotation, run again, promotes.
+   */
   promoteFailed: 'promote_failed',
+  /**
+   * Secrets Manager throttled the rotation before anything changed (the write ahead past its
+   * retries, or a read at load past the SDK's attempts): failed, and the worker puts the job back
+   * (delayed, bounded: src/rotation/throttle-retry.ts) instead of leaving it for the next schedule.
+   */
+  secretsThrottled: 'secrets_throttled',
   /** `recover` with nothing pending: nothing to resume, nothing written. */
   nothingPending: 'nothing_pending',
   /** Alternating: the retired user was retired less than graceMs ago; nothing changed (not a failure to page on). */

@@ -35,6 +35,12 @@ export interface SecretVersionInfo {
   createdDate?: Date;
 }
 
+/**
+ * The port. Its writes (putPending, promote, abandon) are not retried inside the store when the
+ * service throttles them: they throw SECRET_THROTTLED (`retryable`) at once, and the caller, which
+ * paces writes against the shared quota, books a new slot before it tries again. Reads, and writes
+ * that failed otherwise (5xx, timeouts), are retried inside the store.
+ */
 export interface SecretStore {
   describe(secretId: string): Promise<SecretDescription>;
   /** Labelled versions with their creation dates; reads no value (status and ages). */

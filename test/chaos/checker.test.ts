@@ -116,14 +116,19 @@ describe('chaos checker: a deliberately broken engine makes it fail', () => {
     expect(checker.violations[0]?.detail).toMatch(/^UpdateSecretVersionStage left the cluster's password under no label/);
   });
 
-  it('the healthy engine on the same sandbox: no violation over several rotations, every change and write checked', async () => {
+  it('the healthy engine on the same sandbox: no violation over several rotations, every change and write checked, every promoted version recorded', async () => {
     const { sandbox, credential, runtime } = await twoClusterSandbox();
     const checker = attachInvariantChecker(sandbox, [credential]);
     cleanups.push(() => checker.stop());
+    const rotationIds: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const result = await runtime.engine.rotate({ credential, mode: 'manual', rotationId: randomUUID() });
+      const rotationId = randomUUID();
+      rotationIds.push(rotationId);
+      const result = await runtime.engine.rotate({ credential, mode: 'manual', rotationId });
       expect(result.outcome).toBe('rotated');
     }
+    // The soak counts a killed rotation whose version was promoted as ended (its job may be gone).
+    expect([...checker.promotedVersionIds]).toEqual(rotationIds);
     expect(checker.violations).toEqual([]);
     expect(checker.checked.clusterChanges).toBe(6);
     expect(checker.checked.secretsWrites).toBe(6);

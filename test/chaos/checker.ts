@@ -95,6 +95,11 @@ export interface InvariantChecker {
    * created (the promotion's lag: long when a rotation was cut and resumed late), in ms.
    */
   retiredLifetimes: { credential: string; at: number; sinceRetiredMs: number; promotionLagMs: number }[];
+  /**
+   * Every version id seen under AWSCURRENT after a Secrets Manager write (a promotion happened):
+   * a rotation whose version is here did its work, whatever became of its job.
+   */
+  promotedVersionIds: Set<string>;
   /** Labels of `secretId` as of epoch ms `at` (the last write at or before it). */
   labelsAt: (secretId: string, at: number) => LabelledPasswords;
   /** The password `user` had on `cluster` as of epoch ms `at` (undefined: no user). */
@@ -184,6 +189,7 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
     promotedAt.set(c.secretId, new Map(labels.current !== undefined ? [[labels.current, attachedAt]] : []));
   }
   const unsubscribes: (() => void)[] = [];
+  const promotedVersionIds = new Set<string>();
 
   // 1, 3 and 4. At each cluster change.
   for (const [name, simulator] of sandbox.clusters) {
@@ -250,7 +256,11 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
       const created = createdAt.get(credential.secretId);
       for (const p of [labels.current, labels.pending, labels.previous]) if (p !== undefined && created && !created.has(p)) created.set(p, at);
       const promoted = promotedAt.get(credential.secretId);
-      if (labels.current !== undefined && labels.current !== before?.current) promoted?.set(labels.current, at);
+      if (labels.current !== undefined && labels.current !== before?.current) {
+        promoted?.set(labels.current, at);
+        const currentVersion = Object.entries(sandbox.emulator.labelsOf(credential.secretId)).find(([, stages]) => stages.includes(STAGE.current))?.[0];
+        if (currentVersion !== undefined) promotedVersionIds.add(currentVersion);
+      }
       for (const name of credential.clusters) {
         for (const user of usernamesOf(credential)) {
           const held = sandbox.clusters.get(name)?.passwordOf(user);
@@ -277,6 +287,7 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
     checked,
     earlyKills,
     retiredLifetimes,
+    promotedVersionIds,
     labelsAt: (secretId, at) => {
       const timeline = timelines.get(secretId) ?? [];
       let found: LabelledPasswords = {};
@@ -444,7 +455,7 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'promote_failed':
-        // Leak mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
+        // Leak mode, or a throttled promotion in any mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'leak_not_contained':

@@ -653,7 +653,7 @@ async function run(): Promise<number> {
   const needsAttentionFalse = judged.needsAttention.filter((n) => n.truth === 'false');
   const verifyBad = verify.filter((v) => !v.ok && !v.needsAttention);
   const rotated = byOutcome['rotated'] ?? 0;
-  const cut = interruptions(outcomes.list);
+  const cut = interruptions(outcomes.list, checker.promotedVersionIds);
   const strategyOf = (id: string): string => sb.config.credentials[id]?.strategy ?? 'unknown';
   const lifetimes = checker.retiredLifetimes.map((l) => l.sinceRetiredMs).sort((a, b) => a - b);
   // Outside leak rotations: the grace as consumers see it, from the promotion (what the checker judges).
@@ -925,7 +925,7 @@ function rotationWindows(): RotationWindow[] {
  * under the same rotation id (its job retried), or as the version another rotation adopted and
  * finished (its job forgotten by a Redis failover with write loss, or already ended).
  */
-function interruptions(outcomes: readonly LoggedOutcome[]): { interrupted: number; resumedElsewhere: number; byLastStep: Record<string, number> } {
+function interruptions(outcomes: readonly LoggedOutcome[], promotedVersionIds: ReadonlySet<string>): { interrupted: number; resumedElsewhere: number; byLastStep: Record<string, number> } {
   const endedIn = new Map<string, Set<string>>();
   const lastStep = new Map<string, string>();
   /** Versions (= the rotation ids that created them) some rotation finished, adopted or not. */
@@ -960,7 +960,10 @@ function interruptions(outcomes: readonly LoggedOutcome[]): { interrupted: numbe
     // nothing needs to, since load writes nothing. It is not a rotation cut short.
     if (step === 'load' && procs.some((p) => p.label === label && p.lines.some((l) => l.includes(`Missing key for job ${rotationId}`)))) continue;
     steps.push(step);
-    if (endedSomewhere.has(rotationId) || finishedVersions.has(rotationId)) resumedElsewhere++;
+    // Ended: its job ran again to an outcome, another rotation finished its version, or its version
+    // was promoted (killed in finish after the promotion, and the job then forgotten by a failover
+    // with write loss, so nothing ran it again: seen once in a long run; nothing was left to do).
+    if (endedSomewhere.has(rotationId) || finishedVersions.has(rotationId) || promotedVersionIds.has(rotationId)) resumedElsewhere++;
   }
   return { interrupted: steps.length, resumedElsewhere, byLastStep: tally(steps) };
 }
