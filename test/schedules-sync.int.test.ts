@@ -76,11 +76,12 @@ function wrapped(options: { upsertDelayMs?: number; beforeList?: () => Promise<v
 
 describe('schedules sync: the lock', () => {
   it('keeps its lock for a sync that outlasts its TTL three times over, then releases it', async () => {
-    const ttlMs = 1_500;
+    // A TTL of 3 s (renewed every second): a loaded CI machine may stall this process for most of a second.
+    const ttlMs = 3_000;
     const config = configWith(ids(8));
-    const queue = wrapped({ upsertDelayMs: 500 });
+    const queue = wrapped({ upsertDelayMs: 1_000 });
     const began = Date.now();
-    // 9 upserts one at a time, 500 ms each: about 3 TTLs.
+    // 9 upserts one at a time, 1 s each: about 3 TTLs.
     const sync = syncSchedules(queue, redis, prefix, config, { lockTtlMs: ttlMs, concurrency: 1 });
     await sleep(2.5 * ttlMs);
     // Without renewal the key would be gone by now, and a second sync would get the lock.
