@@ -34,6 +34,7 @@ import { processReconcile } from '../jobs/reconcile.ts';
 import { FingerprintIndex } from '../src/alerts/fingerprint-index.ts';
 import type { Config } from '../src/config/types.ts';
 import { QUEUE } from '../src/queue/names.ts';
+import { rememberedCronStrategy } from '../src/queue/remembered-cron.ts';
 import { syncSchedules } from '../src/queue/schedules.ts';
 import { startSandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker } from '../src/worker.ts';
@@ -100,7 +101,8 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
   const redis0 = await usedMemory(admin);
 
   const worker = await startWorker(config, logger, { syncSchedules: false });
-  const control = new Queue(QUEUE.control, { connection: admin, prefix: config.redis.prefix });
+  // As the worker and \`schedules sync\` build it (src/worker.ts).
+  const control = new Queue(QUEUE.control, { connection: admin, prefix: config.redis.prefix, settings: { repeatStrategy: rememberedCronStrategy() } });
   let t = performance.now();
   await syncSchedules(control, admin, config.redis.prefix, config);
   const schedulesSyncMs = performance.now() - t;

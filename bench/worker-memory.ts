@@ -23,8 +23,9 @@
  * (--dist: dist/src/cli.js as the image runs it, `npm run build` first; default node src/cli.ts).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startSandbox } from '../src/sandbox/sandbox.ts';
@@ -199,6 +200,7 @@ try {
   admin.disconnect();
   await sandbox.close();
   await redis.stop();
+  rmSync(dirname(file), { recursive: true, force: true });
 }
 const result = { bench: 'worker-memory', credentials: count, nodeOptions: NODE_OPTIONS, entry: values.dist ? 'dist/src/cli.js' : 'src/cli.ts', exited: run.exited, samples: run.samples, minOldSpaceMiB };
 console.log(

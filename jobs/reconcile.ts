@@ -2,17 +2,18 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../src/config/schema.ts';
-import { usernamesOf, type Config, type CredentialConfig } from '../src/config/types.ts';
+import { STRATEGY, usernamesOf, type AlternatingCredentialConfig, type Config, type CredentialConfig } from '../src/config/types.ts';
 import { nextRun } from '../src/config/schedule.ts';
 import { RotatorError, coerceError } from '../src/errors.ts';
-import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
+import { CREDENTIAL_FACT, type AlternatingState, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { RECONCILE_CHECK, type ReconcileCheck, type ReconcileState } from '../src/queue/reconcile-state.ts';
 import type { RotationQueue } from '../src/queue/rotation-queue.ts';
 import type { SecretVersionsFeed } from '../src/queue/secret-versions.ts';
 import type { EngineRuntime } from '../src/rotation/create-engine.ts';
-import { parseCredentialSecret } from '../src/rotation/secret-value.ts';
+import { graceStartsAt } from '../src/rotation/alternating-plan.ts';
+import { parseCredentialSecret, type CredentialSecret } from '../src/rotation/secret-value.ts';
 import { MODE } from '../src/rotation/types.ts';
-import { STAGE, type SecretDescription } from '../src/secrets/types.ts';
+import { STAGE, type SecretDescription, type SecretVersion } from '../src/secrets/types.ts';
 
 export interface ReconcileReport {
   /** Credentials that got any check in this pass. */
@@ -23,6 +24,8 @@ export interface ReconcileReport {
   labelsChecked: number;
   /** Cluster probes made. */
   probes: number;
+  /** Of the drift checks: alternating credentials in their grace whose retired user (AWSPREVIOUS) was probed too. */
+  retiredChecked: number;
   resumed: string[];
   drift: string[];
   unreachable: string[];
@@ -66,7 +69,10 @@ const SPREAD_SHARE = 0.5;
  * 3. Drift, every `worker.driftCheckIntervalMs` per credential (one GetSecretValue of AWSCURRENT
  *    and a probe of each cluster): AWSCURRENT rejected somewhere, or an invalid secret, is
  *    reported (needs-attention gauge, error log): a human decides. Bound: driftCheckIntervalMs +
- *    reconcileIntervalMs.
+ *    reconcileIntervalMs. An alternating credential's check also records which user AWSCURRENT
+ *    holds and when the other's grace ends (from the same read), and, during that grace only,
+ *    reads AWSPREVIOUS (one GetSecretValue more) and probes the retired user on each cluster:
+ *    consumers that read the secret before the promotion use it until the grace ends.
  *
  * A credential seen for the first time gets a last-check time spread over the interval (from a
  * hash of its id), so the checks of a fleet spread evenly over the interval from the first pass.
@@ -90,7 +96,7 @@ export async function processReconcile(deps: ReconcileDeps): Promise<ReconcileRe
 }
 
 function emptyReport(): ReconcileReport {
-  return { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, resumed: [], drift: [], unreachable: [], errors: [] };
+  return { checked: 0, driftChecked: 0, labelsChecked: 0, probes: 0, retiredChecked: 0, resumed: [], drift: [], unreachable: [], errors: [] };
 }
 
 async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
@@ -99,7 +105,8 @@ async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
   const { config } = deps;
   const startedAt = now();
   const ids = Object.keys(config.credentials);
-  await Promise.all([deps.credentialState.retain(ids), deps.reconcileState.retain(ids)]);
+  const alternatingIds = ids.filter((id) => config.credentials[id]?.strategy === STRATEGY.alternating);
+  await Promise.all([deps.credentialState.retain(ids, alternatingIds), deps.reconcileState.retain(ids)]);
   const report = emptyReport();
 
   const leaseMs = config.rotation.pendingLeaseMs;
@@ -224,6 +231,9 @@ async function checkLabels(credential: CredentialConfig, deps: ReconcileDeps, no
 /**
  * Drift (one GetSecretValue of AWSCURRENT, one probe per cluster). A version id other than the
  * feed's says the secret changed outside the rotator: its labels are read and published.
+ * Alternating credentials: the users and the grace end are recorded (recordAlternating); during
+ * the grace the retired user's AWSPREVIOUS password is read and probed too (one GetSecretValue and
+ * one probe per cluster more), and a rejection of either user is drift.
  */
 async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now: number, report: ReconcileReport, published: Record<string, string[]> | undefined): Promise<void> {
   const store = deps.runtime.store;
@@ -244,35 +254,95 @@ async function checkDrift(credential: CredentialConfig, deps: ReconcileDeps, now
     ...(maxAgeMs !== null ? { [CREDENTIAL_FACT.maxAgeSeconds]: maxAgeMs / 1000 } : {}),
   });
   const publishedCurrent = published === undefined ? undefined : Object.keys(published).find((id) => published[id]?.includes(STAGE.current));
-  let labels: Record<string, string[]> | null = null;
+  let description: SecretDescription | null = null;
   if (publishedCurrent !== current.versionId) {
-    labels = (await store.describe(credential.secretId)).versions;
-    await deps.feed.publish(credential.id, labels);
+    description = await store.describe(credential.secretId);
+    await deps.feed.publish(credential.id, description.versions);
+  }
+  let retired: CredentialSecret | null = null;
+  if (credential.strategy === STRATEGY.alternating) {
+    const alternating = await recordAlternating(credential, deps, current, secret.username, description);
+    // The retired user during its grace: consumers that read the secret before the last promotion still use it.
+    if (alternating.graceEndsAt !== null && now < alternating.graceEndsAt * 1000) retired = await readRetired(credential, deps, alternating.retiredUser);
   }
 
-  const answers = await Promise.all(
-    credential.clusters.map(async (name) => [name, (await deps.runtime.cluster(name).probe(secret.username, secret.password)).kind] as const),
-  );
-  report.probes += answers.length;
+  const probe = (user: string, password: string) => Promise.all(credential.clusters.map(async (name) => [name, (await deps.runtime.cluster(name).probe(user, password)).kind] as const));
+  const [answers, retiredAnswers] = await Promise.all([probe(secret.username, secret.password), retired ? probe(retired.username, retired.password) : null]);
+  report.probes += answers.length + (retiredAnswers?.length ?? 0);
+  if (retiredAnswers) report.retiredChecked++;
   const rejecting = answers.filter(([, kind]) => kind === 'rejected').map(([name]) => name);
-  if (rejecting.length > 0) {
-    // The value was read before the probes: a rotation that wrote AWSPENDING and set the clusters in
+  const retiredRejecting = (retiredAnswers ?? []).filter(([, kind]) => kind === 'rejected').map(([name]) => name);
+  if (rejecting.length > 0 || retiredRejecting.length > 0) {
+    // The values were read before the probes: a rotation that wrote AWSPENDING and set the clusters in
     // between makes a healthy credential look drifted. Read the labels again; if they moved (or a
     // pending version explains it), a rotation is under way and the labels check settles it.
-    labels = (await store.describe(credential.secretId)).versions;
+    const labels = (await store.describe(credential.secretId)).versions;
     const moved = Object.entries(labels).some(([id, stages]) => id !== current.versionId && (stages.includes(STAGE.current) || stages.includes(STAGE.pending)));
     if (moved) {
       await deps.feed.publish(credential.id, labels);
       return;
     }
-    return needsAttention(credential, deps, report, 'drift', `AWSCURRENT is rejected by ${rejecting.join(', ')}`, Object.fromEntries(answers));
+    const what = [
+      ...(rejecting.length > 0 ? [`AWSCURRENT is rejected by ${rejecting.join(', ')}`] : []),
+      ...(retiredRejecting.length > 0 ? [`AWSPREVIOUS (user ${retired?.username}, in its grace) is rejected by ${retiredRejecting.join(', ')}`] : []),
+    ];
+    return needsAttention(credential, deps, report, 'drift', what.join('; '), Object.fromEntries(answers), retiredAnswers ? Object.fromEntries(retiredAnswers) : undefined);
   }
-  if (answers.some(([, kind]) => kind === 'unknown')) {
+  if ([...answers, ...(retiredAnswers ?? [])].some(([, kind]) => kind === 'unknown')) {
     report.unreachable.push(credential.id);
-    deps.logger.warn({ credential: credential.id, step: 'reconcile', status: 'unreachable', clusters: Object.fromEntries(answers) }, 'credential could not be checked');
+    deps.logger.warn(
+      { credential: credential.id, step: 'reconcile', status: 'unreachable', clusters: Object.fromEntries(answers), ...(retiredAnswers ? { retiredClusters: Object.fromEntries(retiredAnswers) } : {}) },
+      'credential could not be checked',
+    );
     return;
   }
   await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.needsAttention]: 0 });
+}
+
+/**
+ * Alternating credentials, from the drift check's reads (no Secrets Manager call of its own):
+ * which configured user AWSCURRENT holds, and when the other's grace ends. What Redis holds for
+ * this AWSCURRENT version is kept (the rotation that promoted it recorded the instant it did);
+ * for any other version (promoted outside the fleet, or the facts lost) the grace end is taken
+ * from the reads by the strategy's rule (graceStartsAt, as the strategy and `status` count it:
+ * from the promotion when the check described the secret, which it does when the version is new
+ * to the fleet's label feed; from AWSCURRENT's creation otherwise), and recorded.
+ */
+async function recordAlternating(credential: AlternatingCredentialConfig, deps: ReconcileDeps, current: SecretVersion, activeUser: string, description: SecretDescription | null): Promise<AlternatingState> {
+  const recorded = await deps.credentialState.readAlternating(credential.id);
+  if (recorded && recorded.versionId === current.versionId && recorded.activeUser === activeUser) return recorded;
+  // The strategy's own rule. AWSPREVIOUS's creation is not read here; LastChangedDate only when this check described the secret.
+  const graceStart = graceStartsAt({
+    current: { createdAt: current.createdDate?.getTime() ?? null, carriesPending: current.stages.includes(STAGE.pending) },
+    previous: null,
+    lastChangedAt: description?.lastChangedDate?.getTime() ?? null,
+    graceMs: credential.graceMs,
+  });
+  const graceEndsAtMs = graceStart === null ? null : graceStart + credential.graceMs;
+  const [first, second] = credential.usernames;
+  const state: AlternatingState = {
+    activeUser,
+    retiredUser: activeUser === first ? second : first,
+    graceEndsAt: graceEndsAtMs === null ? null : Math.floor(graceEndsAtMs / 1000),
+    versionId: current.versionId,
+  };
+  await deps.credentialState.recordAlternating(credential.id, state);
+  return state;
+}
+
+/**
+ * The retired user's credential under AWSPREVIOUS (one GetSecretValue), or null: none, not a
+ * credential, or another user's (not onboarded yet). A failed read skips the check (the next one has it).
+ */
+async function readRetired(credential: AlternatingCredentialConfig, deps: ReconcileDeps, retiredUser: string): Promise<CredentialSecret | null> {
+  try {
+    const previous = await deps.runtime.store.getByStage(credential.secretId, STAGE.previous);
+    const secret = previous ? parseCredentialSecret(previous.value) : null;
+    return secret?.username === retiredUser ? secret : null;
+  } catch (err) {
+    deps.logger.warn({ credential: credential.id, step: 'reconcile', error: coerceError(err).message }, 'AWSPREVIOUS could not be read; the retired user is checked next time');
+    return null;
+  }
 }
 
 /** A read of the secret failed: a missing secret needs a human; anything else is retried by the next check. */
@@ -290,10 +360,11 @@ async function needsAttention(
   status: 'drift' | 'secret_invalid',
   error: string,
   clusters?: Record<string, string>,
+  retiredClusters?: Record<string, string>,
 ): Promise<void> {
   await deps.credentialState.record(credential.id, { [CREDENTIAL_FACT.needsAttention]: 1 });
   report.drift.push(credential.id);
-  deps.logger.error({ credential: credential.id, step: 'reconcile', status, clusters, error }, 'credential needs attention');
+  deps.logger.error({ credential: credential.id, step: 'reconcile', status, clusters, ...(retiredClusters ? { retiredClusters } : {}), error }, 'credential needs attention');
 }
 
 /** Two schedule periods plus slack: longer than that since the last rotation means the schedule is not working. */

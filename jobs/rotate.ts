@@ -5,7 +5,7 @@ import { STRATEGY, type Config } from '../src/config/types.ts';
 import { leakSourceLabel, type RotatorMetrics } from '../src/observability/metrics.ts';
 import { logRotationEvents } from '../src/observability/rotation-log.ts';
 import { CredentialLock } from '../src/queue/credential-lock.ts';
-import { CREDENTIAL_FACT, type CredentialStateStore } from '../src/queue/credential-state.ts';
+import { CREDENTIAL_FACT, alternatingStateOf, type CredentialStateStore } from '../src/queue/credential-state.ts';
 import { rotateJobDataSchema } from '../src/queue/job-data.ts';
 import { LeakFlags, type LeakNoticeSummary } from '../src/queue/leak-flags.ts';
 import type { WriteGate } from '../src/queue/write-gate.ts';
@@ -15,6 +15,7 @@ import type { EngineRuntime } from '../src/rotation/create-engine.ts';
 import { isSecretsWrite, type FencePoint } from '../src/rotation/fence-point.ts';
 import { finishRetryDelayMs, rotateUntilFinished, stillFinishing } from '../src/rotation/finish-retry.ts';
 import type { PendingOwner } from '../src/rotation/strategy.ts';
+import { throttledBeforeChange, throttleRetryDelayMs } from '../src/rotation/throttle-retry.ts';
 import { MODE, OUTCOME, REASON, STEP, type RotationEvent, type RotationResult } from '../src/rotation/types.ts';
 
 export interface RotateJobDeps {
@@ -68,7 +69,10 @@ const FINISH_ATTEMPTS_IN_PROCESS = 4;
  * the result as data; only a lost lock or an infrastructure error throws (BullMQ retries, and the
  * retry resumes the same rotation id). A rotation left unfinished (every cluster ahead of
  * AWSCURRENT: finish_unknown, promote_failed) is run again with the same rotation id, a few times
- * in process, then by putting the job back (delayed, bounded backoff) until it settles.
+ * in process, then by putting the job back (delayed, bounded backoff) until it settles. A rotation
+ * that Secrets Manager throttled before anything changed (secrets_throttled) is put back the same
+ * way, a bounded number of times (throttle-retry.ts). The fence books a slot in the write budget
+ * before every Secrets Manager write, retries of a throttled write included (write-retry.ts).
  */
 export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: string) => Promise<RotateJobResult> {
   const now = deps.now ?? Date.now;
@@ -128,6 +132,16 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
         throw new DelayedError();
       }
 
+      const throttleDelayMs = throttledBeforeChange(result) ? throttleRetryDelayMs(data.throttled ?? 0) : null;
+      if (throttleDelayMs !== null) {
+        // Nothing changed: the shared write quota was full. Run it again later with the same rotation id.
+        const attempt = (data.throttled ?? 0) + 1;
+        logger.warn({ credential: credential.id, rotationId: data.rotationId, reason: result.reason, attempt, delayMs: throttleDelayMs }, 'rotation throttled by Secrets Manager before anything changed; running it again later');
+        await job.updateData({ ...data, throttled: attempt });
+        await job.moveToDelayed(now() + throttleDelayMs, token);
+        throw new DelayedError();
+      }
+
       if (result.reason === REASON.rotationInProgress) {
         await job.moveToDelayed(now() + IN_PROGRESS_DELAY_MS, token);
         throw new DelayedError();
@@ -143,12 +157,15 @@ export function createRotateProcessor(deps: RotateJobDeps): (job: Job, token?: s
       }
       deps.metrics.observeRotation(result);
       const nowS = Math.floor(now() / 1000);
-      await deps.credentialState
-        .record(credential.id, {
+      // Alternating: which user is AWSCURRENT and when the retired one's grace ends, from the strategy's own view of its promotion.
+      const alternating = credential.strategy === STRATEGY.alternating ? alternatingStateOf(credential, result) : null;
+      await Promise.all([
+        deps.credentialState.record(credential.id, {
           [CREDENTIAL_FACT.needsAttention]: result.outcome === OUTCOME.needsAttention ? 1 : 0,
           ...(result.outcome === OUTCOME.rotated ? { [CREDENTIAL_FACT.currentSince]: nowS, [CREDENTIAL_FACT.pendingSince]: 0, [CREDENTIAL_FACT.lastRotation]: nowS } : {}),
-        })
-        .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
+        }),
+        alternating ? deps.credentialState.recordAlternating(credential.id, alternating) : null,
+      ]).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not record the credential state'));
       // Revoked means verified AND promoted: a rotation that verified but could not finish has not answered the leak.
       const leak = count > 0 ? leakAnswer(notices, result.outcome === OUTCOME.rotated ? revokedAt : null) : undefined;
       if (leak?.receiptToRevokedMs != null) {

@@ -74,7 +74,8 @@ export function buildProgram(
     .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
     .action(async (options: { config?: string; credential?: string[]; all?: boolean; mode: string; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runRotate(config, options, { out: io.out, logger: logger() });
+      const context = oneShot();
+      exitCode = await runRotate(config, options, { out: io.out, logger: context.logger }, context);
     });
 
   program
@@ -86,7 +87,8 @@ export function buildProgram(
     .option('--dry-run', 'print what would happen (what is pending, who holds it, what each cluster accepts); write nothing')
     .action(async (options: { config?: string; credential: string[]; json?: boolean; dryRun?: boolean }) => {
       const config = loadOrExit(options.config);
-      exitCode = await runRotate(config, { ...options, mode: MODE.manual, recover: true }, { out: io.out, logger: logger() });
+      const context = oneShot();
+      exitCode = await runRotate(config, { ...options, mode: MODE.manual, recover: true }, { out: io.out, logger: context.logger }, context);
     });
 
   program
@@ -110,7 +112,7 @@ export function buildProgram(
     .action(async (options: { config?: string; credential?: string[]; all?: boolean; json?: boolean }) => {
       if (options.all && options.credential && options.credential.length > 0) throw new UsageError('give --credential or --all, not both');
       const config = loadOrExit(options.config);
-      exitCode = await runVerify(config, options, io);
+      exitCode = await runVerify(config, options, io, oneShot());
     });
 
   program

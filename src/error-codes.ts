@@ -26,6 +26,8 @@ export const ERROR_CODE = {
   strategyUnavailable: 'ROTATOR_STRATEGY_UNAVAILABLE',
   /** A manual or scheduled rotation within rotation.minIntervalMs of the last one (CooldownError). Its value predates this list and is kept. */
   rotationCooldown: 'rotation_cooldown',
+  /** The schedule sync found its lock expired or another's and stopped; it removed no scheduler without it (SchedulesSyncLockLostError). */
+  schedulesSyncLockLost: 'ROTATOR_SCHEDULES_SYNC_LOCK_LOST',
   /** Redis cannot be used (RedisUnavailableError). Its value predates the ROTATOR_ prefix and is kept: it is matched as is. */
   redisUnavailable: 'redis.unavailable',
 

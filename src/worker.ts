@@ -14,9 +14,10 @@ import { ReconcileState } from './queue/reconcile-state.ts';
 import { SecretVersionsFeed } from './queue/secret-versions.ts';
 import { QUEUE } from './queue/names.ts';
 import { JOB_RETENTION, RotationQueue } from './queue/rotation-queue.ts';
-import { boundedMap } from './cli/bounded-map.ts';
+import { boundedMap } from './bounded-map.ts';
 import { readConsumerVersions } from './queue/consumer-versions.ts';
 import { startScheduleWatch, type ScheduleWatch } from './queue/schedule-watch.ts';
+import { rememberedCronStrategy } from './queue/remembered-cron.ts';
 import { hasDrift, listSchedules, scheduleDrift, syncSchedules } from './queue/schedules.ts';
 import { settleWithin } from './queue/settle-within.ts';
 import { refreshQueueGauge, startQueueWorkers, type QueueWorkers } from './queue/workers.ts';
@@ -99,7 +100,8 @@ export async function startWorker(config: Config, logger: Logger, options: Start
   });
   const connection = createRedisConnection(config.redis, 'worker', { logger, name: 'worker' });
   const rotations = new RotationQueue(connection, config.redis.prefix, { minIntervalMs: config.rotation.minIntervalMs });
-  const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION });
+  // The schedule sync and the schedule watch upsert through this queue: cron answers remembered (src/queue/remembered-cron.ts).
+  const control = new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, defaultJobOptions: JOB_RETENTION, settings: { repeatStrategy: rememberedCronStrategy() } });
   // The queue re-emits its connection's errors (the factory logs them); without a listener BullMQ prints
   // each one to stderr with its stack.
   control.on('error', () => {});

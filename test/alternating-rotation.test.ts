@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { statusOf } from '../src/rotation/credential-status.ts';
 import { LeaseLostError } from '../src/rotation/errors.ts';
 import { fenceLabel, type FencePoint } from '../src/rotation/fence-point.ts';
+import type { Fault, FaultRule } from '../src/sandbox/milvus-simulator.ts';
 import { STAGE } from '../src/secrets/types.ts';
 import { ADMIN_USER, APP_ROLE, USER_A, USER_B, startAlternatingFixture, type AlternatingFixture } from './helpers/alternating-fixture.ts';
 import { findExposures } from './helpers/exposure.ts';
@@ -53,6 +55,25 @@ function expectClean(f: AlternatingFixture, outcome: string): void {
   expect(assertEndInvariants(f.sandbox, f.credential, outcome)).toEqual([]);
 }
 
+/**
+ * An engine that queues `rules` on `cluster` when the run reaches `step` (so the load step's own
+ * calls do not use them up), and clears them when the roll back begins (not under test there).
+ */
+function faultsAt(f: AlternatingFixture, step: string, cluster: string, rules: FaultRule[]) {
+  return f.engine({
+    // Verification: 3 attempts of up to 3 probes each.
+    tuning: { verifyAttempts: 3, probeAttempts: 3 },
+    fence: async (point) => {
+      if (point.kind !== 'step') return;
+      if (point.step === step) for (const rule of rules) sim(f, cluster).injectFault(rule);
+      if (point.step === 'roll_back') sim(f, cluster).clearFaults();
+    },
+  });
+}
+
+/** The applied-then-* kinds: they hit only requests that succeed (a 401 gets its real answer). */
+const UNCLEAR_AFTER_APPLY: Fault[] = [{ kind: 'applied-then-408' }, { kind: 'applied-then-65535' }, { kind: 'applied-then-drop' }, { kind: 'applied-then-5xx' }];
+
 /** Only app_a exists: AWSCURRENT and AWSPREVIOUS both name it (one earlier single-user rotation). */
 function singleUserSecret(f: AlternatingFixture): { username: string; password: string } {
   const current = credentialUnder(f.sandbox, f.credential.secretId, STAGE.current);
@@ -103,6 +124,138 @@ describe('alternating strategy', () => {
       f.clock.offsetMs = 2 * 3_600_000 + 60_000;
       expect(await f.rotate()).toMatchObject({ outcome: 'rotated', alternating: { currentUser: USER_A, previousUser: USER_B } });
       expectClean(f, 'rotated');
+    });
+
+    it('says when the grace of the user it retired ends: the promotion instant + graceMs; a refusal by the grace says notBefore', async () => {
+      const f = await start();
+      const from = Date.now() + f.clock.offsetMs;
+      const result = await f.rotate();
+      const to = Date.now() + f.clock.offsetMs;
+      expect(result.outcome).toBe('rotated');
+      const endsAt = Date.parse(result.alternating?.graceEndsAt ?? '');
+      expect(endsAt).toBeGreaterThanOrEqual(from + f.credential.graceMs);
+      expect(endsAt).toBeLessThanOrEqual(to + f.credential.graceMs);
+      f.clock.offsetMs = 0; // the emulator dates versions by the real clock: now is within the grace
+      const refused = await f.rotate();
+      expect(refused).toMatchObject({ reason: 'grace_not_elapsed' });
+      expect(refused.alternating?.graceEndsAt).toBe(refused.alternating?.notBefore);
+      const failed = await f.rotate({ recover: true });
+      expect(failed.alternating).not.toHaveProperty('graceEndsAt');
+    });
+  });
+
+  describe('a promotion Secrets Manager throttles', () => {
+    it('throttled past the budget: promote_failed, the retired user not rolled back, AWSPENDING kept; run again, it promotes', async () => {
+      const f = await start();
+      const before = labels(f);
+      f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
+      const rotationId = randomUUID();
+      const promotes: string[] = [];
+      const runtime = f.engine({ tuning: { writeThrottleBudgetMs: 250 }, fence: async (point) => void (fenceLabel(point) === 'promote' && promotes.push('promote')) });
+
+      const result = await f.rotate({ mode: 'scheduled', rotationId, runtime });
+
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
+      expect(result.error).toMatch(/SECRET_THROTTLED.*AWSPENDING kept/);
+      expect(promotes).toEqual(['promote', 'promote']);
+      expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+      const pending = credentialUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+      expect(pending?.username).toBe(USER_B);
+      for (const name of ['west', 'east']) expect(sim(f, name).passwordOf(USER_B)).toBe(pending?.password);
+      expect(labels(f).current).toEqual(before.current);
+
+      f.sandbox.emulator.clearFaults();
+      const again = await f.rotate({ mode: 'scheduled', rotationId });
+      expect(again).toMatchObject({ outcome: 'rotated', versionId: rotationId, alternating: { currentUser: USER_B, previousUser: USER_A } });
+      expect(labels(f).current).toEqual(pending);
+      expectClean(f, 'rotated');
+    });
+  });
+
+  describe('the grace counts from the promotion (docs/reliability.md finding 4)', () => {
+    const HOUR = 3_600_000;
+    const GRACE = 2 * HOUR;
+
+    /** Both clocks, the engines' and the emulator's, `ms` after the start: the dates the emulator writes are the engines' now. */
+    function at(f: AlternatingFixture, ms: number): void {
+      f.clock.offsetMs = ms;
+      f.clock.secretsOffsetMs = ms;
+    }
+
+    /** An engine that stops (lease lost) at the promotion: the rotation is written ahead and set on every cluster, AWSCURRENT unmoved. */
+    function cutBeforePromotion(f: AlternatingFixture) {
+      return f.engine({
+        fence: async (point: FencePoint) => {
+          if (point.kind === 'secrets-write' && point.write === 'promote') throw new LeaseLostError('app');
+        },
+      });
+    }
+
+    /** A rotation written ahead at 3 h and cut before its promotion, resumed at 4 h; returns the version's creation and its promotion (LastChangedDate). */
+    async function resumedAnHourLate(f: AlternatingFixture, resumeAs: 'same rotation' | 'new rotation'): Promise<{ createdAt: number; promotedAt: number }> {
+      at(f, 3 * HOUR);
+      const rotationId = randomUUID();
+      await expect(f.rotate({ mode: 'scheduled', rotationId, runtime: cutBeforePromotion(f) })).rejects.toBeInstanceOf(LeaseLostError);
+      expect(pendingLeft(f)).toBe(true);
+      at(f, 4 * HOUR);
+      // The same rotation (its job retried once the lock expired), or a new one adopting the stale version (reconcile, after pendingLeaseMs).
+      const resumed = await f.rotate({ mode: 'scheduled', rotationId: resumeAs === 'same rotation' ? rotationId : randomUUID() });
+      expect(resumed).toMatchObject({ outcome: 'rotated', versionId: rotationId, alternating: { currentUser: USER_B } });
+      const store = f.engine().store;
+      const createdAt = (await store.getByVersion(f.credential.secretId, rotationId))?.createdDate?.getTime() ?? 0;
+      const promotedAt = (await store.describe(f.credential.secretId)).lastChangedDate?.getTime() ?? 0;
+      expect(promotedAt - createdAt).toBeGreaterThanOrEqual(HOUR);
+      return { createdAt, promotedAt };
+    }
+
+    for (const resumeAs of ['same rotation', 'new rotation'] as const) {
+      it(`a rotation cut before its promotion and resumed an hour later (${resumeAs}): the next turn is refused until graceMs after the promotion, not after the write ahead`, async () => {
+        const f = await start();
+        const { createdAt, promotedAt } = await resumedAnHourLate(f, resumeAs);
+        // 2.5 h after the write ahead (past graceMs), 1.5 h after the promotion (within it).
+        at(f, 5.5 * HOUR);
+        expect(Date.now() + f.clock.offsetMs - createdAt).toBeGreaterThan(GRACE);
+        const changes = sim(f, 'west').changeLog.length;
+        const writes = f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage');
+        const refused = await f.rotate({ mode: 'scheduled' });
+        expect(refused).toMatchObject({ outcome: 'failed', reason: 'grace_not_elapsed', versionId: null });
+        expect(refused.alternating?.notBefore).toBe(new Date(promotedAt + GRACE).toISOString());
+        expect(sim(f, 'west').changeLog).toHaveLength(changes);
+        expect(f.sandbox.emulator.callCount('PutSecretValue') + f.sandbox.emulator.callCount('UpdateSecretVersionStage')).toBe(writes);
+        // status says the same.
+        const status = await statusOf(f.engine().store, f.credential, Date.now() + f.clock.offsetMs);
+        expect(status.graceEndsAt).toBe(refused.alternating?.notBefore);
+        // Just past graceMs after the promotion: allowed; the user retired by it (app_a) dies only now.
+        at(f, promotedAt - Date.now() + GRACE + 60_000);
+        expect(await f.rotate({ mode: 'scheduled' })).toMatchObject({ outcome: 'rotated', alternating: { currentUser: USER_A, previousUser: USER_B } });
+        expectClean(f, 'rotated');
+      });
+    }
+
+    it('a leak rotation that gives up before touching any cluster moves AWSPENDING back onto AWSCURRENT: the next scheduled turn still waits out the grace of the promotion', async () => {
+      const f = await start();
+      // Promoted 3 h after its write ahead, so "AWSPENDING on no version, last change past graceMs after the creation" would read as "the grace is over".
+      at(f, 3 * HOUR);
+      const rotationId = randomUUID();
+      await expect(f.rotate({ mode: 'scheduled', rotationId, runtime: cutBeforePromotion(f) })).rejects.toBeInstanceOf(LeaseLostError);
+      at(f, 6 * HOUR);
+      expect(await f.rotate({ mode: 'scheduled', rotationId })).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+      // 30 minutes later a leak of app_a's (AWSPREVIOUS) password: every cluster refuses to change it.
+      at(f, 6.5 * HOUR);
+      for (const name of f.credential.clusters) sim(f, name).injectFault({ route: 'update_password', user: USER_A, times: 100, fault: { kind: 'reply', status: 200, body: '{"code":1100,"message":"refused"}' } });
+      const leak = await f.rotate({ mode: 'leak', leakedUsername: USER_A });
+      expect(leak).toMatchObject({ outcome: 'needs_attention', reason: 'leak_not_contained' });
+      const stages = f.sandbox.emulator.labelsOf(f.credential.secretId);
+      expect(stages[rotationId]?.slice().sort()).toEqual([STAGE.current, STAGE.pending]);
+      expect(pendingLeft(f)).toBe(false);
+      const gaveUpAt = (await f.engine().store.describe(f.credential.secretId)).lastChangedDate?.getTime() ?? 0;
+      for (const name of f.credential.clusters) sim(f, name).clearFaults();
+      // 1 h after the promotion, 4 h after AWSCURRENT's creation: refused until graceMs after the leak gave up.
+      at(f, 7 * HOUR);
+      const refused = await f.rotate({ mode: 'scheduled' });
+      expect(refused).toMatchObject({ outcome: 'failed', reason: 'grace_not_elapsed' });
+      expect(refused.alternating?.notBefore).toBe(new Date(gaveUpAt + GRACE).toISOString());
+      expectClean(f, 'failed');
     });
   });
 
@@ -209,6 +362,107 @@ describe('alternating strategy', () => {
       expect(result).toMatchObject({ outcome: 'rotated', alternating: { rolesAligned: { user: USER_B, granted: ['reader'], revoked: ['db_admin'] } } });
       expect(sim(f, 'east').rolesOf(USER_B).sort()).toEqual([APP_ROLE, 'reader'].sort());
       expect(sim(f, 'west').rolesOf(USER_B)).toEqual([APP_ROLE]);
+      expectClean(f, result.outcome);
+    });
+  });
+
+  /**
+   * Finding 5 of docs/reliability.md: the roles step's users/describe without a clear answer (a
+   * gateway 503, an applied-then-408 or -65535) three times in a row ended the rotation
+   * needs_attention / roles_differ "role parity not established" (in leak mode "leak not
+   * contained: ..."), while both users held the same roles and the leak was contained.
+   */
+  describe('role parity when users/describe gives no clear answer', () => {
+    const unclearThrice: FaultRule[] = [
+      { route: 'users/describe', user: USER_B, fault: { kind: 'status', status: 503 } },
+      { route: 'users/describe', user: USER_B, fault: { kind: 'applied-then-408' } },
+      { route: 'users/describe', user: USER_B, fault: { kind: 'applied-then-65535' } },
+    ];
+    const neverClear: FaultRule[] = [{ route: 'users/describe', user: USER_B, times: 1_000, fault: { kind: 'status', status: 503 } }];
+
+    it('unclear three times, then answered: the describe is asked again and the rotation completes', async () => {
+      const f = await start();
+      const result = await f.rotate({ mode: 'scheduled', runtime: faultsAt(f, 'roles', 'west', unclearThrice) });
+      expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok', alternating: { currentUser: USER_B } });
+      expect(sim(f, 'west').pendingFaults()).toBe(0);
+      expectClean(f, result.outcome);
+    });
+
+    it('never answered, scheduled: rolled_back with roles_unknown (not roles_differ), the retired user put back, nothing pending', async () => {
+      const f = await start();
+      const before = labels(f);
+      const result = await f.rotate({ mode: 'scheduled', runtime: faultsAt(f, 'roles', 'west', neverClear) });
+      expect(result).toMatchObject({ outcome: 'rolled_back', reason: 'roles_unknown', clusters: { west: 'rolled_back', east: 'rolled_back' } });
+      expect(result.alternating?.rolesDiffer).toBeUndefined();
+      expect(result.error).toContain(`west: users/describe of ${USER_B} gave no list of roles`);
+      expect(result.error).not.toMatch(/differ|not contained/);
+      expect(labels(f).current).toEqual(before.current);
+      expect(pendingLeft(f)).toBe(false);
+      for (const name of ['west', 'east']) expect(sim(f, name).passwordOf(USER_B)).toBe(before.previous?.password);
+      expectClean(f, result.outcome);
+    });
+
+    it('never answered, leak of the retired user: needs_attention roles_unknown saying the leak is contained, AWSPENDING kept; adopted and promoted once the lease is over', async () => {
+      const f = await start();
+      const before = labels(f);
+      const result = await f.rotate({ mode: 'leak', leakedUsername: USER_B, runtime: faultsAt(f, 'roles', 'west', neverClear) });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_unknown', clusters: { west: 'updated', east: 'updated' } });
+      expect(result.error).toMatch(/^leak contained/);
+      expect(result.error).not.toMatch(/differ|not contained/);
+      const pending = credentialUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+      expect(pending?.username).toBe(USER_B);
+      for (const name of ['west', 'east']) {
+        expect(sim(f, name).passwordOf(USER_B)).not.toBe(before.previous?.password);
+        expect(sim(f, name).passwordOf(USER_B)).toBe(pending?.password);
+      }
+      expect(labels(f).current).toEqual(before.current);
+      expectClean(f, result.outcome);
+
+      // What reconcile does once the pending version is older than rotation.pendingLeaseMs: a
+      // rotation with a new id adopts it (case 4c) and, the describes answering again, promotes it.
+      sim(f, 'west').clearFaults();
+      f.clock.offsetMs += f.sandbox.config.rotation.pendingLeaseMs;
+      const adopted = await f.rotate({ mode: 'scheduled' });
+      expect(adopted).toMatchObject({ outcome: 'rotated', versionId: result.versionId, alternating: { currentUser: USER_B } });
+      expect(labels(f).current).toEqual(pending);
+      expectClean(f, adopted.outcome);
+    });
+
+    it('never answered, leak of the active user: the first turn stops with roles_unknown and says the leak is not contained (the active user\'s password is untouched)', async () => {
+      const f = await start();
+      const result = await f.rotate({ mode: 'leak', leakedUsername: USER_A, runtime: faultsAt(f, 'roles', 'west', neverClear) });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_unknown', alternating: { turns: 1 } });
+      expect(result.error).toMatch(/^leak not contained/);
+      expect(result.error).toContain(USER_A);
+      expect(pendingLeft(f)).toBe(true);
+      expectClean(f, result.outcome);
+    });
+  });
+
+  /** Finding 6 of docs/reliability.md, in this strategy: an unclear verification probe read as "not accepted". */
+  describe('verification when probes give no clear answer', () => {
+    it('unclear answers to the probes of the new password and of the active user are probed again: rotated', async () => {
+      const f = await start();
+      const rules = [USER_B, USER_A].flatMap((user) => UNCLEAR_AFTER_APPLY.map((fault): FaultRule => ({ route: 'probe', user, fault })));
+      const result = await f.rotate({ mode: 'leak', leakedUsername: USER_B, runtime: faultsAt(f, 'verify', 'east', rules) });
+      expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok', clusters: { west: 'updated', east: 'updated' } });
+      expect(sim(f, 'east').pendingFaults()).toBe(0);
+      expectClean(f, result.outcome);
+    });
+
+    it('never a clear answer for the new password on one cluster, leak of the retired user: needs_attention cluster_unreachable, leak contained, AWSPENDING kept', async () => {
+      const f = await start();
+      const before = labels(f);
+      const result = await f.rotate({ mode: 'leak', leakedUsername: USER_B, runtime: faultsAt(f, 'verify', 'east', [{ route: 'probe', user: USER_B, times: 1_000, fault: { kind: 'applied-then-5xx' } }]) });
+      expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'cluster_unreachable', clusters: { west: 'updated', east: 'unreachable' } });
+      expect(result.error).toMatch(/^leak contained/);
+      expect(result.error).toContain('east: unreachable (no clear answer to the verification probes of the new password');
+      expect(result.error).not.toMatch(/not contained|not accepted/);
+      const pending = credentialUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+      for (const name of ['west', 'east']) {
+        expect(sim(f, name).passwordOf(USER_B)).not.toBe(before.previous?.password);
+        expect(sim(f, name).passwordOf(USER_B)).toBe(pending?.password);
+      }
       expectClean(f, result.outcome);
     });
   });

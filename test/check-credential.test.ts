@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkCredential } from '../src/rotation/check-credential.ts';
+import { checkCredential, exitCodeOfCheck, pendingVerdict } from '../src/rotation/check-credential.ts';
+import type { PendingOwner } from '../src/rotation/strategy.ts';
 import { startRotationFixture, type RotationFixture } from './helpers/rotation-fixture.ts';
 
 let fixture: RotationFixture | null = null;
@@ -37,5 +38,27 @@ describe('checkCredential (verify, reconcile)', () => {
     const verdict = await checkCredential({ store: runtime.store, cluster: runtime.cluster }, f.credential);
     expect(verdict.status).toBe('drift');
     expect(verdict.error).toMatch(/rejected by west/);
+  });
+});
+
+describe('pendingVerdict: what a pending version makes of a check', () => {
+  const LEASE = 600_000;
+  const owners: PendingOwner[] = ['running', 'ended', 'unknown'];
+  // Every age class against every owner: [age, owner] -> status, why.
+  const cases: { ageMs: number | null; owner: PendingOwner; status: string; why: string | null }[] = [];
+  for (const owner of owners) {
+    for (const ageMs of [null, LEASE, LEASE + 1]) cases.push({ ageMs, owner, status: 'stale_pending', why: 'age' }); // case 1
+    for (const ageMs of [0, LEASE - 1]) cases.push({ ageMs, owner, status: owner === 'ended' ? 'stale_pending' : 'in_progress', why: owner === 'ended' ? 'ended' : null }); // cases 2, 3
+  }
+  for (const c of cases) {
+    it(`age ${c.ageMs ?? 'unknown'}, owner ${c.owner}: ${c.status}${c.why ? ` (${c.why})` : ''}`, () => {
+      expect(pendingVerdict({ ageMs: c.ageMs, staleAfterMs: LEASE, owner: c.owner })).toEqual({ status: c.status, why: c.why });
+    });
+  }
+
+  it('a young pending version of an ended rotation exits 1 (rolled back or failed), not 0', () => {
+    expect(exitCodeOfCheck(pendingVerdict({ ageMs: 5_000, staleAfterMs: LEASE, owner: 'ended' }).status)).toBe(1);
+    expect(exitCodeOfCheck(pendingVerdict({ ageMs: 5_000, staleAfterMs: LEASE, owner: 'running' }).status)).toBe(0);
+    expect(exitCodeOfCheck(pendingVerdict({ ageMs: 5_000, staleAfterMs: LEASE, owner: 'unknown' }).status)).toBe(0);
   });
 });

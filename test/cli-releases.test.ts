@@ -22,6 +22,18 @@ describe('cli releases: what a run opened is closed', () => {
     expect(order).toEqual(['q', 'c']);
   });
 
+  it('a release with a bound of its own (one that waits on purpose) gets that bound, not the default', async () => {
+    const releases = new Releases();
+    const wait = (ms: number) => () => new Promise<void>((resolve) => setTimeout(resolve, ms));
+    releases.add('drain', null, wait(300), { boundMs: 1_000 });
+    releases.add('slow', null, wait(300));
+    expect(await releases.releaseAll(100)).toEqual({ stuck: ['slow'], failed: [] });
+    releases.add('too slow even for its own', null, () => new Promise<void>(() => {}), { boundMs: 200 });
+    const started = performance.now();
+    expect(await releases.releaseAll(10_000)).toEqual({ stuck: ['too slow even for its own'], failed: [] });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
   it('exitWithin: a process held by a handle nobody closed exits with the code after the bound, saying what held it', () => {
     const releasesModule = fileURLToPath(new URL('../src/cli/releases.ts', import.meta.url));
     const script = `import { createServer } from 'node:net'; const { exitWithin } = await import(${JSON.stringify(releasesModule)}); createServer().listen(0, '127.0.0.1'); exitWithin(3, 300);`;

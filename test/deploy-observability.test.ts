@@ -234,7 +234,7 @@ describe('the Grafana dashboard', () => {
     expect(problems).toEqual([]);
   });
 
-  it('shows rotations by outcome and reason, duration quantiles, age vs max age, needs attention, pending age, leaks, queue depth and Secrets Manager calls', () => {
+  it('shows rotations by outcome and reason, duration quantiles, age vs max age, needs attention, pending age, leaks, queue depth, Secrets Manager calls, and the alternating users and grace', () => {
     const used = new Set(queries().flatMap(({ expr }) => metricsOf(expandGrafanaVariables(expr))));
     for (const name of [
       METRIC.rotations,
@@ -248,6 +248,8 @@ describe('the Grafana dashboard', () => {
       METRIC.queueJobs,
       METRIC.secretsManagerCalls,
       METRIC.schedulerNextRun,
+      METRIC.alternatingActiveUser,
+      METRIC.alternatingGraceEnd,
     ])
       expect(used, name).toContain(name);
     const exprs = queries().map((q) => q.expr);

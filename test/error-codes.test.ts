@@ -17,6 +17,7 @@ describe('ERROR_CODE', () => {
       leaseLost: 'ROTATOR_LEASE_LOST',
       strategyUnavailable: 'ROTATOR_STRATEGY_UNAVAILABLE',
       rotationCooldown: 'rotation_cooldown',
+      schedulesSyncLockLost: 'ROTATOR_SCHEDULES_SYNC_LOCK_LOST',
       redisUnavailable: 'redis.unavailable',
       secretNotFound: 'SECRET_NOT_FOUND',
       secretVersionConflict: 'SECRET_VERSION_CONFLICT',

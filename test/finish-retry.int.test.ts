@@ -123,7 +123,7 @@ describe('worker: a rotation whose clusters all moved is finished within seconds
     const { jobId } = await s.producer.enqueue({ credentialId: 'app', mode: 'manual', requestedBy: 'test' });
     // finish_unknown, then a resumed run whose load could not read the labels either.
     await s.worker.waitForLine(/"reason":"finish_unknown"/, 30_000);
-    await s.worker.waitForLine(/"step":"outcome".*"reason":"secrets_manager_error"/, 30_000);
+    await s.worker.waitForLine(/"step":"outcome".*"reason":"secrets_throttled"/, 30_000);
     expect(clustersHold(s, STAGE.pending)).toBe(true);
     expect(passwordUnder(s.sandbox, s.credential.secretId, STAGE.current)).toBe(before);
 

@@ -10,6 +10,7 @@
  * insertions, deletions, truncation, splices of JSON-special tokens). Leak-alert cases are signed
  * correctly half of the time, after mutation, so the parsers behind the signature are fuzzed too;
  * every base request names something that is not configured, and a mutation cannot make it ours.
+ * No reply repeats client text: the bases carry a canary (CANARY) that no reply may hold.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { signGithubWebhook } from '../src/alerts/github-webhook.ts';
@@ -17,6 +18,12 @@ import type { AppDeps } from '../src/http/deps.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { startGithubApiFake } from './helpers/github-api-fake.ts';
 import { NOW_SECONDS, TRIGGER_TOKENS, WEBHOOK_SECRETS, appHarness, makeHttpConfig, sha256Hex, signedGeneric, signedGithub, type AppHarness } from './http-support.ts';
+
+/**
+ * Client text no reply may repeat (a password pasted where an id goes): the base requests carry it
+ * as an unknown credential id, a cluster name and a token, and every reply is searched for it.
+ */
+const CANARY = 'Pasted-Passw0rd-Canary';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed_1234);
 const CASES_PER_ENDPOINT = Number(process.env.FUZZ_CASES ?? 1_000);
@@ -115,9 +122,9 @@ function mutate(r: Rand, input: Buffer): Buffer {
   return out;
 }
 
-/** A body: random JSON text, random bytes, a deep nest, or a mutation of `base`. */
+/** A body: random JSON text, random bytes, a deep nest, `base` itself, or a mutation of it. */
 function randomBody(r: Rand, base: Buffer): Buffer {
-  switch (r.int(6)) {
+  switch (r.int(7)) {
     case 0:
       return Buffer.from(JSON.stringify(randomJson(r)) ?? 'null');
     case 1:
@@ -126,6 +133,8 @@ function randomBody(r: Rand, base: Buffer): Buffer {
       const depth = 1 + r.int(20_000);
       return Buffer.from(r.bool() ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
     }
+    case 3:
+      return base;
     default:
       return mutate(r, base);
   }
@@ -156,7 +165,7 @@ interface Case {
 }
 
 function triggerCase(r: Rand): Case {
-  const base = Buffer.from(JSON.stringify(r.pick([{ credential: 'ghost-1' }, { credentials: ['ghost-a', 'ghost-b'] }, { credential: 'nope' }])));
+  const base = Buffer.from(JSON.stringify(r.pick([{ credential: CANARY }, { credentials: ['ghost-a', CANARY] }, { credential: 'nope' }])));
   let payload = randomBody(r, base);
   // A valid token with a body that parses to {"all": true} would queue for real: strip `all`.
   try {
@@ -204,8 +213,8 @@ function genericCase(r: Rand): Case {
   const base = Buffer.from(
     JSON.stringify(
       r.pick([
-        { credential: 'ghost-cred', id: 'fz-1' },
-        { username: 'nobody', cluster: 'west' },
+        { credential: CANARY, id: 'fz-1' },
+        { username: 'nobody', cluster: CANARY },
         { tokenSha256: sha256Hex('not any password'), source: 'fuzz' },
         // A source of its own per alert, short or oversized: label cardinality.
         { credential: 'ghost-cred', source: r.text(1 + r.int(r.bool(0.5) ? 60 : 5_000), 'abcdefghijklmnopqrstuvwxyz0123456789-') },
@@ -226,7 +235,7 @@ function genericCase(r: Rand): Case {
 }
 
 function githubCase(r: Rand, h: AppHarness): Case {
-  const base = Buffer.from(JSON.stringify([{ token: `ghp_${r.text(20, 'abcdef0123456789')}`, type: 'milvus_password', url: '', source: r.pick(['content', 'npm', 'commit']) }]));
+  const base = Buffer.from(JSON.stringify([{ token: r.bool() ? CANARY : `ghp_${r.text(20, 'abcdef0123456789')}`, type: 'milvus_password', url: '', source: r.pick(['content', 'npm', 'commit']) }]));
   const payload = randomBody(r, base);
   let headers = randomHeaders(r);
   if (r.bool()) headers = { ...headers, ...signedGithub(payload, h.github).headers };
@@ -312,7 +321,7 @@ describe(`fuzz (seed ${SEED}, ${CASES_PER_ENDPOINT} cases per endpoint)`, () => 
         replies.push(res.body);
         expect(h.enqueued, where).toEqual([]);
       }
-      expect(findExposures(replies, [...Object.values(h.passwords), ...TRIGGER_TOKENS, ...WEBHOOK_SECRETS])).toEqual([]);
+      expect(findExposures(replies, [...Object.values(h.passwords), ...TRIGGER_TOKENS, ...WEBHOOK_SECRETS, CANARY])).toEqual([]);
       if (process.env.FUZZ_VERBOSE) console.log(endpoint.name, JSON.stringify([...statuses].sort()));
       // Label values come from closed sets: however many sources the alerts named, a few series.
       const series = (await h.metrics.leakAlerts.get()).values;

@@ -1,10 +1,10 @@
 /**
  * Notifications from a real worker process: outcomes reach a signed-JSON and a Slack receiver on
- * loopback, a receiver that hangs delays no rotation, and no payload carries a password.
+ * loopback, a receiver that hangs delays no rotation, and no payload carries a password. And from
+ * the one-shot `rotate` (what a Kubernetes CronJob runs), a child process: the same events and
+ * payloads for its outcome, and an exit within its bound when a receiver never answers.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -17,29 +17,13 @@ import { writeConfigFile } from './helpers/config-file.ts';
 import { findExposures } from './helpers/exposure.ts';
 import { startGithubApiFake } from './helpers/github-api-fake.ts';
 import { freePort } from './helpers/redis-server.ts';
+import { linesOf, runCli } from './helpers/run-cli.ts';
+import { ONE_SHOT_NOTIFY_MS } from '../src/cli/rotate-command.ts';
 import { waitFor } from './helpers/wait-for.ts';
+import { startWebhookReceiver as receiver } from './helpers/webhook-receiver.ts';
 import { killWorker, spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
 const SECRET = 'notify-secret-0123456789abcdef';
-
-interface Hit {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-async function receiver(hang = false): Promise<{ url: string; hits: Hit[]; server: Server }> {
-  const hits: Hit[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      hits.push({ headers: req.headers, body });
-      if (!hang) res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, server };
-}
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterAll(async () => {
@@ -52,7 +36,7 @@ describe('worker: notifications', () => {
     const json = await receiver();
     const slack = await receiver();
     const hanging = await receiver(true);
-    for (const r of [json, slack, hanging]) cleanups.push(() => new Promise((resolve) => (r.server.closeAllConnections(), r.server.close(resolve))));
+    for (const r of [json, slack, hanging]) cleanups.push(r.close);
 
     const base = makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'] }]);
     const config = {
@@ -153,5 +137,77 @@ describe('worker: notifications', () => {
     expect(findExposures([...github.calls.filter((c) => c.method === 'PATCH').map((c) => c.body), ...worker.lines], [live, now], ['svc_user'])).toEqual([]);
     worker.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
+  });
+});
+
+describe('rotate (one-shot): notifications', () => {
+  it('sends what the worker sends for its outcome (rolled_back, rotated), nothing for a dry run, and exits within its bound when a receiver never answers', async () => {
+    const json = await receiver();
+    const slack = await receiver();
+    const hanging = await receiver(true);
+    for (const r of [json, slack, hanging]) cleanups.push(r.close);
+    const base = makeConfig(['west', 'east'], [{ id: 'app', username: 'app_user', clusters: ['west', 'east'] }]);
+    const config = {
+      ...base,
+      notifications: [
+        { format: 'json' as const, url: json.url, events: ['rotated' as const, 'rolled_back' as const], secret: SECRET },
+        { format: 'slack' as const, url: slack.url, events: ['rolled_back' as const] },
+        { format: 'slack' as const, url: hanging.url, events: ['rotated' as const] },
+      ],
+    };
+    const sandbox: Sandbox = await startSandbox(config);
+    cleanups.push(() => sandbox.close());
+    const path = writeConfigFile(sandbox.config);
+    const rotate = (...args: string[]) => runCli(['rotate', '--config', path, '--credential', 'app', '--json', ...args], { env: sandbox.env });
+    const verify = createGenericSignatureVerifier({ secrets: [SECRET], toleranceSeconds: 300 });
+    const eventsOf = (hits: typeof json.hits) =>
+      hits.map((hit) => {
+        expect(verify({ rawBody: Buffer.from(hit.body), timestamp: hit.headers['x-rotator-timestamp'], signature: hit.headers['x-rotator-signature'] }).ok).toBe(true);
+        return JSON.parse(hit.body) as { event: string; credential: string; rotationId: string; outcome: string; mode: string };
+      });
+
+    // 1. east refuses the new password: rolled back, exit 1. The signed JSON and Slack receivers are told.
+    sandbox.clusters.get('east')!.injectFault({ route: 'update_password', fault: { kind: 'reply', status: 200, body: '{"code":1100,"message":"x"}' } });
+    const rolledBack = await rotate();
+    expect(rolledBack.code, rolledBack.stderr).toBe(1);
+    const first = JSON.parse(linesOf(rolledBack.stdout)[0] ?? '{}') as { outcome: string; rotationId: string };
+    expect(first.outcome).toBe('rolled_back');
+    // Delivered before the process exited: nothing to wait for here.
+    expect(eventsOf(json.hits)).toEqual([expect.objectContaining({ event: 'rolled_back', credential: 'app', outcome: 'rolled_back', mode: 'manual', rotationId: first.rotationId })]);
+    expect((JSON.parse(slack.hits[0]?.body ?? '{}') as { text: string }).text).toContain('rolled_back');
+    expect(slack.hits).toHaveLength(1);
+    expect(hanging.hits).toHaveLength(0);
+    expect(rolledBack.stderr).not.toContain('abandoned');
+
+    // 2. A dry run notifies nothing.
+    const dry = await rotate('--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(json.hits.length + slack.hits.length + hanging.hits.length).toBe(2);
+
+    // 3. Rotated: the JSON receiver is told; the hanging one holds its delivery, which is abandoned at the bound.
+    const rotated = await rotate();
+    const exitedAt = Date.now();
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.timedOut).toBe(false);
+    const second = JSON.parse(linesOf(rotated.stdout)[0] ?? '{}') as { outcome: string; rotationId: string; durationMs: number };
+    expect(second.outcome).toBe('rotated');
+    expect(eventsOf(json.hits).map((e) => [e.event, e.rotationId])).toEqual([
+      ['rolled_back', first.rotationId],
+      ['rotated', second.rotationId],
+    ]);
+    expect(hanging.hits).toHaveLength(1);
+    expect(rotated.stderr).toContain('notifications still under way when the command ended were abandoned');
+    expect(rotated.stderr).not.toContain('did not exit'); // the exit watchdog had nothing to force
+    // It waited for the hanging receiver, but not longer than the bound: timed from the rotation's
+    // end (its log line), not from the spawn, so that node's start on a busy machine does not count.
+    const logTime = (msg: string): number => Date.parse((linesOf(rotated.stderr).map((l) => JSON.parse(l) as { msg?: string; time?: string }).find((l) => l.msg === msg)?.time) ?? '');
+    const endedAt = logTime('rotation ended');
+    expect(logTime('notifications still under way when the command ended were abandoned') - endedAt).toBeGreaterThanOrEqual(ONE_SHOT_NOTIFY_MS - 50);
+    expect(exitedAt - endedAt).toBeLessThan(ONE_SHOT_NOTIFY_MS + 2_000);
+
+    const passwords = new Set<string>();
+    for (const sim of sandbox.clusters.values()) for (const p of sim.passwordsSeen()) passwords.add(p);
+    expect(passwords.size).toBeGreaterThanOrEqual(2);
+    expect(findExposures([...json.hits, ...slack.hits, ...hanging.hits].map((h) => h.body), passwords, ['app_user'])).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@
  *   across every gate on the same key (every replica), leak writes allowed a burst ahead;
  * - RotationQueue's leak escalation: a leak request landing on a waiting job raises it to leak
  *   priority and mode; on an active job it is kept as the next job, in leak mode;
+ * - RotationQueue.pendingVersionOwner, verify's question: will a rotation still act on a pending version?
  * - the schedule watch's check: re-syncs only on drift, counts it, steps aside when another
  *   replica holds the sync lock, and runs one check at a time however many are asked for.
  */
@@ -206,6 +207,35 @@ describe('RotationQueue: leak escalation', () => {
   });
 });
 
+describe('RotationQueue.pendingVersionOwner (what verify asks)', () => {
+  it('running while its job may run, ended once it completed, running again while another job of the credential is queued; unknown without a job', async () => {
+    const sub = `${prefix}:owner`;
+    const rotations = new RotationQueue(redis, sub);
+    const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    let worker: Worker | null = null;
+    try {
+      const first = await rotations.enqueue({ credentialId: 'own', mode: 'manual', requestedBy: 'test' });
+      expect(await rotations.pendingVersionOwner('own', first.jobId)).toBe('running'); // waiting
+      worker = new Worker(QUEUE.rotations, async () => ({ outcome: 'rolled_back' }), { connection, prefix: sub, concurrency: 1 });
+      await waitUntil(async () => (await rotations.queue.getJobState(first.jobId)) === 'completed');
+      await worker.close();
+      worker = null;
+      expect(await rotations.pendingVersionOwner('own', first.jobId)).toBe('ended');
+      // Another credential's job changes nothing; one of this credential adopts the version when it runs.
+      await rotations.enqueue({ credentialId: 'other', mode: 'manual', requestedBy: 'test' });
+      expect(await rotations.pendingVersionOwner('own', first.jobId)).toBe('ended');
+      await rotations.enqueue({ credentialId: 'own', mode: 'manual', requestedBy: 'test' });
+      expect(await rotations.pendingVersionOwner('own', first.jobId)).toBe('running');
+      expect(await rotations.pendingVersionOwner('own', randomUUID())).toBe('unknown');
+    } finally {
+      await worker?.close();
+      connection.disconnect();
+      await rotations.queue.obliterate({ force: true });
+      await rotations.close();
+    }
+  });
+});
+
 describe('schedule watch: one check', () => {
   it('re-syncs on drift only, counts it by trigger, steps aside while another replica holds the lock, and runs one check at a time', async () => {
     const sub = `${prefix}:watch`;
@@ -242,9 +272,9 @@ describe('schedule watch: one check', () => {
   });
 });
 
-async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('timed out');
     await sleep(20);
   }

@@ -100,3 +100,29 @@ describe('redis connection: waiting for ready', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
+
+describe('redis connection: closing one that waits to reconnect', () => {
+  it('ends it and its copies (status end, the end event) and rejects their queued commands, as a closed connection does', async () => {
+    // A port nothing listens on: the client is in `reconnecting` between attempts, with no socket.
+    const connection = createRedisConnection({ ...REDIS, connectTimeoutMs: 60_000 }, 'worker', { logger: createLogger({ level: 'silent' }), name: 'reconnecting' });
+    const copy = connection.duplicate() as typeof connection & { status: string };
+    copy.on('error', () => {}); // BullMQ listens on its copies; the reconnect errors are not the point here
+    const waitUntilReconnecting = async (c: { status: string }): Promise<void> => {
+      while (c.status !== 'reconnecting') await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    await Promise.all([waitUntilReconnecting(connection), waitUntilReconnecting(copy)]);
+    // The worker role queues commands while Redis is away (BullMQ's reads wait so for Redis to come back).
+    const queued = [connection.get('k'), copy.get('k')].map((p) => p.then(() => 'answered', (error: Error) => error.message));
+    const ended = [connection, copy].map((c) => new Promise<string>((resolve) => c.once('end', () => resolve('end'))));
+
+    await closeRedisConnection(connection);
+
+    // BullMQ's Worker.close() waits for its copy's `end`; without it, it never stopped its lock-renewal timer.
+    const within = <T>(p: Promise<T>): Promise<T | 'still waiting'> => Promise.race([p, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 3_000).unref())]);
+    expect(await within(Promise.all(ended))).toEqual(['end', 'end']);
+    expect([connection.status, copy.status]).toEqual(['end', 'end']);
+    expect(await within(Promise.all(queued))).toEqual(['Connection is closed.', 'Connection is closed.']);
+    // Ended means ended: a later command is refused at once, not queued.
+    await expect(connection.get('k')).rejects.toThrow('Connection is closed.');
+  });
+});

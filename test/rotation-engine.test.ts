@@ -237,7 +237,7 @@ describe('rotation engine: clusters out of step', () => {
 });
 
 describe('rotation engine: Secrets Manager failures', () => {
-  it('throttling on every call (twice each) is retried by the SDK and the rotation completes', async () => {
+  it('throttling on every call (twice each) is retried (reads by the SDK, writes through the fence) and the rotation completes', async () => {
     const f = await start({ clusters: ['west'] });
     for (const op of ['DescribeSecret', 'GetSecretValue', 'PutSecretValue', 'UpdateSecretVersionStage']) {
       f.sandbox.emulator.injectFault({ op, times: 2, fault: { kind: 'throttle' } });
@@ -247,10 +247,10 @@ describe('rotation engine: Secrets Manager failures', () => {
     expect(f.sandbox.emulator.throttledCount()).toBe(8);
   });
 
-  it('put pending fails for good: failed, no cluster touched', async () => {
+  it('put pending fails for good: failed, secrets_manager_error, no cluster touched', async () => {
     const f = await start({ clusters: ['west'] });
     const before = held(f, 'west');
-    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: 100, fault: { kind: 'throttle' } });
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: 100, fault: { kind: 'status', status: 500 } });
     const result = await f.rotate();
     expect(result.outcome).toBe('failed');
     expect(result.reason).toBe('secrets_manager_error');
@@ -293,13 +293,127 @@ describe('rotation engine: Secrets Manager failures', () => {
   });
 });
 
+describe('rotation engine: a throttled write is retried through the fence', () => {
+  /**
+   * An engine whose fence records, at each Secrets Manager write, how many calls of `op` the
+   * emulator had seen by then: one fence (in the worker, one booking of the write gate) before
+   * every attempt reads 0, 1, 2, ...
+   */
+  function recordingFence(f: RotationFixture, write: string, op: string, tuning: { writeThrottleBudgetMs?: number } = {}) {
+    const seen: number[] = [];
+    const runtime = f.engine({
+      tuning,
+      fence: async (point) => {
+        if (fenceLabel(point) === write) seen.push(f.sandbox.emulator.callCount(op));
+      },
+    });
+    return { runtime, seen };
+  }
+
+  it('the write ahead throttled 3 times, then admitted: rotated, the fence passed before each of the 4 attempts', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: 3, fault: { kind: 'throttle' } });
+    const { runtime, seen } = recordingFence(f, 'put-pending', 'PutSecretValue');
+    const result = await f.rotate({ mode: 'scheduled', runtime });
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(4);
+    expect(assertEndInvariants(f.sandbox, f.credential, 'rotated')).toEqual([]);
+  });
+
+  it('the promotion throttled 3 times, then admitted: rotated without a roll back, the fence passed before each of the 4 attempts', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: 3, fault: { kind: 'throttle' } });
+    const { runtime, seen } = recordingFence(f, 'promote', 'UpdateSecretVersionStage');
+    const result = await f.rotate({ mode: 'scheduled', runtime });
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+    expect(held(f, 'west')).toBe(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current));
+  });
+
+  it.each(['scheduled', 'manual'] as const)('%s mode, the promotion throttled past the budget: promote_failed, not rolled back, AWSPENDING kept; run again, it promotes', async (mode) => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const watch = watchStoredPasswordInvariant(f.sandbox, f.credential);
+    const before = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
+    const rotationId = randomUUID();
+    const { runtime, seen } = recordingFence(f, 'promote', 'UpdateSecretVersionStage', { writeThrottleBudgetMs: 1_000 });
+
+    const result = await f.rotate({ mode, rotationId, runtime });
+
+    // Pauses of 100, 200 and 400 ms fit a 1 s budget, the next 800 ms do not: four attempts, each behind the fence.
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
+    expect(result.error).toMatch(/SECRET_THROTTLED.*still throttled after 4 attempts.*AWSPENDING kept/);
+    expect(f.events.some((e) => e.type === 'step-begin' && e.step === 'roll_back')).toBe(false);
+    const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+    expect(pending).not.toBe(before);
+    expect(held(f, 'west')).toBe(pending);
+    expect(held(f, 'east')).toBe(pending);
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(before);
+
+    f.sandbox.emulator.clearFaults();
+    const again = await f.rotate({ mode, rotationId });
+    expect(again).toMatchObject({ outcome: 'rotated', versionId: rotationId });
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(pending);
+    expect(watch.violations).toEqual([]);
+    expect(assertEndInvariants(f.sandbox, f.credential, 'rotated')).toEqual([]);
+  });
+
+  it('the write ahead throttled past the budget: failed, secrets_throttled, nothing changed anywhere', async () => {
+    const f = await start({ clusters: ['west'] });
+    const before = held(f, 'west');
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: Infinity, fault: { kind: 'throttle' } });
+    // Past 250 ms after the second attempt (100 ms paused, the next pause 200 ms): two attempts.
+    const { runtime, seen } = recordingFence(f, 'put-pending', 'PutSecretValue', { writeThrottleBudgetMs: 250 });
+    const result = await f.rotate({ runtime });
+    expect(result).toMatchObject({ outcome: 'failed', reason: 'secrets_throttled' });
+    expect(result.error).toMatch(/still throttled after 2 attempts.*nothing was changed/);
+    expect(seen).toEqual([0, 1]);
+    expect(held(f, 'west')).toBe(before);
+    expect(simulator(f, 'west').requestCount('update_password')).toBe(0);
+    expect(Object.values(f.sandbox.emulator.labelsOf(f.credential.secretId)).flat()).not.toContain(STAGE.pending);
+  });
+
+  it('a lost lease between two attempts goes through at once: no further write', async () => {
+    const f = await start({ clusters: ['west'] });
+    f.sandbox.emulator.injectFault({ op: 'PutSecretValue', times: Infinity, fault: { kind: 'throttle' } });
+    let writes = 0;
+    const runtime = f.engine({
+      fence: async (point) => {
+        if (fenceLabel(point) === 'put-pending' && ++writes === 2) throw new LeaseLostError(f.credential.id);
+      },
+    });
+    await expect(f.rotate({ runtime })).rejects.toBeInstanceOf(LeaseLostError);
+    expect(f.sandbox.emulator.callCount('PutSecretValue')).toBe(1);
+  });
+
+  it('removing AWSPENDING after a roll back, throttled twice: retried through the fence, nothing left pending', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    simulator(f, 'east').injectFault({
+      route: 'update_password',
+      fault: { kind: 'reply', status: 200, body: JSON.stringify({ code: 1100, message: 'invalid password length' }) },
+    });
+    // The first UpdateSecretVersionStage of this run is the abandon.
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: 2, fault: { kind: 'throttle' } });
+    const { runtime, seen } = recordingFence(f, 'abandon', 'UpdateSecretVersionStage');
+    const result = await f.rotate({ runtime });
+    expect(result.outcome).toBe('rolled_back');
+    expect(result.error ?? '').not.toMatch(/AWSPENDING could not be removed/);
+    expect(seen).toEqual([0, 1, 2]);
+    expect(Object.values(f.sandbox.emulator.labelsOf(f.credential.secretId)).flat()).not.toContain(STAGE.pending);
+  });
+});
+
 describe('rotation engine: finishing what was started', () => {
-  it('leak mode, the promotion throttled on every SDK attempt: promote_failed with AWSPENDING kept; run again with the same rotation id, it promotes', async () => {
+  it('leak mode, the promotion throttled on every attempt: promote_failed with AWSPENDING kept; run again with the same rotation id, it promotes', async () => {
     const f = await start({ clusters: ['west', 'east'] });
     const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
-    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: f.config.aws.maxAttempts, fault: { kind: 'throttle' } });
+    // A 250 ms budget: two attempts (a 100 ms pause between), then promote_failed.
+    f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: 2, fault: { kind: 'throttle' } });
     const rotationId = randomUUID();
-    const runtime = f.engine();
+    const runtime = f.engine({ tuning: { writeThrottleBudgetMs: 250 } });
     const sleeps: number[] = [];
     const req = { credential: f.credential, mode: 'leak' as const, rotationId };
     const results: string[] = [];
@@ -325,7 +439,7 @@ describe('rotation engine: finishing what was started', () => {
   it('the first promote_failed result keeps every cluster on the new password under AWSPENDING (no roll back in leak mode)', async () => {
     const f = await start({ clusters: ['west', 'east'] });
     f.sandbox.emulator.injectFault({ op: 'UpdateSecretVersionStage', times: Infinity, fault: { kind: 'throttle' } });
-    const result = await f.rotate({ mode: 'leak' });
+    const result = await f.rotate({ mode: 'leak', runtime: f.engine({ tuning: { writeThrottleBudgetMs: 250 } }) });
     expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'promote_failed', clusters: { west: 'updated', east: 'updated' } });
     expect(result.error).toMatch(/AWSCURRENT did not move.*AWSPENDING kept/);
     const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
@@ -438,6 +552,86 @@ describe('rotation engine: verification', () => {
     expect(result.clusters.west).toBe('verify_failed');
     const verifyEnd = f.events.find((e) => e.type === 'step-end' && e.step === 'verify');
     expect(verifyEnd).toMatchObject({ ok: false });
+  });
+
+  /**
+   * Finding 6 of docs/reliability.md. The applied-then-* faults hit only requests that succeed, so
+   * on the probe route of `east` they hit the probes of the new password (accepted) and never those
+   * of the leaked one (401): every verification probe of the new password on east gets an unclear
+   * answer, every probe of the leaked one a clear rejection. Such an answer says nothing about the
+   * password; it used to be read as "not accepted".
+   */
+  const UNCLEAR_PROBE_FAULTS = [{ kind: 'applied-then-408' }, { kind: 'applied-then-65535' }, { kind: 'applied-then-drop' }, { kind: 'applied-then-5xx' }] as const;
+  function unclearProbesOnVerify(f: RotationFixture, cluster: string, times: number): Parameters<RotationFixture['engine']>[0] {
+    return {
+      // One verification attempt per probe series when each probe is unclear: 3 attempts, 3 probes each.
+      tuning: { verifyAttempts: 3, probeAttempts: 3 },
+      fence: async (point) => {
+        if (point.kind !== 'step') return;
+        if (point.step === 'verify') {
+          for (let i = 0; i < times; i++) simulator(f, cluster).injectFault({ route: 'probe', user: f.credential.username, fault: UNCLEAR_PROBE_FAULTS[i % UNCLEAR_PROBE_FAULTS.length] ?? { kind: 'applied-then-408' } });
+        }
+        // The roll back is not under test: it gets clear answers.
+        if (point.step === 'roll_back') simulator(f, cluster).clearFaults();
+      },
+    };
+  }
+
+  it('leak mode: verification probes of the new password answered 408, 65535, a dropped connection, 502 (one cluster) are probed again: rotated, not leak_not_contained', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    const runtime = f.engine(unclearProbesOnVerify(f, 'east', 4));
+
+    const result = await f.rotate({ mode: 'leak', runtime });
+
+    expect(result).toMatchObject({ outcome: 'rotated', reason: 'ok', clusters: { west: 'updated', east: 'updated' } });
+    expect(simulator(f, 'east').pendingFaults()).toBe(0);
+    for (const name of ['west', 'east']) {
+      expect(held(f, name)).not.toBe(leaked);
+      expect(held(f, name)).toBe(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current));
+    }
+    expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);
+  });
+
+  it('leak mode: a cluster that never answers the verification of the new password while rejecting the leaked one is not called uncontained: needs_attention, cluster_unreachable, AWSPENDING kept; run again it promotes', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const leaked = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    const runtime = f.engine(unclearProbesOnVerify(f, 'east', 1_000));
+
+    const result = await f.rotate({ mode: 'leak', runtime });
+
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'cluster_unreachable', clusters: { west: 'updated', east: 'unreachable' } });
+    expect(result.error).toMatch(/^leak contained/);
+    expect(result.error).toContain('east: unreachable (no clear answer to the verification probes of the new password');
+    expect(result.error).not.toContain('not contained');
+    expect(result.error).not.toContain('not accepted');
+    // The leaked password is dead everywhere; the new one is on every cluster, kept under AWSPENDING.
+    const pending = passwordUnder(f.sandbox, f.credential.secretId, STAGE.pending);
+    for (const name of ['west', 'east']) {
+      expect(held(f, name)).not.toBe(leaked);
+      expect(held(f, name)).toBe(pending);
+    }
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(leaked);
+    expect(assertEndInvariants(f.sandbox, f.credential, result.outcome)).toEqual([]);
+
+    simulator(f, 'east').clearFaults();
+    const resumed = await f.rotate({ mode: 'leak', rotationId: result.rotationId });
+    expect(resumed).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(passwordUnder(f.sandbox, f.credential.secretId, STAGE.current)).toBe(pending);
+  });
+
+  it('manual mode: verification answered unclearly, then clearly: rotated; never answered: rolled back as cluster_unreachable, not verify_failed', async () => {
+    const f = await start({ clusters: ['west', 'east'] });
+    const first = await f.rotate({ runtime: f.engine(unclearProbesOnVerify(f, 'east', 4)) });
+    expect(first).toMatchObject({ outcome: 'rotated', reason: 'ok' });
+    expect(simulator(f, 'east').pendingFaults()).toBe(0);
+
+    const before = passwordUnder(f.sandbox, f.credential.secretId, STAGE.current);
+    const second = await f.rotate({ runtime: f.engine(unclearProbesOnVerify(f, 'east', 1_000)) });
+    expect(second).toMatchObject({ outcome: 'rolled_back', reason: 'cluster_unreachable', clusters: { west: 'rolled_back', east: 'rolled_back' } });
+    expect(second.error).toContain('east: unreachable (no clear answer to the verification probes of the new password');
+    for (const name of ['west', 'east']) expect(held(f, name)).toBe(before);
+    expect(assertEndInvariants(f.sandbox, f.credential, second.outcome)).toEqual([]);
   });
 });
 

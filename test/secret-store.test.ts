@@ -323,6 +323,17 @@ describe('abandon', () => {
     expect(emulator.labelsOf(name)).toEqual({ [current]: ['AWSCURRENT'], [token]: ['AWSPENDING'] });
   });
 
+  it('with returnTo, moves AWSPENDING back onto that version in one write (AWSCURRENT untouched)', async () => {
+    const { name, current, token } = await seedWithPending();
+    const writes = emulator.callCount('UpdateSecretVersionStage');
+    await store.abandon(name, token, { returnTo: current });
+    expect(emulator.labelsOf(name)).toEqual({ [current]: ['AWSCURRENT', 'AWSPENDING'] });
+    expect(emulator.callCount('UpdateSecretVersionStage') - writes).toBe(1);
+    // Repeated (a retry after a lost answer): nothing left to move, no write.
+    await store.abandon(name, token, { returnTo: current });
+    expect(emulator.callCount('UpdateSecretVersionStage') - writes).toBe(1);
+  });
+
   it('ends correct when the removal applied but answered 500', async () => {
     const { name, current, token } = await seedWithPending();
     emulator.injectFault({ op: 'UpdateSecretVersionStage', secretId: name, fault: { kind: 'applied-then-500' } });
@@ -331,7 +342,7 @@ describe('abandon', () => {
   });
 });
 
-describe('retries (SDK standard strategy)', () => {
+describe('retries (SDK standard strategy; a throttled write excepted)', () => {
   it('retries throttling injected twice and succeeds on the third attempt', async () => {
     pinJitterLow();
     const name = secretName();
@@ -343,16 +354,53 @@ describe('retries (SDK standard strategy)', () => {
     expect(emulator.callCount('GetSecretValue') - before).toBe(3);
   });
 
-  it('surfaces SECRET_THROTTLED when throttled on more than maxAttempts attempts', async () => {
+  it('surfaces SECRET_THROTTLED when a read is throttled on more than maxAttempts attempts', async () => {
     pinJitterLow();
     const name = secretName();
     emulator.seedSecret(name, secretValue('Current-Pa55word'));
-    emulator.injectFault({ op: 'PutSecretValue', secretId: name, times: 4, fault: { kind: 'throttle' } });
-    const before = emulator.callCount('PutSecretValue');
-    const error = await failure(newStore({ maxAttempts: 3 }).putPending(name, randomUUID(), secretValue('Pending-Pa55word')));
+    emulator.injectFault({ op: 'DescribeSecret', secretId: name, times: 4, fault: { kind: 'throttle' } });
+    const before = emulator.callCount('DescribeSecret');
+    const error = await failure(newStore({ maxAttempts: 3 }).describe(name));
     expect(error.code).toBe(ERROR_CODE.secretThrottled);
     expect(error.retryable).toBe(true);
+    expect(emulator.callCount('DescribeSecret') - before).toBe(3);
+  });
+
+  // The caller books a new slot in the write budget before a throttled write is sent again
+  // (src/rotation/write-retry.ts): an SDK retry would be a write no one booked.
+  it('does not retry a throttled write: PutSecretValue throws SECRET_THROTTLED after one attempt, and nothing is written', async () => {
+    const name = secretName();
+    emulator.seedSecret(name, secretValue('Current-Pa55word'));
+    emulator.injectFault({ op: 'PutSecretValue', secretId: name, times: 1, fault: { kind: 'throttle' } });
+    const before = emulator.callCount('PutSecretValue');
+    const token = randomUUID();
+    const error = await failure(newStore({ maxAttempts: 3 }).putPending(name, token, secretValue('Pending-Pa55word')));
+    expect(error.code).toBe(ERROR_CODE.secretThrottled);
+    expect(error.retryable).toBe(true);
+    expect(emulator.callCount('PutSecretValue') - before).toBe(1);
+    expect(emulator.labelsOf(name)[token]).toBeUndefined();
+  });
+
+  it('does not retry a throttled stage change: promote throws SECRET_THROTTLED after one UpdateSecretVersionStage, AWSCURRENT unmoved', async () => {
+    const { name, current, token } = await seedWithPending();
+    emulator.injectFault({ op: 'UpdateSecretVersionStage', secretId: name, times: 1, fault: { kind: 'throttle' } });
+    const before = emulator.callCount('UpdateSecretVersionStage');
+    const error = await failure(newStore({ maxAttempts: 3 }).promote(name, token, { currentVersionId: current, keepPendingLabel: true }));
+    expect(error.code).toBe(ERROR_CODE.secretThrottled);
+    expect(emulator.callCount('UpdateSecretVersionStage') - before).toBe(1);
+    expect(emulator.labelsOf(name)).toEqual({ [current]: ['AWSCURRENT'], [token]: ['AWSPENDING'] });
+  });
+
+  it('still retries a write that answered 500 before it applied', async () => {
+    pinJitterLow();
+    const name = secretName();
+    emulator.seedSecret(name, secretValue('Current-Pa55word'));
+    emulator.injectFault({ op: 'PutSecretValue', secretId: name, times: 2, fault: { kind: 'status', status: 500 } });
+    const before = emulator.callCount('PutSecretValue');
+    const token = randomUUID();
+    await newStore({ maxAttempts: 3 }).putPending(name, token, secretValue('Pending-Pa55word'));
     expect(emulator.callCount('PutSecretValue') - before).toBe(3);
+    expect(emulator.labelsOf(name)[token]).toEqual(['AWSPENDING']);
   });
 
   it('retries 500 and 503 answers', async () => {

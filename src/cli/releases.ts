@@ -14,27 +14,32 @@ export const EXIT_WATCHDOG_MS = 3_000;
 interface Release {
   name: string;
   release: () => Promise<void> | void;
+  /** Its own bound, for a release that waits on purpose (the notifications' drain). */
+  boundMs: number | undefined;
 }
 
 export class Releases {
   private readonly pending: Release[] = [];
 
-  /** Registers `release` for the resource called `name`; returns the resource for inline use. */
-  add<T>(name: string, resource: T, release: (resource: T) => Promise<void> | void): T {
-    this.pending.push({ name, release: () => release(resource) });
+  /**
+   * Registers `release` for the resource called `name`; returns the resource for inline use.
+   * `options.boundMs` replaces releaseAll's bound for this release (one that waits on purpose).
+   */
+  add<T>(name: string, resource: T, release: (resource: T) => Promise<void> | void, options: { boundMs?: number } = {}): T {
+    this.pending.push({ name, release: () => release(resource), boundMs: options.boundMs });
     return resource;
   }
 
   /**
    * Runs every registered release, newest first (a queue before the connection it uses), each
-   * within `boundMs`; a release that throws or does not finish in time is named in the result.
-   * Releases already run are not run again.
+   * within `boundMs` (or its own); a release that throws or does not finish in time is named in
+   * the result. Releases already run are not run again.
    */
   async releaseAll(boundMs = RELEASE_BOUND_MS): Promise<{ stuck: string[]; failed: string[] }> {
     const stuck: string[] = [];
     const failed: string[] = [];
     while (this.pending.length > 0) {
-      const { name, release } = this.pending.pop() as Release;
+      const { name, release, boundMs: own } = this.pending.pop() as Release;
       let timer: NodeJS.Timeout | undefined;
       const outcome = await Promise.race([
         Promise.resolve()
@@ -44,7 +49,7 @@ export class Releases {
             () => 'failed' as const,
           ),
         new Promise<'stuck'>((resolve) => {
-          timer = setTimeout(() => resolve('stuck'), boundMs);
+          timer = setTimeout(() => resolve('stuck'), own ?? boundMs);
         }),
       ]);
       clearTimeout(timer);

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config, CredentialConfig } from '../config/types.ts';
+import { createNotifier } from '../notifications/create-notifier.ts';
+import { notificationsOfResult } from '../notifications/notification.ts';
+import type { Notifier } from '../notifications/notifier.ts';
 import { logRotationEvents } from '../observability/rotation-log.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, exitCodeOf, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
@@ -8,6 +11,8 @@ import { rotateUntilFinished } from '../rotation/finish-retry.ts';
 import type { RotationPlan } from '../rotation/rotation-plan.ts';
 import { MODE, type Mode, type RotationResult } from '../rotation/types.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
+import type { OneShotContext } from './one-shot.ts';
+import { RELEASE_BOUND_MS } from './releases.ts';
 import { UsageError } from './usage-error.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { formatAge, shortId, table } from './output.ts';
@@ -52,6 +57,32 @@ async function cooldownUntil(store: Pick<SecretStore, 'listVersions'>, credentia
   return retryAt > nowMs ? retryAt : null;
 }
 
+/**
+ * How long the notifications of a run (config `notifications`) may still take once its rotations
+ * are done: each delivery is retried for at most this long, and what is still under way after the
+ * last outcome is abandoned at this bound (logged), so that the command exits. A notification
+ * never changes the exit code.
+ */
+export const ONE_SHOT_NOTIFY_MS = 5_000;
+
+/**
+ * The run's notifier, as the worker's (same sinks, events and payloads), released by `main`:
+ * the release waits for deliveries under way up to ONE_SHOT_NOTIFY_MS, then aborts them.
+ */
+function oneShotNotifier(config: Config, context: OneShotContext): Notifier {
+  const { releases, logger } = context;
+  const notifier = createNotifier(config, { logger }, { maxElapsedMs: ONE_SHOT_NOTIFY_MS });
+  return releases.add(
+    'notifications',
+    notifier,
+    async (n) => {
+      const { abandoned } = await n.close(ONE_SHOT_NOTIFY_MS);
+      if (abandoned > 0) logger.warn({ abandoned, boundMs: ONE_SHOT_NOTIFY_MS }, 'notifications still under way when the command ended were abandoned');
+    },
+    { boundMs: ONE_SHOT_NOTIFY_MS + RELEASE_BOUND_MS },
+  );
+}
+
 /** Rotations of different credentials run side by side, this many at a time. */
 const PARALLEL_CREDENTIALS = 4;
 /** A rotation left unfinished (finish_unknown, promote_failed) is run again this many times, within about 4 s. */
@@ -73,12 +104,15 @@ export function parseMode(value: string | undefined): Mode {
 
 /**
  * `rotate` and `recover`: runs the engine in this process (no Redis), prints one result per
- * credential, and returns the most severe exit code. With `dryRun`, prints each credential's plan
- * instead (exit code: what the command would end with at load; 0 when it would go on).
+ * credential, and returns the most severe exit code. Each result raises the notifications the
+ * worker would send for it (config `notifications`), delivered in the background and bounded at
+ * exit (ONE_SHOT_NOTIFY_MS). With `dryRun`, prints each credential's plan instead (exit code:
+ * what the command would end with at load; 0 when it would go on), and notifies nothing.
  */
-export async function runRotate(config: Config, options: RotateOptions, io: { out: (line: string) => void; logger: Logger }): Promise<ExitCode> {
+export async function runRotate(config: Config, options: RotateOptions, io: { out: (line: string) => void; logger: Logger }, context: OneShotContext): Promise<ExitCode> {
   const credentials = selectCredentials(config, options);
   const mode = parseMode(options.mode);
+  const notifier = options.dryRun ? null : oneShotNotifier(config, context);
   const runtime = createEngineRuntime(config, { onEvent: logRotationEvents(io.logger) });
   const results: RotationResult[] = [];
   const refused: RefusedRotate[] = [];
@@ -116,6 +150,8 @@ export async function runRotate(config: Config, options: RotateOptions, io: { ou
         }
         const { result } = await rotateUntilFinished((r) => runtime.engine.rotate(r), req, { attempts: FINISH_ATTEMPTS, sleep });
         results.push(result);
+        // No leak summary: a one-shot leak rotation answers no alert (the worker's answers its notices).
+        for (const notification of notificationsOfResult(result, undefined, Date.now())) notifier?.notify(notification);
         if (options.json) io.out(JSON.stringify(result));
       }
     });

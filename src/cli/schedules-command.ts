@@ -3,7 +3,9 @@ import type { Config } from '../config/types.ts';
 import type { RedisClient } from '../queue/redis-client.ts';
 import { closeRedisConnection, createRedisConnection, waitForRedis } from '../queue/redis-connection.ts';
 import { QUEUE } from '../queue/names.ts';
-import { listSchedules, syncSchedules } from '../queue/schedules.ts';
+import { rememberedCronStrategy } from '../queue/remembered-cron.ts';
+import { listSchedules, syncSchedules, type ScheduleSync } from '../queue/schedules.ts';
+import { SchedulesSyncLockLostError } from '../queue/schedules-sync-lock.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
 import { table } from './output.ts';
 import { ignoreLoggedByConnection, withRedisFailures, type CliIo, type OneShotContext } from './one-shot.ts';
@@ -14,15 +16,22 @@ async function withControlQueue<T>(config: Config, context: OneShotContext, body
   return withRedisFailures(config.redis, async () => {
     const connection = releases.add('redis connection (schedules)', createRedisConnection(config.redis, 'producer', { logger, name: 'schedules' }), closeRedisConnection);
     await waitForRedis(connection, config.redis);
-    const queue = releases.add('control queue', new Queue(QUEUE.control, { connection, prefix: config.redis.prefix }), (q) => q.close());
+    const queue = releases.add('control queue', new Queue(QUEUE.control, { connection, prefix: config.redis.prefix, settings: { repeatStrategy: rememberedCronStrategy() } }), (q) => q.close());
     queue.on('error', ignoreLoggedByConnection);
     return body(queue, connection);
   });
 }
 
-/** `schedules sync`: the job schedulers match the config (idempotent); exit 1 if another sync holds the lock. */
+/** `schedules sync`: the job schedulers match the config (idempotent); exit 1 if another sync holds the lock, or took it meanwhile. */
 export async function runSchedulesSync(config: Config, io: CliIo, context: OneShotContext): Promise<ExitCode> {
-  const sync = await withControlQueue(config, context, (queue, connection) => syncSchedules(queue, connection, config.redis.prefix, config));
+  let sync: ScheduleSync | null;
+  try {
+    sync = await withControlQueue(config, context, (queue, connection) => syncSchedules(queue, connection, config.redis.prefix, config));
+  } catch (error) {
+    if (!(error instanceof SchedulesSyncLockLostError)) throw error;
+    io.err(`error: ${error.message}`);
+    return EXIT.failed;
+  }
   if (!sync) {
     io.err('another process is syncing the schedulers right now; try again');
     return EXIT.failed;

@@ -2,7 +2,8 @@ import type { Config } from '../config/types.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, type ExitCode } from '../rotation/exit-code.ts';
 import { statusOf, type CredentialStatus } from '../rotation/credential-status.ts';
-import { boundedMap, READ_CONCURRENCY } from './bounded-map.ts';
+import { boundedMap } from '../bounded-map.ts';
+import { READ_CONCURRENCY } from './read-concurrency.ts';
 import { credentialsOrAll } from './credential-selection.ts';
 import { formatAge, shortId, table } from './output.ts';
 

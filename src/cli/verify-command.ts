@@ -2,17 +2,25 @@ import type { Config } from '../config/types.ts';
 import { checkCredential, exitCodeOfCheck, type CredentialCheck } from '../rotation/check-credential.ts';
 import { createEngineRuntime } from '../rotation/create-engine.ts';
 import { EXIT, worstExitCode, type ExitCode } from '../rotation/exit-code.ts';
-import { boundedMap, READ_CONCURRENCY } from './bounded-map.ts';
+import { boundedMap } from '../bounded-map.ts';
+import { READ_CONCURRENCY } from './read-concurrency.ts';
 import { credentialsOrAll } from './credential-selection.ts';
+import type { OneShotContext } from './one-shot.ts';
 import { formatAge, shortId, table } from './output.ts';
+import { queuePendingOwner } from './queue-pending-owner.ts';
 
-/** `verify`: AWSCURRENT accepted on every cluster? stale pending? Exit 0, 1 or 3. Changes nothing. */
-export async function runVerify(config: Config, options: { credential?: string[]; json?: boolean }, io: { out: (line: string) => void }): Promise<ExitCode> {
+/**
+ * `verify`: AWSCURRENT accepted on every cluster? a pending version nothing will finish? Exit 0, 1
+ * or 3. Changes nothing. A young pending version is judged with the queue's knowledge of its
+ * rotation (src/cli/queue-pending-owner.ts: Redis is asked then, and only then).
+ */
+export async function runVerify(config: Config, options: { credential?: string[]; json?: boolean }, io: { out: (line: string) => void }, context: OneShotContext): Promise<ExitCode> {
   const credentials = credentialsOrAll(config, options.credential);
   const runtime = createEngineRuntime(config);
+  const pendingOwner = queuePendingOwner(config, context);
   let checks: CredentialCheck[];
   try {
-    checks = await boundedMap(credentials, READ_CONCURRENCY, (credential) => checkCredential({ ...runtime, staleAfterMs: runtime.pendingLeaseMs }, credential));
+    checks = await boundedMap(credentials, READ_CONCURRENCY, (credential) => checkCredential({ ...runtime, staleAfterMs: runtime.pendingLeaseMs, pendingOwner }, credential));
   } finally {
     runtime.close();
   }

@@ -34,7 +34,7 @@ export interface RotationStatus {
   versionId: string | null;
   durationMs: number | null;
   leak?: RotationLeakView;
-  /** Alternating credentials, once completed: which user is AWSCURRENT and AWSPREVIOUS, turns, roles aligned, when a refused rotation becomes possible. */
+  /** Alternating credentials, once completed: which user is AWSCURRENT and AWSPREVIOUS, turns, roles aligned, when a refused rotation becomes possible, when the grace ends. */
   alternating?: RotationAlternatingView;
 }
 
@@ -46,6 +46,8 @@ export interface RotationAlternatingView {
   onboarded?: boolean;
   rolesAligned?: { user: string; granted: string[]; revoked: string[] };
   notBefore?: string;
+  /** When the grace of the retired user ends (a promotion's instant + graceMs, or notBefore of a refusal). */
+  graceEndsAt?: string;
 }
 
 /** Reads one rotation job; null when no rotation job has this id. */
@@ -77,6 +79,7 @@ const alternatingSchema = z.object({
   onboarded: z.boolean().optional(),
   rolesAligned: z.object({ user: shortText, granted: z.array(shortText), revoked: z.array(shortText) }).optional(),
   notBefore: shortText.optional(),
+  graceEndsAt: shortText.optional(),
 });
 
 const resultSchema = z.object({
@@ -128,5 +131,6 @@ function viewOf(a: z.infer<typeof alternatingSchema>): RotationAlternatingView {
     ...(a.onboarded !== undefined ? { onboarded: a.onboarded } : {}),
     ...(a.rolesAligned ? { rolesAligned: a.rolesAligned } : {}),
     ...(a.notBefore !== undefined ? { notBefore: a.notBefore } : {}),
+    ...(a.graceEndsAt !== undefined ? { graceEndsAt: a.graceEndsAt } : {}),
   };
 }

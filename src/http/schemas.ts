@@ -140,6 +140,7 @@ export const rotationStatusRouteSchema = {
               additionalProperties: false,
             },
             notBefore: { type: 'string' },
+            graceEndsAt: { type: 'string' },
           },
           required: ['currentUser', 'previousUser', 'turns'],
           additionalProperties: false,

@@ -2,9 +2,13 @@
  * The trigger scope: `POST /v1/rotations` and `GET /v1/rotations/:jobId`, behind the bearer check
  * (an onRequest hook, so an unauthenticated request is refused before its body is even read).
  *
+ * Bodies are JSON (`application/json`); any other Content-Type, `text/plain` included, is 415.
+ *
  * A request names one credential, a list, or all. Every named id is checked before anything is
- * queued: one unknown id refuses the whole request (400, naming the ids), so a typo never leaves
- * half a list rotating.
+ * queued: one unknown id refuses the whole request (400), so a typo never leaves half a list
+ * rotating. The 400 says how many ids are unknown and where they sit in the body (`credential`,
+ * `credentials[3]`), never the ids themselves: a reply repeats no text the client sent (a
+ * password pasted in place of an id would come back in the reply and in whatever logs it).
  *
  * Limits: `http.rateLimit.triggerPerMinute` requests per bearer token (429 with Retry-After), and
  * the per-credential `rotation.minIntervalMs` (the queue refuses a rotation within it): a request
@@ -44,8 +48,8 @@ function createSlots(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
     }
   };
 }
-/** Unknown ids named in a 400 reply; the rest are counted. */
-const MAX_UNKNOWN_NAMED = 10;
+/** Positions of unknown ids named in a 400 reply; the rest are counted. */
+const MAX_UNKNOWN_POSITIONS = 10;
 
 /** Runs `fn` over `items`, at most `limit` at once, keeping the order of results. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -67,11 +71,21 @@ function namedIds(body: TriggerBody, configured: readonly string[]): string[] {
   return [body.credential];
 }
 
-function unknownIdsDetail(unknown: readonly string[]): string {
-  // Ids passed the schema's pattern ([A-Za-z0-9_-]), so quoting them cannot inject anything.
-  const named = unknown.slice(0, MAX_UNKNOWN_NAMED).map((id) => `"${id}"`).join(', ');
-  const more = unknown.length > MAX_UNKNOWN_NAMED ? ` and ${unknown.length - MAX_UNKNOWN_NAMED} more` : '';
-  return `unknown credential${unknown.length === 1 ? '' : 's'} ${named}${more}; nothing was queued`;
+/** Where the body names an id that is not configured: `credential`, or `credentials[i]` for each entry. */
+function unknownPositions(body: TriggerBody, configured: (id: string) => boolean): string[] {
+  if ('credential' in body) return configured(body.credential) ? [] : ['credential'];
+  if ('credentials' in body) return body.credentials.flatMap((id, index) => (configured(id) ? [] : [`credentials[${index}]`]));
+  return [];
+}
+
+/** The 400's detail: how many and where, never which (see the file comment). */
+function unknownIdsDetail(body: TriggerBody, positions: readonly string[]): string {
+  const hint = 'nothing was queued; ids are not repeated in replies, `milvus-rotator status` lists the configured ones';
+  if (!('credentials' in body)) return `credential is not a configured credential id; ${hint}`;
+  const named = positions.slice(0, MAX_UNKNOWN_POSITIONS).join(', ');
+  const more = positions.length > MAX_UNKNOWN_POSITIONS ? ` and ${positions.length - MAX_UNKNOWN_POSITIONS} more` : '';
+  const total = body.credentials.length;
+  return `${positions.length} of the ${total} entr${total === 1 ? 'y' : 'ies'} of credentials ${positions.length === 1 ? 'is not a configured credential id' : 'are not configured credential ids'} (${named}${more}); ${hint}`;
 }
 
 export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotationStatus' | 'nowMs'>) {
@@ -83,6 +97,10 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
 
   return async (app: FastifyInstance): Promise<void> => {
     app.setErrorHandler(createScopeErrorHandler({ exposeValidation: true }));
+    // JSON only. Fastify also parses text/plain (into a string the schema then refuses with a 400);
+    // without that parser every non-JSON body gets fastify's FST_ERR_CTP_INVALID_MEDIA_TYPE, which
+    // the error handler answers 415 {"error":"unsupported_media_type"} like any other media type.
+    app.removeContentTypeParser('text/plain');
     const perToken = createRequestLimiter(app, { perMinute: deps.config.http.rateLimit.triggerPerMinute, keyOf: (request) => `token:${tokenIndexOf.get(request) ?? -1}` });
 
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -103,8 +121,11 @@ export function triggerRoutes(deps: Pick<AppDeps, 'config' | 'enqueue' | 'rotati
     app.post<{ Body: TriggerBody }>('/v1/rotations', { schema: triggerRouteSchema }, async (request, reply) => {
       const configured = Object.keys(deps.config.credentials);
       const ids = namedIds(request.body, configured);
-      const unknown = ids.filter((id) => !Object.hasOwn(deps.config.credentials, id));
-      if (unknown.length > 0) return sendError(reply, 400, HTTP_ERROR.badRequest, unknownIdsDetail(unknown));
+      const unknown = unknownPositions(request.body, (id) => Object.hasOwn(deps.config.credentials, id));
+      if (unknown.length > 0) {
+        request.log.info({ unknown: unknown.length }, 'trigger request refused: unknown credential ids');
+        return sendError(reply, 400, HTTP_ERROR.badRequest, unknownIdsDetail(request.body, unknown));
+      }
       const requestedBy = `http:${tokenIndexOf.get(request) ?? -1}`;
       let answers: (QueuedRotation | RefusedRotation)[];
       try {

@@ -23,6 +23,8 @@ export const METRIC = {
   secretsManagerCalls: 'milvus_rotator_secrets_manager_calls_total',
   notifications: 'milvus_rotator_notifications_total',
   consumers: 'milvus_rotator_consumers',
+  alternatingActiveUser: 'milvus_rotator_alternating_active_user',
+  alternatingGraceEnd: 'milvus_rotator_alternating_grace_end_timestamp_seconds',
 } as const;
 
 /** Consumers that reported (by heartbeat) each version id, per credential. */
@@ -53,6 +55,8 @@ export interface FleetFacts {
   pendingSince: ReadonlyMap<string, number>;
   maxAgeSeconds: ReadonlyMap<string, number>;
   lastRotation: ReadonlyMap<string, number>;
+  /** Alternating credentials: the user under AWSCURRENT, the other one, and when the other's grace ends (unix seconds, null: unknown). */
+  alternating: ReadonlyMap<string, { activeUser: string; retiredUser: string; graceEndsAt: number | null }>;
 }
 
 export class RotatorMetrics {
@@ -77,6 +81,8 @@ export class RotatorMetrics {
   readonly secretsManagerCalls: Counter<'operation' | 'result'>;
   readonly notifications: Counter<'format' | 'event' | 'result'>;
   readonly consumers: Gauge<'credential' | 'version_id'>;
+  readonly alternatingActiveUser: Gauge<'credential' | 'username'>;
+  readonly alternatingGraceEnd: Gauge<'credential'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -98,6 +104,21 @@ export class RotatorMetrics {
     this.needsAttention = new Gauge({ name: METRIC.needsAttention, help: '1 while the last rotation or reconcile of a credential says a human must look.', labelNames: ['credential'], registers, collect: fleet });
     this.pendingAge = new Gauge({ name: METRIC.pendingAge, help: 'Age of an AWSPENDING version other than AWSCURRENT (0 when none).', labelNames: ['credential'], registers, collect: fleet });
     this.lastRotation = new Gauge({ name: METRIC.lastRotation, help: 'Unix time of the last rotated outcome.', labelNames: ['credential'], registers, collect: fleet });
+    // Alternating credentials. `username` takes only the two configured users of the credential.
+    this.alternatingActiveUser = new Gauge({
+      name: METRIC.alternatingActiveUser,
+      help: 'Alternating credentials: 1 for the user under AWSCURRENT (the one consumers are given), 0 for the other (retired, still valid during its grace).',
+      labelNames: ['credential', 'username'],
+      registers,
+      collect: fleet,
+    });
+    this.alternatingGraceEnd = new Gauge({
+      name: METRIC.alternatingGraceEnd,
+      help: 'Alternating credentials: unix time the grace of the retired user ends, from when a scheduled or manual rotation is allowed (in the past: allowed now).',
+      labelNames: ['credential'],
+      registers,
+      collect: fleet,
+    });
     this.scheduleTicks = new Counter({ name: METRIC.scheduleTicks, help: 'Schedule ticks processed (each enqueues a scheduled rotation).', labelNames: ['credential'], registers });
     this.schedulerNextRun = new Gauge({ name: METRIC.schedulerNextRun, help: 'Unix time a job scheduler will next produce a job (a value in the past means it is silent).', labelNames: ['scheduler'], registers });
     this.scheduleResyncs = new Counter({
@@ -184,11 +205,16 @@ export class RotatorMetrics {
       return;
     }
     const now = nowMs / 1000;
-    for (const gauge of [this.credentialAge, this.pendingAge, this.needsAttention, this.credentialMaxAge, this.lastRotation]) gauge.reset();
+    for (const gauge of [this.credentialAge, this.pendingAge, this.needsAttention, this.credentialMaxAge, this.lastRotation, this.alternatingActiveUser, this.alternatingGraceEnd]) gauge.reset();
     for (const [credential, since] of facts.currentSince) this.credentialAge.set({ credential }, Math.max(0, now - since));
     for (const [credential, since] of facts.pendingSince) this.pendingAge.set({ credential }, since > 0 ? Math.max(0, now - since) : 0);
     for (const [credential, flag] of facts.needsAttention) this.needsAttention.set({ credential }, flag);
     for (const [credential, seconds] of facts.maxAgeSeconds) this.credentialMaxAge.set({ credential }, seconds);
     for (const [credential, at] of facts.lastRotation) this.lastRotation.set({ credential }, at);
+    for (const [credential, state] of facts.alternating) {
+      this.alternatingActiveUser.set({ credential, username: state.activeUser }, 1);
+      this.alternatingActiveUser.set({ credential, username: state.retiredUser }, 0);
+      if (state.graceEndsAt !== null) this.alternatingGraceEnd.set({ credential }, state.graceEndsAt);
+    }
   }
 }

@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis-client.ts';
 import { awaitReplication } from './replication.ts';
 import { LeaseLostError } from '../rotation/errors.ts';
-
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+import { RELEASE_IF_HELD, RENEW_IF_HELD } from './token-lock-scripts.ts';
 
 /** How long a fence check may wait for Redis before ownership counts as unproven. */
 const CHECK_TIMEOUT_MS = 5_000;
@@ -61,7 +59,7 @@ export class CredentialLock {
 
   private async renew(): Promise<void> {
     try {
-      const renewed = await this.redis.eval(RENEW, 1, this.key, this.token, String(this.ttlMs));
+      const renewed = await this.redis.eval(RENEW_IF_HELD, 1, this.key, this.token, String(this.ttlMs));
       if (renewed !== 1) this.lost = true;
     } catch {
       // Redis away: the next fence check decides (it waits for RedisClient, then compares tokens).
@@ -72,7 +70,7 @@ export class CredentialLock {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     try {
-      await withTimeout(this.redis.eval(RELEASE, 1, this.key, this.token), CHECK_TIMEOUT_MS);
+      await withTimeout(this.redis.eval(RELEASE_IF_HELD, 1, this.key, this.token), CHECK_TIMEOUT_MS);
     } catch {
       // It expires by itself.
     }

@@ -18,6 +18,8 @@ export const rotateJobDataSchema = z.strictObject({
   enqueuedAt: z.number().int().nonnegative(),
   /** Set when the rotation ended unfinished (every cluster ahead of AWSCURRENT): how many times it was put back to finish. */
   finishing: z.number().int().positive().optional(),
+  /** Set when Secrets Manager throttled the rotation before anything changed (secrets_throttled): how many times it was put back. */
+  throttled: z.number().int().positive().optional(),
 });
 export type RotateJobData = z.infer<typeof rotateJobDataSchema>;
 

@@ -269,8 +269,28 @@ function trackDuplicates(connection: RedisClient): void {
 }
 
 /**
+ * Ends a client that `disconnect()` left half closed. Called while it waits to reconnect (no
+ * socket), ioredis's disconnect() clears the reconnect timer and stops there: the status stays
+ * `reconnecting`, no `end` is emitted, and its queued commands stay pending for good (ioredis
+ * issues #1247 and #1830; upstream PR #2169 runs the close handler in that case, not released).
+ * Whoever waits for the client's `end` then waits forever: BullMQ's Worker.close() waits for its
+ * blocking copy's, and until it gets it never stops its lock-renewal timer, which kept a worker
+ * that lost Redis alive past its shutdown (its process exited only by the exit watchdog). This
+ * does what ioredis's close handler does for a closed socket: the queued commands are rejected as
+ * a closed connection's are, and the status becomes `end` (with its event). setStatus is private
+ * in ioredis's types: the one cast to it is here.
+ */
+function endHalfClosed(client: Redis): void {
+  if (client.status !== 'reconnecting') return;
+  const closed = new Error('Connection is closed.');
+  client.recoverFromFatalError(closed, closed, { offlineQueue: true, commandQueue: true });
+  (client as unknown as { setStatus: (status: 'end') => void }).setStatus('end');
+}
+
+/**
  * Closes a connection: QUIT when it is up (bounded), else a disconnect; never throws, never hangs.
- * Copies BullMQ made of it and left open (see `duplicatesOf`) are disconnected first.
+ * Copies BullMQ made of it and left open (see `duplicatesOf`) are disconnected first. Each ends
+ * (status `end`, its queued commands rejected), even one that was waiting to reconnect.
  */
 export async function closeRedisConnection(connection: RedisClient, boundMs = 1_000): Promise<void> {
   waitsOf.get(connection)?.();
@@ -278,17 +298,15 @@ export async function closeRedisConnection(connection: RedisClient, boundMs = 1_
     if (copy.status === 'end') continue;
     closing.add(copy);
     copy.disconnect();
-    // A copy with no socket (reconnecting) never ends: its queued commands (BullMQ's blocking read,
-    // raced against a timer of its own) would stay pending. Reject them as a closed connection would.
-    if (copy.status === 'reconnecting') {
-      const closed = new Error('Connection is closed.');
-      copy.recoverFromFatalError(closed, closed, { offlineQueue: true, commandQueue: true });
-    }
+    // A copy with no socket (reconnecting) never ends by itself: BullMQ's blocking read, raced
+    // against a timer of its own, and BullMQ's close, waiting for the copy's `end`, would wait on.
+    endHalfClosed(copy);
   }
   if (connection.status === 'end') return;
   closing.add(connection);
   if (connection.status !== 'ready') {
     connection.disconnect();
+    if (connection instanceof Redis) endHalfClosed(connection);
     return;
   }
   let timer: NodeJS.Timeout | undefined;

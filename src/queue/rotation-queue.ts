@@ -171,6 +171,22 @@ export class RotationQueue {
     return state === 'unknown' ? 'unknown' : 'running';
   }
 
+  /**
+   * Whether any rotation will still act on the credential's pending version `versionId`:
+   * `running` when the rotation that wrote it may still run (rotationOwner), or when it ended and
+   * another rotation job of the credential is waiting, delayed or active (it adopts the version:
+   * reconcile queues such a resume); `ended` when it ended and none is queued; `unknown` when the
+   * queue has no job of that id (a CLI run, or a job trimmed by retention). `verify` asks this.
+   */
+  async pendingVersionOwner(credentialId: string, versionId: string): Promise<PendingOwner> {
+    const owner = await this.rotationOwner(versionId);
+    if (owner !== 'ended') return owner;
+    const queuedId = await this.queue.getDeduplicationJobId(credentialId);
+    if (queuedId === null || queuedId === versionId) return 'ended';
+    const state = await this.queue.getJobState(queuedId);
+    return state === 'completed' || state === 'failed' || state === 'unknown' ? 'ended' : 'running';
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }

@@ -64,7 +64,12 @@ export function startQueueWorkers(options: {
       closing.catch(() => {});
       const drained = await running.idleWithin(timeoutMs);
       if (!drained) logger.warn({ timeoutMs, running: running.count }, 'rotations still running at the shutdown bound: closing anyway; they will resume elsewhere');
-      if ((await settleWithin(closing.then(() => true), CLOSE_BOUND_MS)) === undefined) {
+      // Without Redis BullMQ's close cannot progress: it waits for its blocking copy of the
+      // connection to end, which closing the connection does (closeRedisConnection). Waiting for
+      // it here would only add the bound to the shutdown.
+      if (connection.status !== 'ready') {
+        logger.warn('Redis is unreachable: the queue workers finish closing when the connection is closed');
+      } else if ((await settleWithin(closing.then(() => true), CLOSE_BOUND_MS)) === undefined) {
         logger.warn({ boundMs: CLOSE_BOUND_MS }, 'the queue workers did not close in time (Redis unreachable?): leaving them');
       }
       return { drained };

@@ -26,9 +26,15 @@ export interface AlternatingFacts {
   hasAdmin: boolean;
   /** Leak mode: the user whose password leaked, when the alert says; undefined = unknown (both may have). */
   leakedUsername?: string;
-  current: { versionId: string; username: string; createdAt: number | null };
-  /** AWSPREVIOUS's credential, or null when there is none (or it is not a credential). */
-  previous: { username: string } | null;
+  /**
+   * AWSCURRENT: `createdAt` is its CreatedDate (its write ahead, unix ms); `carriesPending`: AWSPENDING
+   * sits on it too (the engine promotes without taking the label off; a later write ahead moves it).
+   */
+  current: { versionId: string; username: string; createdAt: number | null; carriesPending: boolean };
+  /** AWSPREVIOUS's credential (`createdAt`: its CreatedDate, unix ms), or null when there is none (or it is not a credential). */
+  previous: { username: string; createdAt: number | null } | null;
+  /** DescribeSecret's LastChangedDate (unix ms): the last write of any kind to the secret; null when the service gave none. */
+  lastChangedAt: number | null;
   /** AWSPENDING on a version other than AWSCURRENT; `username` null for a placeholder without a value. */
   pending: { versionId: string; username: string | null; createdAt: number | null } | null;
   /** Every version id that carries a label (a rotation id found there has been used). */
@@ -85,6 +91,51 @@ export function leakNeedsSecondTurn(leakedUsername: string | undefined, rotatedU
   return leakedUsername !== rotatedUser;
 }
 
+/** What graceStartsAt reads: a part of AlternatingFacts, so that `status` asks the same function. */
+export interface GraceFacts {
+  current: { createdAt: number | null; carriesPending: boolean };
+  previous: { createdAt: number | null } | null;
+  lastChangedAt: number | null;
+  graceMs: number;
+}
+
+/**
+ * When the grace of the retired user (AWSPREVIOUS's) began, unix ms; null when no date is known.
+ * The grace runs from the promotion that retired the user (consumers start reading the other user
+ * then), and Secrets Manager keeps no promotion time. It keeps AWSCURRENT's CreatedDate (its write
+ * ahead: a rotation's duration before the promotion, or far more when the rotation was cut and
+ * resumed late, docs/reliability.md finding 4) and the secret's LastChangedDate (its last write of
+ * any kind). Never earlier than the creation. The cases:
+ *  1. AWSPREVIOUS was created after AWSCURRENT: no promotion put it there (a promotion retires the
+ *     version that was AWSCURRENT, written before the new one); an operator stored it (onboarding
+ *     without admin, docs/operations.md). Nobody was handed it under AWSCURRENT: the creation.
+ *  2. AWSPENDING sits on AWSCURRENT: the engine promoted that version and left the label there
+ *     (docs/design.md section 5). A later write ahead would have moved it, and a leak rotation that
+ *     gives up before touching a cluster moves it back. So nothing has rotated since the promotion,
+ *     and LastChangedDate is the promotion or a later edit (which only makes the grace start later).
+ *  3. AWSPENDING on no version: a later rotation wrote ahead and gave up (failed, rolled back).
+ *     Scheduled or manual, it was admitted only `graceMs` after the promotion (case 2 then held),
+ *     so its last write came at least `graceMs` after the creation and the grace is over: the
+ *     creation, which never holds back its retry. A last change sooner than that was no such
+ *     rotation (an edit by hand, a leak of an older rotator that gave up): it may follow a recent
+ *     promotion, so it counts.
+ *  Without LastChangedDate, the creation; without the creation, LastChangedDate; with neither, null
+ *  (no refusal, as before: the service always gives both).
+ */
+export function graceStartsAt(facts: GraceFacts): number | null {
+  const created = facts.current.createdAt;
+  const changed = facts.lastChangedAt;
+  if (created === null) return changed;
+  if (changed === null || changed <= created) return created;
+  // Case 1.
+  const previousCreated = facts.previous?.createdAt ?? null;
+  if (previousCreated !== null && previousCreated > created) return created;
+  // Case 2.
+  if (facts.current.carriesPending) return changed;
+  // Case 3.
+  return changed < created + facts.graceMs ? changed : created;
+}
+
 /**
  * The decision, in this order (each case labelled where it is handled):
  *  1. AWSCURRENT names neither configured user: refuse (never rotate somebody else's user).
@@ -98,8 +149,8 @@ export function leakNeedsSecondTurn(leakedUsername: string | undefined, rotatedU
  *  5. The rotation id already ended under another label: refuse.
  *  6. AWSPREVIOUS names no other configured user (a single-user secret): onboard the second user
  *     with `admin`, else refuse with what the operator must do (needs attention).
- *  7. Scheduled or manual, sooner than `graceMs` after the last promotion: refuse until then
- *     (the retired user may still be held by consumers). Leak mode ignores the grace.
+ *  7. Scheduled or manual, sooner than `graceMs` after the last promotion (graceStartsAt): refuse
+ *     until then (the retired user may still be held by consumers). Leak mode ignores the grace.
  *  8. Otherwise: a fresh first turn.
  */
 export function decideAlternating(facts: AlternatingFacts): AlternatingDecision {
@@ -160,8 +211,9 @@ export function decideAlternating(facts: AlternatingFacts): AlternatingDecision 
   }
   if (notOnboarded) return notOnboarded;
   // Case 7.
-  if (mode !== MODE.leak && !onboard && current.createdAt !== null && facts.now < current.createdAt + facts.graceMs) {
-    const notBefore = current.createdAt + facts.graceMs;
+  const graceStart = mode === MODE.leak || onboard ? null : graceStartsAt(facts);
+  if (graceStart !== null && facts.now < graceStart + facts.graceMs) {
+    const notBefore = graceStart + facts.graceMs;
     return {
       ...stop(OUTCOME.failed, REASON.graceNotElapsed, `user "${retired}" was retired less than graceMs (${facts.graceMs} ms) ago; consumers may still use it. Possible from ${new Date(notBefore).toISOString()}, or now in leak mode`),
       notBefore,

@@ -14,6 +14,7 @@
  *    password still accepted everywhere (consumers use it throughout);
  *  - roles: both users must hold the same roles on every cluster (each describes itself); with
  *    admin the retired user's roles are aligned, without it the rotation stops (`roles_differ`);
+ *    roles that cannot be read stop it too (`roles_unknown`);
  *  - finish promotes the new version: the retired user becomes AWSCURRENT, the active one AWSPREVIOUS.
  *
  * Invariant: at every instant each cluster's password for each user is one of the values stored
@@ -27,11 +28,14 @@ import { STAGE } from '../secrets/types.ts';
 import { decideAlternating, otherUser, roleDifference, type Turn } from './alternating-plan.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { changeOptions, checkAuthentication, probeClear, probeUntil } from './cluster-calls.ts';
-import { detailOf, progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
+import { confirmCurrentAccepted } from './confirm-current.ts';
+import { detailOf, progressAfterChange, progressAfterVerification, type ClusterProgress } from './cluster-progress.ts';
 import { fencePoint } from './fence-point.ts';
-import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
+import { FAILURE_ACTION, PROMOTION, decideFailure } from './failure-policy.ts';
+import { leakForwardPasses } from './leak-forward.ts';
+import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { rollBackClusters } from './roll-back.ts';
-import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult as RunStepResult } from './rotation-run.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
 import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
@@ -47,6 +51,7 @@ import {
   type RotationRequest,
   type RotationResult,
 } from './types.ts';
+import { isThrottled } from './write-retry.ts';
 
 /**
  * The alternating strategy for the engine's registry. Besides the engine's context it needs the
@@ -139,11 +144,10 @@ class AlternatingRotation {
       );
     }
     const stop = 'stop' in loaded ? loaded.stop : null;
-    const action = stop ? (stop.reason === REASON.alreadyRotated || stop.reason === REASON.nothingPending ? PLAN_ACTION.nothing : PLAN_ACTION.refuse) : 'ok' in loaded && loaded.ok.turn.resume ? PLAN_ACTION.resume : PLAN_ACTION.rotate;
     return planOf({
       req: this.req,
       strategy: STRATEGY.alternating,
-      action,
+      action: planActionOf(stop, 'ok' in loaded && loaded.ok.turn.resume),
       stop,
       currentVersionId: seen?.current.versionId ?? null,
       pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
@@ -159,7 +163,9 @@ class AlternatingRotation {
    * Reads the secret (AWSCURRENT, AWSPREVIOUS, the pending version) and checks authentication on
    * every cluster at once, then asks decideAlternating. The cases of I/O:
    *  1. Secrets Manager cannot be read, or AWSCURRENT is not a credential: refuse.
-   *  2. The decision refuses or says it is done (confirm every cluster accepts AWSCURRENT).
+   *  2. The decision refuses or says it is done (confirmCurrentAccepted: every cluster must accept
+   *     AWSCURRENT, as in the single-user strategy); `recover` with nothing pending confirms the
+   *     same way, after the authentication check of 3 and 4.
    *  3. A cluster accepts a random wrong password: authentication is off, refuse.
    *  4. A cluster gives no answer: refuse before writing, unless resuming or in leak mode.
    *  5. Onboarding and role alignment need the admin credential: unreadable, refuse.
@@ -218,10 +224,15 @@ class AlternatingRotation {
       return this.run.stop(OUTCOME.needsAttention, REASON.secretInvalid, `pending version ${pendingId} of secret "${secretId}" is not a credential`);
     }
 
-    // `recover` with nothing pending: nothing to resume, nothing written; report whether every cluster accepts AWSCURRENT.
+    // `recover` with nothing pending: nothing to resume, nothing written; after the authentication
+    // check (as the single-user strategy: a cluster with authentication off accepts any password,
+    // so its answer would prove nothing), report whether every cluster accepts AWSCURRENT.
     if (this.req.recover && !pendingId) {
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmAlreadyRotated(current, REASON.nothingPending) };
+      const checks = await checkAuthentication(this.ctx, credential.clusters, current.username, wrong);
+      const unauthenticated = this.run.refuseUnlessAuthenticated(checks, false, 'no answer to the authentication check');
+      if (unauthenticated) return unauthenticated;
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.nothingPending) };
     }
     const decision = decideAlternating({
       usernames: credential.usernames,
@@ -233,20 +244,27 @@ class AlternatingRotation {
       pendingLeaseMs: this.ctx.tuning.pendingLeaseMs,
       hasAdmin: credential.admin !== undefined,
       ...(this.req.leakedUsername !== undefined ? { leakedUsername: this.req.leakedUsername } : {}),
-      current: { versionId: currentVersion.versionId, username: current.username, createdAt: currentVersion.createdDate?.getTime() ?? null },
-      previous: previous ? { username: previous.username } : null,
+      current: {
+        versionId: currentVersion.versionId,
+        username: current.username,
+        createdAt: currentVersion.createdDate?.getTime() ?? null,
+        carriesPending: labels[currentVersion.versionId]?.includes(STAGE.pending) ?? false,
+      },
+      previous: previous ? { username: previous.username, createdAt: previousVersion?.createdDate?.getTime() ?? null } : null,
+      lastChangedAt: description.lastChangedDate?.getTime() ?? null,
       pending: pendingId ? { versionId: pendingId, username: pending?.username ?? null, createdAt: read?.createdAt ?? null } : null,
       labelledVersionIds: Object.keys(labels),
     });
     // Case 2.
     if (decision.kind === 'stop') {
       if (decision.reason === REASON.rotationInProgress || decision.reason === REASON.secretInvalid) this.run.versionId = pendingId ?? null;
-      if (decision.notBefore !== undefined) this.summary.notBefore = new Date(decision.notBefore).toISOString();
+      if (decision.notBefore !== undefined) this.summary.notBefore = this.summary.graceEndsAt = new Date(decision.notBefore).toISOString();
       return this.run.stop(decision.outcome, decision.reason, decision.error);
     }
     if (decision.kind === 'done') {
+      // A later turn pending on another version changes the other user only: AWSCURRENT's must still be accepted everywhere.
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmAlreadyRotated(current) };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.alreadyRotated) };
     }
     this.run.versionId = decision.token;
     this.summary.turns = decision.turn;
@@ -265,7 +283,7 @@ class AlternatingRotation {
         if (!parsed) return this.run.stop(OUTCOME.failed, REASON.secretInvalid, `admin secret "${credential.admin.secretId}" has no AWSCURRENT value with string username and password`);
         admin = { user: parsed.username, password: parsed.password };
       } catch (err) {
-        return this.run.stop(OUTCOME.failed, REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
+        return this.run.stop(OUTCOME.failed, isThrottled(err) ? REASON.secretsThrottled : REASON.secretsManagerError, `admin secret: ${describeError(err)}`);
       }
     }
     const previousOfRetired = previous && previous.username === retired ? previous : null;
@@ -307,23 +325,6 @@ class AlternatingRotation {
     return this.run.result(OUTCOME.needsAttention, REASON.rolesDiffer, `users ${active} and ${retired} hold different roles (${text}); align them or configure admin`);
   }
 
-  /**
-   * The rotation finished earlier (a crash after promoting): every cluster must accept AWSCURRENT.
-   * Not the single-user strategy's confirmClustersAccept: that one reports a cluster with no answer
-   * as unreachable (failed, cluster_unreachable), this one as not accepting (needs_attention,
-   * unknown_password), and outcomes are contracts of each strategy's tests; kept apart so neither
-   * changes here.
-   */
-  private async confirmAlreadyRotated(current: CredentialSecret, reason: Reason = REASON.alreadyRotated): Promise<RotationResult> {
-    const names = this.req.credential.clusters;
-    const answers = await Promise.all(names.map(async (name) => [name, (await probeUntil(this.ctx, name, current.username, current.password, 'accepted')) === 'accepted'] as const));
-    for (const [name, accepted] of answers) {
-      this.run.setCluster(name, accepted ? { state: CLUSTER_STATE.updated } : { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is not accepted' });
-    }
-    if (answers.every(([, accepted]) => accepted)) return this.run.result(OUTCOME.rotated, reason);
-    return this.run.result(OUTCOME.needsAttention, REASON.unknownPassword, 'a cluster does not accept AWSCURRENT');
-  }
-
   // ---------------------------------------------------------------------------------------------
   // One turn: write ahead, set, verify, roles, finish (or the failure policy)
   // ---------------------------------------------------------------------------------------------
@@ -339,11 +340,12 @@ class AlternatingRotation {
     });
     if ('stop' in set) return this.failAfterSet(turn, secrets, pending);
 
-    const verified = await this.run.step(STEP.verify, async () => ((await this.verify(turn, secrets, pending)) ? { ok: true } : { stop: true }));
-    if ('stop' in verified) return this.failAfterSet(turn, secrets, pending);
+    const verified = await this.run.step(STEP.verify, () => this.verify(turn, secrets, pending));
+    if ('stop' in verified) return this.failAfterSet(turn, secrets, pending, undefined, undefined, verified.stop.oldRejectedEverywhere);
 
+    // Verified: the retired user's old password is rejected on every cluster.
     const roles = await this.run.step(STEP.roles, () => this.alignRoles(turn, secrets, pending));
-    if ('stop' in roles) return this.failAfterSet(turn, secrets, pending, roles.stop);
+    if ('stop' in roles) return this.failAfterSet(turn, secrets, pending, roles.stop, undefined, true);
 
     const finished = await this.run.step(STEP.finish, async (): Promise<RunStepResult<RotationResult, RotationResult>> => {
       const result = await this.finish(turn, secrets, pending);
@@ -366,22 +368,13 @@ class AlternatingRotation {
   }
 
   /**
-   * Every cluster in parallel; leak mode retries the clusters that did not move (never backwards).
-   * Not the single-user strategy's loop: a turn has one password to start from, so it retries
-   * every cluster still behind (holding AWSPREVIOUS or unknown: a refusal too), with backoff from
-   * 1x retryDelayMs; the single-user strategy retries only unreachable clusters (the resume rules
-   * settle the rest), with backoff from 2x. Sharing one loop would change one of them.
+   * Every cluster in parallel; leak mode retries forward (never backwards) the clusters that gave
+   * no answer (leakForwardPasses, shared with the single-user strategy).
    */
   private async setAll(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<void> {
     const names = this.req.credential.clusters;
     await Promise.all(names.map((name) => this.setOne(name, turn, secrets, pending, turn.resume)));
-    if (this.req.mode !== MODE.leak) return;
-    for (let pass = 0; pass < this.ctx.tuning.leakForwardPasses; pass++) {
-      const behind = this.run.holding('current', 'unknown');
-      if (behind.length === 0) return;
-      await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
-      await Promise.all(behind.map((name) => this.setOne(name, turn, secrets, pending, true)));
-    }
+    if (this.req.mode === MODE.leak) await leakForwardPasses(this.ctx, this.run, (stuck) => Promise.all(stuck.map((name) => this.setOne(name, turn, secrets, pending, true))));
   }
 
   /**
@@ -459,42 +452,48 @@ class AlternatingRotation {
 
   /**
    * Every cluster: the new password accepted, the retired user's old one rejected (not when it was
-   * just created: it had none), and the active user still accepted (short retries for propagation).
-   * Three checks where the single-user strategy has two: consumers keep using the active user
-   * throughout, so a turn that broke it must not promote.
+   * just created: it had none), and the active user still accepted (short retries for propagation,
+   * each probe retried until it gets a clear answer: probeUntil). Three checks where the
+   * single-user strategy has two: consumers keep using the active user throughout, so a turn that
+   * broke it must not promote. A cluster that answers neither way is unreachable, never "not
+   * accepted" (progressAfterVerification). The stop says whether every cluster was seen to reject
+   * the retired user's old password (in leak mode, whether that password is dead).
    */
-  private async verify(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<boolean> {
+  private async verify(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RunStepResult<true, { oldRejectedEverywhere: boolean }>> {
     const names = this.req.credential.clusters;
     const active = secrets.current.secret;
-    const reaches = async (name: string, user: string, password: string, want: 'accepted' | 'rejected') => (await probeUntil(this.ctx, name, user, password, want)) === want;
     const checks = await Promise.all(
       names.map(async (name) => {
-        const [newAccepted, oldRejected, activeAccepted] = await Promise.all([
-          reaches(name, turn.user, pending.password, 'accepted'),
-          secrets.previous ? reaches(name, turn.user, secrets.previous.password, 'rejected') : Promise.resolve(true),
-          reaches(name, active.username, active.password, 'accepted'),
+        const [newAnswer, oldAnswer, activeAnswer] = await Promise.all([
+          probeUntil(this.ctx, name, turn.user, pending.password, 'accepted'),
+          secrets.previous ? probeUntil(this.ctx, name, turn.user, secrets.previous.password, 'rejected') : Promise.resolve('rejected' as const),
+          probeUntil(this.ctx, name, active.username, active.password, 'accepted'),
         ]);
-        return { name, newAccepted, oldRejected, activeAccepted };
+        const progress = progressAfterVerification(newAnswer, [
+          { answer: oldAnswer, want: 'rejected', what: "the retired user's old password", missed: "the retired user's old password is still accepted" },
+          { answer: activeAnswer, want: 'accepted', what: `the active user ${active.username}`, missed: `the active user ${active.username} is not accepted` },
+        ]);
+        return { name, progress, oldRejected: oldAnswer === 'rejected' };
       }),
     );
-    let ok = true;
-    for (const { name, newAccepted, oldRejected, activeAccepted } of checks) {
-      if (newAccepted && oldRejected && activeAccepted) continue;
-      ok = false;
-      const detail = !newAccepted ? 'the new password is not accepted' : !oldRejected ? "the retired user's old password is still accepted" : `the active user ${active.username} is not accepted`;
-      this.run.setCluster(name, { state: CLUSTER_STATE.verifyFailed, newAccepted, detail });
-    }
-    return ok;
+    for (const { name, progress } of checks) if (progress) this.run.setCluster(name, progress);
+    if (checks.every((c) => c.progress === null)) return { ok: true };
+    return { stop: { oldRejectedEverywhere: checks.every((c) => c.oldRejected) } };
   }
 
   /**
    * Role parity before promoting: each user describes itself on every cluster (allowed without
-   * privileges). The cases per cluster:
+   * privileges), an unclear answer asked again up to `describeAttempts` times (a read; the new
+   * password is already on every cluster). The cases per cluster:
    *  1. same roles (ignoring `public`): nothing to do;
    *  2. different, admin configured: grant what the retired user lacks, revoke what it has extra
-   *     (both idempotent), then describe again to confirm;
+   *     (both idempotent), then describe again to confirm: the same roles now (whatever the grant
+   *     and revoke answers said), go on; still different, roles_differ; no answer, case 4;
    *  3. different, no admin: stop with roles_differ, naming the roles;
-   *  4. a describe gives no clear answer: stop (the users' roles are not known to match).
+   *  4. a describe gives no list of roles (no clear answer after every attempt, or refused): the
+   *     roles are not known, so neither the same nor different: stop with roles_unknown
+   *     (docs/reliability.md, finding 5: this was reported as roles_differ).
+   * A difference found on one cluster outweighs roles unread on another: roles_differ.
    */
   private async alignRoles(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<StepResult<null>> {
     const names = this.req.credential.clusters;
@@ -502,17 +501,23 @@ class AlternatingRotation {
     const differ: NonNullable<AlternatingSummary['rolesDiffer']> = [];
     const granted = new Set<string>();
     const revoked = new Set<string>();
-    const problems: string[] = [];
+    const unaligned: string[] = [];
+    const unread: string[] = [];
+    const attempts = this.ctx.tuning.describeAttempts;
     await Promise.all(
       names.map(async (name) => {
         const roles = this.roles(name);
-        const describe = (caller: Caller): Promise<DescribeUserResult> => this.retryUnclear(() => roles.describeUser(caller, caller.user));
+        const describe = (caller: Caller): Promise<DescribeUserResult> => this.retryUnclear(() => roles.describeUser(caller, caller.user), attempts);
+        const unreadOn = (user: string, answer: DescribeUserResult): void => {
+          unread.push(`${name}: users/describe of ${user} gave no list of roles (${describeRoleAnswer(answer)}${answer.kind === 'unknown' ? `, ${attempts} attempts` : ''})`);
+        };
         const [activeRoles, retiredRoles] = await Promise.all([
           describe({ user: active.username, password: active.password }),
           describe({ user: turn.user, password: pending.password }),
         ]);
         if (activeRoles.kind !== 'roles' || retiredRoles.kind !== 'roles') {
-          problems.push(`${name}: users/describe gave no list of roles (${describeRoleAnswer(activeRoles.kind !== 'roles' ? activeRoles : retiredRoles)})`); // case 4
+          if (activeRoles.kind !== 'roles') unreadOn(active.username, activeRoles); // case 4
+          if (retiredRoles.kind !== 'roles') unreadOn(turn.user, retiredRoles);
           return;
         }
         const diff = roleDifference(activeRoles.roles, retiredRoles.roles);
@@ -523,6 +528,7 @@ class AlternatingRotation {
         }
         // Case 2: the grants, then the revokes, one call at a time.
         const admin = secrets.admin;
+        const failures: string[] = [];
         const changes = [
           { verb: 'grant', missing: diff.grant, call: (role: string) => roles.grantRole(admin, turn.user, role), done: granted },
           { verb: 'revoke', missing: diff.revoke, call: (role: string) => roles.revokeRole(admin, turn.user, role), done: revoked },
@@ -533,18 +539,22 @@ class AlternatingRotation {
               await this.ctx.fence(fencePoint.clusterWrite(name));
               return call(role);
             });
-            if (answer.kind !== 'done') problems.push(`${name}: ${verb} ${role} failed (${describeRoleAnswer(answer)})`);
+            if (answer.kind !== 'done') failures.push(`${verb} ${role} failed (${describeRoleAnswer(answer)})`);
             else done.add(role);
           }
         }
         const again = await describe({ user: turn.user, password: pending.password });
-        const left = again.kind === 'roles' ? roleDifference(activeRoles.roles, again.roles) : null;
-        if (!left || left.grant.length > 0 || left.revoke.length > 0) problems.push(`${name}: roles still differ after aligning`);
+        if (again.kind !== 'roles') return unreadOn(turn.user, again);
+        const left = roleDifference(activeRoles.roles, again.roles);
+        if (left.grant.length > 0 || left.revoke.length > 0) unaligned.push(`${name}: roles still differ after aligning${failures.length > 0 ? ` (${failures.join('; ')})` : ''}`);
       }),
     );
     if (granted.size > 0 || revoked.size > 0) this.summary.rolesAligned = { user: turn.user, granted: [...granted].sort(), revoked: [...revoked].sort() };
     if (differ.length > 0) return { stop: this.rolesDifferResult(active.username, turn.user, differ.sort((a, b) => a.cluster.localeCompare(b.cluster))) };
-    if (problems.length > 0) return this.run.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${problems.join('; ')}`);
+    if (unaligned.length > 0) return this.run.stop(OUTCOME.needsAttention, REASON.rolesDiffer, `role parity not established: ${[...unaligned, ...unread].join('; ')}`);
+    if (unread.length > 0) {
+      return this.run.stop(OUTCOME.needsAttention, REASON.rolesUnknown, `the users' roles could not be read, so they are not known to match: ${unread.join('; ')}`);
+    }
     return { ok: null };
   }
 
@@ -554,7 +564,14 @@ class AlternatingRotation {
    *  1. promoted: rotated; the retired user is now AWSCURRENT.
    *  2. unknown: needs attention (finish_unknown); every cluster holds the new password, which
    *     AWSPENDING records, and running the same rotation again settles it.
-   *  3. not moved: the failure policy of failAfterSet.
+   *  3. not moved, in leak mode: every cluster holds the new password (verified: the leaked one is
+   *     dead), only AWSCURRENT could not be moved. Keep AWSPENDING and finish forward: needs
+   *     attention, promote_failed, which the worker and `rotate` run again with the same rotation
+   *     id until it is promoted (finish-retry.ts), the single-user strategy's rule (failure-policy.ts
+   *     case 3a), not leak_not_contained: nothing leaked is left alive.
+   *  4. throttled past the retries through the write gate, in any mode: the same (failure-policy.ts
+   *     case 2): the shared quota said "not now"; a roll back would undo what the next attempt finishes.
+   *  5. not moved otherwise: the failure policy of failAfterSet (roll back).
    */
   private async finish(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret): Promise<RotationResult> {
     const promoted = await promotePending(this.ctx, this.run, turn.token, secrets.current.versionId);
@@ -562,12 +579,19 @@ class AlternatingRotation {
       case 'promoted': // case 1
         this.summary.currentUser = turn.user;
         this.summary.previousUser = turn.active;
+        // The user just retired keeps working at least graceMs from now (the promotion, read back just before).
+        this.summary.graceEndsAt = new Date(this.ctx.now() + this.req.credential.graceMs).toISOString();
         if (turn.onboard) this.summary.onboarded = true;
         return this.run.result(OUTCOME.rotated, REASON.ok);
       case 'unknown': // case 2
         return this.run.result(OUTCOME.needsAttention, REASON.finishUnknown, promoted.why);
-      case 'not-moved': // case 3
-        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why);
+      case 'throttled':
+      case 'not-moved': {
+        const promotion = promoted.kind === 'throttled' ? PROMOTION.throttled : PROMOTION.failed;
+        const decision = decideFailure({ mode: this.req.mode, touched: true, stranger: false, promotion, cause: this.run.failureCause() });
+        if (decision.action === FAILURE_ACTION.rollForward) return this.run.result(decision.outcome, decision.reason, promoteFailedMessage(promoted.why)); // cases 3 and 4
+        return this.failAfterSet(turn, secrets, pending, undefined, promoted.why); // case 5
+      }
       default: {
         const unreachable: never = promoted;
         throw new Error(`unhandled promotion ${JSON.stringify(unreachable)}`);
@@ -580,26 +604,44 @@ class AlternatingRotation {
    * a turn has cases that one has not (onboarding has no older password to go back to; roles_differ
    * after a leak keeps its reason), and its roll back restores AWSPREVIOUS, not AWSCURRENT. The cases:
    *  1. Leak mode: never restore a leaked password. Keep AWSPENDING while a cluster holds (or may
-   *     hold) the new password; drop it when none does. Needs attention.
+   *     hold) the new password; when none does, move it back onto AWSCURRENT rather than drop it:
+   *     leak mode ignores the grace, so a scheduled turn must not read "AWSPENDING on no version"
+   *     (a later rotation was admitted, the grace is over: graceStartsAt, case 3) from it. Needs
+   *     attention. The leak is contained when every cluster was seen to reject this turn's user's
+   *     old password (`oldRejectedEverywhere`) and no turn is left (the other user's password is not
+   *     the leaked one, or was changed by the first turn): then the reason is the clusters' own (or
+   *     the stop's), never leak_not_contained, and the message says it is contained.
    *  2. No cluster holds (or may hold) the new password: drop AWSPENDING, outcome failed.
    *  3. Onboarding: the created user has no older password to go back to; AWSPENDING keeps its
    *     password (the invariant), needs attention: resume with `recover`.
    *  4. Otherwise put the retired user back to its AWSPREVIOUS password, verify, drop AWSPENDING:
    *     rolled_back. A cluster that cannot be put back keeps AWSPENDING: needs_attention.
-   *  `stopped` (roles_differ) keeps its outcome and reason; a stranger password makes any outcome needs_attention.
+   *  `stopped` keeps its reason: roles_differ stays needs_attention (the roles must be aligned);
+   *  roles_unknown (the roles could not be read) is settled by a roll back like no answer is
+   *  (rolled_back). A stranger password makes any outcome needs_attention.
    */
-  private async failAfterSet(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, stopped?: RotationResult, why?: string): Promise<RotationResult> {
+  private async failAfterSet(turn: Turn, secrets: TurnSecrets, pending: CredentialSecret, stopped?: RotationResult, why?: string, oldRejectedEverywhere = false): Promise<RotationResult> {
     const strangers = this.run.holding('other');
     const touched = this.run.holding('pending', 'unknown');
     const reason = why ?? stopped?.error ?? this.run.summarize();
-    const settle = (outcome: Outcome, fallback: Reason): [Outcome, Reason] =>
-      stopped ? [OUTCOME.needsAttention, stopped.reason] : [strangers.length > 0 ? OUTCOME.needsAttention : outcome, strangers.length > 0 ? REASON.unknownPassword : fallback];
+    const needsHuman = stopped !== undefined && stopped.reason !== REASON.rolesUnknown;
+    const settle = (outcome: Outcome, fallback: Reason): [Outcome, Reason] => {
+      if (stopped && needsHuman) return [OUTCOME.needsAttention, stopped.reason];
+      if (strangers.length > 0) return [OUTCOME.needsAttention, REASON.unknownPassword];
+      return [outcome, stopped?.reason ?? fallback];
+    };
 
     // Case 1.
     if (this.req.mode === MODE.leak) {
-      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token);
+      if (touched.length === 0) await abandonPending(this.ctx, this.run, turn.token, secrets.current.versionId);
+      const contained = oldRejectedEverywhere && turn.remaining === 0 && strangers.length === 0;
+      if (contained) {
+        const kept = touched.length > 0 ? '; AWSPENDING kept (every cluster took the new password): reconcile resumes it, or run recover' : '';
+        return this.run.result(OUTCOME.needsAttention, stopped?.reason ?? this.run.failureCause(), `leak contained (the old password of ${turn.user} is rejected on every cluster), but not promoted: ${reason}${kept}`);
+      }
       const outcomeReason = stopped?.reason ?? (strangers.length > 0 ? REASON.unknownPassword : REASON.leakNotContained);
-      return this.run.result(OUTCOME.needsAttention, outcomeReason, `leak not contained: ${reason}`);
+      const notYet = oldRejectedEverywhere && turn.remaining > 0 ? `the turn of ${turn.active}, whose password may have leaked, did not run (its password still works): ` : '';
+      return this.run.result(OUTCOME.needsAttention, outcomeReason, `leak not contained: ${notYet}${reason}`);
     }
     // Case 2.
     if (touched.length === 0) {
@@ -633,9 +675,9 @@ class AlternatingRotation {
    * Repeats a call whose answer was unclear (timeout, gateway error, 65535): safe for describe
    * (a read) and for grant and revoke (idempotent on the server, spec section 14).
    */
-  private async retryUnclear<T extends { kind: string }>(call: () => Promise<T>): Promise<T> {
+  private async retryUnclear<T extends { kind: string }>(call: () => Promise<T>, attempts = this.ctx.tuning.changeAttempts): Promise<T> {
     let answer = await call();
-    for (let attempt = 1; attempt < this.ctx.tuning.changeAttempts && (answer.kind === 'ambiguous' || answer.kind === 'unknown'); attempt++) {
+    for (let attempt = 1; attempt < attempts && (answer.kind === 'ambiguous' || answer.kind === 'unknown'); attempt++) {
       await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** (attempt - 1));
       answer = await call();
     }

@@ -6,6 +6,7 @@ import { STAGE, type SecretStore } from '../secrets/types.ts';
 import { ENGINE_DEFAULTS } from './engine.ts';
 import { EXIT, type ExitCode } from './exit-code.ts';
 import { parseCredentialSecret } from './secret-value.ts';
+import type { PendingOwner } from './strategy.ts';
 
 /** The verdict of one credential check (`verify`, reconcile, the demo). */
 export const CHECK_STATUS = {
@@ -13,7 +14,11 @@ export const CHECK_STATUS = {
   ok: 'ok',
   /** A pending version younger than the lease: a rotation is under way (clusters may disagree meanwhile). */
   inProgress: 'in_progress',
-  /** A pending version older than the lease: an interrupted rotation to resume or settle. */
+  /**
+   * A pending version no rotation will finish: older than the lease (an interrupted rotation), or
+   * left by a rotation the queue knows has ended (rolled back or failed with AWSPENDING not
+   * removed) while no other rotation of the credential is queued. Resume or settle it.
+   */
   stalePending: 'stale_pending',
   /** A cluster gave no answer. */
   unreachable: 'unreachable',
@@ -33,6 +38,12 @@ export interface CredentialCheck {
   /** A pending version on another version than AWSCURRENT (a rotation in progress or interrupted). */
   pendingVersionId: string | null;
   pendingAgeMs: number | null;
+  /**
+   * With a pending version younger than the lease, when the queue was asked (`pendingOwner` in the
+   * deps): whether a rotation will still act on it (`running`), none will (`ended`), or the queue
+   * does not know its rotation (`unknown`: a `rotate` run, a trimmed job, or Redis could not be asked).
+   */
+  pendingOwner?: PendingOwner;
   clusters: Record<string, 'accepted' | 'rejected' | 'unknown'>;
   /**
    * Alternating credentials: the user AWSCURRENT names, and the retired user under AWSPREVIOUS
@@ -52,6 +63,26 @@ export interface CheckDeps {
   now?: () => number;
   /** A pending version older than this is stale. Default: the engine's pending lease. */
   staleAfterMs?: number;
+  /**
+   * Whether a rotation will still act on a young pending version (RotationQueue.pendingVersionOwner).
+   * Without it, or when it throws, the owner is `unknown` and only the age decides.
+   */
+  pendingOwner?: (credentialId: string, versionId: string) => Promise<PendingOwner>;
+}
+
+/**
+ * What a pending version (AWSPENDING on another version than AWSCURRENT) makes of a check. The cases:
+ *  1. its age is unknown, or at least the lease: stale (no live rotation holds it that long);
+ *  2. younger, and its rotation ended with no other rotation of the credential queued (the queue
+ *     says `ended`): stale. A rotation that rolled back or failed and could not remove AWSPENDING
+ *     left it; nothing will finish it before the lease runs out (the same test makes a rotation
+ *     adopt it at once and reconcile resume it at once);
+ *  3. younger, its rotation running or not known to the queue: in progress.
+ */
+export function pendingVerdict(input: { ageMs: number | null; staleAfterMs: number; owner: PendingOwner }): { status: typeof CHECK_STATUS.stalePending | typeof CHECK_STATUS.inProgress; why: 'age' | 'ended' | null } {
+  if (input.ageMs === null || input.ageMs >= input.staleAfterMs) return { status: CHECK_STATUS.stalePending, why: 'age' }; // case 1
+  if (input.owner === 'ended') return { status: CHECK_STATUS.stalePending, why: 'ended' }; // case 2
+  return { status: CHECK_STATUS.inProgress, why: null }; // case 3
 }
 
 /** Is AWSCURRENT accepted on every cluster, and is there a stale pending version? Changes nothing. */
@@ -107,10 +138,24 @@ export async function checkCredential(deps: CheckDeps, credential: CredentialCon
 
   // A pending version explains clusters that reject AWSCURRENT: resuming settles them.
   if (pendingId) {
-    const stale = report.pendingAgeMs === null || report.pendingAgeMs >= staleAfterMs;
-    return stale
-      ? { ...report, status: CHECK_STATUS.stalePending, error: `pending version ${pendingId} is stale: resume it with recover` }
-      : { ...report, status: CHECK_STATUS.inProgress };
+    const ageMs = report.pendingAgeMs;
+    const young = ageMs !== null && ageMs < staleAfterMs;
+    // The queue is asked only about a young version: an old one is stale whoever wrote it.
+    let owner: PendingOwner = 'unknown';
+    if (young && deps.pendingOwner) {
+      owner = await deps.pendingOwner(credential.id, pendingId).catch(() => 'unknown' as const);
+      report.pendingOwner = owner;
+    }
+    const verdict = pendingVerdict({ ageMs, staleAfterMs, owner });
+    if (verdict.why === 'age') return { ...report, status: verdict.status, error: `pending version ${pendingId} is stale: resume it with recover` };
+    if (verdict.why === 'ended') {
+      return {
+        ...report,
+        status: verdict.status,
+        error: `pending version ${pendingId} was left by a rotation that has ended (rolled back or failed, AWSPENDING not removed) and no rotation of the credential is queued: nothing will finish it; resume it with recover`,
+      };
+    }
+    return { ...report, status: verdict.status };
   }
   // The retired user of an alternating credential must still log in: consumers may hold it.
   const retiredRejecting = (retiredAnswers ?? []).filter(([, kind]) => kind === 'rejected').map(([name]) => name);
@@ -150,7 +195,7 @@ async function labelsMoved(store: SecretStore, secretId: string, currentVersionI
   }
 }
 
-/** verify's exit code for one check: 0 ok or in progress, 1 stale or unreachable (AWSCURRENT or AWSPENDING still valid), 3 drift. */
+/** verify's exit code for one check: 0 ok or in progress, 1 stale (a rotation ended or interrupted) or unreachable (AWSCURRENT or AWSPENDING still valid), 3 drift. */
 export function exitCodeOfCheck(status: CheckStatus): ExitCode {
   switch (status) {
     case CHECK_STATUS.ok:

@@ -34,18 +34,25 @@ export async function probeClear(ctx: StrategyContext, client: ClusterClient, us
 }
 
 /**
- * Probes until the answer is `want` (verification retries for propagation: spec section 8 allows
- * 2-3 over about 1 s); the last answer otherwise.
+ * Verification and confirmation probes: until the answer is `want` (retries for propagation: spec
+ * section 8 allows 2-3 over about 1 s), each attempt a probe retried until it gets a clear answer
+ * (probeClear: a gateway error or an ambiguous reply says nothing about the password). The result:
+ *  1. `want`, as soon as an attempt gets it;
+ *  2. else the other clear answer, when an attempt got one (the cluster said so, never `want`);
+ *  3. else `unknown`: no attempt got a clear answer. Nothing is known about the password there,
+ *     and the caller must not report it as the opposite of `want` (docs/reliability.md, finding 6:
+ *     four unclear answers in a row were read as "the new password is not accepted").
  */
 export async function probeUntil(ctx: StrategyContext, cluster: string, user: string, password: string, want: 'accepted' | 'rejected'): Promise<Answer> {
   const client = ctx.cluster(cluster);
-  let last: Answer = 'unknown';
+  let clear: Answer = 'unknown';
   for (let i = 0; i < ctx.tuning.verifyAttempts; i++) {
     if (i > 0) await ctx.sleep(ctx.tuning.verifyDelayMs);
-    last = (await client.probe(user, password)).kind;
-    if (last === want) return last;
+    const answer = await probeClear(ctx, client, user, password);
+    if (answer === want) return answer; // case 1
+    if (answer !== 'unknown') clear = answer;
   }
-  return last;
+  return clear; // cases 2 and 3
 }
 
 /**

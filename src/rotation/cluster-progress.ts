@@ -1,4 +1,5 @@
 import type { ChangeResult } from './change-password.ts';
+import type { Answer } from './resume-rules.ts';
 import { CLUSTER_STATE } from './types.ts';
 
 /**
@@ -76,4 +77,34 @@ export function progressAfterChange(result: EndedChange): ClusterProgress {
       throw new Error(`unhandled change result ${JSON.stringify(unreachable)}`);
     }
   }
+}
+
+/** One series of verification probes on a cluster (probeUntil): what it wanted and what it got. */
+export interface VerificationCheck {
+  answer: Answer;
+  want: 'accepted' | 'rejected';
+  /** What was probed, for the detail when there was no clear answer ("the old password"). */
+  what: string;
+  /** The detail when the cluster clearly answered the opposite of `want`. */
+  missed: string;
+}
+
+/**
+ * Where a cluster stands after its verification probes: the new password's (wanted accepted) and
+ * the strategy's others (the old password rejected; alternating, the active user still accepted).
+ * null when verified. The cases, in this order:
+ *  1. a check got the clear opposite of what it wanted: verify_failed, with the first such
+ *     check's detail (`newAccepted` from the new password's answer);
+ *  2. a check got no clear answer: unreachable (it may hold the new password), naming what was
+ *     not answered. An unclear answer is never reported as a rejection (docs/reliability.md,
+ *     finding 6);
+ *  3. every check got what it wanted: null.
+ */
+export function progressAfterVerification(newPassword: Answer, others: readonly VerificationCheck[]): ClusterProgress | null {
+  const checks: VerificationCheck[] = [{ answer: newPassword, want: 'accepted', what: 'the new password', missed: 'the new password is not accepted' }, ...others];
+  const missed = checks.find((c) => c.answer !== 'unknown' && c.answer !== c.want);
+  if (missed) return { state: CLUSTER_STATE.verifyFailed, newAccepted: newPassword === 'accepted', detail: missed.missed }; // case 1
+  const unanswered = checks.filter((c) => c.answer === 'unknown').map((c) => c.what);
+  if (unanswered.length > 0) return { state: CLUSTER_STATE.unreachable, mayHoldNew: true, detail: `no clear answer to the verification probes of ${unanswered.join(' and ')}` }; // case 2
+  return null; // case 3
 }

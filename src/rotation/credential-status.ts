@@ -2,6 +2,7 @@ import { STRATEGY, type CredentialConfig } from '../config/types.ts';
 import { nextRun } from '../config/schedule.ts';
 import { coerceError } from '../errors.ts';
 import { STAGE, type SecretStore } from '../secrets/types.ts';
+import { graceStartsAt } from './alternating-plan.ts';
 
 export interface CredentialStatus {
   credential: string;
@@ -18,8 +19,9 @@ export interface CredentialStatus {
   schedule: string;
   nextRunAt: string | null;
   /**
-   * Alternating only: when the grace of the user retired by the last promotion ends (AWSCURRENT's
-   * creation + graceMs), i.e. from when a scheduled or manual rotation is allowed; null when unknown.
+   * Alternating only: when the grace of the user retired by the last promotion ends (graceMs after
+   * that promotion, as the strategy counts it: graceStartsAt in alternating-plan.ts), i.e. from when
+   * a scheduled or manual rotation is allowed; null when unknown.
    */
   graceEndsAt?: string | null;
   error?: string;
@@ -28,6 +30,7 @@ export interface CredentialStatus {
 /**
  * A credential's rotation status from version metadata only (ListSecretVersionIds reads no
  * value, so no password is even fetched): last rotation, its age, versions, pending, next run.
+ * An alternating credential's grace also needs the secret's LastChangedDate: one DescribeSecret.
  */
 export async function statusOf(store: SecretStore, credential: CredentialConfig, now: number): Promise<CredentialStatus> {
   const next = nextRun(credential.schedule, credential.timezone, new Date(now));
@@ -45,7 +48,8 @@ export async function statusOf(store: SecretStore, credential: CredentialConfig,
     nextRunAt: next ? next.toISOString() : null,
   };
   try {
-    const versions = await store.listVersions(credential.secretId);
+    const alternating = credential.strategy === STRATEGY.alternating;
+    const [versions, description] = await Promise.all([store.listVersions(credential.secretId), alternating ? store.describe(credential.secretId) : null]);
     const current = versions.find((v) => v.stages.includes(STAGE.current));
     const previous = versions.find((v) => v.stages.includes(STAGE.previous));
     const pending = versions.find((v) => v.stages.includes(STAGE.pending) && !v.stages.includes(STAGE.current));
@@ -55,8 +59,16 @@ export async function statusOf(store: SecretStore, credential: CredentialConfig,
     status.previousVersionId = previous?.versionId ?? null;
     status.pendingVersionId = pending?.versionId ?? null;
     status.pendingAgeMs = pending?.createdDate ? now - pending.createdDate.getTime() : null;
-    if (credential.strategy === STRATEGY.alternating) {
-      status.graceEndsAt = current?.createdDate ? new Date(current.createdDate.getTime() + credential.graceMs).toISOString() : null;
+    if (alternating) {
+      const start = current
+        ? graceStartsAt({
+            current: { createdAt: current.createdDate?.getTime() ?? null, carriesPending: current.stages.includes(STAGE.pending) },
+            previous: previous ? { createdAt: previous.createdDate?.getTime() ?? null } : null,
+            lastChangedAt: description?.lastChangedDate?.getTime() ?? null,
+            graceMs: credential.graceMs,
+          })
+        : null;
+      status.graceEndsAt = start === null ? null : new Date(start + credential.graceMs).toISOString();
     }
   } catch (err) {
     status.error = coerceError(err).message;

@@ -27,6 +27,8 @@ export const ENGINE_DEFAULTS = {
   verifyDelayMs: 150,
   pendingLeaseMs: 10 * 60_000,
   leakForwardPasses: 3,
+  describeAttempts: 6,
+  writeThrottleBudgetMs: 10_000,
 } as const satisfies EngineTuning;
 
 /** The strategies every engine has unless given others. */

@@ -12,6 +12,11 @@ export const PROMOTION = {
   notReached: 'not_reached',
   /** Read back: AWSCURRENT did not move. Every cluster holds the new password. */
   failed: 'failed',
+  /**
+   * Read back: AWSCURRENT did not move because Secrets Manager throttled every attempt to move it
+   * (the shared write quota, not the secret, said no). Every cluster holds the new password.
+   */
+  throttled: 'throttled',
   /** Whether AWSCURRENT moved is not known (the read back failed too). Every cluster holds the new password. */
   unknown: 'unknown',
 } as const;
@@ -26,6 +31,12 @@ export interface FailureFacts {
   promotion: Promotion;
   /** The reason the clusters' states give (a refusal, no answer, a failed verification, ...). */
   cause: Reason;
+  /**
+   * Leak mode: every cluster was seen to reject the leaked (old) password, so the leak is contained
+   * even though the run cannot finish (verification of the new password failed or got no answer).
+   * @defaultValue false
+   */
+  leakContained?: boolean;
 }
 
 export const FAILURE_ACTION = {
@@ -54,12 +65,22 @@ export type FailureDecision =
  * The cases:
  *  1. Whether AWSCURRENT moved is unknown: never roll back (that could strand the clusters on
  *     AWSPREVIOUS); keep AWSPENDING, finish_unknown. Running the same rotation id again settles it.
- *  2. Leak mode never restores the leaked password:
+ *  2. The move was throttled (every mode): keep AWSPENDING, promote_failed, retried forward like 3a.
+ *     Every cluster holds (verified) the new password, and all that is left is one label move that
+ *     the shared quota refused for now; it refills within a second. A roll back would change every
+ *     cluster again and needs a write of its own (dropping AWSPENDING, as throttled as the move) to
+ *     undo a rotation that the next attempt finishes; the worker runs it again within seconds
+ *     (finish-retry.ts). Until then consumers reading AWSCURRENT hold the old password, as during
+ *     any roll back.
+ *  3. Leak mode never restores the leaked password:
  *     a. the promotion failed with every cluster moved: keep AWSPENDING, promote_failed (retried forward);
  *     b. some cluster took the new password: keep AWSPENDING, report what could not be moved;
- *     c. none did: drop AWSPENDING. The outcome is needs_attention either way (the leak is not contained).
- *  3. No cluster holds (or may hold) the new password: drop AWSPENDING, failed.
- *  4. Some do: roll them back (then rollBackVerdict).
+ *     c. none did: drop AWSPENDING. The outcome is needs_attention either way: leak_not_contained,
+ *        or, when every cluster was seen to reject the leaked password (the leak is contained, only
+ *        the new one is not verified everywhere), the clusters' own cause (cluster_unreachable,
+ *        verify_failed): a reason must not claim a leaked password that is dead to be alive.
+ *  4. No cluster holds (or may hold) the new password: drop AWSPENDING, failed.
+ *  5. Some do: roll them back (then rollBackVerdict).
  *  A cluster holding a password we do not have makes every outcome needs_attention.
  *
  * Decided where docs/design.md section 5 said otherwise ("any UNKNOWN on resume -> NEEDS_ATTENTION"): a
@@ -73,25 +94,29 @@ export type FailureDecision =
  * page for every one of them would teach operators to ignore needs_attention.
  */
 export function decideFailure(facts: FailureFacts): FailureDecision {
-  const { mode, touched, stranger, promotion, cause } = facts;
+  const { mode, touched, stranger, promotion, cause, leakContained = false } = facts;
   // Case 1.
   if (promotion === PROMOTION.unknown) {
     return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: REASON.finishUnknown };
   }
+  // Case 2.
+  if (promotion === PROMOTION.throttled) {
+    return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: stranger ? REASON.unknownPassword : REASON.promoteFailed };
+  }
   if (mode === MODE.leak) {
-    // Case 2a.
+    // Case 3a.
     if (promotion === PROMOTION.failed) {
       return { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason: stranger ? REASON.unknownPassword : REASON.promoteFailed };
     }
-    // Cases 2b and 2c.
-    const reason = stranger ? REASON.unknownPassword : REASON.leakNotContained;
+    // Cases 3b and 3c.
+    const reason = stranger ? REASON.unknownPassword : leakContained ? cause : REASON.leakNotContained;
     return touched
       ? { action: FAILURE_ACTION.rollForward, dropPending: false, outcome: OUTCOME.needsAttention, reason }
       : { action: FAILURE_ACTION.stop, dropPending: true, outcome: OUTCOME.needsAttention, reason };
   }
-  // Case 3.
-  if (!touched) return { action: FAILURE_ACTION.stop, dropPending: true, outcome: stranger ? OUTCOME.needsAttention : OUTCOME.failed, reason: cause };
   // Case 4.
+  if (!touched) return { action: FAILURE_ACTION.stop, dropPending: true, outcome: stranger ? OUTCOME.needsAttention : OUTCOME.failed, reason: cause };
+  // Case 5.
   return { action: FAILURE_ACTION.rollBack };
 }
 

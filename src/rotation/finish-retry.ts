@@ -2,7 +2,7 @@ import { REASON, type RotationRequest, type RotationResult } from './types.ts';
 
 /**
  * Finishing what was started. A rotation that ends `finish_unknown` (whether AWSCURRENT moved could
- * not be read back) or `promote_failed` (leak mode: AWSCURRENT could not be moved) leaves every
+ * not be read back) or `promote_failed` (AWSCURRENT could not be moved: leak mode, or throttled) leaves every
  * cluster on the new password, recorded under AWSPENDING, while consumers reading AWSCURRENT get the
  * old one: running the same rotation id again resumes it (every cluster already holds the pending
  * password: probe, verify, promote) and settles it. It is retried within seconds, with a bounded
@@ -22,10 +22,10 @@ export function needsFinishing(result: RotationResult): boolean {
 
 /**
  * While finishing, a run that could not read Secrets Manager (the load step's
- * secrets_manager_error: nothing changed) has settled nothing either: keep trying.
+ * secrets_manager_error or secrets_throttled: nothing changed) has settled nothing either: keep trying.
  */
 export function stillFinishing(result: RotationResult): boolean {
-  return needsFinishing(result) || result.reason === REASON.secretsManagerError;
+  return needsFinishing(result) || result.reason === REASON.secretsManagerError || result.reason === REASON.secretsThrottled;
 }
 
 /** The pause before finishing attempt `attempt` (1-based): 0.5 s, 1 s, 2 s, 4 s, then 5 s. */

@@ -1,12 +1,12 @@
 import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError, describeError } from '../errors.ts';
 import { STAGE } from '../secrets/types.ts';
-import { isLeaseLost } from './errors.ts';
-import { SECRETS_WRITE, fencePoint } from './fence-point.ts';
+import { SECRETS_WRITE } from './fence-point.ts';
 import type { RotationRun, StepResult } from './rotation-run.ts';
 import { parseCredentialSecret, type CredentialSecret } from './secret-value.ts';
 import type { StrategyContext } from './strategy.ts';
 import { OUTCOME, REASON, type RotationResult } from './types.ts';
+import { isThrottled, throttledFor, writeThroughFence } from './write-retry.ts';
 
 /**
  * The version a rotation writes under AWSPENDING, through its life in Secrets Manager: found on
@@ -40,19 +40,21 @@ export async function readPending(ctx: StrategyContext, secretId: string, versio
 
 /**
  * Writes `value` under AWSPENDING as version `token`, behind its fence, before any cluster sees
- * it. The caller never regenerates an existing pending value: PutSecretValue is idempotent only
- * for the same token and value (spec/secrets-manager.md 2.2), so a conflict means this rotation id
- * already wrote something else (rotation_id_spent).
+ * it; a throttled write is sent again behind the fence (writeThroughFence). The caller never
+ * regenerates an existing pending value: PutSecretValue is idempotent only for the same token and
+ * value (spec/secrets-manager.md 2.2), so a conflict means this rotation id already wrote
+ * something else (rotation_id_spent). Still throttled past the retries: secrets_throttled, with
+ * nothing changed (the worker puts the job back).
  */
 export async function writePending(ctx: StrategyContext, run: RotationRun, token: string, value: string): Promise<StepResult<CredentialSecret, RotationResult>> {
   const { secretId } = run.req.credential;
-  await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.putPending));
-  try {
-    await ctx.store.putPending(secretId, token, value);
-  } catch (err) {
+  const written = await writeThroughFence(ctx, SECRETS_WRITE.putPending, () => ctx.store.putPending(secretId, token, value));
+  if (!written.ok) {
+    const err = written.error;
     if (err instanceof RotatorError && err.code === ERROR_CODE.secretVersionConflict) {
       return run.stop(OUTCOME.failed, REASON.rotationIdSpent, `rotation ${token} already wrote another value to secret "${secretId}"; start a new rotation`);
     }
+    if (isThrottled(err)) return run.stop(OUTCOME.failed, REASON.secretsThrottled, `${describeError(err)} (${throttledFor(written)}); nothing was changed`);
     return run.stop(OUTCOME.failed, REASON.secretsManagerError, describeError(err));
   }
   const pending = parseCredentialSecret(value);
@@ -64,10 +66,12 @@ export async function writePending(ctx: StrategyContext, run: RotationRun, token
  * What promoting showed once the labels were read back. The cases:
  *  1. `promoted`: AWSCURRENT is on the new version.
  *  2. `unknown`: the labels could not be read back; whether AWSCURRENT moved is not known.
- *  3. `not-moved`: AWSCURRENT is elsewhere (the promote call failed, or someone moved it).
- * `why` explains cases 2 and 3.
+ *  3. `throttled`: AWSCURRENT did not move because Secrets Manager throttled every attempt to move
+ *     it (writeThroughFence's retries): the quota, not the secret, said no; another attempt moves it.
+ *  4. `not-moved`: AWSCURRENT is elsewhere (the promote call failed otherwise, or someone moved it).
+ * `why` explains cases 2 to 4.
  */
-export type Promoted = { kind: 'promoted' } | { kind: 'unknown'; why: string } | { kind: 'not-moved'; why: string };
+export type Promoted = { kind: 'promoted' } | { kind: 'unknown'; why: string } | { kind: 'throttled'; why: string } | { kind: 'not-moved'; why: string };
 
 /**
  * Moves AWSCURRENT to version `token` (AWSPREVIOUS follows), then reads the labels back: the
@@ -78,13 +82,8 @@ export type Promoted = { kind: 'promoted' } | { kind: 'unknown'; why: string } |
  */
 export async function promotePending(ctx: StrategyContext, run: RotationRun, token: string, currentVersionId: string): Promise<Promoted> {
   const { secretId } = run.req.credential;
-  await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.promote));
-  let promoteError: unknown = null;
-  try {
-    await ctx.store.promote(secretId, token, { currentVersionId, keepPendingLabel: true });
-  } catch (err) {
-    promoteError = err;
-  }
+  const moved = await writeThroughFence(ctx, SECRETS_WRITE.promote, () => ctx.store.promote(secretId, token, { currentVersionId, keepPendingLabel: true }));
+  const promoteError = moved.ok ? null : moved.error;
   let labels: Record<string, string[]>;
   try {
     labels = (await ctx.store.describe(secretId)).versions;
@@ -92,21 +91,25 @@ export async function promotePending(ctx: StrategyContext, run: RotationRun, tok
     return { kind: 'unknown', why: `could not confirm AWSCURRENT moved: ${describeError(promoteError ?? err)}` }; // case 2
   }
   if (labels[token]?.includes(STAGE.current)) return { kind: 'promoted' }; // case 1
-  return { kind: 'not-moved', why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` }; // case 3
+  if (!moved.ok && isThrottled(promoteError)) return { kind: 'throttled', why: `AWSCURRENT did not move: ${describeError(promoteError)} (${throttledFor(moved)})` }; // case 3
+  return { kind: 'not-moved', why: `AWSCURRENT did not move: ${describeError(promoteError ?? new Error('end state differs'))}` }; // case 4
+}
+
+/** The message of promote_failed (AWSCURRENT not moved with every cluster on the new password: leak mode, or throttled), for both strategies. */
+export function promoteFailedMessage(why: string): string {
+  return `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`;
 }
 
 /**
- * Drops AWSPENDING from the abandoned version `token`. A failure leaves a stale pending version
- * that the next run or reconcile adopts, so it is a note for the message, not a failure; a lost
- * lease goes through.
+ * Drops AWSPENDING from the abandoned version `token`, or moves it back onto `returnTo` (AWSCURRENT;
+ * the alternating strategy's leak mode keeps the grace's evidence so: alternating-plan.ts,
+ * graceStartsAt). A throttled write is sent again behind the fence (writeThroughFence). A failure
+ * leaves a stale pending version that the next run or reconcile adopts, so it is a note for the
+ * message, not a failure; what the fence throws (a lost lease) goes through.
  */
-export async function abandonPending(ctx: StrategyContext, run: RotationRun, token: string): Promise<string> {
-  try {
-    await ctx.fence(fencePoint.secretsWrite(SECRETS_WRITE.abandon));
-    await ctx.store.abandon(run.req.credential.secretId, token);
-    return '';
-  } catch (err) {
-    if (isLeaseLost(err)) throw err;
-    return `; AWSPENDING could not be removed (${describeError(err)})`;
-  }
+export async function abandonPending(ctx: StrategyContext, run: RotationRun, token: string, returnTo?: string): Promise<string> {
+  const dropped = await writeThroughFence(ctx, SECRETS_WRITE.abandon, () => ctx.store.abandon(run.req.credential.secretId, token, returnTo === undefined ? {} : { returnTo }));
+  if (dropped.ok) return '';
+  const throttled = isThrottled(dropped.error) ? ` (${throttledFor(dropped)})` : '';
+  return `; AWSPENDING could not be removed (${describeError(dropped.error)}${throttled})`;
 }

@@ -11,7 +11,8 @@ import { CLUSTER_STATE } from './types.ts';
  *  1. its state was unknown and it accepts `old`: it never changed (unchanged), nothing written;
  *  2. changed back and `old` accepted: rolled_back;
  *  3. otherwise: rollback_failed, `failureDetail` of the change saying why (the strategy names
- *     the passwords its own way: AWSCURRENT for one user, AWSPREVIOUS for the retired one).
+ *     the passwords its own way: AWSCURRENT for one user, AWSPREVIOUS for the retired one), or
+ *     that the probe after the change got no clear answer.
  * Ok when every cluster is back.
  */
 export async function rollBackClusters(
@@ -31,9 +32,14 @@ export async function rollBackClusters(
         return true;
       }
       const result = await changePassword(client, user, passwords.pending, passwords.old, changeOptions(ctx, name));
-      const verified = result.kind === 'changed' && (await probeUntil(ctx, name, user, passwords.old, 'accepted')) === 'accepted';
-      run.setCluster(name, verified ? { state: CLUSTER_STATE.rolledBack } : { state: CLUSTER_STATE.rollbackFailed, detail: failureDetail(result) }); // cases 2 and 3
-      return verified;
+      const check = result.kind === 'changed' ? await probeUntil(ctx, name, user, passwords.old, 'accepted') : null;
+      if (check === 'accepted') {
+        run.setCluster(name, { state: CLUSTER_STATE.rolledBack }); // case 2
+        return true;
+      }
+      // Case 3. No clear answer is not a rejection: say which it was.
+      run.setCluster(name, { state: CLUSTER_STATE.rollbackFailed, detail: check === 'unknown' ? 'no clear answer to the probe of the old password after the roll back' : failureDetail(result) });
+      return false;
     }),
   );
   return back.every(Boolean) ? { ok: true } : { stop: true };

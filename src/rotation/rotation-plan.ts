@@ -1,6 +1,6 @@
 import type { Answer, ResumeMove } from './resume-rules.ts';
 import type { StrategyName } from './strategy.ts';
-import type { ClusterState, Mode, Outcome, Reason, RotationRequest, RotationResult } from './types.ts';
+import { OUTCOME, type ClusterState, type Mode, type Outcome, type Reason, type RotationRequest, type RotationResult } from './types.ts';
 
 /** What a dry run (`rotate --dry-run`, `recover --dry-run`) says the command would do. */
 export const PLAN_ACTION = {
@@ -10,10 +10,27 @@ export const PLAN_ACTION = {
   resume: 'resume',
   /** Stop at the load step with `outcome` and `reason` (nothing would be written). */
   refuse: 'refuse',
-  /** `recover` with nothing pending: nothing to do, nothing written. */
+  /**
+   * Nothing to do, nothing written, and the command succeeds: `recover` with nothing pending
+   * (nothing_pending), or a rotation id whose version is already AWSCURRENT (already_rotated).
+   */
   nothing: 'nothing',
 } as const;
 export type PlanAction = (typeof PLAN_ACTION)[keyof typeof PLAN_ACTION];
+
+/**
+ * The dry run's action, the same for every strategy, from what its load step gave. The cases:
+ *  1. load stops with `rotated`: there is nothing to do (already_rotated: the rotation id was
+ *     promoted earlier; nothing_pending: `recover` found nothing to finish, every cluster accepts
+ *     AWSCURRENT): nothing. Not a refusal: the command ends successfully, having written nothing;
+ *  2. load stops with any other outcome: refuse;
+ *  3. load goes on, and a pending version with a value is there to finish: resume;
+ *  4. load goes on with nothing to finish: rotate.
+ */
+export function planActionOf(stop: RotationResult | null, resumesPending: boolean): PlanAction {
+  if (stop) return stop.outcome === OUTCOME.rotated ? PLAN_ACTION.nothing : PLAN_ACTION.refuse; // cases 1 and 2
+  return resumesPending ? PLAN_ACTION.resume : PLAN_ACTION.rotate; // cases 3 and 4
+}
 
 /** One cluster as the dry run's probes saw it. */
 export interface ClusterPlan {

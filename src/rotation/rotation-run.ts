@@ -94,10 +94,11 @@ export class RotationRun {
     return { stop: this.result(outcome, reason, error) };
   }
 
-  /** Load could not read the secret: failed, secret_not_found or secrets_manager_error. */
+  /** Load could not read the secret: failed, secret_not_found, secrets_throttled (the SDK's attempts spent) or secrets_manager_error. */
   readFailed(err: unknown): { stop: RotationResult } {
-    const notFound = err instanceof RotatorError && err.code === ERROR_CODE.secretNotFound;
-    return this.stop(OUTCOME.failed, notFound ? REASON.secretNotFound : REASON.secretsManagerError, describeError(err));
+    const code = err instanceof RotatorError ? err.code : undefined;
+    const reason = code === ERROR_CODE.secretNotFound ? REASON.secretNotFound : code === ERROR_CODE.secretThrottled ? REASON.secretsThrottled : REASON.secretsManagerError;
+    return this.stop(OUTCOME.failed, reason, describeError(err));
   }
 
   /**

@@ -1,16 +1,18 @@
 import { STAGE } from '../secrets/types.ts';
 import { changePassword, type ChangeResult } from './change-password.ts';
 import { checkAuthentication, changeOptions, probeClear, probeUntil } from './cluster-calls.ts';
-import { progressAfterChange, type ClusterProgress } from './cluster-progress.ts';
-import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type Promotion, type Verdict } from './failure-policy.ts';
-import { abandonPending, pendingVersionId, promotePending, readPending, writePending } from './pending-version.ts';
+import { confirmCurrentAccepted } from './confirm-current.ts';
+import { progressAfterChange, progressAfterVerification, type ClusterProgress } from './cluster-progress.ts';
+import { FAILURE_ACTION, PROMOTION, decideFailure, rollBackVerdict, type FailureFacts, type Promotion, type Verdict } from './failure-policy.ts';
+import { leakForwardPasses } from './leak-forward.ts';
+import { abandonPending, pendingVersionId, promoteFailedMessage, promotePending, readPending, writePending } from './pending-version.ts';
 import { RESUME_MOVE, nextResumeMove, type Answer, type ClusterEvidence } from './resume-rules.ts';
 import { rollBackClusters } from './roll-back.ts';
-import { PLAN_ACTION, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
+import { planActionOf, planOf, type ClusterPlan, type RotationPlan } from './rotation-plan.ts';
 import { RotationRun, type StepResult } from './rotation-run.ts';
 import { parseCredentialSecret, withPassword, type CredentialSecret } from './secret-value.ts';
 import { STRATEGY, type RotationStrategy, type StrategyContext } from './strategy.ts';
-import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type Reason, type RotationRequest, type RotationResult } from './types.ts';
+import { CLUSTER_STATE, MODE, OUTCOME, REASON, STEP, type RotationRequest, type RotationResult } from './types.ts';
 
 /**
  * The single-user strategy: one Milvus user per credential, its password changed in place on
@@ -46,6 +48,8 @@ interface Failure {
   promotion: Promotion;
   /** The explanation when the clusters' states do not give it (a promotion failure). */
   why?: string;
+  /** Verification saw every cluster reject the old password (in leak mode: the leak is contained). */
+  oldRejectedEverywhere?: boolean;
 }
 
 /** One rotation (created per call: every field is per-rotation state). */
@@ -80,13 +84,13 @@ class SingleUserRotation {
     if ('ok' in finished) return finished.ok;
 
     const why = finished.stop.why ?? this.run.summarize();
-    const facts = this.failureFacts(finished.stop.promotion);
+    const facts = this.failureFacts(finished.stop.promotion, finished.stop.oldRejectedEverywhere ?? false);
     const decision = decideFailure(facts);
     if (decision.action === FAILURE_ACTION.rollBack) {
       const rolledBack = await this.run.step(STEP.rollBack, () => this.rollBack(current.secret, pending));
-      return this.settle(rollBackVerdict({ allBack: 'ok' in rolledBack, stranger: facts.stranger, cause: facts.cause }), why, token);
+      return this.settle(rollBackVerdict({ allBack: 'ok' in rolledBack, stranger: facts.stranger, cause: facts.cause }), why, token, false);
     }
-    return this.settle(decision, why, token);
+    return this.settle(decision, why, token, facts.leakContained);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -97,8 +101,10 @@ class SingleUserRotation {
    * Reads the secret and checks every cluster's authentication at once. The cases:
    *  1. No AWSCURRENT value, or not a credential JSON: refuse (secret_invalid).
    *  2. The secret names another user: refuse (confused deputy, docs/design.md section 4).
-   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report (and
-   *     when a later rotation is already pending, report without checking: it owns the clusters now).
+   *  3. Our rotation id already holds AWSCURRENT: an earlier run finished; check and report
+   *     (confirmCurrentAccepted, as the alternating strategy). When a later rotation is already
+   *     pending, report without checking: it owns the clusters now and may have moved them off
+   *     AWSCURRENT (the alternating strategy checks: a later turn changes the other user only).
    *  4. AWSPENDING on a version other than AWSCURRENT:
    *     a. it is ours (VersionId == rotation id): resume;
    *     b. foreign, younger than the lease and its rotation not known to have ended (its owner may
@@ -108,7 +114,8 @@ class SingleUserRotation {
    *  6. A cluster accepts a random wrong password: authentication is off, refuse.
    *  7. A cluster gives no answer: refuse before writing anything, unless resuming or in leak mode
    *     (a leaked password must die on every cluster that can be reached).
-   *  8. `recover` with nothing pending: nothing to do; report whether every cluster accepts AWSCURRENT.
+   *  8. `recover` with nothing pending: nothing to do; report whether every cluster accepts
+   *     AWSCURRENT (confirmCurrentAccepted), after the authentication check of 6 and 7.
    */
   private async load(): Promise<StepResult<Loaded, RotationResult>> {
     const { credential, rotationId, recover, mode } = this.run.req;
@@ -150,7 +157,7 @@ class SingleUserRotation {
       // rotation's progress as drift. A job run again after Redis forgot its completion (a
       // failover with write loss) meets exactly this.
       if (pendingVersionId(labels, rotationId) !== undefined) return { stop: this.run.result(OUTCOME.rotated, REASON.alreadyRotated) };
-      return { stop: await this.confirmClustersAccept(current, REASON.alreadyRotated, 'this rotation was already promoted, but a cluster does not accept AWSCURRENT') };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.alreadyRotated) };
     }
 
     const pendingId = pendingVersionId(labels, currentVersion.versionId);
@@ -195,32 +202,9 @@ class SingleUserRotation {
     // Case 8.
     if (recover && !pendingId) {
       this.run.versionId = currentVersion.versionId;
-      return { stop: await this.confirmClustersAccept(current, REASON.nothingPending, 'nothing is pending, but a cluster does not accept AWSCURRENT') };
+      return { stop: await confirmCurrentAccepted(this.ctx, this.run, current, REASON.nothingPending) };
     }
     return { ok: loaded };
-  }
-
-  /**
-   * Cases 3 and 8 of load: nothing to write; probe AWSCURRENT on every cluster. Every cluster
-   * accepts it: rotated with `reason`. One rejects it: needs_attention (drift). One gives no answer:
-   * failed, cluster_unreachable (AWSCURRENT is not proven live there).
-   */
-  private async confirmClustersAccept(current: CredentialSecret, reason: Reason, driftMessage: string): Promise<RotationResult> {
-    const { credential } = this.run.req;
-    const answers = await Promise.all(credential.clusters.map(async (name) => [name, await probeUntil(this.ctx, name, this.username, current.password, 'accepted')] as const));
-    for (const [name, answer] of answers) {
-      this.run.setCluster(
-        name,
-        answer === 'accepted'
-          ? { state: reason === REASON.alreadyRotated ? CLUSTER_STATE.updated : CLUSTER_STATE.unchanged }
-          : answer === 'rejected'
-            ? { state: CLUSTER_STATE.unknownPassword, detail: 'AWSCURRENT is rejected' }
-            : { state: CLUSTER_STATE.unreachable, mayHoldNew: false, detail: 'no answer to the AWSCURRENT probe' },
-      );
-    }
-    if (answers.every(([, answer]) => answer === 'accepted')) return this.run.result(OUTCOME.rotated, reason);
-    if (answers.some(([, answer]) => answer === 'rejected')) return this.run.result(OUTCOME.needsAttention, REASON.unknownPassword, driftMessage);
-    return this.run.result(OUTCOME.failed, REASON.clusterUnreachable, `no answer from ${answers.filter(([, a]) => a === 'unknown').map(([n]) => n).join(', ')}`);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -255,17 +239,10 @@ class SingleUserRotation {
       );
     }
     const stop = 'stop' in loaded ? loaded.stop : null;
-    const action = stop
-      ? stop.reason === REASON.nothingPending
-        ? PLAN_ACTION.nothing
-        : PLAN_ACTION.refuse
-      : 'ok' in loaded && loaded.ok.pending
-        ? PLAN_ACTION.resume
-        : PLAN_ACTION.rotate;
     return planOf({
       req: this.run.req,
       strategy: STRATEGY.single,
-      action,
+      action: planActionOf(stop, 'ok' in loaded && loaded.ok.pending !== null),
       stop,
       currentVersionId: seen?.current?.versionId ?? null,
       pending: seen?.pending ? { versionId: seen.pending.versionId, ageMs: seen.pending.ageMs, hasValue: seen.pending.secret !== null } : null,
@@ -292,21 +269,14 @@ class SingleUserRotation {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Sets the pending password on every cluster in parallel; in leak mode, retries forward. Ok when
-   * every cluster holds it. The forward passes retry only unreachable clusters (the resume rules
-   * settle the others); the alternating strategy's differ (see its setAll) and are kept apart.
+   * Sets the pending password on every cluster in parallel; in leak mode, retries forward the
+   * clusters that gave no answer (leakForwardPasses, shared with the alternating strategy). Ok
+   * when every cluster holds it.
    */
   private async setAll(loaded: Loaded, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
     const names = this.run.req.credential.clusters;
     await Promise.all(names.map((name) => this.setOne(name, loaded, pending, loaded.resuming)));
-    if (this.run.req.mode === MODE.leak) {
-      for (let pass = 1; pass <= this.ctx.tuning.leakForwardPasses; pass++) {
-        const stuck = names.filter((name) => this.run.clusters.get(name)?.state === CLUSTER_STATE.unreachable);
-        if (stuck.length === 0) break;
-        await this.ctx.sleep(this.ctx.tuning.retryDelayMs * 2 ** pass);
-        await Promise.all(stuck.map((name) => this.setOne(name, loaded, pending, true)));
-      }
-    }
+    if (this.run.req.mode === MODE.leak) await leakForwardPasses(this.ctx, this.run, (stuck) => Promise.all(stuck.map((name) => this.setOne(name, loaded, pending, true))));
     return this.run.holding('current', 'unknown', 'other').length === 0 ? { ok: true } : { stop: { promotion: PROMOTION.notReached } };
   }
 
@@ -370,7 +340,11 @@ class SingleUserRotation {
   // 4. Verify
   // ---------------------------------------------------------------------------------------------
 
-  /** Every cluster accepts the pending password and rejects the current one (short retries for propagation). */
+  /**
+   * Every cluster accepts the pending password and rejects the current one (short retries for
+   * propagation, each probe retried until it gets a clear answer: probeUntil). A cluster that
+   * answers neither way is unreachable, never "not accepted" (progressAfterVerification).
+   */
   private async verify(current: CredentialSecret, pending: CredentialSecret): Promise<StepResult<true, Failure>> {
     const names = this.run.req.credential.clusters;
     const checks = await Promise.all(
@@ -379,20 +353,13 @@ class SingleUserRotation {
           probeUntil(this.ctx, name, this.username, pending.password, 'accepted'),
           probeUntil(this.ctx, name, this.username, current.password, 'rejected'),
         ]);
-        return { name, newAccepted: newAnswer === 'accepted', oldRejected: oldAnswer === 'rejected' };
+        const progress = progressAfterVerification(newAnswer, [{ answer: oldAnswer, want: 'rejected', what: 'the old password', missed: 'the old password is still accepted' }]);
+        return { name, progress, oldRejected: oldAnswer === 'rejected' };
       }),
     );
-    let ok = true;
-    for (const { name, newAccepted, oldRejected } of checks) {
-      if (newAccepted && oldRejected) continue;
-      ok = false;
-      this.run.setCluster(name, {
-        state: CLUSTER_STATE.verifyFailed,
-        newAccepted,
-        detail: newAccepted ? 'the old password is still accepted' : 'the new password is not accepted',
-      });
-    }
-    return ok ? { ok: true } : { stop: { promotion: PROMOTION.notReached } };
+    for (const { name, progress } of checks) if (progress) this.run.setCluster(name, progress);
+    if (checks.every((c) => c.progress === null)) return { ok: true };
+    return { stop: { promotion: PROMOTION.notReached, oldRejectedEverywhere: checks.every((c) => c.oldRejected) } };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -407,7 +374,8 @@ class SingleUserRotation {
    *  2. unknown: every cluster holds the pending password, which AWSPENDING records; whether
    *     AWSCURRENT moved is unknown, so rolling back could strand the clusters on AWSPREVIOUS.
    *     Running the same rotation again (it resumes) settles it.
-   *  3. not moved: the failure policy decides.
+   *  3. throttled past the retries: the failure policy carries it forward (promote_failed).
+   *  4. not moved otherwise: the failure policy decides.
    */
   private async finish(current: Loaded['current'], token: string): Promise<StepResult<RotationResult, Failure>> {
     const promoted = await promotePending(this.ctx, this.run, token, current.versionId);
@@ -416,7 +384,9 @@ class SingleUserRotation {
         return { ok: this.run.result(OUTCOME.rotated, REASON.ok) };
       case 'unknown': // case 2
         return { stop: { promotion: PROMOTION.unknown, why: promoted.why } };
-      case 'not-moved': // case 3
+      case 'throttled': // case 3
+        return { stop: { promotion: PROMOTION.throttled, why: promoted.why } };
+      case 'not-moved': // case 4
         return { stop: { promotion: PROMOTION.failed, why: promoted.why } };
       default: {
         const unreachable: never = promoted;
@@ -429,13 +399,14 @@ class SingleUserRotation {
   // Failure policy (failure-policy.ts decides; this carries it out)
   // ---------------------------------------------------------------------------------------------
 
-  private failureFacts(promotion: Promotion) {
+  private failureFacts(promotion: Promotion, oldRejectedEverywhere: boolean): Required<FailureFacts> {
     return {
       mode: this.run.req.mode,
       touched: this.run.holding('pending', 'unknown').length > 0,
       stranger: this.run.holding('other').length > 0,
       promotion,
       cause: this.run.failureCause(),
+      leakContained: oldRejectedEverywhere,
     };
   }
 
@@ -447,19 +418,27 @@ class SingleUserRotation {
     return rollBackClusters(this.ctx, this.run, this.username, { pending: pending.password, old: current.password }, rollBackFailure);
   }
 
-  /** The result of a failed run, after the policy's roll back or roll forward; the message from the clusters' final states. */
-  private async settle(verdict: Verdict & { dropPending: boolean }, why: string, token: string): Promise<RotationResult> {
+  /**
+   * The result of a failed run, after the policy's roll back or roll forward; the message from the
+   * clusters' final states. In leak mode it says whether the leak is contained (every cluster was
+   * seen to reject the leaked password), never "not contained" when it is.
+   */
+  private async settle(verdict: Verdict & { dropPending: boolean }, why: string, token: string, leakContained: boolean): Promise<RotationResult> {
     const abandonNote = verdict.dropPending ? await abandonPending(this.ctx, this.run, token) : '';
     switch (verdict.reason) {
       case REASON.finishUnknown:
         return this.run.result(verdict.outcome, verdict.reason, why);
       case REASON.promoteFailed:
-        return this.run.result(verdict.outcome, verdict.reason, `${why}; every cluster holds the new password, AWSPENDING kept: the same rotation promotes it when run again`);
+        return this.run.result(verdict.outcome, verdict.reason, promoteFailedMessage(why));
       case REASON.rollbackFailed: {
         const stuck = this.run.inState(CLUSTER_STATE.rollbackFailed);
         return this.run.result(verdict.outcome, verdict.reason, `${why}; roll back failed, AWSPENDING kept (it holds the live password of ${stuck.join(', ')})`);
       }
       default:
+        if (this.run.req.mode === MODE.leak && leakContained) {
+          const kept = verdict.dropPending ? abandonNote : '; AWSPENDING kept (every cluster took the new password): reconcile resumes it, or run recover';
+          return this.run.result(verdict.outcome, verdict.reason, `leak contained (every cluster rejects the leaked password), but not promoted: ${why}${kept}`);
+        }
         if (this.run.req.mode === MODE.leak) return this.run.result(verdict.outcome, verdict.reason, `leak not contained on every cluster: ${why}${abandonNote}`);
         return this.run.result(verdict.outcome, verdict.reason, why + abandonNote);
     }

@@ -34,6 +34,18 @@ export interface EngineTuning {
   pendingLeaseMs: number;
   /** Leak mode: extra passes over clusters that could not be moved before reporting them. */
   leakForwardPasses: number;
+  /**
+   * Alternating, the roles step: users/describe attempts per user and cluster while the answer is
+   * unclear (backoff from retryDelayMs, doubling). A read, cheap to repeat, and the new password is
+   * already on every cluster by then: worth more patience than a change.
+   */
+  describeAttempts: number;
+  /**
+   * How long one Secrets Manager write may go on being throttled (ms from its first attempt), each
+   * retry behind the fence again (a new slot in the write budget: write-retry.ts), before its step
+   * reports SECRET_THROTTLED.
+   */
+  writeThrottleBudgetMs: number;
 }
 
 /**

@@ -55,14 +55,31 @@ export const REASON = {
   rollbackFailed: 'rollback_failed',
   leakNotContained: 'leak_not_contained',
   finishUnknown: 'finish_unknown',
-  /** Leak mode: every cluster holds the new password (under AWSPENDING), AWSCURRENT could not be moved yet. */
+  /**
+   * Every cluster holds the new password (under AWSPENDING) and AWSCURRENT could not be moved yet:
+   * leak mode whatever stopped the move, any mode when Secrets Manager throttled it past the
+   * retries (write-retry.ts). Carried forward: the same rotation, run again, promotes.
+   */
   promoteFailed: 'promote_failed',
+  /**
+   * Secrets Manager throttled the rotation before anything changed (the write ahead past its
+   * retries, or a read at load past the SDK's attempts): failed, and the worker puts the job back
+   * (delayed, bounded: src/rotation/throttle-retry.ts) instead of leaving it for the next schedule.
+   */
+  secretsThrottled: 'secrets_throttled',
   /** `recover` with nothing pending: nothing to resume, nothing written. */
   nothingPending: 'nothing_pending',
   /** Alternating: the retired user was retired less than graceMs ago; nothing changed (not a failure to page on). */
   graceNotElapsed: 'grace_not_elapsed',
   /** Alternating: the two users hold different roles and no admin is configured to align them. */
   rolesDiffer: 'roles_differ',
+  /**
+   * Alternating: the roles step could not read a user's roles on a cluster (users/describe gave no
+   * clear answer, or refused), so whether the two users hold the same roles is not known; not
+   * promoted. Scheduled and manual: the retired user is put back (rolled_back). Leak mode:
+   * AWSPENDING kept (every cluster holds the new password), needs_attention.
+   */
+  rolesUnknown: 'roles_unknown',
   /** Alternating: the second user is not onboarded (AWSPREVIOUS names no other user) and no admin is configured. */
   onboardingRequired: 'onboarding_required',
 } as const;
@@ -127,6 +144,12 @@ export interface AlternatingSummary {
   rolesDiffer?: { cluster: string; missing: string[]; extra: string[] }[];
   /** grace_not_elapsed: when the rotation becomes possible (ISO 8601). */
   notBefore?: string;
+  /**
+   * When the grace of the user under AWSPREVIOUS ends (ISO 8601): from then on a scheduled or
+   * manual rotation is allowed. Set when this rotation promoted (the instant it saw AWSCURRENT
+   * moved + graceMs) or was refused by the grace (= notBefore); absent otherwise.
+   */
+  graceEndsAt?: string;
 }
 
 /** Progress events that logging, metrics and audit consume. No event carries a password. */

@@ -22,6 +22,8 @@ export interface SandboxOptions {
   versionQuota?: number;
   /** Each simulator's source of randomness for random faults (never for passwords), by cluster name. */
   milvusRandom?: (cluster: string) => () => number;
+  /** The emulator's clock (epoch ms): its CreatedDate and LastChangedDate, its write quota. @defaultValue Date.now */
+  secretsNow?: () => number;
 }
 
 /** A running sandbox: one Milvus simulator per configured cluster and one Secrets Manager emulator. */
@@ -49,6 +51,7 @@ export async function startSandbox<C extends Config>(config: C, options: Sandbox
     ...(options.writeLimitPerSecond ? { writeLimitPerSecond: options.writeLimitPerSecond } : {}),
     ...(options.secretsRandom ? { random: options.secretsRandom } : {}),
     ...(options.versionQuota !== undefined ? { versionQuota: options.versionQuota } : {}),
+    ...(options.secretsNow ? { now: options.secretsNow } : {}),
   });
   const simulators = new Map<string, MilvusSimulator>();
   const clusters: Record<string, ClusterConfig> = {};

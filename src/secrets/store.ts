@@ -4,8 +4,12 @@
  * - Where it talks: the SDK's own resolution. No endpoint is ever passed in code; tests, the demo and
  *   `sandbox` point the SDK at the emulator with AWS_ENDPOINT_URL_SECRETS_MANAGER (docs/design.md section 1).
  * - Retries: the SDK's standard strategy (bounded `maxAttempts`, exponential backoff with full
- *   jitter, a retry quota) retries throttling, 5xx, timeouts and socket errors. We add no loop of
- *   our own; we only settle the ambiguous outcome of a stage change by reading the labels back.
+ *   jitter, a retry quota) retries throttling, 5xx, timeouts and socket errors, with one exception:
+ *   a write (PutSecretValue, UpdateSecretVersionStage) that the service throttled is not retried
+ *   here. It throws SECRET_THROTTLED at once, so that the caller books a new slot in the fleet's
+ *   write budget before trying again (the engine does, through its fence: src/rotation/write-retry.ts).
+ *   We add no loop of our own; we only settle the ambiguous outcome of a stage change by reading
+ *   the labels back.
  * - Errors: mapped once, here, by toSecretStoreError(); no SDK type leaves src/secrets/.
  * - No logging: callers log, and an optional `onCall` hook feeds metrics.
  */
@@ -83,36 +87,66 @@ export function createSecretStore(options: SecretStoreOptions): AwsSecretStore {
 
   const retryBaseMs = options.retryBaseMs ?? SECRET_STORE_DEFAULTS.retryBaseMs;
   const retryCapMs = options.retryCapMs ?? SECRET_STORE_DEFAULTS.retryCapMs;
-  const client = new SecretsManagerClient({
-    ...(options.region === undefined ? {} : { region: options.region }),
-    // The SDK's standard strategy (retry quota, which errors are retryable) with our own backoff:
-    // its throttling backoff starts at 500 ms-1 s, too slow for a leak that must die within a
-    // second. Full jitter over an exponential bound, capped, so replicas do not retry in step.
-    retryStrategy: new ConfiguredRetryStrategy(maxAttempts, (attempt) => Math.floor(Math.random() * Math.min(retryCapMs, retryBaseMs * 2 ** attempt))),
-    requestHandler: {
-      connectionTimeout: connectionTimeoutMs,
-      requestTimeout: requestTimeoutMs,
-      // Without this the SDK only logs a warning when requestTimeout passes.
-      throwOnRequestTimeout: true,
-    },
-  });
-  return new AwsSecretStore(client, options);
+  // The SDK's standard strategy (retry quota, which errors are retryable) with our own backoff:
+  // its throttling backoff starts at 500 ms-1 s, too slow for a leak that must die within a
+  // second. Full jitter over an exponential bound, capped, so replicas do not retry in step.
+  const backoff = (attempt: number): number => Math.floor(Math.random() * Math.min(retryCapMs, retryBaseMs * 2 ** attempt));
+  const clientFor = (retryStrategy: ConfiguredRetryStrategy): SecretsManagerClient =>
+    new SecretsManagerClient({
+      ...(options.region === undefined ? {} : { region: options.region }),
+      retryStrategy,
+      requestHandler: {
+        connectionTimeout: connectionTimeoutMs,
+        requestTimeout: requestTimeoutMs,
+        // Without this the SDK only logs a warning when requestTimeout passes.
+        throwOnRequestTimeout: true,
+      },
+    });
+  // Two clients, because the SDK picks its retry strategy per client, not per command.
+  return new AwsSecretStore({ reads: clientFor(new ConfiguredRetryStrategy(maxAttempts, backoff)), writes: clientFor(new WriteRetryStrategy(maxAttempts, backoff)) }, options);
+}
+
+/**
+ * The SDK's strategy for writes: the reads' strategy, except that a throttled write is not retried.
+ * An SDK retry would send a write that no one booked into a quota that has just said it is full,
+ * and under load those unbooked retries are what keeps the quota full (docs/design.md section 2,
+ * write pacing). Refusing the retry token makes the SDK throw the ThrottlingException itself.
+ * 5xx, timeouts and socket errors are still retried here (rare; PutSecretValue with the same
+ * token is idempotent and a stage change is read back).
+ */
+class WriteRetryStrategy extends ConfiguredRetryStrategy {
+  override async refreshRetryTokenForRetry(...args: Parameters<ConfiguredRetryStrategy['refreshRetryTokenForRetry']>): ReturnType<ConfiguredRetryStrategy['refreshRetryTokenForRetry']> {
+    const [, errorInfo] = args;
+    if (errorInfo.errorType === 'THROTTLING') throw new Error('a throttled write is retried by the caller, through its write budget');
+    return super.refreshRetryTokenForRetry(...args);
+  }
+}
+
+/** The store's SDK clients: reads retry throttling inside the SDK, writes do not (WriteRetryStrategy). */
+export interface SecretStoreClients {
+  reads: SecretsManagerClient;
+  writes: SecretsManagerClient;
 }
 
 export class AwsSecretStore implements SecretStore {
+  /** DescribeSecret, GetSecretValue, ListSecretVersionIds. */
   private readonly client: SecretsManagerClient;
+  /** PutSecretValue, UpdateSecretVersionStage: a throttled one is not retried by the SDK. */
+  private readonly writer: SecretsManagerClient;
   private readonly onCall: SecretStoreOptions['onCall'];
   private readonly nowMs: () => number;
 
-  constructor(client: SecretsManagerClient, options: Pick<SecretStoreOptions, 'onCall' | 'nowMs'> = {}) {
-    this.client = client;
+  constructor(clients: SecretStoreClients, options: Pick<SecretStoreOptions, 'onCall' | 'nowMs'> = {}) {
+    this.client = clients.reads;
+    this.writer = clients.writes;
     this.onCall = options.onCall;
     this.nowMs = options.nowMs ?? (() => performance.now());
   }
 
-  /** Closes the client's connections. */
+  /** Closes the clients' connections. */
   close(): void {
     this.client.destroy();
+    this.writer.destroy();
   }
 
   async describe(secretId: string): Promise<SecretDescription> {
@@ -170,7 +204,7 @@ export class AwsSecretStore implements SecretStore {
       SECRET_STORE_OPERATION.putValue,
       secretId,
       () =>
-        this.client.send(
+        this.writer.send(
           new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: value, VersionStages: [STAGE.pending] }),
         ),
       true,
@@ -218,21 +252,25 @@ export class AwsSecretStore implements SecretStore {
     if (!options.keepPendingLabel) await this.removePending(secretId, token, labels);
   }
 
-  /** Describes, then takes AWSPENDING off `token` only if it is there: an absent label costs no write. */
-  async abandon(secretId: string, token: string): Promise<void> {
+  /**
+   * Describes, then takes AWSPENDING off `token` only if it is there: an absent label costs no
+   * write. With `returnTo`, the label moves onto that version instead of disappearing (one write
+   * either way).
+   */
+  async abandon(secretId: string, token: string, options: { returnTo?: string } = {}): Promise<void> {
     const labels = (await this.describe(secretId)).versions;
-    await this.removePending(secretId, token, labels);
+    await this.removePending(secretId, token, labels, options.returnTo);
   }
 
   /**
-   * UpdateSecretVersionStage(AWSPENDING, RemoveFrom = token), skipped when `labels` shows it absent.
-   * A failure is settled by reading back: if AWSPENDING is no longer on `token` (an earlier attempt
-   * applied, or someone else removed it), the goal is reached.
+   * UpdateSecretVersionStage(AWSPENDING, RemoveFrom = token, MoveTo = `returnTo` when given),
+   * skipped when `labels` shows it absent. A failure is settled by reading back: if AWSPENDING is no
+   * longer on `token` (an earlier attempt applied, or someone else moved or removed it), the goal is reached.
    */
-  private async removePending(secretId: string, token: string, labels: Record<string, string[]> | undefined): Promise<void> {
+  private async removePending(secretId: string, token: string, labels: Record<string, string[]> | undefined, returnTo?: string): Promise<void> {
     if (labels && !labels[token]?.includes(STAGE.pending)) return;
     try {
-      await this.updateStage(secretId, STAGE.pending, { removeFrom: token });
+      await this.updateStage(secretId, STAGE.pending, { removeFrom: token, ...(returnTo === undefined ? {} : { moveTo: returnTo }) });
     } catch (error) {
       const after = await this.readBack(secretId, error);
       if (after[token]?.includes(STAGE.pending)) throw error;
@@ -241,7 +279,7 @@ export class AwsSecretStore implements SecretStore {
 
   private async updateStage(secretId: string, stage: Stage, move: { moveTo?: string; removeFrom?: string }): Promise<void> {
     await this.call(SECRET_STORE_OPERATION.updateStage, secretId, () =>
-      this.client.send(
+      this.writer.send(
         new UpdateSecretVersionStageCommand({
           SecretId: secretId,
           VersionStage: stage,

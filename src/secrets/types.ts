@@ -35,6 +35,12 @@ export interface SecretVersionInfo {
   createdDate?: Date;
 }
 
+/**
+ * The port. Its writes (putPending, promote, abandon) are not retried inside the store when the
+ * service throttles them: they throw SECRET_THROTTLED (`retryable`) at once, and the caller, which
+ * paces writes against the shared quota, books a new slot before it tries again. Reads, and writes
+ * that failed otherwise (5xx, timeouts), are retried inside the store.
+ */
 export interface SecretStore {
   describe(secretId: string): Promise<SecretDescription>;
   /** Labelled versions with their creation dates; reads no value (status and ages). */
@@ -51,6 +57,10 @@ export interface SecretStore {
    * that is already current is not moved again.
    */
   promote(secretId: string, token: string, options?: { currentVersionId?: string; keepPendingLabel?: boolean }): Promise<void>;
-  /** Takes AWSPENDING off `token` (the rotation was abandoned). A no-op when it is not there. */
-  abandon(secretId: string, token: string): Promise<void>;
+  /**
+   * Takes AWSPENDING off `token` (the rotation was abandoned), or, with `returnTo`, moves it onto
+   * that version (AWSCURRENT: the alternating strategy's leak mode, docs/design.md section 5.1).
+   * A no-op when it is not on `token`.
+   */
+  abandon(secretId: string, token: string, options?: { returnTo?: string }): Promise<void>;
 }

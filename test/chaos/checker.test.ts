@@ -6,6 +6,10 @@
  *   protocol's order) end `rotated` with a clean end state, and only the at-every-instant checker
  *   sees what they did: one sets the clusters before AWSPENDING exists, one drops AWSPENDING
  *   before AWSCURRENT moves. The healthy engine on the same sandbox adds no violation.
+ * - Alternating credentials, per user: a broken strategy that changes the AWSCURRENT user, an
+ *   engine whose clock runs ahead (early kills, excused only in leak rotations), and a rotation cut
+ *   before its promotion and resumed past graceMs: the kill that follows is judged from the
+ *   promotion, so a checker that counted from the version's creation would fail that test.
  * - The outcome judge finds a lockout (a cluster left on AWSPREVIOUS after `rotated`) and tells a
  *   true needs_attention reason from a false one; endState finds a lost password.
  * - The fault accounting of the chaos sandbox matches what a client actually receives.
@@ -18,6 +22,7 @@ import { startAlternatingFixture, USER_A, USER_B } from '../helpers/alternating-
 import { generatePassword } from '../../src/password/generate.ts';
 import { createEngineRuntime, type EngineRuntime } from '../../src/rotation/create-engine.ts';
 import { RotationEngine } from '../../src/rotation/engine.ts';
+import { LeaseLostError } from '../../src/rotation/errors.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts';
 import { STAGE, type SecretStore } from '../../src/secrets/types.ts';
 import { makeConfig, type SingleUserConfig } from '../helpers/config.ts';
@@ -51,7 +56,7 @@ function storeWith(store: SecretStore, overrides: Partial<SecretStore>): SecretS
     getByVersion: (secretId, versionId) => store.getByVersion(secretId, versionId),
     putPending: (secretId, token, value) => store.putPending(secretId, token, value),
     promote: (secretId, token, options) => store.promote(secretId, token, options),
-    abandon: (secretId, token) => store.abandon(secretId, token),
+    abandon: (secretId, token, options) => store.abandon(secretId, token, options),
     ...overrides,
   };
 }
@@ -111,14 +116,19 @@ describe('chaos checker: a deliberately broken engine makes it fail', () => {
     expect(checker.violations[0]?.detail).toMatch(/^UpdateSecretVersionStage left the cluster's password under no label/);
   });
 
-  it('the healthy engine on the same sandbox: no violation over several rotations, every change and write checked', async () => {
+  it('the healthy engine on the same sandbox: no violation over several rotations, every change and write checked, every promoted version recorded', async () => {
     const { sandbox, credential, runtime } = await twoClusterSandbox();
     const checker = attachInvariantChecker(sandbox, [credential]);
     cleanups.push(() => checker.stop());
+    const rotationIds: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const result = await runtime.engine.rotate({ credential, mode: 'manual', rotationId: randomUUID() });
+      const rotationId = randomUUID();
+      rotationIds.push(rotationId);
+      const result = await runtime.engine.rotate({ credential, mode: 'manual', rotationId });
       expect(result.outcome).toBe('rotated');
     }
+    // The soak counts a killed rotation whose version was promoted as ended (its job may be gone).
+    expect([...checker.promotedVersionIds]).toEqual(rotationIds);
     expect(checker.violations).toEqual([]);
     expect(checker.checked.clusterChanges).toBe(6);
     expect(checker.checked.secretsWrites).toBe(6);
@@ -143,17 +153,25 @@ describe('chaos checker: outcomes judged against the state at their instant, and
     await sleep(5);
     const behind = outcome({});
     const falseAlarm = outcome({ outcome: 'needs_attention', reason: 'unknown_password' });
+    // A leak said contained while east still holds the leaked password (AWSCURRENT): false.
+    const falselyContained = outcome({ outcome: 'needs_attention', reason: 'cluster_unreachable', mode: 'leak', error: 'leak contained (every cluster rejects the leaked password), but not promoted: east: unreachable (...)' });
     await sleep(5);
     // East on a password nobody stored: a violation at the change, lost at the end.
     sandbox.clusters.get('east')?.setPassword(credential.username, generatePassword(credential.password));
     await sleep(5);
     const trueAlarm = outcome({ outcome: 'needs_attention', reason: 'unknown_password' });
+    // No cluster holds AWSCURRENT any more: the same claims are true now.
+    const contained = outcome({ outcome: 'needs_attention', reason: 'verify_failed', mode: 'leak', error: 'leak contained (every cluster rejects the leaked password), but not promoted: west: verify_failed (...)' });
+    const containedUnreachable = { ...falselyContained, rotationId: randomUUID(), at: contained.at };
 
-    const judged = judgeOutcomes([cleanEnd, behind, falseAlarm, trueAlarm], sandbox.config.credentials, checker);
+    const judged = judgeOutcomes([cleanEnd, behind, falseAlarm, falselyContained, trueAlarm, contained, containedUnreachable], sandbox.config.credentials, checker);
     expect(judged.lockouts).toEqual([{ credential: 'app', rotationId: behind.rotationId, outcome: 'rotated', reason: 'ok', cluster: 'west', holds: 'AWSPREVIOUS' }]);
     expect(judged.needsAttention.map((n) => [n.rotationId, n.truth])).toEqual([
       [falseAlarm.rotationId, 'false'],
+      [falselyContained.rotationId, 'false'],
       [trueAlarm.rotationId, 'true'],
+      [contained.rotationId, 'true'],
+      [containedUnreachable.rotationId, 'true'],
     ]);
     expect(checker.violations.map((v) => [v.kind, v.cluster])).toEqual([['cluster-change', 'east']]);
     expect(endState(sandbox, [credential])).toEqual({
@@ -225,6 +243,41 @@ describe('chaos checker: alternating credentials, per user', () => {
     expect(checker.retiredLifetimes.slice(2).every((l) => l.sinceRetiredMs < 60_000)).toBe(true);
   });
 
+  it('judges from the promotion, not the creation: a rotation cut before its promotion and resumed past graceMs, then the next turn at once, is an early kill of the user that promotion retired', async () => {
+    const fixture = await alternating(1_000);
+    const checker = attachInvariantChecker(fixture.sandbox, [fixture.credential]);
+    cleanups.push(() => checker.stop());
+    // Written ahead and set on every cluster, then the lease is lost at the promotion.
+    const rotationId = randomUUID();
+    const cut = fixture.engine({
+      fence: async (point) => {
+        if (point.kind === 'secrets-write' && point.write === 'promote') throw new LeaseLostError('app');
+      },
+    });
+    await expect(fixture.rotate({ mode: 'scheduled', rotationId, runtime: cut })).rejects.toBeInstanceOf(LeaseLostError);
+    await sleep(1_100);
+    // Resumed past graceMs after the write ahead; the engines' clock runs 3 h ahead, so the next turn comes at once.
+    const resumed = await fixture.rotate({ mode: 'scheduled', rotationId });
+    const from = Date.now();
+    const next = await fixture.rotate({ mode: 'scheduled' });
+    const to = Date.now();
+    expect([resumed.outcome, next.outcome]).toEqual(['rotated', 'rotated']);
+    expect(checker.violations).toEqual([]);
+
+    // app_a was retired by the resumed promotion and killed by the next turn: past graceMs since
+    // its version's creation (a check from there sees nothing), well within it since the promotion.
+    const kills = checker.earlyKills.filter((k) => k.user === USER_A);
+    expect(kills.map((k) => k.cluster)).toEqual(['west', 'east']);
+    for (const k of kills) {
+      expect(k.sinceCreatedMs).toBeGreaterThanOrEqual(1_000);
+      expect(k.sinceRetiredMs).toBeLessThan(1_000);
+    }
+    expect(judgeEarlyKills(kills, [{ credential: 'app', rotationId: next.rotationId, mode: 'scheduled', from, to }]).unexcused).toEqual(kills);
+    const lifetime = checker.retiredLifetimes.find((l) => l.at >= from);
+    expect(lifetime?.promotionLagMs).toBeGreaterThanOrEqual(1_000);
+    expect(lifetime?.sinceRetiredMs).toBeLessThan(1_000);
+  });
+
   it('the healthy strategy past its grace, then a leak of the AWSCURRENT user (two turns): no violation, no lockout, the leak\'s early kills inside its window; a retired user knocked off AWSPREVIOUS is a lockout', async () => {
     const fixture = await alternating(1_000);
     fixture.clock.offsetMs = 0;
@@ -261,16 +314,43 @@ describe('chaos checker: alternating credentials, per user', () => {
     ]);
     expect(checker.violations.map((v) => [v.kind, v.cluster])).toEqual([['cluster-change', 'west']]);
     expect(endState(fixture.sandbox, [fixture.credential]).notCurrent).toEqual([{ credential: 'app', cluster: 'west', user: retired, holds: 'no label' }]);
-    // roles_differ: false while both users hold the same roles, true once they differ; an unclear users/describe is not judged.
+    // roles_differ, whatever its message (finding 5: an unread users/describe was "role parity not
+    // established"; it is roles_unknown now): false while both users hold the same roles, true once they differ.
     const rolesClaim = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'users app_a and app_b hold different roles (east: ...)' });
-    const unclear = outcome({ outcome: 'needs_attention', reason: 'roles_differ', error: 'role parity not established: east: users/describe gave no list of roles (unknown)' });
-    const truths = (): string[] => judgeOutcomes([rolesClaim, unclear], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth);
-    expect(truths()).toEqual(['false', 'unchecked']);
-    // In leak mode the same message comes after "leak not contained: ".
-    const unclearLeak = outcome({ outcome: 'needs_attention', reason: 'roles_differ', mode: 'leak', error: 'leak not contained: role parity not established: c2: users/describe gave no list of roles (HTTP 503)' });
-    expect(judgeOutcomes([unclearLeak], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth)).toEqual(['unchecked']);
+    const parity = outcome({ outcome: 'needs_attention', reason: 'roles_differ', mode: 'leak', error: 'leak contained (...), but not promoted: role parity not established: east: roles still differ after aligning' });
+    const truths = (): string[] => judgeOutcomes([rolesClaim, parity], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth);
+    expect(truths()).toEqual(['false', 'false']);
     fixture.sandbox.clusters.get('east')?.setRoles(USER_B, ['app_rw', 'extra_role']);
-    expect(truths()).toEqual(['true', 'unchecked']);
+    expect(truths()).toEqual(['true', 'true']);
+  });
+
+  it('roles_unknown and "leak contained" are judged by what the clusters hold: true for a real one (users/describe never answering), false once a cluster holds the leaked password again', async () => {
+    const fixture = await alternating(1_000);
+    const checker = attachInvariantChecker(fixture.sandbox, [fixture.credential]);
+    cleanups.push(() => checker.stop());
+    const west = fixture.sandbox.clusters.get('west');
+    if (!west) throw new Error('no west');
+    const leakedPassword = labelledPasswords(fixture.sandbox, fixture.credential.secretId).previous ?? '';
+    const runtime = fixture.engine({
+      fence: async (point) => {
+        if (point.kind === 'step' && point.step === 'roles') west.injectFault({ route: 'users/describe', user: USER_B, times: 1_000, fault: { kind: 'status', status: 503 } });
+      },
+    });
+    const result = await fixture.rotate({ mode: 'leak', leakedUsername: USER_B, runtime });
+    expect(result).toMatchObject({ outcome: 'needs_attention', reason: 'roles_unknown' });
+    expect(result.error).toMatch(/^leak contained/);
+    await sleep(5);
+    const logged = (over: Partial<LoggedOutcome>): LoggedOutcome => ({ credential: 'app', rotationId: result.rotationId, outcome: result.outcome, reason: result.reason, mode: result.mode, at: Date.now(), ...(result.error ? { error: result.error } : {}), ...over });
+    const real = logged({});
+    const unreachable = logged({ reason: 'cluster_unreachable' });
+    await sleep(5);
+    // West back on the retired user's old (leaked) password: still stored (AWSPREVIOUS), so no violation.
+    west.setPassword(USER_B, leakedPassword);
+    await sleep(5);
+    const after = logged({});
+    const unreachableAfter = logged({ reason: 'cluster_unreachable' });
+    expect(judgeOutcomes([real, unreachable, after, unreachableAfter], fixture.sandbox.config.credentials, checker).needsAttention.map((n) => n.truth)).toEqual(['true', 'true', 'false', 'false']);
+    expect(checker.violations).toEqual([]);
   });
 });
 

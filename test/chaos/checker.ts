@@ -17,11 +17,14 @@
  * 3. The AWSCURRENT user's password is never changed while it is AWSCURRENT (consumers are
  *    given it: changing it locks them out; `current-killed`).
  * 4. The retired user (AWSPREVIOUS) keeps its password until the next rotation of it, and that
- *    rotation kills it no sooner than `graceMs` after the version that retired it was created
- *    (what the strategy promises: docs/design.md section 5.1), unless it is a leak rotation.
- *    Whether a change belongs to a leak rotation is known only from the workers' logs, so early
- *    kills are recorded here (`earlyKills`) and judged afterwards (judgeEarlyKills). How long
- *    after its promotion each retired password lived is kept too (`retiredLifetimes`).
+ *    rotation kills it no sooner than `graceMs` after the promotion that retired it (the write
+ *    that made the version now under AWSCURRENT current: what `graceMs` promises consumers,
+ *    docs/design.md section 5.1), unless it is a leak rotation. Not from that version's creation
+ *    (its write ahead), which a rotation cut before its promotion puts far earlier
+ *    (docs/reliability.md finding 4). Whether a change belongs to a leak rotation is known only
+ *    from the workers' logs, so early kills are recorded here (`earlyKills`) and judged
+ *    afterwards (judgeEarlyKills). How long after its promotion each retired password lived is
+ *    kept too (`retiredLifetimes`).
  *
  * It also keeps timelines (labels per secret at each write, password per cluster and user from
  * the simulators' change logs) so that a rotation's outcome, reported by a worker log line with
@@ -62,15 +65,16 @@ export interface LabelledPasswords {
   previousUser?: string;
 }
 
-/** An alternating credential's retired password killed sooner than graceMs after the version that retired it was created. */
+/** An alternating credential's retired password killed sooner than graceMs after the promotion that retired it. */
 export interface EarlyKill {
   credential: string;
   cluster: string;
   user: string;
   at: number;
-  /** Since the version that retired it (the new AWSCURRENT) was created, and since that version was promoted. */
+  /** Since the promotion that retired it (the version now under AWSCURRENT became current): what is judged. */
+  sinceRetiredMs: number;
+  /** Since that version was created (its write ahead): what the strategy counted from before finding 4 was fixed. */
   sinceCreatedMs: number;
-  sinceRetiredMs: number | null;
   graceMs: number;
 }
 
@@ -85,8 +89,17 @@ export interface InvariantChecker {
   checked: { clusterChanges: number; secretsWrites: number };
   /** Alternating credentials: retired passwords killed within the grace (judged with judgeEarlyKills). */
   earlyKills: EarlyKill[];
-  /** Alternating credentials: for each retired password killed, how long it lived after it left AWSCURRENT (ms) and in which mode-to-be-judged window. */
-  retiredLifetimes: { credential: string; at: number; sinceRetiredMs: number }[];
+  /**
+   * Alternating credentials: for each retired password killed, how long it lived after the
+   * promotion that retired it, and how long before that promotion the promoted version was
+   * created (the promotion's lag: long when a rotation was cut and resumed late), in ms.
+   */
+  retiredLifetimes: { credential: string; at: number; sinceRetiredMs: number; promotionLagMs: number }[];
+  /**
+   * Every version id seen under AWSCURRENT after a Secrets Manager write (a promotion happened):
+   * a rotation whose version is here did its work, whatever became of its job.
+   */
+  promotedVersionIds: Set<string>;
   /** Labels of `secretId` as of epoch ms `at` (the last write at or before it). */
   labelsAt: (secretId: string, at: number) => LabelledPasswords;
   /** The password `user` had on `cluster` as of epoch ms `at` (undefined: no user). */
@@ -167,15 +180,16 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
   const attachedAt = now();
   const timelines = new Map<string, LabelSnapshot[]>(credentials.map((c) => [c.secretId, [{ at: attachedAt, labels: labelledPasswords(sandbox, c.secretId) }]]));
   // Per secret: when each stored password first appeared (its version's creation, as the harness
-  // sees it) and when it stopped being AWSCURRENT. Values there before the checker count from now.
+  // sees it) and when it became AWSCURRENT (its promotion). Values there before the checker count from now.
   const createdAt = new Map<string, Map<string, number>>();
-  const retiredAt = new Map<string, Map<string, number>>();
+  const promotedAt = new Map<string, Map<string, number>>();
   for (const c of credentials) {
     const labels = labelledPasswords(sandbox, c.secretId);
     createdAt.set(c.secretId, new Map([labels.current, labels.pending, labels.previous].filter((p): p is string => p !== undefined).map((p) => [p, attachedAt])));
-    retiredAt.set(c.secretId, new Map(labels.previous !== undefined ? [[labels.previous, attachedAt]] : []));
+    promotedAt.set(c.secretId, new Map(labels.current !== undefined ? [[labels.current, attachedAt]] : []));
   }
   const unsubscribes: (() => void)[] = [];
+  const promotedVersionIds = new Set<string>();
 
   // 1, 3 and 4. At each cluster change.
   for (const [name, simulator] of sandbox.clusters) {
@@ -214,14 +228,14 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
           return;
         }
         if (labels.previousUser === change.user && change.from === labels.previous && labels.current !== undefined) {
-          // The retired user's password dies: how long after the version that retired it was created, and after its promotion.
-          const created = createdAt.get(credential.secretId)?.get(labels.current);
-          const retired = retiredAt.get(credential.secretId)?.get(change.from);
-          const sinceRetiredMs = retired === undefined ? null : change.at - retired;
-          if (sinceRetiredMs !== null) retiredLifetimes.push({ credential: credential.id, at: change.at, sinceRetiredMs });
-          const sinceCreatedMs = created === undefined ? Number.POSITIVE_INFINITY : change.at - created;
-          if (sinceCreatedMs < credential.graceMs) {
-            earlyKills.push({ credential: credential.id, cluster: name, user: change.user, at: change.at, sinceCreatedMs, sinceRetiredMs, graceMs: credential.graceMs });
+          // The retired user's password dies: how long after the promotion that retired it (the
+          // version now under AWSCURRENT became current; every write is seen, so it is known).
+          const created = createdAt.get(credential.secretId)?.get(labels.current) ?? attachedAt;
+          const promoted = promotedAt.get(credential.secretId)?.get(labels.current) ?? created;
+          const sinceRetiredMs = change.at - promoted;
+          retiredLifetimes.push({ credential: credential.id, at: change.at, sinceRetiredMs, promotionLagMs: promoted - created });
+          if (sinceRetiredMs < credential.graceMs) {
+            earlyKills.push({ credential: credential.id, cluster: name, user: change.user, at: change.at, sinceRetiredMs, sinceCreatedMs: change.at - created, graceMs: credential.graceMs });
           }
         }
       }),
@@ -241,8 +255,12 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
       timeline?.push({ at, labels });
       const created = createdAt.get(credential.secretId);
       for (const p of [labels.current, labels.pending, labels.previous]) if (p !== undefined && created && !created.has(p)) created.set(p, at);
-      const retired = retiredAt.get(credential.secretId);
-      if (before?.current !== undefined && before.current !== labels.current && retired && !retired.has(before.current)) retired.set(before.current, at);
+      const promoted = promotedAt.get(credential.secretId);
+      if (labels.current !== undefined && labels.current !== before?.current) {
+        promoted?.set(labels.current, at);
+        const currentVersion = Object.entries(sandbox.emulator.labelsOf(credential.secretId)).find(([, stages]) => stages.includes(STAGE.current))?.[0];
+        if (currentVersion !== undefined) promotedVersionIds.add(currentVersion);
+      }
       for (const name of credential.clusters) {
         for (const user of usernamesOf(credential)) {
           const held = sandbox.clusters.get(name)?.passwordOf(user);
@@ -269,6 +287,7 @@ export function attachInvariantChecker(sandbox: Sandbox, credentials: readonly C
     checked,
     earlyKills,
     retiredLifetimes,
+    promotedVersionIds,
     labelsAt: (secretId, at) => {
       const timeline = timelines.get(secretId) ?? [];
       let found: LabelledPasswords = {};
@@ -418,6 +437,9 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
     const held = new Map(credential.clusters.map((name) => [name, checker.passwordAt(name, subject, o.at)]));
     const holds = [...held.entries()].map(([name, password]) => [name, labelOf(mine, password)] as const);
     const summary = holds.map(([name, label]) => `${name}=${label}`).join(' ');
+    // Leak mode: no cluster holds the leaked password (single: AWSCURRENT; alternating: the old
+    // password of the user being changed, its AWSPREVIOUS).
+    const leakDead = holds.every(([, label]) => label !== (alternating ? 'AWSPREVIOUS' : 'AWSCURRENT'));
     let truth: 'true' | 'false' | 'unchecked';
     switch (o.reason) {
       case 'unknown_password':
@@ -433,29 +455,41 @@ export function judgeOutcomes(outcomes: readonly LoggedOutcome[], credentials: R
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'promote_failed':
-        // Leak mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
+        // Leak mode, or a throttled promotion in any mode: every cluster holds the new password, still under AWSPENDING (or AWSCURRENT once a retry promoted it).
         truth = new Set(held.values()).size === 1 && holds.every(([, label]) => label === 'AWSPENDING' || label === 'AWSCURRENT') ? 'true' : 'false';
         break;
       case 'leak_not_contained':
         // A cluster still accepts the leaked password, which is still AWSCURRENT. Alternating: which user leaked is not in the line.
         truth = alternating ? 'unchecked' : holds.some(([, label]) => label === 'AWSCURRENT') ? 'true' : 'false';
         break;
+      case 'cluster_unreachable':
+      case 'verify_failed':
+        // needs_attention with these only in leak mode, once every cluster was seen to reject the
+        // leaked password ("leak contained ..."; finding 6): no cluster still holds it.
+        truth = o.mode === 'leak' ? (leakDead ? 'true' : 'false') : 'unchecked';
+        break;
       case 'roles_differ': {
-        // Alternating: the two users hold different roles (ignoring public) on a cluster. "Role
-        // parity not established" is the same reason for a users/describe that gave no clear
-        // answer: a claim about the answers, not the roles, so it is not checked here.
+        // Alternating: the two users hold different roles (ignoring public) on a cluster.
         const [one, other] = usernamesOf(credential);
         const differ = credential.clusters.some((name) => {
           const a = checker.rolesOf(name, one ?? '').filter((r) => r !== 'public').sort().join(',');
           const b = checker.rolesOf(name, other ?? '').filter((r) => r !== 'public').sort().join(',');
           return a !== b;
         });
-        truth = o.error?.includes('role parity not established') ? 'unchecked' : differ ? 'true' : 'false';
+        truth = differ ? 'true' : 'false';
         break;
       }
+      case 'roles_unknown':
+        // Alternating: the roles step could not read the roles (finding 5). It runs after
+        // verification, so every cluster holds the new password of the user the pending version
+        // names, kept under AWSPENDING.
+        truth = pendingOnAnotherVersion(labels) && holds.every(([, label]) => label === 'AWSPENDING') ? 'true' : 'false';
+        break;
       default:
         truth = 'unchecked';
     }
+    // Whatever the reason, a leak-mode message that says the leak is contained claims the same.
+    if (o.mode === 'leak' && o.error?.startsWith('leak contained') && !leakDead) truth = 'false';
     judgement.needsAttention.push({ credential: o.credential, rotationId: o.rotationId, reason: o.reason, mode: o.mode, truth, why: summary });
   }
   return judgement;
@@ -474,10 +508,10 @@ export interface RotationWindow {
 }
 
 /**
- * Early kills (a retired password changed sooner than graceMs after the version that retired it
- * was created) are allowed only in leak mode: those that no leak rotation of the same credential
- * was running for (its window, widened by `slackMs` for log timestamps) are lockouts of consumers
- * within the grace.
+ * Early kills (a retired password changed sooner than graceMs after the promotion that retired it)
+ * are allowed only in leak mode: those that no leak rotation of the same credential was running
+ * for (its window, widened by `slackMs` for log timestamps) are lockouts of consumers within the
+ * grace, and fail the soak.
  */
 export function judgeEarlyKills(kills: readonly EarlyKill[], windows: readonly RotationWindow[], slackMs = 50): { excused: number; unexcused: EarlyKill[] } {
   const unexcused = kills.filter((k) => !windows.some((w) => w.credential === k.credential && w.mode === 'leak' && k.at >= w.from - slackMs && k.at <= w.to + slackMs));

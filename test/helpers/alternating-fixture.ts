@@ -24,10 +24,12 @@ export interface AlternatingFixture {
   /** The admin's password (when admin is configured). */
   adminPassword: string | null;
   /**
-   * The engines' clock is real time plus this offset. It starts at 3 h: the seeded secret then
-   * looks promoted 3 h ago, past the default 2 h grace. Tests move it to test the grace.
+   * The engines' clock is real time plus `offsetMs`. It starts at 3 h: the seeded secret then
+   * looks promoted 3 h ago, past the default 2 h grace. Tests move it to test the grace. The
+   * emulator's clock (its CreatedDate and LastChangedDate) is real time plus `secretsOffsetMs`
+   * (0 at the start), for tests that need time to pass between two writes.
    */
-  clock: { offsetMs: number };
+  clock: { offsetMs: number; secretsOffsetMs: number };
   engine: (extra?: Pick<EngineDeps, 'fence' | 'tuning' | 'now'>) => EngineRuntime;
   rotate: (options?: { mode?: Mode; rotationId?: string; leakedUsername?: string; recover?: boolean; runtime?: EngineRuntime }) => Promise<RotationResult>;
   close: () => Promise<void>;
@@ -56,7 +58,8 @@ export function makeAlternatingConfig(clusters: string[], options: { graceMs?: n
  */
 export async function startAlternatingFixture(options: { clusters?: string[]; graceMs?: number; admin?: boolean } = {}): Promise<AlternatingFixture> {
   const clusters = options.clusters ?? ['west', 'east'];
-  const sandbox = await startSandbox(makeAlternatingConfig(clusters, options));
+  const clock = { offsetMs: 3 * 3_600_000, secretsOffsetMs: 0 };
+  const sandbox = await startSandbox(makeAlternatingConfig(clusters, options), { secretsNow: () => Date.now() + clock.secretsOffsetMs });
   Object.assign(process.env, sandbox.env);
   const credential = sandbox.config.credentials['app'];
   if (!credential) throw new Error('no credential');
@@ -73,7 +76,6 @@ export async function startAlternatingFixture(options: { clusters?: string[]; gr
     }
     sandbox.emulator.seedSecret(credential.admin.secretId, JSON.stringify({ username: ADMIN_USER, password: adminPassword }));
   }
-  const clock = { offsetMs: 3 * 3_600_000 };
   const events: RotationEvent[] = [];
   const results: RotationResult[] = [];
   const runtimes: EngineRuntime[] = [];
