@@ -5,7 +5,9 @@
  *
  *   first sync   every scheduler new (an empty prefix);
  *   resync       the same config again (every scheduler exists: what each worker start does);
- *   list         one `getJobSchedulers(0, -1)`, the read the removal phase starts with.
+ *   list         `listSchedules` (SCHEDULER_PAGE at a time), the read the removal phase, the
+ *                drift watch and the next-run gauge start with; and, beside it, one
+ *                `getJobSchedulers(0, -1)` (every scheduler's read under way at once, as before).
  *
  * For the first sync it also splits the time: Redis's own time in the upsert scripts (INFO
  * commandstats, `evalsha`, reset before the sync), this process's GC pauses (PerformanceObserver),
@@ -40,7 +42,7 @@ import { QUEUE } from '../src/queue/names.ts';
 import { rememberedCronStrategy } from '../src/queue/remembered-cron.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { SYNC_SCHEDULES_DEFAULTS, syncSchedules } from '../src/queue/schedules.ts';
+import { listSchedules, SYNC_SCHEDULES_DEFAULTS, syncSchedules } from '../src/queue/schedules.ts';
 import { makeConfig } from '../test/helpers/config.ts';
 import { startBenchRedis } from './bench-redis.ts';
 
@@ -61,6 +63,7 @@ interface SizeResult {
   firstSyncMs: number;
   resyncMs: number;
   listMs: number;
+  listAtOnceMs: number;
   /** Redis's time in upsert scripts during the first sync, total and per call. */
   redisScriptMs: number;
   redisUsPerScript: number;
@@ -150,15 +153,19 @@ async function measureSize(size: number, redisUrl: string): Promise<SizeResult> 
     const resyncMs = performance.now() - t;
 
     t = performance.now();
-    const listed = await control.getJobSchedulers(0, -1);
+    const listed = await listSchedules(control);
     const listMs = performance.now() - t;
     if (listed.length !== size + 1) console.error(`${size}: ${listed.length} schedulers listed, ${size + 1} expected`);
+    t = performance.now();
+    await control.getJobSchedulers(0, -1);
+    const listAtOnceMs = performance.now() - t;
     const after = loads();
     return {
       credentials: size,
       firstSyncMs: round(firstSyncMs),
       resyncMs: round(resyncMs),
       listMs: round(listMs),
+      listAtOnceMs: round(listAtOnceMs),
       redisScriptMs: round(scripts.usec / 1000),
       redisUsPerScript: round(scripts.usec / Math.max(1, scripts.calls), 1),
       gcMs: round(gcMs),
@@ -193,7 +200,7 @@ async function main(): Promise<void> {
       const r = await measureSize(size, redis.url);
       results.push(r);
       console.log(
-        `${size} credentials: first sync ${r.firstSyncMs} ms, resync ${r.resyncMs} ms, list ${r.listMs} ms; ` +
+        `${size} credentials: first sync ${r.firstSyncMs} ms, resync ${r.resyncMs} ms, list ${r.listMs} ms (all at once ${r.listAtOnceMs} ms); ` +
           `redis scripts ${r.redisScriptMs} ms (${r.redisUsPerScript} us each), gc ${r.gcMs} ms; ` +
           `ms per 1,000 upserts ${r.msPer1000.firstTenth} (first tenth) / ${r.msPer1000.lastTenth} (last tenth); ` +
           `load average ${r.loadAverage.before.join(' ')} -> ${r.loadAverage.after.join(' ')}`,
