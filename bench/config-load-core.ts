@@ -15,7 +15,7 @@
  *                found by bisection: what NODE_OPTIONS must give for the config alone. Below the
  *                peak the GC collects harder, so it is less than the peak;
  *   retained     heap the loaded Config keeps after a forced GC (what the worker holds afterwards);
- *   RSS          the child's peak resident set (VmHWM), Node itself included (about 45 MiB).
+ *   RSS          the child's peak resident set (VmHWM), Node and the modules included (about 110 MiB for one credential).
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
