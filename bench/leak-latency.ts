@@ -196,9 +196,13 @@ async function measure(run: RunResult['run'], sandbox: Sandbox, baseConfig: Conf
         // it counts as dead at the send, and the alert is counted as raced.
         const movedAt = new Map(simulators.filter(([, simulator]) => simulator.passwordOf(credential.username) !== leaked).map(([name]) => [name, sentAt] as const));
         if (movedAt.size > 0) raced++;
-        const entry = { sentAt, movedAt, resolve: (ms: number) => { clearTimeout(timer); resolve(ms); } };
-        pending.set(leaked, entry);
-        if (movedAt.size === CLUSTERS.length) entry.resolve(0);
+        // Dead everywhere before the alert: nothing to measure (not a 0 ms answer).
+        if (movedAt.size === CLUSTERS.length) {
+          clearTimeout(timer);
+          resolve(null);
+          return;
+        }
+        pending.set(leaked, { sentAt, movedAt, resolve: (ms: number) => { clearTimeout(timer); resolve(ms); } });
       }),
     );
     const timestamp = Math.floor(sentAt / 1000);
