@@ -124,6 +124,11 @@ export function redisTarget(config: RedisConfig, readFile: (path: string) => Buf
           const options: ClusterOptions = {
             redisOptions: { ...auth, ...(tls && { tls }), ...perNode },
             ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
+            // ioredis' own ready check sends CLUSTER INFO to a random node and, with no offline
+            // queue, is refused while that node is still connecting; the client then reconnects and
+            // meets the same race again (1 producer connection in 4 never became ready). Without the
+            // offline queue, waitForRedis checks instead: every master connected, cluster_state:ok.
+            ...(enableOfflineQueue === false && { enableReadyCheck: false }),
             // With TLS the certificate names the node's host name (ElastiCache's configuration
             // endpoint): connect by that name rather than a resolved IP, so verification passes.
             ...(tls && { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) }),

@@ -10,7 +10,7 @@
  * must `waitForRedis` before their first command. BullMQ never closes connections it is given:
  * whoever calls `createRedisConnection` closes what it returns (`closeRedisConnection`).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { REDIS_MODE, type Config } from '../config/types.ts';
 import { ERROR_CODE } from '../error-codes.ts';
 import { RotatorError } from '../errors.ts';
@@ -194,6 +194,7 @@ function rateLimitedErrorLog(logger: Logger, bindings: Record<string, string>, i
  */
 export async function waitForRedis(connection: RedisClient, redis: Config['redis'], timeoutMs: number = redis.connectTimeoutMs): Promise<void> {
   const url = redisEndpoint(redis);
+  const deadline = Date.now() + timeoutMs;
   let lastError: unknown = null;
   let settle: ((error: unknown) => void) | null = null;
   const onError = (error: unknown): void => {
@@ -227,7 +228,10 @@ export async function waitForRedis(connection: RedisClient, redis: Config['redis
       }
     }
     // A Cluster client is what redis.mode: cluster asks for; anything else must not be a cluster node.
-    if ((redis.mode ?? REDIS_MODE.standalone) === REDIS_MODE.cluster) return;
+    if (connection instanceof Cluster) {
+      await waitForClusterNodes(connection, url, timeoutMs, deadline);
+      return;
+    }
     const info = await connection.info('cluster').catch((error: unknown) => {
       throw new RedisUnavailableError(url, describeRedisError(error), { cause: error });
     });
@@ -237,6 +241,33 @@ export async function waitForRedis(connection: RedisClient, redis: Config['redis
     connection.off('error', onError);
     connection.off('ready', onReady);
     waitsOf.delete(connection);
+  }
+}
+
+const CLUSTER_POLL_MS = 20;
+
+/**
+ * A Cluster client is `ready` once it knows the slots, while its connections to the masters may
+ * still be opening; a client without an offline queue (a producer) refuses every command sent to
+ * a node in that state ("Connection is closed"). Resolves once every master is connected and the
+ * cluster says `cluster_state:ok`, or rejects at `deadline` saying which was missing.
+ */
+async function waitForClusterNodes(cluster: Cluster, url: string, timeoutMs: number, deadline: number): Promise<void> {
+  for (;;) {
+    const masters = cluster.nodes('master');
+    const opening = masters.filter((node) => node.status !== 'ready').length;
+    let missing: string;
+    if (masters.length === 0 || opening > 0) {
+      missing = `${opening} of ${masters.length} masters not connected`;
+    } else {
+      const info = await cluster.cluster('INFO').then(String, (error: unknown) => error);
+      if (typeof info === 'string' && !/^cluster_state:fail/m.test(info)) return;
+      if (typeof info !== 'string' && isFatalRedisError(info)) throw new RedisUnavailableError(url, describeRedisError(info), { cause: info });
+      missing = typeof info === 'string' ? 'cluster_state:fail' : describeRedisError(info);
+    }
+    if (closing.has(cluster) || cluster.status === 'end') throw new RedisUnavailableError(url, 'the connection was closed before it was ready');
+    if (Date.now() >= deadline) throw new RedisUnavailableError(url, `the cluster was not usable within ${timeoutMs} ms (${missing})`);
+    await new Promise((resolve) => setTimeout(resolve, CLUSTER_POLL_MS));
   }
 }
 
