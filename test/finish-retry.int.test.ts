@@ -7,8 +7,6 @@
  * ended is adopted at once by the next rotation.
  */
 import { randomUUID } from 'node:crypto';
-import { Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Config, SingleCredentialConfig } from '../src/config/types.ts';
 import { RotationQueue } from '../src/queue/rotation-queue.ts';
@@ -19,6 +17,8 @@ import { writeConfigFile } from './helpers/config-file.ts';
 import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
 import { assertEndInvariants, passwordUnder, watchStoredPasswordInvariant } from './helpers/invariants.ts';
 import { killWorker, spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { waitFor } from './helpers/wait-for.ts';
+import { openProducer, finishedResult } from './helpers/queue-producer.ts';
 
 const LEASE_MS = 600_000;
 /** From Secrets Manager's recovery to AWSCURRENT matching the clusters: the backoff's bound (5 s) plus one resumed rotation, with margin for a loaded machine. */
@@ -51,32 +51,19 @@ async function setUp(): Promise<Setup> {
   const worker = spawnWorker(writeConfigFile(sandbox.config), sandbox.env);
   cleanups.push(() => killWorker(worker));
   await worker.waitForLine(/worker started/);
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const producer = new RotationQueue(connection, config.redis.prefix);
-  cleanups.push(async () => {
-    await producer.close();
-    connection.disconnect();
-  });
+  const { producer, close } = openProducer(redisUrl, config.redis.prefix);
+  cleanups.push(close);
   return { sandbox, credential: sandbox.config.credentials.app as SingleCredentialConfig, worker, producer };
 }
 
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function clustersHold(s: Setup, stage: (typeof STAGE)[keyof typeof STAGE]): boolean {
   const value = passwordUnder(s.sandbox, s.credential.secretId, stage);
   return value !== undefined && [...s.sandbox.clusters.values()].every((sim) => sim.passwordOf(s.credential.username) === value);
 }
 
-async function finished(s: Setup, jobId: string): Promise<RotationResult> {
-  await waitFor(async () => (await Job.fromId(s.producer.queue, jobId))?.finishedOn !== undefined, 20_000, `job ${jobId} to finish`);
-  return (await Job.fromId(s.producer.queue, jobId))?.returnvalue as RotationResult;
+function finished(s: Setup, jobId: string): Promise<RotationResult> {
+  return finishedResult<RotationResult>(s.producer.queue, jobId, 20_000);
 }
 
 describe('worker: a rotation whose clusters all moved is finished within seconds of Secrets Manager recovering', () => {

@@ -6,11 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createGenericSignatureVerifier } from '../src/alerts/generic-signature.ts';
 import { signGithubWebhook } from '../src/alerts/github-webhook.ts';
-import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { makeConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
@@ -22,6 +20,7 @@ import { ONE_SHOT_NOTIFY_MS } from '../src/cli/rotate-command.ts';
 import { waitFor } from './helpers/wait-for.ts';
 import { startWebhookReceiver as receiver } from './helpers/webhook-receiver.ts';
 import { killWorker, spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { openProducer } from './helpers/queue-producer.ts';
 
 const SECRET = 'notify-secret-0123456789abcdef';
 
@@ -55,12 +54,8 @@ describe('worker: notifications', () => {
     const worker: WorkerProcess = spawnWorker(path, sandbox.env, ['--no-http']);
     cleanups.push(() => killWorker(worker));
     await worker.waitForLine(/worker started/);
-    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const producer = new RotationQueue(connection, config.redis.prefix);
-    cleanups.push(async () => {
-      await producer.close();
-      connection.disconnect();
-    });
+    const { producer, close } = openProducer(redisUrl, config.redis.prefix);
+    cleanups.push(close);
 
     const manual = await producer.enqueue({ credentialId: 'app', mode: 'manual', requestedBy: 'test' });
     await waitFor(async () => (await Job.fromId(producer.queue, manual.jobId))?.finishedOn !== undefined, 30_000, 'the manual rotation');

@@ -23,6 +23,7 @@ import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { USER_A, USER_B, makeAlternatingConfig } from './helpers/alternating-fixture.ts';
 import { makeConfig, type CredentialSpec } from './helpers/config.ts';
 import { assertEndInvariants } from './helpers/invariants.ts';
+import { waitFor } from './helpers/wait-for.ts';
 
 const silent = pino({ level: 'silent' });
 const sandboxes: Sandbox[] = [];
@@ -79,14 +80,6 @@ async function idle(queue: Queue): Promise<boolean> {
   return Object.values(counts).every((n) => n === 0);
 }
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('reconcile: bounds on a fake clock', () => {
   it('resumes a stale pending version left by a run outside the fleet (a killed CLI run) within labelCheckIntervalMs + one pass', async () => {

@@ -12,6 +12,7 @@ import { signedGeneric, WEBHOOK_SECRETS } from './http-support.ts';
 import { passwordUnder } from './helpers/invariants.ts';
 import { startRedisCluster, type RedisClusterServers } from './helpers/redis-cluster.ts';
 import { startShapeHarness, exposuresIn, type ShapeHarness } from './helpers/redis-shape-harness.ts';
+import { waitFor } from './helpers/wait-for.ts';
 
 let cluster: RedisClusterServers;
 let h: ShapeHarness;
@@ -25,13 +26,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('Redis Cluster (3 masters), seeded with a node that does not own the prefix slot', () => {
   it('schedules sync, enqueue, a rotation and a leak alert all work', async () => {

@@ -28,6 +28,8 @@ import { writeConfigFile } from './helpers/config-file.ts';
 import { makeConfig, type SingleUserConfig } from './helpers/config.ts';
 import { assertEndInvariants, passwordUnder, watchStoredPasswordInvariant } from './helpers/invariants.ts';
 import { killWorker, spawnWorker } from './helpers/worker-process.ts';
+import { waitFor } from './helpers/wait-for.ts';
+import { openProducer, finishedResult } from './helpers/queue-producer.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -52,27 +54,14 @@ async function setUp(name: string): Promise<Setup> {
   const sandbox = await startSandbox(config);
   cleanups.push(() => sandbox.close());
   Object.assign(process.env, sandbox.env);
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const producer = new RotationQueue(connection, config.redis.prefix);
-  cleanups.push(async () => {
-    await producer.close();
-    connection.disconnect();
-  });
+  const { producer, connection, close } = openProducer(redisUrl, config.redis.prefix);
+  cleanups.push(close);
   return { sandbox, credential: sandbox.config.credentials.app as SingleCredentialConfig, producer, connection };
 }
 
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
-async function finished(s: Setup, jobId: string, timeoutMs = 20_000): Promise<RotationResult> {
-  await waitFor(async () => (await Job.fromId(s.producer.queue, jobId))?.finishedOn !== undefined, timeoutMs, `job ${jobId} to finish`);
-  return (await Job.fromId(s.producer.queue, jobId))?.returnvalue as RotationResult;
+function finished(s: Setup, jobId: string, timeoutMs = 20_000): Promise<RotationResult> {
+  return finishedResult<RotationResult>(s.producer.queue, jobId, timeoutMs);
 }
 
 function clustersHold(s: Setup, stage: (typeof STAGE)[keyof typeof STAGE]): boolean {

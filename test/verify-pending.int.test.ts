@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { RotationQueue } from '../src/queue/rotation-queue.ts';
 import { startSandbox, type Sandbox } from '../src/sandbox/sandbox.ts';
 import { FAST_WORKER, makeConfig } from './helpers/config.ts';
 import { writeConfigFile } from './helpers/config-file.ts';
@@ -18,6 +17,7 @@ import { freePort } from './helpers/redis-server.ts';
 import { linesOf, runCli } from './helpers/run-cli.ts';
 import { waitFor } from './helpers/wait-for.ts';
 import { killWorker, spawnWorker } from './helpers/worker-process.ts';
+import { openProducer } from './helpers/queue-producer.ts';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterAll(async () => {
@@ -42,12 +42,8 @@ describe('verify after a rollback that left AWSPENDING', () => {
     const worker = spawnWorker(path, sandbox.env, ['--no-http']);
     cleanups.push(() => killWorker(worker));
     await worker.waitForLine(/worker started/);
-    const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const producer = new RotationQueue(connection, config.redis.prefix);
-    cleanups.push(async () => {
-      await producer.close();
-      connection.disconnect();
-    });
+    const { producer, close } = openProducer(redisUrl, config.redis.prefix);
+    cleanups.push(close);
     const job = await producer.enqueue({ credentialId: 'app', mode: 'manual', requestedBy: 'test' });
     await waitFor(async () => (await Job.fromId(producer.queue, job.jobId))?.finishedOn !== undefined, 30_000, 'the rotation');
     const result = (await Job.fromId(producer.queue, job.jobId))?.returnvalue as { outcome: string; error?: string };

@@ -21,6 +21,7 @@ import { dumpRedis } from './helpers/redis-dump.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 import { startRedisServer } from './helpers/redis-server.ts';
 import { main } from '../src/cli.ts';
+import { waitFor } from './helpers/wait-for.ts';
 
 const silent = pino({ level: 'silent' });
 const sandboxes: Sandbox[] = [];
@@ -56,14 +57,6 @@ function collectPasswords(sandbox: Sandbox): void {
   }
 }
 
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function idle(queue: Queue): Promise<boolean> {
   const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
