@@ -40,12 +40,13 @@ export function startQueueWorkers(options: {
   };
   // Jobs running in this process, counted here: BullMQ's graceful close also waits for its fetch
   // loop, which a Redis outage holds forever, so "the rotations finished" is known from this.
-  const running = new InFlight();
-  const rotations = new Worker(QUEUE.rotations, running.wrap(options.processors.rotate), {
+  const runningRotations = new InFlight();
+  const runningControl = new InFlight();
+  const rotations = new Worker(QUEUE.rotations, runningRotations.wrap(options.processors.rotate), {
     ...common,
     concurrency: config.worker.concurrency,
   });
-  const control = new Worker(QUEUE.control, running.wrap(options.processors.control), { ...common, concurrency: 2 });
+  const control = new Worker(QUEUE.control, runningControl.wrap(options.processors.control), { ...common, concurrency: 2 });
   for (const worker of [rotations, control]) {
     worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, job: job?.name, err: { name: err.name, message: err.message } }, 'job failed'));
     // While Redis is away every reconnect attempt of the worker's blocking connection is an error
@@ -62,8 +63,13 @@ export function startQueueWorkers(options: {
       // Stops fetching at once; resolves when BullMQ is done (with Redis up, right after the jobs).
       const closing = Promise.all([rotations.close(), control.close()]);
       closing.catch(() => {});
-      const drained = await running.idleWithin(timeoutMs);
-      if (!drained) logger.warn({ timeoutMs, running: running.count }, 'rotations still running at the shutdown bound: closing anyway; they will resume elsewhere');
+      // A rotation may finish without Redis until its next fence, which gives up within
+      // seconds when Redis does not answer (LeaseLostError); a control job (a tick, reconcile)
+      // does nothing but wait for Redis then, so it is not waited for while Redis is away.
+      const redisAway = (): boolean => connection.status !== 'ready';
+      const [drained, controlDone] = await Promise.all([runningRotations.idleWithin(timeoutMs), runningControl.idleWithin(timeoutMs, redisAway)]);
+      if (!drained) logger.warn({ timeoutMs, running: runningRotations.count }, 'rotations still running at the shutdown bound: closing anyway; they will resume elsewhere');
+      if (!controlDone) logger.warn({ running: runningControl.count }, redisAway() ? 'control jobs (schedule ticks, reconcile) waiting for Redis: left, they run again elsewhere' : 'control jobs (schedule ticks, reconcile) still running at the shutdown bound: left, they run again elsewhere');
       // Without Redis BullMQ's close cannot progress: it waits for its blocking copy of the
       // connection to end, which closing the connection does (closeRedisConnection). Waiting for
       // it here would only add the bound to the shutdown.
@@ -79,6 +85,9 @@ export function startQueueWorkers(options: {
 
 /** How long BullMQ's close may take once no job runs here. */
 const CLOSE_BOUND_MS = 2_000;
+
+/** How often a drain looks again whether what it waits for can still end (Redis back or away). */
+const GIVE_UP_CHECK_MS = 100;
 
 /** Counts the jobs in flight through wrapped processors, and waits for none. */
 class InFlight {
@@ -97,16 +106,22 @@ class InFlight {
     };
   }
 
-  /** True once no job runs (at once when none does), false when `ms` pass first. */
-  async idleWithin(ms: number): Promise<boolean> {
+  /** True once no job runs (at once when none does); false when `ms` pass first, or once `giveUp` holds (checked every GIVE_UP_CHECK_MS). */
+  async idleWithin(ms: number, giveUp: () => boolean = () => false): Promise<boolean> {
     if (this.count === 0) return true;
+    if (giveUp()) return false;
     let timer: NodeJS.Timeout | undefined;
+    let check: NodeJS.Timeout | undefined;
     const idle = new Promise<boolean>((resolve) => this.idle.push(() => resolve(true)));
-    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+      check = setInterval(() => giveUp() && resolve(false), GIVE_UP_CHECK_MS);
+    });
     try {
       return await Promise.race([idle, late]);
     } finally {
       clearTimeout(timer);
+      clearInterval(check);
     }
   }
 }
