@@ -367,8 +367,8 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
       await expect.poll(async () => (await http.fingerprints.match({ tokenSha256: sha256Hex(first) })).length, { timeout: 10_000, interval: 20 }).toBe(1);
       const mark = changeMark();
       const putsBefore = sandbox.emulator.callCount('PutSecretValue');
-      // Slow clusters keep the first rotation running while the rest of the burst arrives.
-      for (const simulator of sandbox.clusters.values()) simulator.setLatency(300);
+      // Slow clusters keep the first rotation running (seconds) while the rest of the burst arrives, however loaded the machine.
+      for (const simulator of sandbox.clusters.values()) simulator.setLatency(1_000);
       try {
         // Names the password app-reader holds (it was rotated for a leak less than a minute ago).
         const opening = await postAlert({ tokenSha256: sha256Hex(first), id: 'burst-b-0' });
@@ -385,8 +385,8 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
         }
         // Absorbed while the first job was active: the reply names the job that will answer it.
         expect(lastJobId).not.toBe(firstJob);
-        expect(Date.now() - began).toBeLessThan(1_000);
-        expect((await status(firstJob)).state).toBe('active'); // all 19 arrived while the first rotation ran
+        expect((await status(firstJob)).state, `all 19 arrived while the first rotation ran (in ${Date.now() - began} ms)`).toBe('active');
+        for (const simulator of sandbox.clusters.values()) simulator.setLatency(0);
         const firstView = await waitForJob(firstJob);
         // The next job is created by BullMQ when the active one finishes (keepLastIfActive).
         const secondJob = await nextRotationJob('app-reader', firstJob);

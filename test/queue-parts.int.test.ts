@@ -205,6 +205,46 @@ describe('RotationQueue: leak escalation', () => {
       await rotations.close();
     }
   });
+  it('a request added while the job is active, answered once that job has already ended (it ended between the add and the state read): the reply names the next job, which answers it', async () => {
+    const sub = `${prefix}:esc-c`;
+    const rotations = new RotationQueue(redis, sub);
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const started: RotateJobData[] = [];
+    const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    const worker = new Worker<RotateJobData>(
+      QUEUE.rotations,
+      async (job) => {
+        started.push(job.data);
+        if (started.length === 1) await held;
+        return { credential: job.data.credentialId };
+      },
+      { connection, prefix: sub, concurrency: 1 },
+    );
+    try {
+      const first = await rotations.enqueue({ credentialId: 'esc', mode: 'scheduled', requestedBy: 'scheduler' });
+      await waitUntil(() => started.length === 1);
+      // The add sees the first job active; the first job then ends before enqueue reads its state (a loaded machine's window, made certain here).
+      const add = rotations.queue.add.bind(rotations.queue);
+      rotations.queue.add = (async (...args: Parameters<typeof add>) => {
+        const added = await add(...args);
+        release();
+        await waitUntil(async () => (await Job.fromId(rotations.queue, first.jobId))?.finishedOn !== undefined);
+        return added;
+      }) as typeof add;
+      const leak = await rotations.enqueue({ credentialId: 'esc', mode: 'leak', requestedBy: 'alert', alert: { alertId: 'alert-3', source: 'test', receivedAt: Date.now() } });
+      expect(leak.deduplicated).toBe(true);
+      expect(leak.jobId, 'the reply must not name the job that ended without this alert').not.toBe(first.jobId);
+      await waitUntil(() => started.length === 2);
+      expect(started[1]).toMatchObject({ credentialId: 'esc', reason: 'leak', rotationId: leak.jobId, alertId: 'alert-3' });
+    } finally {
+      release();
+      await worker.close();
+      connection.disconnect();
+      await rotations.queue.obliterate({ force: true });
+      await rotations.close();
+    }
+  });
 });
 
 describe('RotationQueue.pendingVersionOwner (what verify asks)', () => {

@@ -126,6 +126,14 @@ export class RotationQueue {
     if (!existing) return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
     const state = await existing.getState();
     if (state === 'active') return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
+    if (state === 'completed' || state === 'failed') {
+      // It ended since the add. Active then, it left this request as the next job: under this id,
+      // unless a later request replaced it (that one holds the key while it waits or runs).
+      // Waiting then, it ran with this request's notice and answered it.
+      if (await Job.fromId(this.queue, data.rotationId)) return { credentialId, jobId: data.rotationId, deduplicated: true, mode };
+      const next = await this.queue.getDeduplicationJobId(credentialId);
+      return { credentialId, jobId: next ?? existing.id ?? data.rotationId, deduplicated: true, mode };
+    }
     await this.escalate(existing, state, mode, data);
     return { credentialId, jobId: existing.id ?? data.rotationId, deduplicated: true, mode };
   }
