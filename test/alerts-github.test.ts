@@ -272,6 +272,34 @@ describe('GitHub match batch', () => {
 });
 
 describe('the GitHub keys file, watched', () => {
+  it('a change seen while a load runs is loaded again after it (that load may have read the file before the change, or half written)', async () => {
+    const first = githubSigner();
+    const next = githubSigner(GITHUB_OTHER_KEY_ID);
+    const firstKeys = await loadFrom(first.keysDocument);
+    const nextKeys = await loadFrom(next.keysDocument);
+    let release = (): void => {};
+    const calls: string[] = [];
+    const load = async (): Promise<Awaited<ReturnType<typeof loadGithubKeys>>> => {
+      calls.push('load');
+      if (calls.length === 1) {
+        await new Promise<void>((resolve) => (release = resolve));
+        return firstKeys; // what the file held when this load read it
+      }
+      return nextKeys;
+    };
+    const watcher = watchGithubKeys('/nonexistent/keys.json', null, { info: () => {}, error: () => {} }, { pollMs: 60_000, load });
+    try {
+      const firstLoad = watcher.reload();
+      const changedDuringIt = watcher.reload();
+      release();
+      await Promise.all([firstLoad, changedDuringIt]);
+      expect(calls).toEqual(['load', 'load']);
+      expect([...(watcher.current()?.keys() ?? [])]).toEqual([next.keyId]);
+    } finally {
+      watcher.stop();
+    }
+  });
+
   it('is re-read when it changes (a key GitHub adds is accepted without a restart); a broken update keeps the keys loaded before', async () => {
     const first = githubSigner();
     const next = githubSigner(GITHUB_OTHER_KEY_ID);
@@ -282,12 +310,18 @@ describe('the GitHub keys file, watched', () => {
     try {
       expect([...(watcher.current()?.keys() ?? [])]).toEqual([first.keyId]);
       writeFileSync(file, `${next.keysDocument}\n`);
-      await expect.poll(() => [...(watcher.current()?.keys() ?? [])], { timeout: 5_000, interval: 20 }).toEqual([next.keyId]);
+      await expect.poll(() => [...(watcher.current()?.keys() ?? [])], { timeout: 9_000, interval: 20 }).toEqual([next.keyId]);
       writeFileSync(file, '{"public_keys": "not a list"}');
-      await expect.poll(() => errors.length, { timeout: 5_000, interval: 20 }).toBeGreaterThan(0);
+      await expect.poll(() => errors.length, { timeout: 9_000, interval: 20 }).toBeGreaterThan(0);
       expect([...(watcher.current()?.keys() ?? [])]).toEqual([next.keyId]);
     } finally {
       watcher.stop();
     }
   });
 });
+
+async function loadFrom(document: string): Promise<Awaited<ReturnType<typeof loadGithubKeys>>> {
+  const file = join(mkdtempSync(join(tmpdir(), 'gh-keys-')), 'keys.json');
+  writeFileSync(file, document);
+  return loadGithubKeys(file);
+}

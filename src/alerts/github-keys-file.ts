@@ -24,23 +24,36 @@ export interface GithubKeysFile {
   stop: () => void;
 }
 
-export function watchGithubKeys(path: string, initial: GithubKeys | null, log: GithubKeysLog, options: { pollMs?: number } = {}): GithubKeysFile {
+export function watchGithubKeys(path: string, initial: GithubKeys | null, log: GithubKeysLog, options: { pollMs?: number; load?: (path: string) => Promise<GithubKeys> } = {}): GithubKeysFile {
+  const load = options.load ?? loadGithubKeys;
   let keys = initial;
   let loading: Promise<void> | null = null;
+  // A change seen while a load runs: that load may have read the file before the change (or half
+  // written), so one more load follows it.
+  let changedMeanwhile = false;
+  const loadOnce = (): Promise<void> =>
+    load(path).then(
+      (loaded) => {
+        keys = loaded;
+        log.info({ file: path, keyIdentifiers: [...loaded.keys()] }, 'GitHub secret scanning public keys reloaded');
+      },
+      (error: unknown) => {
+        log.error({ file: path, err: { message: error instanceof Error ? error.message : 'unreadable' } }, 'GitHub public keys file changed but is unusable: keeping the keys loaded before');
+      },
+    );
   const reload = async (): Promise<void> => {
-    loading ??= loadGithubKeys(path)
-      .then(
-        (loaded) => {
-          keys = loaded;
-          log.info({ file: path, keyIdentifiers: [...loaded.keys()] }, 'GitHub secret scanning public keys reloaded');
-        },
-        (error: unknown) => {
-          log.error({ file: path, err: { message: error instanceof Error ? error.message : 'unreadable' } }, 'GitHub public keys file changed but is unusable: keeping the keys loaded before');
-        },
-      )
-      .finally(() => {
-        loading = null;
-      });
+    if (loading !== null) {
+      changedMeanwhile = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        changedMeanwhile = false;
+        await loadOnce();
+      } while (changedMeanwhile);
+    })().finally(() => {
+      loading = null;
+    });
     return loading;
   };
   const onChange = (now: Stats, before: Stats): void => {
