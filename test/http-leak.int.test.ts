@@ -111,8 +111,18 @@ async function jobResult(jobId: string): Promise<RotateJobResult> {
 }
 
 /** Every job the rotations queue has ever held here, by state. */
+/**
+ * The rotation queue's counts once nothing waits or runs (an earlier test's rotation may still be
+ * finishing): compared before and after a request, any job it queued shows as one more finished.
+ */
 async function queueCounts(): Promise<Record<string, number>> {
-  return worker.rotations.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const counts = await worker.rotations.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+    if (['waiting', 'prioritized', 'active', 'delayed'].every((state) => (counts[state] ?? 0) === 0)) return counts;
+    if (Date.now() > deadline) throw new Error(`the rotation queue did not settle: ${JSON.stringify(counts)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** How many changes each simulator has logged so far: a mark to count changes after. */
