@@ -356,8 +356,8 @@ describe('leak alerts end to end (real Redis, sandbox, in-process worker, HTTP o
         for (const r of (reply.body as { rotations: { jobId: string }[] }).rotations) jobIds.add(r.jobId);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
-      expect(Date.now() - began).toBeLessThan(1_000);
-      expect(jobIds.size).toBe(1);
+      // However long the burst took (a loaded machine), the paused queue kept it before the rotation began.
+      expect(jobIds.size, `20 alerts in ${Date.now() - began} ms`).toBe(1);
       await worker.rotations.queue.resume();
       const view = await waitForJob([...jobIds][0] as string);
       expect(view.outcome).toBe('rotated');
