@@ -802,32 +802,48 @@ describe('cli demo and sandbox', () => {
         { id: WRITER, username: 'app_writer', clusters: ['sandbox-a'] },
       ],
     );
-    const [portA, portB] = [await freePort(), await freePort()];
-    const config: Config = {
-      ...base,
-      clusters: {
-        'sandbox-a': { name: 'sandbox-a', endpoint: `http://127.0.0.1:${portA}`, timeoutMs: 2000 },
-        'sandbox-b': { name: 'sandbox-b', endpoint: `http://127.0.0.1:${portB}`, timeoutMs: 2000 },
-      },
-    };
-    const file = writeYaml(tempDir(), 'sandbox.yaml', toFileShape(config));
-    const child = spawn(process.execPath, [CLI, 'sandbox', '--config', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    try {
+    // A free port can be taken by another test's server before the sandbox binds it: start again on new ports then.
+    const start = async (): Promise<{ portA: number; portB: number; file: string; child: ReturnType<typeof spawn>; stdout: string; stderr: () => string; exited: Promise<number | null> }> => {
+      const [portA, portB] = [await freePort(), await freePort()];
+      const config: Config = {
+        ...base,
+        clusters: {
+          'sandbox-a': { name: 'sandbox-a', endpoint: `http://127.0.0.1:${portA}`, timeoutMs: 2000 },
+          'sandbox-b': { name: 'sandbox-b', endpoint: `http://127.0.0.1:${portB}`, timeoutMs: 2000 },
+        },
+      };
+      const file = writeYaml(tempDir(), 'sandbox.yaml', toFileShape(config));
+      const child = spawn(process.execPath, [CLI, 'sandbox', '--config', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`sandbox did not start:\n${stdout}\n${stderr}`)), 10_000);
-        child.stdout.on('data', (chunk: Buffer) => {
+        child.stdout?.on('data', (chunk: Buffer) => {
           stdout += chunk.toString();
           if (stdout.includes('# Ctrl-C stops it.')) {
             clearTimeout(timer);
             resolve();
           }
         });
-        child.on('close', () => reject(new Error(`sandbox exited early:\n${stdout}\n${stderr}`)));
+        child.on('close', () => {
+          clearTimeout(timer);
+          reject(new Error(`sandbox exited early:\n${stdout}\n${stderr}`));
+        });
       });
+      return { portA, portB, file, child, stdout, stderr: () => stderr, exited };
+    };
+    let started: Awaited<ReturnType<typeof start>> | undefined;
+    for (let attempt = 1; started === undefined; attempt++) {
+      try {
+        started = await start();
+      } catch (error) {
+        if (attempt === 3 || !String(error).includes('EADDRINUSE')) throw error;
+      }
+    }
+    const { portA, portB, file, child, stdout, exited } = started;
+    try {
       const env = Object.fromEntries([...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
       expect(Object.keys(env).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY']);
       expect(stdout).toContain(`# cluster sandbox-a: http://127.0.0.1:${portA}`);
@@ -841,7 +857,7 @@ describe('cli demo and sandbox', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-    transcript.push(stdout, stderr);
+    transcript.push(stdout, started.stderr());
   });
 });
 
