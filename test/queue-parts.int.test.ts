@@ -172,21 +172,7 @@ describe('RotationQueue: leak escalation', () => {
   });
 
   it('a leak request while the job is active is kept as the next job, at leak priority and in leak mode', async () => {
-    const sub = `${prefix}:esc-b`;
-    const rotations = new RotationQueue(redis, sub);
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const started: RotateJobData[] = [];
-    const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-    const worker = new Worker<RotateJobData>(
-      QUEUE.rotations,
-      async (job) => {
-        started.push(job.data);
-        if (started.length === 1) await held;
-        return { credential: job.data.credentialId };
-      },
-      { connection, prefix: sub, concurrency: 1 },
-    );
+    const { rotations, started, release, close } = heldWorker(`${prefix}:esc-b`);
     try {
       const first = await rotations.enqueue({ credentialId: 'esc', mode: 'scheduled', requestedBy: 'scheduler' });
       await waitUntil(() => started.length === 1);
@@ -198,29 +184,12 @@ describe('RotationQueue: leak escalation', () => {
       expect(started[1]).toMatchObject({ credentialId: 'esc', reason: 'leak', rotationId: leak.jobId, alertId: 'alert-2' });
       expect((await Job.fromId(rotations.queue, leak.jobId))?.priority).toBe(PRIORITY.leak);
     } finally {
-      release();
-      await worker.close();
-      connection.disconnect();
-      await rotations.queue.obliterate({ force: true });
-      await rotations.close();
+      await close();
     }
   });
+
   it('a request added while the job is active, answered once that job has already ended (it ended between the add and the state read): the reply names the next job, which answers it', async () => {
-    const sub = `${prefix}:esc-c`;
-    const rotations = new RotationQueue(redis, sub);
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const started: RotateJobData[] = [];
-    const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-    const worker = new Worker<RotateJobData>(
-      QUEUE.rotations,
-      async (job) => {
-        started.push(job.data);
-        if (started.length === 1) await held;
-        return { credential: job.data.credentialId };
-      },
-      { connection, prefix: sub, concurrency: 1 },
-    );
+    const { rotations, started, release, close } = heldWorker(`${prefix}:esc-c`);
     try {
       const first = await rotations.enqueue({ credentialId: 'esc', mode: 'scheduled', requestedBy: 'scheduler' });
       await waitUntil(() => started.length === 1);
@@ -238,11 +207,7 @@ describe('RotationQueue: leak escalation', () => {
       await waitUntil(() => started.length === 2);
       expect(started[1]).toMatchObject({ credentialId: 'esc', reason: 'leak', rotationId: leak.jobId, alertId: 'alert-3' });
     } finally {
-      release();
-      await worker.close();
-      connection.disconnect();
-      await rotations.queue.obliterate({ force: true });
-      await rotations.close();
+      await close();
     }
   });
 });
@@ -311,6 +276,39 @@ describe('schedule watch: one check', () => {
     }
   });
 });
+
+/**
+ * A RotationQueue under `sub` and a worker that holds its first job until `release()`, recording
+ * the data of every job it starts; `close` releases, closes both and clears the queue.
+ */
+function heldWorker(sub: string): { rotations: RotationQueue; started: RotateJobData[]; release: () => void; close: () => Promise<void> } {
+  const rotations = new RotationQueue(redis, sub);
+  let release = (): void => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const started: RotateJobData[] = [];
+  const connection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+  const worker = new Worker<RotateJobData>(
+    QUEUE.rotations,
+    async (job) => {
+      started.push(job.data);
+      if (started.length === 1) await held;
+      return { credential: job.data.credentialId };
+    },
+    { connection, prefix: sub, concurrency: 1 },
+  );
+  return {
+    rotations,
+    started,
+    release: () => release(),
+    close: async () => {
+      release();
+      await worker.close();
+      connection.disconnect();
+      await rotations.queue.obliterate({ force: true });
+      await rotations.close();
+    },
+  };
+}
 
 async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
