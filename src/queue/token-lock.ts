@@ -8,6 +8,7 @@
  * holds this token only if it never expired since it was taken.
  */
 import type { RedisClient } from './redis-client.ts';
+import { settleWithin } from './settle-within.ts';
 
 /** KEYS[1] the lock, ARGV[1] the token, ARGV[2] the new TTL in ms. 1 when renewed, 0 when gone or another's. */
 const RENEW_IF_HELD = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -76,11 +77,8 @@ export class TokenLock {
   /** Stops renewing and deletes the key if it is still this holder's. Never throws: a lock not deleted expires within its TTL. */
   async release(): Promise<void> {
     this.abandon();
-    try {
-      await withTimeout(this.redis.eval(RELEASE_IF_HELD, 1, this.key, this.token), TOKEN_LOCK_CALL_TIMEOUT_MS);
-    } catch {
-      // It expires by itself.
-    }
+    // Unanswered or refused, it expires by itself.
+    await settleWithin(this.redis.eval(RELEASE_IF_HELD, 1, this.key, this.token), TOKEN_LOCK_CALL_TIMEOUT_MS);
   }
 
   private async renew(): Promise<void> {
@@ -97,6 +95,7 @@ export class TokenLock {
   }
 }
 
+/** Like settleWithin, but a rejection or the timeout rejects: a check that must tell "not held" from "no answer". */
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
